@@ -1,0 +1,32 @@
+//! The command line: `serve` (the default when no subcommand is given) and its siblings.
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::ServeConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "rpc-vs-rest", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// `serve`'s settings, so that a bare `rpc-vs-rest --rest-addr …` serves.
+    #[command(flatten)]
+    pub serve: ServeConfig,
+
+    /// How log lines look; which ones are written is set by RUST_LOG (default `info`).
+    #[arg(long, global = true, env = "RPC_VS_REST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Greeter over gRPC and REST (the default).
+    Serve(ServeConfig),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,42 @@
+//! The gRPC adapter: the Greeter service, `grpc.health.v1.Health`, server reflection (v1 and
+//! v1alpha) and gRPC-Web, as one router that `server` serves on the gRPC port.
+
+mod greeter_service;
+mod status;
+
+use axum::Router;
+use tonic::service::Routes;
+use tonic_health::pb::health_server::{Health, HealthServer};
+use tonic_web::GrpcWebLayer;
+
+use crate::{config::GrpcLimits, greeter::Greeter, proto};
+
+pub use greeter_service::GreeterService;
+
+/// The fully-qualified name health checks and Kubernetes probes ask about.
+pub const GREETER_SERVICE_NAME: &str = "helloworld.Greeter";
+
+/// Every gRPC service of the gRPC port, with gRPC-Web translated in front of them.
+pub fn router(
+    greeter: Greeter,
+    health: HealthServer<impl Health>,
+    limits: &GrpcLimits,
+) -> anyhow::Result<Router> {
+    let greeter = proto::greeter_server::GreeterServer::new(GreeterService::new(greeter))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let routes = Routes::new(greeter)
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .prepare();
+    Ok(routes.into_axum_router().layer(GrpcWebLayer::new()))
+}

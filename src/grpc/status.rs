@@ -1,0 +1,19 @@
+//! The one place a [`DomainError`] becomes a gRPC [`Status`], by the table in DESIGN.md.
+
+use tonic::Status;
+
+use crate::greeter::DomainError;
+
+impl From<DomainError> for Status {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::EmptyName
+            | DomainError::NameTooLong { .. }
+            | DomainError::NameHasControlCharacter { .. }
+            | DomainError::StreamCountOutOfRange { .. }
+            | DomainError::EmptyBatch
+            | DomainError::BatchTooLarge { .. }
+            | DomainError::InvalidBatchName { .. } => Status::invalid_argument(error.to_string()),
+        }
+    }
+}

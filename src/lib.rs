@@ -1,0 +1,21 @@
+//! rpc-vs-rest: one Greeter domain served as gRPC and as REST, and measured side by side.
+//!
+//! - [`greeter`]: the domain — names, greetings, streams, batches, [`greeter::DomainError`].
+//!   No protocol code.
+//! - [`proto`]: the messages and stubs generated from `proto/helloworld.proto`.
+//! - [`grpc`]: the gRPC adapter (tonic): Greeter, health, reflection, gRPC-Web.
+//! - [`rest`]: the REST adapter (axum): `/v1/` routes in JSON or protobuf, SSE, NDJSON,
+//!   WebSocket, health and readiness.
+//! - [`server`]: binds both ports, serves them, shuts them down together.
+//! - [`readiness`]: the switch `/readyz` and gRPC health share.
+//! - [`cli`], [`config`], [`telemetry`]: the command line, settings and logging.
+
+pub mod cli;
+pub mod config;
+pub mod greeter;
+pub mod grpc;
+pub mod proto;
+pub mod readiness;
+pub mod rest;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,23 @@
+//! The `rpc-vs-rest` binary: parse the command line and hand off to the library.
+
+use clap::Parser;
+use rpc_vs_rest::{
+    cli::{Cli, Command},
+    server::{self, Listeners},
+    telemetry,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(config)) => serve(config).await,
+    }
+}
+
+async fn serve(config: rpc_vs_rest::config::ServeConfig) -> anyhow::Result<()> {
+    let listeners = Listeners::bind(&config).await?;
+    server::run(listeners, &config, server::termination_signal()).await
+}

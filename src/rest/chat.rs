@@ -1,0 +1,102 @@
+//! SayHelloBidiStream as a WebSocket at `GET /v1/greeter/chat`. A text frame carries a
+//! `HelloRequest` in JSON and is answered by a `HelloReply` in JSON; a binary frame carries
+//! protobuf and is answered in protobuf. As on gRPC, the first invalid request ends the
+//! conversation: the client gets the error in the API's JSON shape, then a close frame.
+
+use axum::{
+    extract::{
+        State,
+        ws::{
+            CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code,
+            rejection::WebSocketUpgradeRejection,
+        },
+    },
+    response::{IntoResponse, Response},
+};
+use prost::Message as _;
+
+use super::{
+    AppState,
+    error::{ApiError, Code},
+};
+use crate::{
+    greeter::Greeter,
+    proto::{HelloReply, HelloRequest},
+};
+
+pub(crate) async fn chat(
+    State(state): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match upgrade {
+        Ok(upgrade) => upgrade.on_upgrade(move |socket| converse(socket, state.greeter)),
+        Err(rejection) => ApiError::with_status(
+            rejection.status(),
+            Code::InvalidArgument,
+            format!("this route speaks WebSocket only: {}", rejection.body_text()),
+        )
+        .into_response(),
+    }
+}
+
+/// Why a conversation ended early: the error for the client and the close code that goes
+/// with it.
+struct Refusal {
+    error: ApiError,
+    close_code: u16,
+    reason: &'static str,
+}
+
+async fn converse(mut socket: WebSocket, greeter: Greeter) {
+    while let Some(Ok(frame)) = socket.recv().await {
+        let answer = match frame {
+            Message::Text(text) => answer_json(&greeter, text.as_bytes()),
+            Message::Binary(bytes) => answer_protobuf(&greeter, &bytes),
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        match answer {
+            Ok(reply) => {
+                if socket.send(reply).await.is_err() {
+                    return;
+                }
+            }
+            Err(refusal) => {
+                let body =
+                    axum::body::to_bytes(refusal.error.into_response().into_body(), usize::MAX)
+                        .await
+                        .unwrap_or_default();
+                let text = String::from_utf8_lossy(&body).into_owned();
+                let _ = socket.send(Message::Text(text.into())).await;
+                let close = CloseFrame { code: refusal.close_code, reason: refusal.reason.into() };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                return;
+            }
+        }
+    }
+}
+
+fn answer_json(greeter: &Greeter, text: &[u8]) -> Result<Message, Refusal> {
+    let request: HelloRequest = serde_json::from_slice(text).map_err(|error| Refusal {
+        error: ApiError::invalid_argument(format!("invalid JSON message: {error}")),
+        close_code: close_code::INVALID,
+        reason: "invalid message",
+    })?;
+    let message = greeter.say_hello(&request.name).map_err(domain_refusal)?;
+    let reply = serde_json::to_string(&HelloReply { message }).unwrap_or_default();
+    Ok(Message::Text(reply.into()))
+}
+
+fn answer_protobuf(greeter: &Greeter, bytes: &[u8]) -> Result<Message, Refusal> {
+    let request = HelloRequest::decode(bytes).map_err(|error| Refusal {
+        error: ApiError::invalid_argument(format!("invalid protobuf message: {error}")),
+        close_code: close_code::INVALID,
+        reason: "invalid message",
+    })?;
+    let message = greeter.say_hello(&request.name).map_err(domain_refusal)?;
+    Ok(Message::Binary(HelloReply { message }.encode_to_vec().into()))
+}
+
+fn domain_refusal(error: crate::greeter::DomainError) -> Refusal {
+    Refusal { error: error.into(), close_code: close_code::POLICY, reason: "invalid request" }
+}

@@ -1,0 +1,162 @@
+//! The one error shape of the REST API, Google's:
+//! `{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"…"}}`.
+//! Domain errors map here by the gRPC code ↔ HTTP status table of DESIGN.md, and so do the
+//! framework's own rejections, so a client never sees a plain-text error.
+
+use axum::{
+    Json,
+    extract::rejection::{BytesRejection, PathRejection, QueryRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::greeter::DomainError;
+
+/// The canonical codes of google/rpc/code.proto that this API answers with; each carries the
+/// HTTP status it maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum Code {
+    InvalidArgument,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    ResourceExhausted,
+    Cancelled,
+    Internal,
+    Unimplemented,
+    Unavailable,
+    DeadlineExceeded,
+}
+
+impl Code {
+    fn http_status(self) -> StatusCode {
+        match self {
+            Self::InvalidArgument => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Self::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+}
+
+/// An error on its way to a REST client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: Code,
+    message: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// The HTTP status, repeated for clients that only see the body.
+    code: u16,
+    /// The canonical gRPC code: what a gRPC client would have seen for the same call.
+    status: Code,
+    /// What went wrong, for a person to read.
+    message: String,
+}
+
+impl ApiError {
+    /// An error whose HTTP status is the one the table gives its code.
+    pub(crate) fn new(code: Code, message: impl Into<String>) -> Self {
+        Self { status: code.http_status(), code, message: message.into() }
+    }
+
+    /// A protocol-level rejection with an HTTP status of its own (405, 406, 413, 415) that
+    /// has no row in the table; `code` says what gRPC would have answered.
+    pub(crate) fn with_status(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidArgument, message)
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.status.as_u16(),
+                status: self.code,
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::EmptyName
+            | DomainError::NameTooLong { .. }
+            | DomainError::NameHasControlCharacter { .. }
+            | DomainError::StreamCountOutOfRange { .. }
+            | DomainError::EmptyBatch
+            | DomainError::BatchTooLarge { .. }
+            | DomainError::InvalidBatchName { .. } => Self::invalid_argument(error.to_string()),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::ResourceExhausted,
+                "request body is larger than this server accepts",
+            )
+        } else {
+            Self::invalid_argument(format!(
+                "could not read the request body: {}",
+                rejection.body_text()
+            ))
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::invalid_argument(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::invalid_argument(rejection.body_text())
+    }
+}
+
+/// For paths no route matches.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(Code::NotFound, "no route for this path; see /openapi.json for the API")
+}
+
+/// For a known path called with a method it does not take.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::with_status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Code::Unimplemented,
+        "this path does not take this method; see /openapi.json for the API",
+    )
+}

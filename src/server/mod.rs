@@ -1,0 +1,114 @@
+//! Runs both ports as one server: binds the listeners, serves the gRPC and REST routers, and
+//! shuts both down together (readiness off, drain, hard deadline).
+
+mod connections;
+
+use std::{future::Future, io, net::SocketAddr};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::ServeConfig,
+    greeter::Greeter,
+    grpc,
+    readiness::Readiness,
+    rest::{self, AppState},
+};
+
+/// The two bound listeners. Binding is separate from serving so that callers (tests,
+/// `compare`) can bind port 0 and learn the ports before the server runs.
+#[derive(Debug)]
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub rest: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(config: &ServeConfig) -> io::Result<Self> {
+        Ok(Self {
+            grpc: TcpListener::bind(config.grpc_addr).await?,
+            rest: TcpListener::bind(config.rest_addr).await?,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> io::Result<SocketAddr> {
+        self.grpc.local_addr()
+    }
+
+    pub fn rest_addr(&self) -> io::Result<SocketAddr> {
+        self.rest.local_addr()
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains: readiness goes NOT_SERVING on both
+/// protocols, the listeners stop accepting, in-flight calls finish, and whatever is still
+/// open at the deadline is cut.
+pub async fn run(
+    listeners: Listeners,
+    config: &ServeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let readiness = Readiness::new(health_reporter).await;
+    let greeter = Greeter::new();
+    let grpc_router = grpc::router(greeter.clone(), health_service, &config.grpc)?;
+    let rest_router =
+        rest::router(AppState { greeter, readiness: readiness.clone() }, &config.rest);
+
+    tracing::info!(
+        grpc_addr = %listeners.grpc_addr()?,
+        rest_addr = %listeners.rest_addr()?,
+        "serving gRPC and REST"
+    );
+    let stop = CancellationToken::new();
+    let deadline = config.shutdown_deadline();
+    let grpc = tokio::spawn(connections::serve(
+        "grpc",
+        listeners.grpc,
+        grpc_router,
+        stop.clone(),
+        deadline,
+    ));
+    let rest = tokio::spawn(connections::serve(
+        "rest",
+        listeners.rest,
+        rest_router,
+        stop.clone(),
+        deadline,
+    ));
+
+    shutdown.await;
+    tracing::info!(deadline_seconds = deadline.as_secs(), "shutting down: readiness off, draining");
+    readiness.set_draining().await;
+    stop.cancel();
+    let (grpc, rest) = tokio::join!(grpc, rest);
+    grpc?;
+    rest?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
+pub async fn termination_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut sigterm = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = sigterm.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
