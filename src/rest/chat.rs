@@ -17,6 +17,7 @@ use prost::Message as _;
 
 use super::{
     AppState,
+    encoding::decode_json_object,
     error::{ApiError, Code},
 };
 use crate::{
@@ -77,8 +78,8 @@ async fn converse(mut socket: WebSocket, greeter: Greeter) {
 }
 
 fn answer_json(greeter: &Greeter, text: &[u8]) -> Result<Message, Refusal> {
-    let request: HelloRequest = serde_json::from_slice(text).map_err(|error| Refusal {
-        error: ApiError::invalid_argument(format!("invalid JSON message: {error}")),
+    let request: HelloRequest = decode_json_object(text).map_err(|error| Refusal {
+        error,
         close_code: close_code::INVALID,
         reason: "invalid message",
     })?;

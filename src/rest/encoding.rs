@@ -98,15 +98,23 @@ where
         let encoding = request_encoding(request.headers())?;
         let bytes = Bytes::from_request(request, state).await?;
         let message = match encoding {
-            Encoding::Json => serde_json::from_slice(&bytes).map_err(|error| {
-                ApiError::invalid_argument(format!("invalid JSON body: {error}"))
-            })?,
+            Encoding::Json => decode_json_object(&bytes)?,
             Encoding::Protobuf => T::decode(bytes).map_err(|error| {
                 ApiError::invalid_argument(format!("invalid protobuf body: {error}"))
             })?,
         };
         Ok(Self(message))
     }
+}
+
+/// serde's derive also takes a struct as an array of its fields; proto3 JSON does not.
+pub(crate) fn decode_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let starts_as_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !starts_as_object {
+        return Err(ApiError::invalid_argument("invalid JSON body: expected a JSON object"));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::invalid_argument(format!("invalid JSON body: {error}")))
 }
 
 fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
@@ -127,7 +135,10 @@ fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
         _ => Err(ApiError::with_status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::InvalidArgument,
-            format!("Content-Type must be {JSON} or {PROTOBUF}"),
+            format!(
+                "Content-Type must be {JSON} or {PROTOBUF} (curl -d sends \
+                 application/x-www-form-urlencoded: add -H 'Content-Type: {JSON}')"
+            ),
         )),
     }
 }

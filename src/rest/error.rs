@@ -13,36 +13,26 @@ use serde::Serialize;
 
 use crate::greeter::DomainError;
 
-/// The canonical codes of google/rpc/code.proto that this API answers with; each carries the
-/// HTTP status it maps to.
+/// The canonical codes of google/rpc/code.proto that this API answers with today; each
+/// carries the HTTP status DESIGN.md's table maps it to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum Code {
     InvalidArgument,
-    Unauthenticated,
-    PermissionDenied,
     NotFound,
     ResourceExhausted,
-    Cancelled,
     Internal,
     Unimplemented,
-    Unavailable,
-    DeadlineExceeded,
 }
 
 impl Code {
     fn http_status(self) -> StatusCode {
         match self {
             Self::InvalidArgument => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Self::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 }
@@ -86,6 +76,7 @@ impl ApiError {
         Self::new(Code::InvalidArgument, message)
     }
 
+    #[cfg(test)]
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }

@@ -17,8 +17,6 @@ use axum::{
 
 use crate::{config::RestLimits, greeter::Greeter, readiness::Readiness};
 
-pub use error::{ApiError, Code};
-
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub greeter: Greeter,

@@ -1,0 +1,30 @@
+//! Outside tools the tests drive (grpcurl, Python's grpcio). `scripts/test.sh` installs them
+//! into `.venv`; a test whose tool is missing skips with a message, except under `CI=true`,
+//! where it fails.
+
+use std::path::{Path, PathBuf};
+
+/// The tool from `.venv/bin` or `PATH`, or `None` after saying why the test is skipped.
+/// Panics when the tool is missing and `CI=true`.
+pub fn require(tool: &str) -> Option<PathBuf> {
+    if let Some(path) = find(tool) {
+        return Some(path);
+    }
+    let message =
+        format!("`{tool}` is not installed: run ./scripts/test.sh, which installs it into .venv");
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{message} (CI=true: missing tools fail the run)");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+fn find(tool: &str) -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin").join(tool);
+    if venv.is_file() {
+        return Some(venv);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|dir| dir.join(tool)).find(|path| path.is_file())
+    })
+}

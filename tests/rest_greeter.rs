@@ -1,0 +1,322 @@
+//! A user calls every unary REST route with reqwest, in JSON and in protobuf, over HTTP/1.1
+//! and h2c, and sees the API's one error shape for everything it gets wrong.
+
+mod common;
+
+use common::{TestServer, http_clients, http1};
+use prost::Message;
+use reqwest::{StatusCode, Version, header::CONTENT_TYPE};
+use rpc_vs_rest::proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest};
+use serde_json::{Value, json};
+
+const PROTOBUF: &str = "application/x-protobuf";
+
+/// Asserts the error shape: `{"error":{"code":…, "status":…, "message":…}}`.
+async fn assert_error(response: reqwest::Response, status: StatusCode, code: &str, message: &str) {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], status.as_u16(), "{body}");
+    assert_eq!(body["error"]["status"], code, "{body}");
+    let actual = body["error"]["message"].as_str().unwrap();
+    assert!(actual.contains(message), "{actual:?} should contain {message:?}");
+}
+
+#[tokio::test]
+async fn post_hello_in_json_over_both_http_versions() {
+    let server = TestServer::spawn().await;
+    for (version, client) in http_clients() {
+        let response = client
+            .post(server.rest_url("/v1/greeter/hello"))
+            .json(&json!({"name": "World"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{version}");
+        let expected = if version == "h2c" { Version::HTTP_2 } else { Version::HTTP_11 };
+        assert_eq!(response.version(), expected);
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json", "{version}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, json!({"message": "Hello World"}), "{version}");
+    }
+}
+
+#[tokio::test]
+async fn post_hello_in_protobuf_over_both_http_versions() {
+    let server = TestServer::spawn().await;
+    for (version, client) in http_clients() {
+        let response = client
+            .post(server.rest_url("/v1/greeter/hello"))
+            .header(CONTENT_TYPE, PROTOBUF)
+            .header("accept", PROTOBUF)
+            .body(HelloRequest { name: "World".into() }.encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{version}");
+        assert_eq!(response.headers()[CONTENT_TYPE], PROTOBUF, "{version}");
+        let reply = HelloReply::decode(response.bytes().await.unwrap()).unwrap();
+        assert_eq!(reply.message, "Hello World", "{version}");
+    }
+}
+
+#[tokio::test]
+async fn a_protobuf_request_can_ask_for_a_json_reply() {
+    let server = TestServer::spawn().await;
+    let response = http1()
+        .post(server.rest_url("/v1/greeter/hello"))
+        .header(CONTENT_TYPE, PROTOBUF)
+        .body(HelloRequest { name: "Ada".into() }.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"message": "Hello Ada"}));
+}
+
+#[tokio::test]
+async fn get_hello_by_path_greets_the_decoded_name() {
+    let server = TestServer::spawn().await;
+    for (version, client) in http_clients() {
+        let response =
+            client.get(server.rest_url("/v1/greeter/hello/Zo%C3%AB%20M")).send().await.unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, json!({"message": "Hello Zoë M"}), "{version}");
+
+        let response = client
+            .get(server.rest_url("/v1/greeter/hello/Ada"))
+            .header("accept", PROTOBUF)
+            .send()
+            .await
+            .unwrap();
+        let reply = HelloReply::decode(response.bytes().await.unwrap()).unwrap();
+        assert_eq!(reply.message, "Hello Ada", "{version}");
+    }
+}
+
+#[tokio::test]
+async fn post_hello_again_in_both_encodings() {
+    let server = TestServer::spawn().await;
+    for (version, client) in http_clients() {
+        let url = server.rest_url("/v1/greeter/hello-again");
+        let response = client.post(&url).json(&json!({"name": "Ada"})).send().await.unwrap();
+        assert_eq!(response.json::<Value>().await.unwrap(), json!({"message": "Hello again Ada"}));
+
+        let response = client
+            .post(&url)
+            .header(CONTENT_TYPE, PROTOBUF)
+            .header("accept", PROTOBUF)
+            .body(HelloRequest { name: "Ada".into() }.encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        let reply = HelloReply::decode(response.bytes().await.unwrap()).unwrap();
+        assert_eq!(reply.message, "Hello again Ada", "{version}");
+    }
+}
+
+#[tokio::test]
+async fn post_batch_in_both_encodings() {
+    let server = TestServer::spawn().await;
+    for (version, client) in http_clients() {
+        let url = server.rest_url("/v1/greeter/batch");
+        let response =
+            client.post(&url).json(&json!({"names": ["Ada", "Grace"]})).send().await.unwrap();
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({"replies": [{"message": "Hello Ada"}, {"message": "Hello Grace"}]}),
+            "{version}"
+        );
+
+        let request = BatchHelloRequest { names: vec!["Ada".into(), "Grace".into()] };
+        let response = client
+            .post(&url)
+            .header(CONTENT_TYPE, PROTOBUF)
+            .header("accept", PROTOBUF)
+            .body(request.encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        let reply = BatchHelloReply::decode(response.bytes().await.unwrap()).unwrap();
+        let messages: Vec<_> = reply.replies.into_iter().map(|r| r.message).collect();
+        assert_eq!(messages, ["Hello Ada", "Hello Grace"], "{version}");
+    }
+}
+
+#[tokio::test]
+async fn the_largest_batch_fits_in_the_default_body_limit() {
+    let server = TestServer::spawn().await;
+    let names = vec!["é".repeat(128); 10_000];
+    let response = http1()
+        .post(server.rest_url("/v1/greeter/batch"))
+        .json(&json!({ "names": names }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["replies"].as_array().unwrap().len(), 10_000);
+}
+
+#[tokio::test]
+async fn domain_errors_are_400_invalid_argument() {
+    let server = TestServer::spawn().await;
+    let client = http1();
+    let response =
+        client.post(server.rest_url("/v1/greeter/hello")).json(&json!({"name": ""})).send().await;
+    assert_error(
+        response.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+        "name must not be empty",
+    )
+    .await;
+
+    let response = client
+        .post(server.rest_url("/v1/greeter/batch"))
+        .json(&json!({"names": ["ok", "a\tb"]}))
+        .send()
+        .await;
+    assert_error(
+        response.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+        "names[1]: name must not contain control characters (found U+0009 at byte 1)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_in_the_error_shape() {
+    let server = TestServer::spawn().await;
+    let response = http1()
+        .post(server.rest_url("/v1/greeter/hello"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(r#"{"name": "#)
+        .send()
+        .await;
+    assert_error(
+        response.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+        "invalid JSON body",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_json_fields_and_wrong_types_are_400() {
+    let server = TestServer::spawn().await;
+    let client = http1();
+    for body in [json!({"nmae": "Ada"}), json!({"name": 5}), json!(["Ada"])] {
+        let response =
+            client.post(server.rest_url("/v1/greeter/hello")).json(&body).send().await.unwrap();
+        assert_error(response, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "invalid JSON body")
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn undecodable_protobuf_is_400() {
+    let server = TestServer::spawn().await;
+    let response = http1()
+        .post(server.rest_url("/v1/greeter/hello"))
+        .header(CONTENT_TYPE, PROTOBUF)
+        .body(vec![0x0a, 0x05, b'A']) // field 1 claims 5 bytes, 1 follows
+        .send()
+        .await;
+    assert_error(
+        response.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+        "invalid protobuf body",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_form_body_is_415_with_a_hint() {
+    let server = TestServer::spawn().await;
+    let response = http1()
+        .post(server.rest_url("/v1/greeter/hello"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("name=Ada")
+        .send()
+        .await;
+    assert_error(
+        response.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "INVALID_ARGUMENT",
+        "Content-Type must be application/json or application/x-protobuf",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unacceptable_accept_header_is_406() {
+    let server = TestServer::spawn().await;
+    let response = http1()
+        .get(server.rest_url("/v1/greeter/hello/Ada"))
+        .header("accept", "text/html")
+        .send()
+        .await;
+    assert_error(
+        response.unwrap(),
+        StatusCode::NOT_ACCEPTABLE,
+        "INVALID_ARGUMENT",
+        "Accept must allow one of",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_and_the_server_keeps_serving() {
+    let server = TestServer::spawn().await;
+    let client = http1();
+    let response = client
+        .post(server.rest_url("/v1/greeter/batch"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(vec![b' '; 5 * 1024 * 1024])
+        .send()
+        .await;
+    assert_error(
+        response.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RESOURCE_EXHAUSTED",
+        "request body is larger than this server accepts",
+    )
+    .await;
+    let response = client.get(server.rest_url("/v1/greeter/hello/Ada")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_404_in_the_error_shape() {
+    let server = TestServer::spawn().await;
+    let response = http1().get(server.rest_url("/v2/nothing")).send().await;
+    assert_error(response.unwrap(), StatusCode::NOT_FOUND, "NOT_FOUND", "no route for this path")
+        .await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_in_the_error_shape() {
+    let server = TestServer::spawn().await;
+    let response = http1().delete(server.rest_url("/v1/greeter/hello")).send().await.unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UNIMPLEMENTED",
+        "does not take this method",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn healthz_and_readyz_report_serving() {
+    let server = TestServer::spawn().await;
+    for path in ["/healthz", "/readyz"] {
+        let response = http1().get(server.rest_url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "SERVING"}), "{path}");
+    }
+}
