@@ -320,3 +320,28 @@ async fn healthz_and_readyz_report_serving() {
         assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "SERVING"}), "{path}");
     }
 }
+
+#[tokio::test]
+async fn readyz_is_503_not_serving_while_draining() {
+    use axum::{body::Body, http::Request};
+    use rpc_vs_rest::{
+        config::RestLimits,
+        greeter::Greeter,
+        readiness::Readiness,
+        rest::{self, AppState},
+    };
+    use tower::ServiceExt;
+
+    let (reporter, _) = tonic_health::server::health_reporter();
+    let readiness = Readiness::new(reporter).await;
+    let app = rest::router(
+        AppState { greeter: Greeter::new(), readiness: readiness.clone() },
+        &RestLimits::default(),
+    );
+    readiness.set_draining().await;
+    let response =
+        app.oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({"status": "NOT_SERVING"}));
+}

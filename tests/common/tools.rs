@@ -28,3 +28,24 @@ fn find(tool: &str) -> Option<PathBuf> {
         std::env::split_paths(&paths).map(|dir| dir.join(tool)).find(|path| path.is_file())
     })
 }
+
+/// The project's Python (`.venv/bin/python`) when it can import `module`; `None` after saying
+/// why the test is skipped. Panics when it cannot and `CI=true`.
+pub fn require_python_with(module: &str) -> Option<PathBuf> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let importable = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if importable {
+        return Some(python);
+    }
+    let message = format!(
+        "Python module `{module}` is not installed in .venv: run ./scripts/test.sh, which installs it"
+    );
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{message} (CI=true: missing tools fail the run)");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}

@@ -1,0 +1,114 @@
+//! The gRPC port's other services: health, server reflection (v1 and v1alpha) and gRPC-Web
+//! from an HTTP/1.1 client, as a browser would call it.
+
+mod common;
+
+use common::{TestServer, http1};
+use prost::Message as _;
+use reqwest::header::CONTENT_TYPE;
+use rpc_vs_rest::proto::{HelloReply, HelloRequest};
+use tokio_stream::StreamExt;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+#[tokio::test]
+async fn health_reports_serving_for_the_server_and_the_greeter() {
+    let server = TestServer::spawn().await;
+    let mut health = HealthClient::new(server.grpc_channel().await);
+    for service in ["", "helloworld.Greeter"] {
+        let request = HealthCheckRequest { service: service.into() };
+        let status = health.check(request).await.unwrap().into_inner().status();
+        assert_eq!(status, ServingStatus::Serving, "service {service:?}");
+    }
+}
+
+#[tokio::test]
+async fn health_of_an_unknown_service_is_not_found() {
+    let server = TestServer::spawn().await;
+    let mut health = HealthClient::new(server.grpc_channel().await);
+    let request = HealthCheckRequest { service: "no.Such".into() };
+    let status = health.check(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn reflection_v1_lists_the_services() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let server = TestServer::spawn().await;
+    let mut client = ServerReflectionClient::new(server.grpc_channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses =
+        client.server_reflection_info(tokio_stream::once(request)).await.unwrap().into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a list of services");
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in
+        ["helloworld.Greeter", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]
+    {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn reflection_v1alpha_lists_the_services() {
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let server = TestServer::spawn().await;
+    let mut client = ServerReflectionClient::new(server.grpc_channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses =
+        client.server_reflection_info(tokio_stream::once(request)).await.unwrap().into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a list of services");
+    };
+    assert!(list.service.iter().any(|s| s.name == "helloworld.Greeter"), "{list:?}");
+}
+
+/// One gRPC length-prefixed frame: flag byte, big-endian length, payload.
+fn grpc_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[tokio::test]
+async fn grpc_web_over_http1_says_hello() {
+    let server = TestServer::spawn().await;
+    let request = HelloRequest { name: "Browser".into() }.encode_to_vec();
+    let response = http1()
+        .post(format!("{}/helloworld.Greeter/SayHello", server.grpc_url()))
+        .header(CONTENT_TYPE, "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .body(grpc_frame(&request))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), reqwest::Version::HTTP_11);
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/grpc-web+proto");
+    let body = response.bytes().await.unwrap();
+    assert_eq!(body[0], 0, "the first frame is a data frame");
+    let length = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+    let reply = HelloReply::decode(&body[5..5 + length]).unwrap();
+    assert_eq!(reply.message, "Hello Browser");
+    let trailers = String::from_utf8_lossy(&body[5 + length + 5..]);
+    assert!(trailers.contains("grpc-status:0"), "{trailers}");
+}

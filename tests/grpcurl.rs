@@ -1,0 +1,101 @@
+//! A user explores the gRPC port with grpcurl, through server reflection and no proto files,
+//! as the README shows.
+
+mod common;
+
+use common::{TestServer, tools};
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+/// Runs `grpcurl -plaintext [-d DATA] ADDRESS ARGS…`; `None` when grpcurl is missing outside CI.
+async fn grpcurl(
+    server: &TestServer,
+    data: Option<&str>,
+    args: &[&str],
+) -> Option<(bool, String, String)> {
+    let mut command = Command::new(tools::require("grpcurl")?);
+    command.arg("-plaintext");
+    if let Some(data) = data {
+        command.args(["-d", data]);
+    }
+    let output =
+        command.arg(server.grpc_addr.to_string()).args(args).output().await.expect("run grpcurl");
+    Some((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn grpcurl_lists_the_services() {
+    let server = TestServer::spawn().await;
+    let Some((ok, stdout, stderr)) = grpcurl(&server, None, &["list"]).await else { return };
+    assert!(ok, "{stderr}");
+    let services: Vec<&str> = stdout.lines().collect();
+    for expected in ["helloworld.Greeter", "grpc.health.v1.Health"] {
+        assert!(services.contains(&expected), "{expected} missing from {services:?}");
+    }
+}
+
+#[tokio::test]
+async fn grpcurl_describes_the_greeter() {
+    let server = TestServer::spawn().await;
+    let Some((ok, stdout, stderr)) =
+        grpcurl(&server, None, &["describe", "helloworld.Greeter"]).await
+    else {
+        return;
+    };
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("helloworld.Greeter is a service:"), "{stdout}");
+    for rpc in [
+        "rpc SayHello ( .helloworld.HelloRequest ) returns ( .helloworld.HelloReply );",
+        "rpc SayHelloAgain ( .helloworld.HelloRequest ) returns ( .helloworld.HelloReply );",
+        "rpc SayHelloStreamReply ( .helloworld.HelloStreamRequest ) returns ( stream .helloworld.HelloReply );",
+        "rpc SayHelloBidiStream ( stream .helloworld.HelloRequest ) returns ( stream .helloworld.HelloReply );",
+        "rpc SayHelloBatch ( .helloworld.BatchHelloRequest ) returns ( .helloworld.BatchHelloReply );",
+    ] {
+        assert!(stdout.contains(rpc), "{rpc} missing from:\n{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn grpcurl_says_hello_with_the_same_json_as_curl() {
+    let server = TestServer::spawn().await;
+    let Some((ok, stdout, stderr)) =
+        grpcurl(&server, Some(r#"{"name": "World"}"#), &["helloworld.Greeter/SayHello"]).await
+    else {
+        return;
+    };
+    assert!(ok, "{stderr}");
+    let reply: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(reply, json!({"message": "Hello World"}));
+}
+
+#[tokio::test]
+async fn grpcurl_sees_invalid_argument_for_an_empty_name() {
+    let server = TestServer::spawn().await;
+    let Some((ok, _, stderr)) =
+        grpcurl(&server, Some(r#"{"name": ""}"#), &["helloworld.Greeter/SayHello"]).await
+    else {
+        return;
+    };
+    assert!(!ok);
+    assert!(stderr.contains("Code: InvalidArgument"), "{stderr}");
+    assert!(stderr.contains("Message: name must not be empty"), "{stderr}");
+}
+
+#[tokio::test]
+async fn grpcurl_health_check_is_serving() {
+    let server = TestServer::spawn().await;
+    for body in [r#"{}"#, r#"{"service": "helloworld.Greeter"}"#] {
+        let Some((ok, stdout, stderr)) =
+            grpcurl(&server, Some(body), &["grpc.health.v1.Health/Check"]).await
+        else {
+            return;
+        };
+        assert!(ok, "{stderr}");
+        let reply: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(reply, json!({"status": "SERVING"}), "{body}");
+    }
+}
