@@ -339,8 +339,7 @@ async fn readyz_is_503_not_serving_while_draining() {
         &RestLimits::default(),
     );
     readiness.set_draining().await;
-    let response =
-        app.oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
+    let response = app.oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), 503);
     let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({"status": "NOT_SERVING"}));

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The test command. On a fresh machine it installs what the tests drive (Debian packages,
+# a Python venv in .venv with the tools in scripts/requirements-test.txt), then runs
+# `cargo test` with CI=true, so a test whose tool is still missing fails instead of skipping.
+# Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests need. Installed every time (apt-get is quick when they are
+# present) so that a run never passes only because someone installed them by hand.
+APT_PACKAGES=(curl python3 python3-venv python3-pip)
+
+install_apt_packages() {
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null; then sudo=(sudo); else
+            echo "test.sh: not root and no sudo: assuming ${APT_PACKAGES[*]} are installed" >&2
+            return
+        fi
+    fi
+    echo "test.sh: apt-get install ${APT_PACKAGES[*]}" >&2
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+        "${APT_PACKAGES[@]}" >/dev/null
+}
+
+install_python_tools() {
+    if [[ ! -x .venv/bin/python ]]; then
+        echo "test.sh: creating .venv" >&2
+        python3 -m venv .venv
+    fi
+    echo "test.sh: pip install -r scripts/requirements-test.txt" >&2
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
+}
+
+if command -v apt-get >/dev/null; then install_apt_packages; fi
+install_python_tools
+export PATH="$PWD/.venv/bin:$PATH"
+CI=true cargo test --all-targets "$@"
