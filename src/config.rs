@@ -51,8 +51,9 @@ impl ServeConfig {
     }
 }
 
-/// A batch of the most names, each as long as allowed, fits in either limit with room to spare.
-const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The largest valid batch (10,000 names of 256 four-byte characters, about 10 MiB in either
+/// encoding, request or reply) fits in either limit.
+const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, Args)]
 pub struct RestLimits {

@@ -102,8 +102,10 @@ async fn batch_greets_every_name_in_order() {
 #[tokio::test]
 async fn the_largest_batch_fits_in_the_default_message_limits() {
     let server = TestServer::spawn().await;
-    let names = vec!["é".repeat(128); 10_000];
-    let reply = server.grpc_client().await.say_hello_batch(BatchHelloRequest { names }).await;
+    let names = vec!["🦀".repeat(256); 10_000];
+    // tonic's client refuses replies over 4 MiB by default; this one is about 10 MiB.
+    let mut client = server.grpc_client().await.max_decoding_message_size(usize::MAX);
+    let reply = client.say_hello_batch(BatchHelloRequest { names }).await;
     assert_eq!(reply.unwrap().into_inner().replies.len(), 10_000);
 }
 
@@ -129,11 +131,11 @@ async fn batch_errors_name_the_offending_entry() {
 async fn a_message_over_the_limit_is_refused_clearly_and_the_server_keeps_serving() {
     let server = TestServer::spawn().await;
     let mut client = server.grpc_client().await;
-    let names = vec!["n".repeat(200); 30_000]; // about 6 MiB
+    let names = vec!["n".repeat(200); 90_000]; // about 18 MiB
     let status = client.say_hello_batch(BatchHelloRequest { names }).await.unwrap_err();
     // tonic answers OUT_OF_RANGE here, where the gRPC spec suggests RESOURCE_EXHAUSTED.
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
-    assert!(status.message().contains("limit is: 4194304 bytes"), "{status:?}");
+    assert!(status.message().contains("limit is: 16777216 bytes"), "{status:?}");
     let reply = server.grpc_client().await.say_hello(hello("still here")).await.unwrap();
     assert_eq!(reply.into_inner().message, "Hello still here");
 }

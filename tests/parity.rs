@@ -59,9 +59,10 @@ fn names() -> Vec<(&'static str, String)> {
         ("rtl", "שלום"),
     ];
     let mut names: Vec<_> = fixed.into_iter().map(|(case, name)| (case, name.to_owned())).collect();
-    names.push(("256 bytes", "a".repeat(256)));
-    names.push(("257 bytes", "a".repeat(257)));
-    names.push(("129 characters, 258 bytes", "é".repeat(129)));
+    names.push(("256 characters", "a".repeat(256)));
+    names.push(("257 characters", "a".repeat(257)));
+    names.push(("256 four-byte characters", "🦀".repeat(256)));
+    names.push(("257 two-byte characters", "é".repeat(257)));
     names
 }
 

@@ -145,7 +145,7 @@ async fn post_batch_in_both_encodings() {
 #[tokio::test]
 async fn the_largest_batch_fits_in_the_default_body_limit() {
     let server = TestServer::spawn().await;
-    let names = vec!["é".repeat(128); 10_000];
+    let names = vec!["🦀".repeat(256); 10_000];
     let response = http1()
         .post(server.rest_url("/v1/greeter/batch"))
         .json(&json!({ "names": names }))
@@ -275,7 +275,7 @@ async fn a_body_over_the_limit_is_413_and_the_server_keeps_serving() {
     let response = client
         .post(server.rest_url("/v1/greeter/batch"))
         .header(CONTENT_TYPE, "application/json")
-        .body(vec![b' '; 5 * 1024 * 1024])
+        .body(vec![b' '; 17 * 1024 * 1024])
         .send()
         .await;
     assert_error(

@@ -1,14 +1,14 @@
 //! The one error type of the domain. Each adapter maps it to its protocol in one place
 //! (`grpc::status`, `rest::error`); the messages here are what a client reads.
 
-use super::limits::{MAX_BATCH_NAMES, MAX_NAME_BYTES, MAX_STREAM_COUNT};
+use super::limits::{MAX_BATCH_NAMES, MAX_NAME_CHARS, MAX_STREAM_COUNT};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
     #[error("name must not be empty")]
     EmptyName,
 
-    #[error("name is {len} bytes long; at most {MAX_NAME_BYTES} bytes are allowed")]
+    #[error("name is {len} characters long; at most {MAX_NAME_CHARS} are allowed")]
     NameTooLong { len: usize },
 
     #[error("name must not contain control characters (found U+{code_point:04X} at byte {index})")]

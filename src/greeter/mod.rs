@@ -8,7 +8,7 @@ mod limits;
 mod name;
 
 pub use error::DomainError;
-pub use limits::{DEFAULT_STREAM_COUNT, MAX_BATCH_NAMES, MAX_NAME_BYTES, MAX_STREAM_COUNT};
+pub use limits::{DEFAULT_STREAM_COUNT, MAX_BATCH_NAMES, MAX_NAME_CHARS, MAX_STREAM_COUNT};
 pub use name::Name;
 
 /// The greeter itself. It holds no state today; it is a type so that the adapters share one

@@ -1,9 +1,9 @@
-//! A person's name as the greeter accepts it: at most [`MAX_NAME_BYTES`] bytes, no control
-//! characters, and something left after trimming white space.
+//! A person's name as the greeter accepts it: at most [`MAX_NAME_CHARS`] characters, no
+//! control characters, and something left after trimming white space.
 
 use std::fmt;
 
-use super::{DomainError, limits::MAX_NAME_BYTES};
+use super::{DomainError, limits::MAX_NAME_CHARS};
 
 /// A validated, trimmed name. The only way to build one is [`Name::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,8 +13,12 @@ impl Name {
     /// Checks the rules in a fixed order (length, control characters, emptiness), so that an
     /// input breaking several of them always gets the same error on every protocol.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        if raw.len() > MAX_NAME_BYTES {
-            return Err(DomainError::NameTooLong { len: raw.len() });
+        // A string of n bytes holds at most n characters: most names skip the count.
+        if raw.len() > MAX_NAME_CHARS {
+            let len = raw.chars().count();
+            if len > MAX_NAME_CHARS {
+                return Err(DomainError::NameTooLong { len });
+            }
         }
         if let Some((index, c)) = raw.char_indices().find(|(_, c)| c.is_control()) {
             return Err(DomainError::NameHasControlCharacter { code_point: c.into(), index });
@@ -66,22 +70,23 @@ mod tests {
     }
 
     #[test]
-    fn exactly_max_bytes_is_accepted() {
-        let raw = "a".repeat(MAX_NAME_BYTES);
+    fn exactly_max_characters_is_accepted() {
+        let raw = "a".repeat(MAX_NAME_CHARS);
         assert_eq!(Name::parse(&raw).unwrap().as_str(), raw);
     }
 
     #[test]
-    fn one_byte_over_the_max_is_rejected() {
-        let raw = "a".repeat(MAX_NAME_BYTES + 1);
-        assert_eq!(Name::parse(&raw), Err(DomainError::NameTooLong { len: MAX_NAME_BYTES + 1 }));
+    fn one_character_over_the_max_is_rejected() {
+        let raw = "a".repeat(MAX_NAME_CHARS + 1);
+        assert_eq!(Name::parse(&raw), Err(DomainError::NameTooLong { len: MAX_NAME_CHARS + 1 }));
     }
 
     #[test]
-    fn length_counts_bytes_not_characters() {
-        // 129 two-byte characters: 129 characters, 258 bytes.
-        let raw = "é".repeat(129);
-        assert_eq!(Name::parse(&raw), Err(DomainError::NameTooLong { len: 258 }));
+    fn length_counts_characters_not_bytes() {
+        let four_byte_characters = "🦀".repeat(MAX_NAME_CHARS);
+        assert_eq!(Name::parse(&four_byte_characters).unwrap().as_str(), four_byte_characters);
+        let raw = "é".repeat(MAX_NAME_CHARS + 1);
+        assert_eq!(Name::parse(&raw), Err(DomainError::NameTooLong { len: MAX_NAME_CHARS + 1 }));
     }
 
     #[test]
@@ -103,7 +108,7 @@ mod tests {
 
     #[test]
     fn length_is_checked_before_control_characters() {
-        let raw = format!("\n{}", "a".repeat(MAX_NAME_BYTES));
+        let raw = format!("\n{}", "a".repeat(MAX_NAME_CHARS));
         assert!(matches!(Name::parse(&raw), Err(DomainError::NameTooLong { .. })));
     }
 
@@ -115,7 +120,7 @@ mod tests {
         );
         assert_eq!(
             Name::parse(&"a".repeat(300)).unwrap_err().to_string(),
-            "name is 300 bytes long; at most 256 bytes are allowed"
+            "name is 300 characters long; at most 256 are allowed"
         );
     }
 }
