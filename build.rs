@@ -7,9 +7,8 @@ use prost::Message as _;
 
 const PROTO: &str = "proto/helloworld.proto";
 
-/// The REST adapter serialises the same messages as proto3 canonical JSON through serde, and
-/// the OpenAPI document describes them through utoipa, so both derive on every message.
-const MESSAGE_DERIVES: &str = "#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)] \
+/// The REST adapter serialises the same messages as proto3 canonical JSON through serde.
+const MESSAGE_DERIVES: &str = "#[derive(serde::Serialize, serde::Deserialize)] \
      #[serde(rename_all = \"camelCase\", default, deny_unknown_fields)]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve the Greeter over gRPC and REST (the default).
     Serve(ServeConfig),
+
+    /// Print the OpenAPI document of the REST API (what `/openapi.json` serves).
+    Openapi,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -14,6 +14,10 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Openapi) => {
+            println!("{}", rpc_vs_rest::rest::openapi::document().to_pretty_json()?);
+            Ok(())
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use axum::{
             rejection::WebSocketUpgradeRejection,
         },
     },
+    http::{HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
 };
 use prost::Message as _;
@@ -27,9 +28,16 @@ use crate::{
 
 pub(crate) async fn chat(
     State(state): State<AppState>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match upgrade {
+        Ok(_) if !headers.get("sec-websocket-key").is_some_and(is_valid_websocket_key) => {
+            ApiError::invalid_argument(
+                "Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455, section 4.1)",
+            )
+            .into_response()
+        }
         Ok(upgrade) => upgrade.on_upgrade(move |socket| converse(socket, state.greeter)),
         Err(rejection) => ApiError::with_status(
             rejection.status(),
@@ -38,6 +46,17 @@ pub(crate) async fn chat(
         )
         .into_response(),
     }
+}
+
+/// RFC 6455 asks the server to refuse a key that is not 16 bytes in base64, which is 22
+/// base64 digits (the last one with its low 4 bits zero) and `==`.
+fn is_valid_websocket_key(key: &HeaderValue) -> bool {
+    let key = key.as_bytes();
+    let is_digit = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    key.len() == 24
+        && key[..22].iter().all(is_digit)
+        && b"AQgw".contains(&key[21])
+        && &key[22..] == b"=="
 }
 
 /// Why a conversation ended early: the error for the client and the close code that goes
@@ -100,4 +119,23 @@ fn answer_protobuf(greeter: &Greeter, bytes: &[u8]) -> Result<Message, Refusal> 
 
 fn domain_refusal(error: crate::greeter::DomainError) -> Refusal {
     Refusal { error: error.into(), close_code: close_code::POLICY, reason: "invalid request" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_keys_must_be_16_bytes_of_base64() {
+        for (key, valid) in [
+            ("dGhlIHNhbXBsZSBub25jZQ==", true),
+            ("AAAAAAAAAAAAAAAAAAAAAA==", true),
+            ("dGhlIHNhbXBsZSBub25jZR==", false),
+            ("dGhlIHNhbXBsZSBub25jZQ", false),
+            ("dGhlIHNhbXBsZSBub25j*Q==", false),
+            ("", false),
+        ] {
+            assert_eq!(is_valid_websocket_key(&HeaderValue::from_static(key)), valid, "{key:?}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! The REST adapter: every Greeter RPC as a route under `/v1/`, plus health and readiness,
-//! as one axum router that `server` serves on the REST port.
+//! The REST adapter: every Greeter RPC as a route under `/v1/`, health and readiness, the
+//! OpenAPI document at `/openapi.json` and interactive docs at `/docs`, as one axum router
+//! that `server` serves on the REST port.
 
 mod chat;
 mod encoding;
@@ -7,6 +8,7 @@ mod error;
 mod extract;
 mod greeter_routes;
 mod health;
+pub mod openapi;
 mod stream;
 
 use axum::{
@@ -14,6 +16,8 @@ use axum::{
     extract::DefaultBodyLimit,
     routing::{get, post},
 };
+
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{config::RestLimits, greeter::Greeter, readiness::Readiness};
 
@@ -33,6 +37,7 @@ pub fn router(state: AppState, limits: &RestLimits) -> Router {
         .route("/v1/greeter/batch", post(greeter_routes::say_hello_batch))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

@@ -1,0 +1,470 @@
+//! The OpenAPI 3.1 document of the REST API, built from code with utoipa's builders. Message
+//! schemas are written here rather than derived because they carry the domain's rules
+//! (name length, stream count, batch size), read from `greeter::limits` so they cannot drift;
+//! schemathesis checks the server against this document (see README).
+
+use serde_json::{Value, json};
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{
+        ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder,
+        PathItem, PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder, Schema,
+        path::{OperationBuilder, ParameterBuilder, ParameterIn},
+        request_body::RequestBodyBuilder,
+        schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Type},
+        tag::TagBuilder,
+    },
+};
+
+use super::{
+    encoding::{JSON, NDJSON, PROTOBUF, SSE},
+    error::ErrorBody,
+    health::HealthStatus,
+};
+use crate::greeter::{DEFAULT_STREAM_COUNT, MAX_BATCH_NAMES, MAX_NAME_CHARS, MAX_STREAM_COUNT};
+
+/// `Name::parse`'s rules other than length, as one pattern: no control character (Unicode
+/// category Cc) anywhere, and at least one character that is neither a control character nor
+/// white space (Unicode White_Space, what `str::trim` removes). A unit test checks it against
+/// `Name::parse` for every Unicode scalar value.
+pub(crate) const NAME_PATTERN: &str = concat!(
+    r"^[^\u0000-\u001F\u007F-\u009F]*",
+    r"[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]",
+    r"[^\u0000-\u001F\u007F-\u009F]*$",
+);
+
+/// The document `/openapi.json` serves and `rpc-vs-rest openapi` prints.
+pub fn document() -> OpenApi {
+    let paths = PathsBuilder::new()
+        .path("/v1/greeter/hello", PathItem::new(HttpMethod::Post, say_hello()))
+        .path("/v1/greeter/hello/{name}", PathItem::new(HttpMethod::Get, say_hello_by_path()))
+        .path("/v1/greeter/hello-again", PathItem::new(HttpMethod::Post, say_hello_again()))
+        .path("/v1/greeter/hello/{name}/stream", PathItem::new(HttpMethod::Get, stream()))
+        .path("/v1/greeter/chat", PathItem::new(HttpMethod::Get, chat()))
+        .path("/v1/greeter/batch", PathItem::new(HttpMethod::Post, batch()))
+        .path("/healthz", PathItem::new(HttpMethod::Get, healthz()))
+        .path("/readyz", PathItem::new(HttpMethod::Get, readyz()));
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("rpc-vs-rest Greeter")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The Greeter of `proto/helloworld.proto` as REST. Bodies are the proto3 JSON \
+                     of the same messages (`application/json`, the default) or the same messages \
+                     as protobuf bytes (`application/x-protobuf`, by `proto/helloworld.proto`), \
+                     chosen by `Content-Type` and `Accept`; a schema describes the message in \
+                     either encoding. Errors always have one JSON shape, `Error`, whose `status` is the \
+                     gRPC code the same call gets over gRPC.",
+                ))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(components()))
+        .tags(Some([
+            TagBuilder::new()
+                .name("Greeter")
+                .description(Some("One route per helloworld.Greeter RPC"))
+                .build(),
+            TagBuilder::new().name("Health").description(Some("Liveness and readiness")).build(),
+        ]))
+        .build()
+}
+
+fn components() -> utoipa::openapi::Components {
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_NAME_CHARS))
+        .pattern(Some(NAME_PATTERN))
+        .description(Some(format!(
+            "A name: at most {MAX_NAME_CHARS} characters, no control characters, not blank. \
+             Surrounding white space is trimmed before greeting."
+        )))
+        .examples([json!("World")]);
+    let hello_request = ObjectBuilder::new()
+        .property("name", Ref::from_schema_name("Name"))
+        .required("name")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .description(Some("helloworld.HelloRequest"))
+        .examples([json!({"name": "World"})]);
+    let hello_reply = ObjectBuilder::new()
+        .property("message", ObjectBuilder::new().schema_type(Type::String))
+        .required("message")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .description(Some("helloworld.HelloReply"))
+        .examples([json!({"message": "Hello World"})]);
+    let batch_request = ObjectBuilder::new()
+        .property(
+            "names",
+            ArrayBuilder::new()
+                .items(Ref::from_schema_name("Name"))
+                .min_items(Some(1))
+                .max_items(Some(MAX_BATCH_NAMES)),
+        )
+        .required("names")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .description(Some(format!(
+            "helloworld.BatchHelloRequest: 1 to {MAX_BATCH_NAMES} names, greeted in order"
+        )))
+        .examples([json!({"names": ["Ada", "Grace"]})]);
+    let batch_reply = ObjectBuilder::new()
+        .property("replies", ArrayBuilder::new().items(Ref::from_schema_name("HelloReply")))
+        .required("replies")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .description(Some("helloworld.BatchHelloReply: one reply per name, in order"))
+        .examples([json!({"replies": [{"message": "Hello Ada"}, {"message": "Hello Grace"}]})]);
+    ComponentsBuilder::new()
+        .schema("Name", name)
+        .schema("HelloRequest", hello_request)
+        .schema("HelloReply", hello_reply)
+        .schema("BatchHelloRequest", batch_request)
+        .schema("BatchHelloReply", batch_reply)
+        .schema("Error", ErrorBody::schema())
+        .schemas_from_iter(schemas_of::<ErrorBody>())
+        .schema("HealthStatus", HealthStatus::schema())
+        .schemas_from_iter(schemas_of::<HealthStatus>())
+        .build()
+}
+
+/// The schemas a derived type refers to (its nested types).
+fn schemas_of<T: ToSchema>() -> Vec<(String, RefOr<Schema>)> {
+    let mut schemas = Vec::new();
+    T::schemas(&mut schemas);
+    schemas
+}
+
+fn schema_ref(name: &str) -> Ref {
+    Ref::from_schema_name(name)
+}
+
+/// A message body in either encoding. Both media types name the same schema: it describes the
+/// message, and the media type says how it is written (proto3 JSON, or protobuf bytes).
+fn json_or_protobuf(schema: &str, example: Value) -> [(&'static str, utoipa::openapi::Content); 2] {
+    [
+        (
+            JSON,
+            ContentBuilder::new().schema(Some(schema_ref(schema))).example(Some(example)).build(),
+        ),
+        (PROTOBUF, ContentBuilder::new().schema(Some(schema_ref(schema))).build()),
+    ]
+}
+
+fn message_body(schema: &str, example: Value) -> utoipa::openapi::request_body::RequestBody {
+    let [(json, json_content), (protobuf, protobuf_content)] = json_or_protobuf(schema, example);
+    RequestBodyBuilder::new()
+        .required(Some(Required::True))
+        .content(json, json_content)
+        .content(protobuf, protobuf_content)
+        .build()
+}
+
+fn message_response(description: &str, schema: &str, example: Value) -> utoipa::openapi::Response {
+    let [(json, json_content), (protobuf, protobuf_content)] = json_or_protobuf(schema, example);
+    ResponseBuilder::new()
+        .description(description)
+        .content(json, json_content)
+        .content(protobuf, protobuf_content)
+        .build()
+}
+
+/// The error responses an operation can give, each in the one error shape with an example.
+fn errors(statuses: &[u16]) -> Vec<(String, utoipa::openapi::Response)> {
+    statuses
+        .iter()
+        .map(|&status| {
+            let (code, description, message) = match status {
+                400 => ("INVALID_ARGUMENT", "The request breaks a rule", "name must not be empty"),
+                405 => (
+                    "UNIMPLEMENTED",
+                    "The path does not take this method",
+                    "this path does not take this method; see /openapi.json for the API",
+                ),
+                406 => (
+                    "INVALID_ARGUMENT",
+                    "`Accept` allows none of the reply's media types",
+                    "Accept must allow one of: application/json, application/x-protobuf",
+                ),
+                413 => (
+                    "RESOURCE_EXHAUSTED",
+                    "The body is larger than the server accepts",
+                    "request body is larger than this server accepts",
+                ),
+                415 => (
+                    "INVALID_ARGUMENT",
+                    "`Content-Type` is neither JSON nor protobuf",
+                    "Content-Type must be application/json or application/x-protobuf",
+                ),
+                _ => ("INTERNAL", "Unexpected", "internal error"),
+            };
+            let example = json!({"error": {"code": status, "status": code, "message": message}});
+            let content = ContentBuilder::new()
+                .schema(Some(schema_ref("Error")))
+                .example(Some(example))
+                .build();
+            (
+                status.to_string(),
+                ResponseBuilder::new().description(description).content(JSON, content).build(),
+            )
+        })
+        .collect()
+}
+
+fn name_parameter() -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name("name")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .schema(Some(schema_ref("Name")))
+        .example(Some(json!("World")))
+        .build()
+}
+
+fn greeter_operation(id: &str, summary: &str) -> OperationBuilder {
+    OperationBuilder::new().tag("Greeter").operation_id(Some(id)).summary(Some(summary))
+}
+
+fn say_hello() -> OperationBuilder {
+    greeter_operation("SayHello", "Greets a name (SayHello)")
+        .request_body(Some(message_body("HelloRequest", json!({"name": "World"}))))
+        .responses(
+            ResponsesBuilder::new()
+                .response(
+                    "200",
+                    message_response(
+                        "The greeting",
+                        "HelloReply",
+                        json!({"message": "Hello World"}),
+                    ),
+                )
+                .responses_from_iter(errors(&[400, 406, 413, 415])),
+        )
+}
+
+fn say_hello_by_path() -> OperationBuilder {
+    greeter_operation("SayHelloByPath", "Greets the name in the path (SayHello, for curl)")
+        .parameter(name_parameter())
+        .responses(
+            ResponsesBuilder::new()
+                .response(
+                    "200",
+                    message_response(
+                        "The greeting",
+                        "HelloReply",
+                        json!({"message": "Hello World"}),
+                    ),
+                )
+                .responses_from_iter(errors(&[400, 406])),
+        )
+}
+
+fn say_hello_again() -> OperationBuilder {
+    greeter_operation("SayHelloAgain", "Greets a name again (SayHelloAgain)")
+        .request_body(Some(message_body("HelloRequest", json!({"name": "World"}))))
+        .responses(
+            ResponsesBuilder::new()
+                .response(
+                    "200",
+                    message_response(
+                        "The greeting",
+                        "HelloReply",
+                        json!({"message": "Hello again World"}),
+                    ),
+                )
+                .responses_from_iter(errors(&[400, 406, 413, 415])),
+        )
+}
+
+fn stream() -> OperationBuilder {
+    let count = ParameterBuilder::new()
+        .name("count")
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(format!("How many greetings (default {DEFAULT_STREAM_COUNT})")))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(MAX_STREAM_COUNT))
+                .default(Some(json!(DEFAULT_STREAM_COUNT))),
+        ))
+        .example(Some(json!(3)))
+        .build();
+    let ndjson_example = "{\"message\":\"Hello World, greeting 1 of 2\"}\n{\"message\":\"Hello World, greeting 2 of 2\"}\n";
+    let sse_example = "data: {\"message\":\"Hello World, greeting 1 of 2\"}\n\ndata: {\"message\":\"Hello World, greeting 2 of 2\"}\n\n";
+    let stream_content = |example: &str| {
+        ContentBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String).description(Some(
+                "One HelloReply in proto3 JSON per line (NDJSON) or per `data:` event (SSE)",
+            ))))
+            .example(Some(json!(example)))
+            .build()
+    };
+    greeter_operation("SayHelloStreamReply", "Streams greetings (SayHelloStreamReply)")
+        .description(Some(
+            "Server streaming as newline-delimited JSON (`application/x-ndjson`, the default) or \
+             Server-Sent Events (`text/event-stream`), chosen by `Accept`. Every input is \
+             checked before the first greeting, so errors come as a plain 400.",
+        ))
+        .parameter(name_parameter())
+        .parameter(count)
+        .responses(
+            ResponsesBuilder::new()
+                .response(
+                    "200",
+                    ResponseBuilder::new()
+                        .description("`count` greetings, in order")
+                        .content(NDJSON, stream_content(ndjson_example))
+                        .content(SSE, stream_content(sse_example))
+                        .build(),
+                )
+                .responses_from_iter(errors(&[400, 406])),
+        )
+}
+
+fn chat() -> OperationBuilder {
+    greeter_operation("SayHelloBidiStream", "Chats over a WebSocket (SayHelloBidiStream)")
+        .description(Some(
+            "Upgrade to a WebSocket (`Connection: Upgrade`, `Upgrade: websocket`). Each text \
+             frame holds a HelloRequest in JSON and is answered by a HelloReply in JSON; each \
+             binary frame holds a protobuf HelloRequest and is answered in protobuf. The first \
+             invalid request is answered by an `Error` text frame, then a close frame (1008 for \
+             a broken rule, 1007 for an undecodable message). Without an upgrade the route \
+             answers 400.",
+        ))
+        .parameters(Some(websocket_handshake_headers()))
+        .responses(
+            ResponsesBuilder::new()
+                .response(
+                    "101",
+                    ResponseBuilder::new()
+                        .description("Switching to the WebSocket protocol")
+                        .build(),
+                )
+                .responses_from_iter(errors(&[400])),
+        )
+}
+
+/// The request headers of a WebSocket opening handshake (RFC 6455, section 4.1).
+fn websocket_handshake_headers() -> Vec<utoipa::openapi::path::Parameter> {
+    let header = |name: &str, schema: ObjectBuilder, example: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .schema(Some(schema.schema_type(Type::String)))
+            .example(Some(json!(example)))
+            .build()
+    };
+    vec![
+        header("Connection", ObjectBuilder::new().enum_values(Some(["Upgrade"])), "Upgrade"),
+        header("Upgrade", ObjectBuilder::new().enum_values(Some(["websocket"])), "websocket"),
+        header("Sec-WebSocket-Version", ObjectBuilder::new().enum_values(Some(["13"])), "13"),
+        header(
+            "Sec-WebSocket-Key",
+            ObjectBuilder::new().pattern(Some("^[A-Za-z0-9+/]{21}[AQgw]==$")),
+            "dGhlIHNhbXBsZSBub25jZQ==",
+        ),
+    ]
+}
+
+fn batch() -> OperationBuilder {
+    greeter_operation("SayHelloBatch", "Greets a batch of names (SayHelloBatch)")
+        .request_body(Some(message_body("BatchHelloRequest", json!({"names": ["Ada", "Grace"]}))))
+        .responses(
+            ResponsesBuilder::new()
+                .response(
+                    "200",
+                    message_response(
+                        "One greeting per name, in order",
+                        "BatchHelloReply",
+                        json!({"replies": [{"message": "Hello Ada"}, {"message": "Hello Grace"}]}),
+                    ),
+                )
+                .responses_from_iter(errors(&[400, 406, 413, 415])),
+        )
+}
+
+fn health_content(status: &str) -> utoipa::openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(schema_ref("HealthStatus")))
+        .example(Some(json!({"status": status})))
+        .build()
+}
+
+fn healthz() -> OperationBuilder {
+    OperationBuilder::new()
+        .tag("Health")
+        .operation_id(Some("Healthz"))
+        .summary(Some("The process is alive"))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("Alive")
+                .content(JSON, health_content("SERVING"))
+                .build(),
+        )
+}
+
+fn readyz() -> OperationBuilder {
+    OperationBuilder::new()
+        .tag("Health")
+        .operation_id(Some("Readyz"))
+        .summary(Some("The process wants traffic"))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("Ready")
+                .content(JSON, health_content("SERVING"))
+                .build(),
+        )
+        .response(
+            "503",
+            ResponseBuilder::new()
+                .description("Draining before shutdown")
+                .content(JSON, health_content("NOT_SERVING"))
+                .build(),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::greeter::Name;
+
+    #[test]
+    fn name_pattern_agrees_with_the_domain_for_every_character() {
+        let pattern = regex::Regex::new(NAME_PATTERN).unwrap();
+        for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            let name = c.to_string();
+            assert_eq!(pattern.is_match(&name), Name::parse(&name).is_ok(), "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn name_pattern_agrees_with_the_domain_on_longer_names() {
+        let pattern = regex::Regex::new(NAME_PATTERN).unwrap();
+        for name in
+            ["  Ada  ", "Ada\n", "\u{3000}x\u{3000}", " \u{85} ", "a\u{7f}b", "Zoë Ğ", "\u{feff}"]
+        {
+            assert_eq!(pattern.is_match(name), Name::parse(name).is_ok(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_every_route() {
+        let document = serde_json::to_value(document()).unwrap();
+        assert_eq!(document["openapi"], "3.1.0");
+        let paths = document["paths"].as_object().unwrap();
+        for path in [
+            "/v1/greeter/hello",
+            "/v1/greeter/hello/{name}",
+            "/v1/greeter/hello-again",
+            "/v1/greeter/hello/{name}/stream",
+            "/v1/greeter/chat",
+            "/v1/greeter/batch",
+        ] {
+            assert!(paths.contains_key(path), "{path}");
+        }
+    }
+}

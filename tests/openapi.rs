@@ -1,0 +1,52 @@
+//! The REST contract: `openapi/openapi.json` is what the code generates, and what the server
+//! serves at `/openapi.json`.
+
+mod common;
+
+use common::{TestServer, http1};
+use serde_json::Value;
+
+const COMMITTED: &str = include_str!("../openapi/openapi.json");
+
+#[test]
+fn committed_openapi_json_matches_the_code() {
+    let generated = rpc_vs_rest::rest::openapi::document().to_pretty_json().unwrap();
+    assert!(
+        generated.trim_end() == COMMITTED.trim_end(),
+        "openapi/openapi.json is out of date with the code. Regenerate it with:\n\n    \
+         cargo run -- openapi > openapi/openapi.json\n"
+    );
+}
+
+#[tokio::test]
+async fn the_server_serves_the_committed_document() {
+    let server = TestServer::spawn().await;
+    let response = http1().get(server.rest_url("/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let served: Value = response.json().await.unwrap();
+    let committed: Value = serde_json::from_str(COMMITTED).unwrap();
+    assert_eq!(served, committed);
+}
+
+#[test]
+fn every_operation_has_examples_for_its_json_bodies() {
+    let document: Value = serde_json::from_str(COMMITTED).unwrap();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let label = format!("{} {path}", method.to_uppercase());
+            if let Some(content) = operation.pointer("/requestBody/content/application~1json") {
+                assert!(content.get("example").is_some(), "{label}: request has no example");
+            }
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                for (media, content) in response["content"].as_object().into_iter().flatten() {
+                    if media != "application/x-protobuf" {
+                        assert!(
+                            content.get("example").is_some(),
+                            "{label} {status} {media}: no example"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
