@@ -1,0 +1,45 @@
+//! A user opens the interactive docs at `/docs` in a real browser (Debian's headless
+//! Chromium, offline: every asset comes from our server), sees the Greeter operations, and
+//! calls SayHello with "Try it out".
+
+mod common;
+
+use common::{TestServer, tools};
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docs_page_lists_the_operations_and_try_it_out_says_hello() {
+    let (Some(_chromium), Some(python)) =
+        (tools::require("chromium"), tools::require_python_with("playwright"))
+    else {
+        return;
+    };
+    let server = TestServer::spawn().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/docs_browser/try_it_out.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(server.rest_url(""))
+        .output()
+        .await
+        .expect("run the browser script");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser script failed:\n{stderr}");
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        seen["operations"],
+        json!([
+            "/healthz GET",
+            "/readyz GET",
+            "/v1/greeter/batch POST",
+            "/v1/greeter/chat GET",
+            "/v1/greeter/hello POST",
+            "/v1/greeter/hello-again POST",
+            "/v1/greeter/hello/{name} GET",
+            "/v1/greeter/hello/{name}/stream GET",
+        ])
+    );
+    assert_eq!(seen["say_hello_status"], "200");
+    assert_eq!(seen["say_hello_body"], json!({"message": "Hello World"}));
+    assert_eq!(seen["requests_outside_the_server"], json!([]), "the page must work offline");
+}
