@@ -28,6 +28,9 @@ pub struct ServeConfig {
     pub shutdown_timeout: u64,
 
     #[command(flatten)]
+    pub connections: ConnectionLimits,
+
+    #[command(flatten)]
     pub rest: RestLimits,
 
     #[command(flatten)]
@@ -45,6 +48,7 @@ impl ServeConfig {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             rest_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             shutdown_timeout: 10,
+            connections: ConnectionLimits::default(),
             rest: RestLimits::default(),
             grpc: GrpcLimits::default(),
         }
@@ -78,5 +82,75 @@ pub struct GrpcLimits {
 impl Default for GrpcLimits {
     fn default() -> Self {
         Self { max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES }
+    }
+}
+
+/// Limits of both ports' connections and requests: what keeps slow, silent, greedy or hostile
+/// clients from holding the server's memory, sockets or tasks.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionLimits {
+    /// Most concurrent HTTP/2 streams (calls) per connection; more are refused by the peer's
+    /// own HTTP/2 stack (REFUSED_STREAM).
+    #[arg(long, env = "RPC_VS_REST_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
+    pub max_concurrent_streams: u32,
+
+    /// Largest request header block, in bytes (HTTP/1.1: 431; HTTP/2: the stream is refused).
+    #[arg(long, env = "RPC_VS_REST_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Seconds a client has to send its first bytes, and each HTTP/1.1 request's headers.
+    #[arg(
+        long,
+        env = "RPC_VS_REST_HEADER_READ_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    pub header_read_timeout: u64,
+
+    /// Seconds a connection may pass without a byte in either direction before it is closed
+    /// (gracefully: in-flight work is not cut). Long-lived idle streams need client pings.
+    #[arg(long, env = "RPC_VS_REST_IDLE_TIMEOUT", value_name = "SECONDS", default_value_t = 10)]
+    pub idle_timeout: u64,
+
+    /// Most open connections per port; connections beyond it are closed at once.
+    #[arg(long, env = "RPC_VS_REST_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Most requests in flight per port; beyond it requests are shed at once with 503 /
+    /// UNAVAILABLE instead of queueing.
+    #[arg(long, env = "RPC_VS_REST_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
+
+    /// Seconds a request may take before it is answered 504 / DEADLINE_EXCEEDED. A gRPC
+    /// client's shorter `grpc-timeout` wins.
+    #[arg(long, env = "RPC_VS_REST_REQUEST_TIMEOUT", value_name = "SECONDS", default_value_t = 30)]
+    pub request_timeout: u64,
+}
+
+impl ConnectionLimits {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout)
+    }
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 100,
+            max_header_bytes: 16 * 1024,
+            header_read_timeout: 10,
+            idle_timeout: 10,
+            max_connections: 4096,
+            max_in_flight: 1024,
+            request_timeout: 30,
+        }
     }
 }

@@ -1,31 +1,51 @@
-//! The accept loop both ports share: one hyper connection per socket (HTTP/1.1 or HTTP/2 by
-//! prior knowledge, upgrades allowed), TCP_NODELAY on every socket, and a graceful drain
-//! bounded by a deadline, since hyper's own graceful shutdown waits for ever on a stuck peer.
+//! The accept loop both ports share. Per socket: TCP_NODELAY, a cap on open connections, a
+//! deadline for the first bytes, one hyper connection (HTTP/1.1 or HTTP/2 by prior knowledge,
+//! upgrades allowed) with header, stream and reset limits, and a graceful close when the
+//! connection falls silent. On shutdown: stop accepting, close every connection gracefully,
+//! and cut what is left at the drain deadline, since hyper's graceful shutdown waits for ever
+//! on a stuck peer.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::Router;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::{conn::auto, graceful::GracefulShutdown},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
     service::TowerToHyperService,
 };
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+    task::JoinSet,
+};
 use tokio_util::sync::CancellationToken;
+
+use super::activity::{Activity, TrackedIo};
+use crate::config::ConnectionLimits;
 
 /// How long to back off after a failed accept (out of file descriptors, say) before trying
 /// again, so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// RST_STREAMs a client may send for streams the server has not yet accepted, per connection:
+/// beyond it the connection is closed with GOAWAY (HTTP/2 rapid reset, CVE-2023-44487).
+const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+
+pub(super) struct Port {
+    pub(super) name: &'static str,
+    pub(super) listener: TcpListener,
+    pub(super) app: Router,
+}
+
 pub(super) async fn serve(
-    port_name: &'static str,
-    listener: TcpListener,
-    app: Router,
+    port: Port,
+    limits: ConnectionLimits,
     stop: CancellationToken,
     drain_deadline: Duration,
 ) {
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
+    let Port { name, listener, app } = port;
+    let builder = Arc::new(http_builder(&limits));
+    let open_connections = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -33,23 +53,20 @@ pub(super) async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    // Without it, small HTTP/2 frames wait on the peer's delayed ACK (~40 ms).
-                    if let Err(error) = socket.set_nodelay(true) {
-                        tracing::debug!(%error, %peer, "could not set TCP_NODELAY");
-                    }
-                    let service = TowerToHyperService::new(app.clone());
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(socket), service)
-                        .into_owned();
-                    let connection = graceful.watch(connection);
+                    let Ok(permit) = open_connections.clone().try_acquire_owned() else {
+                        tracing::warn!(port = name, %peer, limit = limits.max_connections, "connection limit reached; closing");
+                        continue;
+                    };
+                    let connection = serve_connection(socket, app.clone(), builder.clone(), limits.clone(), stop.clone());
                     connections.spawn(async move {
                         if let Err(error) = connection.await {
-                            tracing::debug!(port = port_name, %peer, %error, "connection ended with an error");
+                            tracing::debug!(port = name, %peer, %error, "connection ended with an error");
                         }
+                        drop(permit);
                     });
                 }
                 Err(error) => {
-                    tracing::warn!(port = port_name, %error, "accept failed");
+                    tracing::warn!(port = name, %error, "accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
@@ -57,13 +74,70 @@ pub(super) async fn serve(
     }
     drop(listener);
     let open = connections.len();
-    if tokio::time::timeout(drain_deadline, graceful.shutdown()).await.is_err() {
+    let drained = tokio::time::timeout(drain_deadline, async {
+        while connections.join_next().await.is_some() {}
+    });
+    if drained.await.is_err() {
         tracing::warn!(
-            port = port_name,
+            port = name,
             open,
             "drain deadline passed; cutting the remaining connections"
         );
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
     }
-    connections.abort_all();
-    while connections.join_next().await.is_some() {}
+}
+
+fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout())
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
+        // WebSocket over HTTP/2 (RFC 8441) for the chat route.
+        .enable_connect_protocol();
+    builder
+}
+
+async fn serve_connection(
+    socket: TcpStream,
+    app: Router,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    limits: ConnectionLimits,
+    stop: CancellationToken,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Without it, small HTTP/2 frames wait on the peer's delayed ACK (~40 ms).
+    socket.set_nodelay(true)?;
+    // A client that connects and says nothing never reaches hyper's own header timeout.
+    let mut first_byte = [0u8; 1];
+    match tokio::time::timeout(limits.header_read_timeout(), socket.peek(&mut first_byte)).await {
+        Ok(Ok(0)) | Err(_) => return Ok(()),
+        Ok(Err(error)) => return Err(error.into()),
+        Ok(Ok(_)) => {}
+    }
+    let activity = Activity::new();
+    let io = TokioIo::new(TrackedIo::new(socket, activity.clone()));
+    let connection = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(app));
+    tokio::pin!(connection);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => return result,
+            () = stop.cancelled(), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            () = activity.silent_for(limits.idle_timeout()), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Runs both ports as one server: binds the listeners, serves the gRPC and REST routers, and
 //! shuts both down together (readiness off, drain, hard deadline).
 
+mod activity;
 mod connections;
 
 use std::{future::Future, io, net::SocketAddr};
@@ -63,20 +64,11 @@ pub async fn run(
     );
     let stop = CancellationToken::new();
     let deadline = config.shutdown_deadline();
-    let grpc = tokio::spawn(connections::serve(
-        "grpc",
-        listeners.grpc,
-        grpc_router,
-        stop.clone(),
-        deadline,
-    ));
-    let rest = tokio::spawn(connections::serve(
-        "rest",
-        listeners.rest,
-        rest_router,
-        stop.clone(),
-        deadline,
-    ));
+    let grpc = connections::Port { name: "grpc", listener: listeners.grpc, app: grpc_router };
+    let rest = connections::Port { name: "rest", listener: listeners.rest, app: rest_router };
+    let limits = &config.connections;
+    let grpc = tokio::spawn(connections::serve(grpc, limits.clone(), stop.clone(), deadline));
+    let rest = tokio::spawn(connections::serve(rest, limits.clone(), stop.clone(), deadline));
 
     shutdown.await;
     tracing::info!(deadline_seconds = deadline.as_secs(), "shutting down: readiness off, draining");
