@@ -1,9 +1,11 @@
 //! The settings of each subcommand, read from flags with environment fallbacks. Every limit
 //! has a safe default and lives here, once.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
+
+use crate::auth::BearerToken;
 
 /// `rpc-vs-rest serve`.
 #[derive(Debug, Clone, Args)]
@@ -31,6 +33,9 @@ pub struct ServeConfig {
     pub connections: ConnectionLimits,
 
     #[command(flatten)]
+    pub access: AccessConfig,
+
+    #[command(flatten)]
     pub rest: RestLimits,
 
     #[command(flatten)]
@@ -49,6 +54,7 @@ impl ServeConfig {
             rest_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             shutdown_timeout: 10,
             connections: ConnectionLimits::default(),
+            access: AccessConfig::default(),
             rest: RestLimits::default(),
             grpc: GrpcLimits::default(),
         }
@@ -151,6 +157,45 @@ impl Default for ConnectionLimits {
             max_connections: 4096,
             max_in_flight: 1024,
             request_timeout: 30,
+        }
+    }
+}
+
+/// Who may call: an optional bearer token, and the browser origins CORS lets in.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AccessConfig {
+    /// Require `authorization: Bearer TOKEN` on every Greeter call, REST and gRPC (health,
+    /// readiness, reflection, metrics and docs stay open).
+    #[arg(
+        long,
+        env = "RPC_VS_REST_AUTH_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "auth_token_file"
+    )]
+    pub auth_token: Option<BearerToken>,
+
+    /// Read the bearer token from this file instead (a mounted secret, say).
+    #[arg(long, env = "RPC_VS_REST_AUTH_TOKEN_FILE", value_name = "PATH")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// A browser origin allowed to call both ports (CORS), e.g. `https://app.example.com`;
+    /// repeat the flag, or separate with commas in the environment. None: no CORS headers.
+    #[arg(
+        long = "cors-allow-origin",
+        env = "RPC_VS_REST_CORS_ALLOW_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_allow_origins: Vec<String>,
+}
+
+impl AccessConfig {
+    /// The token to require, from the flag or the file, if any.
+    pub fn bearer_token(&self) -> anyhow::Result<Option<BearerToken>> {
+        match (&self.auth_token, &self.auth_token_file) {
+            (Some(token), _) => Ok(Some(token.clone())),
+            (None, Some(path)) => BearerToken::from_file(path).map(Some),
+            (None, None) => Ok(None),
         }
     }
 }

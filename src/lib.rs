@@ -8,8 +8,10 @@
 //!   WebSocket, health and readiness.
 //! - [`server`]: binds both ports, serves them, shuts them down together.
 //! - [`readiness`]: the switch `/readyz` and gRPC health share.
+//! - [`auth`]: the optional bearer token both ports check.
 //! - [`cli`], [`config`], [`telemetry`]: the command line, settings and logging.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod greeter;

@@ -1,15 +1,17 @@
 //! The gRPC adapter: the Greeter service, `grpc.health.v1.Health`, server reflection (v1 and
-//! v1alpha) and gRPC-Web, as one router that `server` serves on the gRPC port.
+//! v1alpha) and gRPC-Web, behind the guard (token, load shedding, deadline), as one router
+//! that `server` serves on the gRPC port.
 
 mod greeter_service;
+mod guard;
 mod status;
 
 use axum::Router;
-use tonic::service::Routes;
+use tonic::{codec::CompressionEncoding, service::Routes};
 use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_web::GrpcWebLayer;
 
-use crate::{config::GrpcLimits, greeter::Greeter, proto};
+use crate::{auth::BearerToken, config::ServeConfig, greeter::Greeter, proto};
 
 pub use greeter_service::GreeterService;
 
@@ -20,9 +22,13 @@ pub const GREETER_SERVICE_NAME: &str = "helloworld.Greeter";
 pub fn router(
     greeter: Greeter,
     health: HealthServer<impl Health>,
-    limits: &GrpcLimits,
+    config: &ServeConfig,
+    token: Option<BearerToken>,
 ) -> anyhow::Result<Router> {
+    let limits = &config.grpc;
     let greeter = proto::greeter_server::GreeterServer::new(GreeterService::new(greeter))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -38,5 +44,6 @@ pub fn router(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .prepare();
-    Ok(routes.into_axum_router().layer(GrpcWebLayer::new()))
+    let router = guard::guard(routes.into_axum_router(), &config.connections, token);
+    Ok(router.layer(GrpcWebLayer::new()))
 }

@@ -7,6 +7,7 @@ mod encoding;
 mod error;
 mod extract;
 mod greeter_routes;
+mod guard;
 mod health;
 pub mod openapi;
 mod stream;
@@ -19,7 +20,7 @@ use axum::{
 
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{config::RestLimits, greeter::Greeter, readiness::Readiness};
+use crate::{auth::BearerToken, config::ServeConfig, greeter::Greeter, readiness::Readiness};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -27,19 +28,25 @@ pub struct AppState {
     pub readiness: Readiness,
 }
 
-pub fn router(state: AppState, limits: &RestLimits) -> Router {
-    Router::new()
+/// The REST port's router. The Greeter routes sit behind the bearer token (if any), load
+/// shedding and the request timeout; health, readiness and the docs stay open and unbounded,
+/// so an overloaded server still answers its probes.
+pub fn router(state: AppState, config: &ServeConfig, token: Option<BearerToken>) -> Router {
+    let api = Router::new()
         .route("/v1/greeter/hello", post(greeter_routes::say_hello))
         .route("/v1/greeter/hello/{name}", get(greeter_routes::say_hello_by_path))
         .route("/v1/greeter/hello-again", post(greeter_routes::say_hello_again))
         .route("/v1/greeter/hello/{name}/stream", get(stream::say_hello_stream))
         .route("/v1/greeter/chat", get(chat::chat))
-        .route("/v1/greeter/batch", post(greeter_routes::say_hello_batch))
+        .route("/v1/greeter/batch", post(greeter_routes::say_hello_batch));
+    let api = guard::bound_requests(guard::require_token(api, token), &config.connections);
+    Router::new()
+        .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(DefaultBodyLimit::max(config.rest.max_body_bytes))
         .with_state(state)
 }

@@ -3,6 +3,7 @@
 
 mod activity;
 mod connections;
+mod layers;
 
 use std::{future::Future, io, net::SocketAddr};
 
@@ -53,9 +54,12 @@ pub async fn run(
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let readiness = Readiness::new(health_reporter).await;
     let greeter = Greeter::new();
-    let grpc_router = grpc::router(greeter.clone(), health_service, &config.grpc)?;
+    let token = config.access.bearer_token()?;
+    let grpc_router = grpc::router(greeter.clone(), health_service, config, token.clone())?;
     let rest_router =
-        rest::router(AppState { greeter, readiness: readiness.clone() }, &config.rest);
+        rest::router(AppState { greeter, readiness: readiness.clone() }, config, token);
+    let grpc_router = layers::shared(grpc_router, "grpc", &config.access)?;
+    let rest_router = layers::shared(rest_router, "rest", &config.access)?;
 
     tracing::info!(
         grpc_addr = %listeners.grpc_addr()?,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod binary;
 pub mod tools;
 
 use std::net::SocketAddr;

@@ -1,0 +1,82 @@
+//! Layers both ports share, outermost first: CORS (when origins are allowed), a request id
+//! (`x-request-id`: the client's, or a new UUID; echoed on the response), and a tracing span
+//! per request that carries the id, so every log line of a request names it.
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    http::{HeaderName, HeaderValue, Method, Request},
+};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::config::AccessConfig;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long a browser may cache a CORS preflight answer.
+const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
+
+pub(super) fn shared(
+    router: Router,
+    port: &'static str,
+    access: &AccessConfig,
+) -> anyhow::Result<Router> {
+    let router = router
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(move |request: &Request<_>| {
+            let request_id = request
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|id| id.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!(
+                "request",
+                port,
+                request_id,
+                method = %request.method(),
+                path = %request.uri().path(),
+            )
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    if access.cors_allow_origins.is_empty() {
+        return Ok(router);
+    }
+    Ok(router.layer(cors(&access.cors_allow_origins)?))
+}
+
+fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
+    let origins = origins
+        .iter()
+        .map(|origin| {
+            HeaderValue::from_str(origin.trim()).map_err(|_| {
+                anyhow::anyhow!("--cors-allow-origin {origin:?} is not a valid origin")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let header = HeaderName::from_static;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header("content-type"),
+            header("accept"),
+            header("authorization"),
+            header("x-request-id"),
+            // gRPC-Web clients send these.
+            header("x-grpc-web"),
+            header("x-user-agent"),
+            header("grpc-timeout"),
+        ])
+        .expose_headers([
+            header("x-request-id"),
+            header("grpc-status"),
+            header("grpc-message"),
+            header("grpc-status-details-bin"),
+        ])
+        .max_age(CORS_MAX_AGE))
+}

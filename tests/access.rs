@@ -1,0 +1,111 @@
+//! Who gets in: the optional bearer token on both ports (401 / UNAUTHENTICATED without it,
+//! probes open), CORS for allowed browser origins, and request ids echoed on every response.
+
+mod common;
+
+use common::{TestServer, http1};
+use rpc_vs_rest::{config::ServeConfig, proto::HelloRequest};
+use serde_json::Value;
+use tonic::{Request, metadata::MetadataValue};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+const TOKEN: &str = "correct-horse-battery-staple";
+
+async fn server_with_token() -> TestServer {
+    let mut config = ServeConfig::loopback();
+    config.access.auth_token = Some(TOKEN.parse().unwrap());
+    TestServer::spawn_with(config).await
+}
+
+#[tokio::test]
+async fn rest_calls_need_the_bearer_token() {
+    let server = server_with_token().await;
+    let url = server.rest_url("/v1/greeter/hello/Ada");
+    for authorization in [None, Some("Bearer wrong"), Some("Basic Y29ycmVjdA==")] {
+        let mut request = http1().get(&url);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{authorization:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["status"], "UNAUTHENTICATED", "{authorization:?}");
+    }
+    let response = http1().get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn rest_probes_and_docs_stay_open() {
+    let server = server_with_token().await;
+    for path in ["/healthz", "/readyz", "/openapi.json"] {
+        let response = http1().get(server.rest_url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn grpc_calls_need_the_bearer_token() {
+    let server = server_with_token().await;
+    let mut client = server.grpc_client().await;
+    let status = client.say_hello(HelloRequest { name: "Ada".into() }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    assert_eq!(status.message(), "missing or invalid bearer token");
+
+    let mut request = Request::new(HelloRequest { name: "Ada".into() });
+    let bearer: MetadataValue<_> = format!("Bearer {TOKEN}").parse().unwrap();
+    request.metadata_mut().insert("authorization", bearer);
+    assert_eq!(client.say_hello(request).await.unwrap().into_inner().message, "Hello Ada");
+}
+
+#[tokio::test]
+async fn grpc_health_stays_open() {
+    let server = server_with_token().await;
+    let mut health = HealthClient::new(server.grpc_channel().await);
+    let reply = health.check(HealthCheckRequest { service: String::new() }).await;
+    assert!(reply.is_ok(), "{reply:?}");
+}
+
+#[tokio::test]
+async fn cors_answers_allowed_origins_only() {
+    let mut config = ServeConfig::loopback();
+    config.access.cors_allow_origins = vec!["https://app.example.com".into()];
+    let server = TestServer::spawn_with(config).await;
+    for (origin, allowed) in
+        [("https://app.example.com", true), ("https://evil.example.com", false)]
+    {
+        let preflight = http1()
+            .request(reqwest::Method::OPTIONS, server.rest_url("/v1/greeter/hello"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        let granted = preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(granted.as_deref(), allowed.then_some(origin), "{origin}");
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_made_up() {
+    let server = TestServer::spawn().await;
+    let response = http1()
+        .get(server.rest_url("/v1/greeter/hello/Ada"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+
+    let response = http1().get(server.rest_url("/v1/greeter/hello/Ada")).send().await.unwrap();
+    let made_up = response.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(made_up.len(), 36, "a UUID: {made_up}");
+
+    let reply =
+        server.grpc_client().await.say_hello(HelloRequest { name: "Ada".into() }).await.unwrap();
+    assert!(reply.metadata().get("x-request-id").is_some(), "gRPC replies carry it too");
+}

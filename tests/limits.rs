@@ -1,0 +1,212 @@
+//! Limits a client runs into: request timeouts (504 / DEADLINE_EXCEEDED, the client's
+//! `grpc-timeout` honoured), load shedding (503 / UNAVAILABLE), header size (431), slow and
+//! silent connections (closed), the connection cap. Each also checks that a well-behaved
+//! client is still served.
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use common::{TestServer, http1, http2};
+use futures_util::stream;
+use prost::Message as _;
+use rpc_vs_rest::{config::ServeConfig, proto::HelloRequest};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+fn config(adjust: impl FnOnce(&mut ServeConfig)) -> ServeConfig {
+    let mut config = ServeConfig::loopback();
+    adjust(&mut config);
+    config
+}
+
+/// Reads what the server sends until it closes the connection or `limit` passes.
+async fn read_until_closed(socket: &mut TcpStream, limit: Duration) -> (String, bool) {
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(limit, socket.read_to_end(&mut received)).await.is_ok();
+    (String::from_utf8_lossy(&received).into_owned(), closed)
+}
+
+/// A REST request whose body never finishes arriving: it stays in flight.
+async fn stuck_rest_request(addr: SocketAddr) -> TcpStream {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"POST /v1/greeter/hello HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"na")
+        .await
+        .unwrap();
+    socket
+}
+
+/// A unary gRPC call over h2c whose request body never arrives.
+fn stuck_grpc_call(server: &TestServer, grpc_timeout: Option<&str>) -> reqwest::RequestBuilder {
+    let pending = stream::pending::<Result<Vec<u8>, std::io::Error>>();
+    let mut request = http2()
+        .post(format!("{}/helloworld.Greeter/SayHello", server.grpc_url()))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(reqwest::Body::wrap_stream(pending));
+    if let Some(timeout) = grpc_timeout {
+        request = request.header("grpc-timeout", timeout);
+    }
+    request
+}
+
+async fn healthy_call_succeeds(server: &TestServer) {
+    let reply = server.grpc_client().await.say_hello(HelloRequest { name: "ok".into() }).await;
+    assert_eq!(reply.unwrap().into_inner().message, "Hello ok");
+    let response = http1().get(server.rest_url("/v1/greeter/hello/ok")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_rest_request_over_the_timeout_gets_504_deadline_exceeded() {
+    let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
+    let started = Instant::now();
+    let mut socket = stuck_rest_request(server.rest_addr).await;
+    let (response, _) = read_until_closed(&mut socket, Duration::from_secs(5)).await;
+    assert!(response.starts_with("HTTP/1.1 504"), "{response}");
+    assert!(response.contains(r#""status":"DEADLINE_EXCEEDED""#), "{response}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    healthy_call_succeeds(&server).await;
+}
+
+#[tokio::test]
+async fn a_grpc_call_past_the_clients_grpc_timeout_gets_deadline_exceeded() {
+    let server = TestServer::spawn().await;
+    let started = Instant::now();
+    let response = stuck_grpc_call(&server, Some("300m")).send().await.unwrap();
+    assert_eq!(response.headers()["grpc-status"], "4", "{response:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    healthy_call_succeeds(&server).await;
+}
+
+#[tokio::test]
+async fn a_grpc_call_past_the_servers_timeout_gets_deadline_exceeded() {
+    let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
+    let response = stuck_grpc_call(&server, None).send().await.unwrap();
+    assert_eq!(response.headers()["grpc-status"], "4", "{response:?}");
+}
+
+#[tokio::test]
+async fn rest_sheds_load_with_503_but_probes_still_answer() {
+    let server = TestServer::spawn_with(config(|c| c.connections.max_in_flight = 1)).await;
+    let _stuck = stuck_rest_request(server.rest_addr).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let response = http1().get(server.rest_url("/v1/greeter/hello/Ada")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["status"], "UNAVAILABLE");
+    let health = http1().get(server.rest_url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "probes are never shed");
+}
+
+#[tokio::test]
+async fn grpc_sheds_load_with_unavailable() {
+    let server = TestServer::spawn_with(config(|c| c.connections.max_in_flight = 1)).await;
+    let stuck = tokio::spawn(stuck_grpc_call(&server, None).send());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = server
+        .grpc_client()
+        .await
+        .say_hello(HelloRequest { name: "Ada".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    stuck.abort();
+}
+
+#[tokio::test]
+async fn oversized_http1_headers_get_431_and_the_server_keeps_serving() {
+    let server = TestServer::spawn().await;
+    let mut socket = TcpStream::connect(server.rest_addr).await.unwrap();
+    let huge = "a".repeat(64 * 1024);
+    let request = format!("GET /healthz HTTP/1.1\r\nhost: t\r\nx-huge: {huge}\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.ok();
+    let (response, closed) = read_until_closed(&mut socket, Duration::from_secs(5)).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert!(closed);
+    healthy_call_succeeds(&server).await;
+}
+
+#[tokio::test]
+async fn slowloris_and_silent_connections_are_closed_on_both_ports() {
+    let server = TestServer::spawn_with(config(|c| c.connections.header_read_timeout = 1)).await;
+    for addr in [server.rest_addr, server.grpc_addr] {
+        let started = Instant::now();
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        let trickle = async {
+            for byte in b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-a: " {
+                if slow.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(4), trickle).await.ok();
+        let (_, slow_closed) = read_until_closed(&mut slow, Duration::from_secs(3)).await;
+        let (_, silent_closed) = read_until_closed(&mut silent, Duration::from_secs(3)).await;
+        assert!(silent_closed, "{addr}: a silent connection must be closed");
+        assert!(slow_closed, "{addr}: a slowloris connection must be closed");
+        assert!(started.elapsed() < Duration::from_secs(8), "{addr}: {:?}", started.elapsed());
+    }
+    healthy_call_succeeds(&server).await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let server = TestServer::spawn_with(config(|c| c.connections.idle_timeout = 1)).await;
+    let mut socket = TcpStream::connect(server.rest_addr).await.unwrap();
+    socket.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n").await.unwrap();
+    let started = Instant::now();
+    let (response, closed) = read_until_closed(&mut socket, Duration::from_secs(5)).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(closed, "the idle connection stays open");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed too early: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_at_once() {
+    let server = TestServer::spawn_with(config(|c| c.connections.max_connections = 2)).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut socket = TcpStream::connect(server.rest_addr).await.unwrap();
+        socket.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n").await.unwrap();
+        let mut buffer = [0u8; 12];
+        socket.read_exact(&mut buffer).await.unwrap();
+        assert_eq!(&buffer, b"HTTP/1.1 200");
+        held.push(socket);
+    }
+    let mut refused = TcpStream::connect(server.rest_addr).await.unwrap();
+    let (received, closed) = read_until_closed(&mut refused, Duration::from_secs(2)).await;
+    assert!(closed && received.is_empty(), "the third connection must be closed unanswered");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let response = http1().get(server.rest_url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "a freed slot is usable again");
+}
+
+#[tokio::test]
+async fn the_grpc_message_limit_counts_the_decompressed_size() {
+    use tonic::codec::CompressionEncoding;
+    let server = TestServer::spawn_with(config(|c| c.grpc.max_message_bytes = 64 * 1024)).await;
+    // 200 KiB of names that gzip to almost nothing.
+    let names = vec!["a".repeat(200); 1000];
+    let mut client = server.grpc_client().await.send_compressed(CompressionEncoding::Gzip);
+    let request = rpc_vs_rest::proto::BatchHelloRequest { names };
+    assert!(request.encoded_len() > 64 * 1024);
+    let status = client.say_hello_batch(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("exceeded while decompressing"), "{status:?}");
+    healthy_call_succeeds(&server).await;
+}
