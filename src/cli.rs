@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the Greeter over gRPC and REST (the default).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
 
     /// Print the OpenAPI document of the REST API (what `/openapi.json` serves).
     Openapi,

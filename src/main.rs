@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
     match cli.command {
         None => serve(cli.serve).await,
-        Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Serve(config)) => serve(*config).await,
         Some(Command::Openapi) => {
             println!("{}", rpc_vs_rest::rest::openapi::document().to_pretty_json()?);
             Ok(())
