@@ -325,7 +325,7 @@ async fn healthz_and_readyz_report_serving() {
 async fn readyz_is_503_not_serving_while_draining() {
     use axum::{body::Body, http::Request};
     use rpc_vs_rest::{
-        config::RestLimits,
+        config::ServeConfig,
         greeter::Greeter,
         readiness::Readiness,
         rest::{self, AppState},
@@ -336,7 +336,8 @@ async fn readyz_is_503_not_serving_while_draining() {
     let readiness = Readiness::new(reporter).await;
     let app = rest::router(
         AppState { greeter: Greeter::new(), readiness: readiness.clone() },
-        &RestLimits::default(),
+        &ServeConfig::loopback(),
+        None,
     );
     readiness.set_draining().await;
     let response = app.oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
