@@ -36,6 +36,9 @@ pub struct ServeConfig {
     pub access: AccessConfig,
 
     #[command(flatten)]
+    pub tls: TlsConfig,
+
+    #[command(flatten)]
     pub rest: RestLimits,
 
     #[command(flatten)]
@@ -55,6 +58,7 @@ impl ServeConfig {
             shutdown_timeout: 10,
             connections: ConnectionLimits::default(),
             access: AccessConfig::default(),
+            tls: TlsConfig::default(),
             rest: RestLimits::default(),
             grpc: GrpcLimits::default(),
         }
@@ -197,5 +201,42 @@ impl AccessConfig {
             (None, Some(path)) => BearerToken::from_file(path).map(Some),
             (None, None) => Ok(None),
         }
+    }
+}
+
+/// TLS on both ports; off unless a certificate and key are given.
+#[derive(Debug, Clone, Args)]
+pub struct TlsConfig {
+    /// PEM certificate chain for both ports; turns TLS on (with --tls-key).
+    #[arg(long, env = "RPC_VS_REST_TLS_CERT", value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "RPC_VS_REST_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificates: require clients to present a certificate signed by one (mTLS).
+    #[arg(long, env = "RPC_VS_REST_TLS_CLIENT_CA", value_name = "PATH", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Seconds a client has to complete the TLS handshake.
+    #[arg(
+        long,
+        env = "RPC_VS_REST_TLS_HANDSHAKE_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    pub tls_handshake_timeout: u64,
+}
+
+impl TlsConfig {
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.tls_handshake_timeout)
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self { tls_cert: None, tls_key: None, tls_client_ca: None, tls_handshake_timeout: 10 }
     }
 }

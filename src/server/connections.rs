@@ -14,11 +14,15 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use tokio::{
+    io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
     sync::Semaphore,
     task::JoinSet,
 };
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 use super::activity::{Activity, TrackedIo};
 use crate::config::ConnectionLimits;
@@ -35,6 +39,14 @@ pub(super) struct Port {
     pub(super) name: &'static str,
     pub(super) listener: TcpListener,
     pub(super) app: Router,
+    pub(super) tls: Option<Tls>,
+}
+
+/// The TLS acceptor and how long a handshake may take.
+#[derive(Clone)]
+pub(super) struct Tls {
+    pub(super) acceptor: TlsAcceptor,
+    pub(super) handshake_timeout: Duration,
 }
 
 pub(super) async fn serve(
@@ -43,7 +55,7 @@ pub(super) async fn serve(
     stop: CancellationToken,
     drain_deadline: Duration,
 ) {
-    let Port { name, listener, app } = port;
+    let Port { name, listener, app, tls } = port;
     let builder = Arc::new(http_builder(&limits));
     let open_connections = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();
@@ -57,7 +69,7 @@ pub(super) async fn serve(
                         tracing::warn!(port = name, %peer, limit = limits.max_connections, "connection limit reached; closing");
                         continue;
                     };
-                    let connection = serve_connection(socket, app.clone(), builder.clone(), limits.clone(), stop.clone());
+                    let connection = serve_connection(socket, tls.clone(), app.clone(), builder.clone(), limits.clone(), stop.clone());
                     connections.spawn(async move {
                         if let Err(error) = connection.await {
                             tracing::debug!(port = name, %peer, %error, "connection ended with an error");
@@ -108,22 +120,45 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
 
 async fn serve_connection(
     socket: TcpStream,
+    tls: Option<Tls>,
     app: Router,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     stop: CancellationToken,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), BoxError> {
     // Without it, small HTTP/2 frames wait on the peer's delayed ACK (~40 ms).
     socket.set_nodelay(true)?;
+    if let Some(tls) = tls {
+        let Ok(handshake) =
+            tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(socket)).await
+        else {
+            return Ok(());
+        };
+        return drive(handshake?, app, &builder, &limits, stop).await;
+    }
     // A client that connects and says nothing never reaches hyper's own header timeout.
     let mut first_byte = [0u8; 1];
     match tokio::time::timeout(limits.header_read_timeout(), socket.peek(&mut first_byte)).await {
-        Ok(Ok(0)) | Err(_) => return Ok(()),
-        Ok(Err(error)) => return Err(error.into()),
-        Ok(Ok(_)) => {}
+        Ok(Ok(0)) | Err(_) => Ok(()),
+        Ok(Err(error)) => Err(error.into()),
+        Ok(Ok(_)) => drive(socket, app, &builder, &limits, stop).await,
     }
+}
+
+/// Serves HTTP on an established (plain or TLS) stream until it ends, closing it gracefully
+/// on shutdown or when it falls silent.
+async fn drive<T>(
+    stream: T,
+    app: Router,
+    builder: &auto::Builder<TokioExecutor>,
+    limits: &ConnectionLimits,
+    stop: CancellationToken,
+) -> Result<(), BoxError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Activity::new();
-    let io = TokioIo::new(TrackedIo::new(socket, activity.clone()));
+    let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
     let connection = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(app));
     tokio::pin!(connection);
     let mut closing = false;

@@ -4,6 +4,7 @@
 mod activity;
 mod connections;
 mod layers;
+mod tls;
 
 use std::{future::Future, io, net::SocketAddr};
 
@@ -57,19 +58,31 @@ pub async fn run(
     let token = config.access.bearer_token()?;
     let grpc_router = grpc::router(greeter.clone(), health_service, config, token.clone())?;
     let rest_router =
-        rest::router(AppState { greeter, readiness: readiness.clone() }, config, token);
+        rest::router(AppState { greeter, readiness: readiness.clone() }, config, token.clone());
     let grpc_router = layers::shared(grpc_router, "grpc", &config.access)?;
     let rest_router = layers::shared(rest_router, "rest", &config.access)?;
 
     tracing::info!(
         grpc_addr = %listeners.grpc_addr()?,
         rest_addr = %listeners.rest_addr()?,
+        tls = config.tls.tls_cert.is_some(),
+        mtls = config.tls.tls_client_ca.is_some(),
+        auth = token.is_some(),
         "serving gRPC and REST"
     );
     let stop = CancellationToken::new();
     let deadline = config.shutdown_deadline();
-    let grpc = connections::Port { name: "grpc", listener: listeners.grpc, app: grpc_router };
-    let rest = connections::Port { name: "rest", listener: listeners.rest, app: rest_router };
+    let tls = tls::acceptor(&config.tls)?.map(|acceptor| connections::Tls {
+        acceptor,
+        handshake_timeout: config.tls.handshake_timeout(),
+    });
+    let grpc = connections::Port {
+        name: "grpc",
+        listener: listeners.grpc,
+        app: grpc_router,
+        tls: tls.clone(),
+    };
+    let rest = connections::Port { name: "rest", listener: listeners.rest, app: rest_router, tls };
     let limits = &config.connections;
     let grpc = tokio::spawn(connections::serve(grpc, limits.clone(), stop.clone(), deadline));
     let rest = tokio::spawn(connections::serve(rest, limits.clone(), stop.clone(), deadline));
