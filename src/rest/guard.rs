@@ -1,9 +1,11 @@
 //! What stands between a REST request and its handler: the bearer token (401), load shedding
-//! (503 when too many requests are in flight) and the request timeout (504), each answered in
-//! the API's error shape.
+//! (503 when too many requests are in flight), the request timeout (504) and gzip request
+//! bodies (decompressed before the body limit counts them; other encodings 415), each answered
+//! in the API's error shape.
 
 use std::convert::Infallible;
 
+use axum::http::{StatusCode, header::CONTENT_ENCODING};
 use axum::{
     BoxError, Router,
     error_handling::HandleErrorLayer,
@@ -12,6 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
+use tower_http::decompression::RequestDecompressionLayer;
 
 use super::{
     AppState,
@@ -61,4 +64,26 @@ async fn overload_or_timeout(error: BoxError) -> Result<Response, Infallible> {
         ApiError::new(Code::Internal, "internal error")
     };
     Ok(error.into_response())
+}
+
+/// Accepts gzip bodies, counting the body limit after decompression so a small bomb cannot
+/// expand past it; refuses other encodings in the API's error shape.
+pub(crate) fn decompress_requests(router: Router) -> Router {
+    router
+        .layer(RequestDecompressionLayer::new())
+        .layer(middleware::from_fn(refuse_unknown_encodings))
+}
+
+async fn refuse_unknown_encodings(request: Request, next: Next) -> Response {
+    let encoding =
+        request.headers().get(CONTENT_ENCODING).map(|value| value.as_bytes().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some(b"gzip" | b"identity") => next.run(request).await,
+        Some(_) => ApiError::with_status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::InvalidArgument,
+            "Content-Encoding must be gzip or identity",
+        )
+        .into_response(),
+    }
 }

@@ -40,7 +40,7 @@ pub fn router(state: AppState, config: &ServeConfig, token: Option<BearerToken>)
         .route("/v1/greeter/chat", get(chat::chat))
         .route("/v1/greeter/batch", post(greeter_routes::say_hello_batch));
     let api = guard::bound_requests(guard::require_token(api, token), &config.connections);
-    Router::new()
+    let router = Router::new()
         .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -48,5 +48,6 @@ pub fn router(state: AppState, config: &ServeConfig, token: Option<BearerToken>)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.rest.max_body_bytes))
-        .with_state(state)
+        .with_state(state);
+    guard::decompress_requests(router)
 }

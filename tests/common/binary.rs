@@ -37,7 +37,15 @@ impl Binary {
             .expect("start rpc-vs-rest");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let logs = Arc::new(Mutex::new(Vec::new()));
-        while let Some(line) = lines.next_line().await.unwrap() {
+        // The startup line is logged at INFO: a RUST_LOG that hides it would leave us waiting.
+        let startup = tokio::time::Duration::from_secs(30);
+        while let Some(line) = tokio::time::timeout(startup, lines.next_line())
+            .await
+            .expect(
+                "the server logged no addresses within 30 s (is rpc_vs_rest=info filtered out?)",
+            )
+            .unwrap()
+        {
             logs.lock().await.push(line.clone());
             let log: Value = serde_json::from_str(&line).unwrap_or_default();
             if log["message"] == "serving gRPC and REST" {
