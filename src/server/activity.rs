@@ -1,5 +1,7 @@
 //! A socket wrapper that remembers when a byte last moved in either direction, so a silent
-//! connection can be told from a busy one.
+//! connection can be told from a busy one, and closes with a linger: after its FIN it keeps
+//! reading (and dropping) what the peer still sends, briefly, so that frames already on the
+//! wire meet a half-closed socket rather than a reset that would fail the peer's other calls.
 
 use std::{
     io,
@@ -11,6 +13,8 @@ use std::{
     task::{Context, Poll},
     time::Duration,
 };
+
+use std::future::Future as _;
 
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
@@ -46,15 +50,19 @@ impl Activity {
     }
 }
 
+/// How long a closing connection keeps reading what the peer still sends.
+const LINGER: Duration = Duration::from_millis(500);
+
 #[derive(Debug)]
 pub(super) struct TrackedIo<T> {
     inner: T,
     activity: Arc<Activity>,
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<T> TrackedIo<T> {
     pub(super) fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
+        Self { inner, activity, linger: None }
     }
 }
 
@@ -73,7 +81,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -91,7 +99,22 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        if self.linger.is_none() {
+            std::task::ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
+            self.linger = Some(Box::pin(tokio::time::sleep(LINGER)));
+        }
+        let mut scratch = [0u8; 4096];
+        loop {
+            if self.linger.as_mut().is_some_and(|linger| linger.as_mut().poll(cx).is_ready()) {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => continue,
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 
     fn poll_write_vectored(

@@ -84,19 +84,30 @@ pub(super) async fn serve(
             }
         }
     }
-    drop(listener);
-    let open = connections.len();
-    let drained = tokio::time::timeout(drain_deadline, async {
-        while connections.join_next().await.is_some() {}
-    });
-    if drained.await.is_err() {
-        tracing::warn!(
-            port = name,
-            open,
-            "drain deadline passed; cutting the remaining connections"
-        );
-        connections.abort_all();
-        while connections.join_next().await.is_some() {}
+    // Draining: the listener stays open while the connections finish, and what still
+    // arrives is accepted and refused at the HTTP level (503 / UNAVAILABLE, see
+    // `layers::refuse_when_draining`). Closing it at once would reset connections the kernel
+    // had already completed, which a client cannot tell from a call cut mid-way.
+    let deadline = tokio::time::sleep(drain_deadline);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            joined = connections.join_next() => if joined.is_none() { break },
+            () = &mut deadline => {
+                tracing::warn!(port = name, open = connections.len(), "drain deadline passed; cutting the remaining connections");
+                connections.abort_all();
+                while connections.join_next().await.is_some() {}
+                break;
+            }
+            accepted = listener.accept() => if let Ok((socket, _)) = accepted {
+                let Ok(permit) = open_connections.clone().try_acquire_owned() else { continue };
+                let connection = serve_connection(socket, tls.clone(), app.clone(), builder.clone(), limits.clone(), stop.clone());
+                connections.spawn(async move {
+                    let _ = connection.await;
+                    drop(permit);
+                });
+            }
+        }
     }
 }
 
@@ -134,14 +145,20 @@ async fn serve_connection(
         else {
             return Ok(());
         };
-        return drive(handshake?, app, &builder, &limits, stop).await;
+        let stream = handshake?;
+        let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        return drive(stream, http2, app, &builder, &limits, stop).await;
     }
     // A client that connects and says nothing never reaches hyper's own header timeout.
-    let mut first_byte = [0u8; 1];
-    match tokio::time::timeout(limits.header_read_timeout(), socket.peek(&mut first_byte)).await {
+    let mut first_bytes = [0u8; 3];
+    match tokio::time::timeout(limits.header_read_timeout(), socket.peek(&mut first_bytes)).await {
         Ok(Ok(0)) | Err(_) => Ok(()),
         Ok(Err(error)) => Err(error.into()),
-        Ok(Ok(_)) => drive(socket, app, &builder, &limits, stop).await,
+        // The HTTP/2 connection preface starts "PRI * HTTP/2.0".
+        Ok(Ok(n)) => {
+            let http2 = first_bytes[..n] == b"PRI"[..n];
+            drive(socket, http2, app, &builder, &limits, stop).await
+        }
     }
 }
 
@@ -149,6 +166,7 @@ async fn serve_connection(
 /// on shutdown or when it falls silent.
 async fn drive<T>(
     stream: T,
+    http2: bool,
     app: Router,
     builder: &auto::Builder<TokioExecutor>,
     limits: &ConnectionLimits,
@@ -165,7 +183,10 @@ where
     loop {
         tokio::select! {
             result = connection.as_mut() => return result,
-            () = stop.cancelled(), if !closing => {
+            // HTTP/2 gets GOAWAY at once, which tells the client which calls were taken.
+            // HTTP/1.1 replies now carry `Connection: close`; a keep-alive connection is
+            // closed only once quiet, so a request already on its way is not cut.
+            () = drained(&stop, http2, &activity), if !closing => {
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }
@@ -174,5 +195,15 @@ where
                 closing = true;
             }
         }
+    }
+}
+
+/// How long an HTTP/1.1 connection must be quiet, once the server drains, before it is closed.
+const HTTP1_DRAIN_QUIET: Duration = Duration::from_millis(250);
+
+async fn drained(stop: &CancellationToken, http2: bool, activity: &Activity) {
+    stop.cancelled().await;
+    if !http2 {
+        activity.silent_for(HTTP1_DRAIN_QUIET).await;
     }
 }

@@ -1,13 +1,18 @@
 //! Layers both ports share, outermost first: CORS (when origins are allowed), a request id
-//! (`x-request-id`: the client's, or a new UUID; echoed on the response), and a tracing span
-//! per request that carries the id, so every log line of a request names it.
+//! (`x-request-id`: the client's, or a new UUID; echoed on the response), a tracing span
+//! per request that carries the id, so every log line of a request names it, and, while the
+//! server drains, `Connection: close` on HTTP/1.1 replies.
 
 use std::time::Duration;
 
 use axum::{
     Router,
-    http::{HeaderName, HeaderValue, Method, Request},
+    extract::State,
+    http::{HeaderName, HeaderValue, Method, Request, Version, header::CONNECTION},
+    middleware::{self, Next},
+    response::{IntoResponse as _, Response},
 };
+use tokio_util::sync::CancellationToken;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -25,8 +30,10 @@ pub(super) fn shared(
     router: Router,
     port: &'static str,
     access: &AccessConfig,
+    stop: CancellationToken,
 ) -> anyhow::Result<Router> {
     let router = router
+        .layer(middleware::from_fn_with_state((stop, port), refuse_when_draining))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(move |request: &Request<_>| {
             let request_id = request
@@ -47,6 +54,37 @@ pub(super) fn shared(
         return Ok(router);
     }
     Ok(router.layer(cors(&access.cors_allow_origins)?))
+}
+
+/// Once the server drains, a new request is refused before it starts (503 on REST,
+/// UNAVAILABLE on gRPC) and HTTP/1.1 replies carry `Connection: close`, so that clients move
+/// on to another server instead of reusing a connection that is about to close.
+async fn refuse_when_draining(
+    State((stop, port)): State<(CancellationToken, &'static str)>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let http1 = request.version() <= Version::HTTP_11;
+    let mut response = if stop.is_cancelled() {
+        match port {
+            "grpc" => tonic::Status::unavailable("the server is shutting down").into_http(),
+            _ => (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"error": {
+                    "code": 503,
+                    "status": "UNAVAILABLE",
+                    "message": "the server is shutting down",
+                }})),
+            )
+                .into_response(),
+        }
+    } else {
+        next.run(request).await
+    };
+    if http1 && stop.is_cancelled() {
+        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {

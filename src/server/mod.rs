@@ -59,8 +59,9 @@ pub async fn run(
     let grpc_router = grpc::router(greeter.clone(), health_service, config, token.clone())?;
     let rest_router =
         rest::router(AppState { greeter, readiness: readiness.clone() }, config, token.clone());
-    let grpc_router = layers::shared(grpc_router, "grpc", &config.access)?;
-    let rest_router = layers::shared(rest_router, "rest", &config.access)?;
+    let stop = CancellationToken::new();
+    let grpc_router = layers::shared(grpc_router, "grpc", &config.access, stop.clone())?;
+    let rest_router = layers::shared(rest_router, "rest", &config.access, stop.clone())?;
 
     tracing::info!(
         grpc_addr = %listeners.grpc_addr()?,
@@ -70,7 +71,6 @@ pub async fn run(
         auth = token.is_some(),
         "serving gRPC and REST"
     );
-    let stop = CancellationToken::new();
     let deadline = config.shutdown_deadline();
     let tls = tls::acceptor(&config.tls)?.map(|acceptor| connections::Tls {
         acceptor,
