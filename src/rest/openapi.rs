@@ -175,6 +175,21 @@ fn errors(statuses: &[u16]) -> Vec<(String, utoipa::openapi::Response)> {
         .map(|&status| {
             let (code, description, message) = match status {
                 400 => ("INVALID_ARGUMENT", "The request breaks a rule", "name must not be empty"),
+                401 => (
+                    "UNAUTHENTICATED",
+                    "The server requires `authorization: Bearer TOKEN` (--auth-token) and the request lacks it",
+                    "missing or invalid bearer token",
+                ),
+                503 => (
+                    "UNAVAILABLE",
+                    "Too many requests in flight, or the server is shutting down: retry",
+                    "the server is at capacity; retry shortly",
+                ),
+                504 => (
+                    "DEADLINE_EXCEEDED",
+                    "The request took longer than the server allows",
+                    "the request took longer than the server allows",
+                ),
                 405 => (
                     "UNIMPLEMENTED",
                     "The path does not take this method",
@@ -237,7 +252,7 @@ fn say_hello() -> OperationBuilder {
                         json!({"message": "Hello World"}),
                     ),
                 )
-                .responses_from_iter(errors(&[400, 406, 413, 415])),
+                .responses_from_iter(errors(&[400, 406, 413, 415, 401, 503, 504])),
         )
 }
 
@@ -254,7 +269,7 @@ fn say_hello_by_path() -> OperationBuilder {
                         json!({"message": "Hello World"}),
                     ),
                 )
-                .responses_from_iter(errors(&[400, 406])),
+                .responses_from_iter(errors(&[400, 406, 401, 503, 504])),
         )
 }
 
@@ -271,7 +286,7 @@ fn say_hello_again() -> OperationBuilder {
                         json!({"message": "Hello again World"}),
                     ),
                 )
-                .responses_from_iter(errors(&[400, 406, 413, 415])),
+                .responses_from_iter(errors(&[400, 406, 413, 415, 401, 503, 504])),
         )
 }
 
@@ -318,7 +333,7 @@ fn stream() -> OperationBuilder {
                         .content(SSE, stream_content(sse_example))
                         .build(),
                 )
-                .responses_from_iter(errors(&[400, 406])),
+                .responses_from_iter(errors(&[400, 406, 401, 503, 504])),
         )
 }
 
@@ -341,7 +356,7 @@ fn chat() -> OperationBuilder {
                         .description("Switching to the WebSocket protocol")
                         .build(),
                 )
-                .responses_from_iter(errors(&[400])),
+                .responses_from_iter(errors(&[400, 401, 503, 504])),
         )
 }
 
@@ -381,7 +396,7 @@ fn batch() -> OperationBuilder {
                         json!({"replies": [{"message": "Hello Ada"}, {"message": "Hello Grace"}]}),
                     ),
                 )
-                .responses_from_iter(errors(&[400, 406, 413, 415])),
+                .responses_from_iter(errors(&[400, 406, 413, 415, 401, 503, 504])),
         )
 }
 
