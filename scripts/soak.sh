@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOAK_CONNECTIONS="${SOAK_CONNECTIONS:-1000}" SOAK_SECONDS="${SOAK_SECONDS:-60}"
-cargo test --release --test soak -- --nocapture --test-threads 1 2>&1 | grep -E "^(soak|sigterm under load):|test result|panicked|calls cut|failed calls"
+cargo test --release --test soak -- --nocapture --test-threads 1 2>&1 | grep -E "(soak|sigterm under load):|test result|panicked|calls cut|failed calls"
