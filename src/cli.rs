@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::ServeConfig;
+use crate::{compare::CompareConfig, config::ServeConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "rpc-vs-rest", version, about, args_conflicts_with_subcommands = true)]
@@ -26,6 +26,9 @@ pub enum Command {
 
     /// Print the OpenAPI document of the REST API (what `/openapi.json` serves).
     Openapi,
+
+    /// Compare gRPC and REST on the same workloads (starts its own server unless given targets).
+    Compare(Box<CompareConfig>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,12 +7,14 @@
 //! - [`rest`]: the REST adapter (axum): `/v1/` routes in JSON or protobuf, SSE, NDJSON,
 //!   WebSocket, health and readiness.
 //! - [`server`]: binds both ports, serves them, shuts them down together.
+//! - [`compare`]: `rpc-vs-rest compare`, the side-by-side load test of every protocol stack.
 //! - [`readiness`]: the switch `/readyz` and gRPC health share.
 //! - [`auth`]: the optional bearer token both ports check.
 //! - [`cli`], [`config`], [`telemetry`]: the command line, settings and logging.
 
 pub mod auth;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod greeter;
 pub mod grpc;

@@ -1,0 +1,112 @@
+//! `rpc-vs-rest compare`: the same workload through every protocol stack, side by side.
+//! Cells: `grpc` (protobuf, HTTP/2, gRPC framing) and REST with JSON or protobuf bodies over
+//! HTTP/1.1 or h2c. Workloads: unary SayHello and batches of N names. Every reply is checked;
+//! latency percentiles, throughput, bytes on the wire per call and server CPU per call.
+
+mod cell;
+mod report;
+mod run;
+mod server;
+mod wire;
+mod workload;
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub use cell::Cell;
+pub use report::Format;
+pub use run::Measurement;
+pub use workload::Workload;
+
+/// `rpc-vs-rest compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareConfig {
+    /// A running server's gRPC address; without targets, compare starts its own server.
+    #[arg(long, env = "RPC_VS_REST_GRPC_TARGET", requires = "rest_target")]
+    pub grpc_target: Option<SocketAddr>,
+
+    /// A running server's REST address.
+    #[arg(long, env = "RPC_VS_REST_REST_TARGET", requires = "grpc_target")]
+    pub rest_target: Option<SocketAddr>,
+
+    /// Cells to compare (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2"
+    )]
+    pub cells: Vec<Cell>,
+
+    /// Workloads: `unary`, `batch-N` (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "unary,batch-1000")]
+    pub workloads: Vec<Workload>,
+
+    /// Calls in flight (comma-separated). HTTP/2 cells use one connection; HTTP/1.1 cells one
+    /// connection per call in flight.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    pub concurrency: Vec<usize>,
+
+    /// Seconds of warm-up before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+
+    /// Seconds each measurement lasts.
+    #[arg(long, default_value_t = 2.0)]
+    pub duration: f64,
+
+    /// Measurements per combination; the median by throughput is reported.
+    #[arg(long, default_value_t = 1)]
+    pub repeats: usize,
+
+    /// The whole matrix: workloads unary and batch-1/10/100/1000, concurrency 1/16/64/256.
+    #[arg(long)]
+    pub full: bool,
+
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
+    if config.full {
+        config.workloads = ["unary", "batch-1", "batch-10", "batch-100", "batch-1000"]
+            .iter()
+            .map(|w| w.parse().map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()?;
+        config.concurrency = vec![1, 16, 64, 256];
+    }
+    let measurements = measure_all(&config).await?;
+    println!("{}", report::render(&measurements, config.format)?);
+    Ok(())
+}
+
+/// Runs every combination and returns the measurements, in order.
+pub async fn measure_all(config: &CompareConfig) -> anyhow::Result<Vec<Measurement>> {
+    let target = match (config.grpc_target, config.rest_target) {
+        (Some(grpc), Some(rest)) => server::Target::remote(grpc, rest),
+        _ => server::Target::local().await?,
+    };
+    let plan = run::Plan {
+        warmup: Duration::from_secs_f64(config.warmup),
+        duration: Duration::from_secs_f64(config.duration),
+        repeats: config.repeats,
+    };
+    let total = config.cells.len() * config.workloads.len() * config.concurrency.len();
+    let progress = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} (eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut measurements = Vec::with_capacity(total);
+    for workload in &config.workloads {
+        for &concurrency in &config.concurrency {
+            for &cell in &config.cells {
+                progress.set_message(format!("{cell} {workload} x{concurrency}"));
+                measurements.push(run::measure(&target, cell, workload, concurrency, &plan).await?);
+                progress.inc(1);
+            }
+        }
+    }
+    progress.finish_and_clear();
+    Ok(measurements)
+}

@@ -1,0 +1,159 @@
+//! The load generator: for each cell, workload and concurrency, a warm-up, then closed-loop
+//! calls for a fixed time from `concurrency` tasks sharing one client (its connections reused
+//! throughout), every reply checked. Latency goes into an HDR histogram; bytes are counted at
+//! the client's sockets; the server's CPU time is read from /proc when the server is local.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+
+use super::{
+    cell::{Cell, CellClient},
+    server::Target,
+    wire::WireCounters,
+    workload::Workload,
+};
+
+/// What one (cell, workload, concurrency) measured: the median run of `repeats` by throughput.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Measurement {
+    pub cell: String,
+    pub workload: String,
+    pub concurrency: usize,
+    pub connections: usize,
+    pub calls: u64,
+    pub requests_per_second: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub request_bytes_per_call: f64,
+    pub response_bytes_per_call: f64,
+    /// Server CPU (user + system) per 1,000 calls, when the server runs on this machine.
+    pub server_cpu_ms_per_1000_calls: Option<f64>,
+}
+
+pub(crate) struct Plan {
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub repeats: usize,
+}
+
+pub(crate) async fn measure(
+    target: &Target,
+    cell: Cell,
+    workload: &Workload,
+    concurrency: usize,
+    plan: &Plan,
+) -> anyhow::Result<Measurement> {
+    let counters = Arc::new(WireCounters::default());
+    let client = CellClient::connect(cell, target.grpc, target.rest, counters.clone()).await?;
+    drive(&client, workload, concurrency, plan.warmup).await;
+    let mut runs = Vec::with_capacity(plan.repeats);
+    for _ in 0..plan.repeats.max(1) {
+        let (sent_before, received_before) = counters.snapshot();
+        let cpu_before = target.server_cpu();
+        let run = drive(&client, workload, concurrency, plan.duration).await;
+        let (sent, received) = counters.snapshot();
+        let cpu =
+            target.server_cpu().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
+        let calls = run.calls.max(1) as f64;
+        runs.push(Measurement {
+            cell: cell.to_string(),
+            workload: workload.to_string(),
+            concurrency,
+            connections: cell.connections(concurrency),
+            calls: run.calls,
+            requests_per_second: run.calls as f64 / run.elapsed.as_secs_f64(),
+            p50_us: run.latency.value_at_quantile(0.50),
+            p90_us: run.latency.value_at_quantile(0.90),
+            p99_us: run.latency.value_at_quantile(0.99),
+            p999_us: run.latency.value_at_quantile(0.999),
+            max_us: run.latency.max(),
+            errors: run.errors,
+            first_error: run.first_error,
+            request_bytes_per_call: (sent - sent_before) as f64 / calls,
+            response_bytes_per_call: (received - received_before) as f64 / calls,
+            server_cpu_ms_per_1000_calls: cpu
+                .map(|cpu| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls),
+        });
+    }
+    runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+    Ok(runs.swap_remove(runs.len() / 2))
+}
+
+struct Run {
+    calls: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latency: Histogram<u64>,
+    elapsed: Duration,
+}
+
+/// `concurrency` tasks calling back to back until `duration` has passed.
+async fn drive(
+    client: &CellClient,
+    workload: &Workload,
+    concurrency: usize,
+    duration: Duration,
+) -> Run {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, workload) = (client.clone(), workload.clone());
+            tokio::spawn(async move {
+                let mut latency = new_histogram();
+                let (mut calls, mut errors, mut first_error) = (0u64, 0u64, None);
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    let result = client.call(&workload).await;
+                    let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    match result {
+                        Ok(()) => {
+                            calls += 1;
+                            latency.saturating_record(micros.min(MAX_LATENCY_US));
+                        }
+                        Err(error) => {
+                            errors += 1;
+                            first_error.get_or_insert(error);
+                        }
+                    }
+                }
+                (latency, calls, errors, first_error)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        calls: 0,
+        errors: 0,
+        first_error: None,
+        latency: new_histogram(),
+        elapsed: Duration::ZERO,
+    };
+    for task in tasks {
+        if let Ok((latency, calls, errors, first_error)) = task.await {
+            run.latency.add(latency).expect("histograms of the same bounds add up");
+            run.calls += calls;
+            run.errors += errors;
+            if run.first_error.is_none() {
+                run.first_error = first_error;
+            }
+        }
+    }
+    run.elapsed = started.elapsed();
+    run
+}
+
+/// Latencies are recorded in microseconds, up to a minute (longer ones count as a minute).
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}

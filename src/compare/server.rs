@@ -1,0 +1,76 @@
+//! Where `compare` sends its load: a running server (`--grpc-target`, `--rest-target`), or,
+//! by default, this binary started as a child process on free loopback ports.
+
+use std::{net::SocketAddr, process::Stdio, time::Duration};
+
+use anyhow::Context as _;
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+pub(crate) struct Target {
+    pub(crate) grpc: SocketAddr,
+    pub(crate) rest: SocketAddr,
+    /// The child server, when `compare` started it (killed on drop).
+    child: Option<Child>,
+}
+
+/// Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ).
+const TICKS_PER_SECOND: u64 = 100;
+
+impl Target {
+    pub(crate) fn remote(grpc: SocketAddr, rest: SocketAddr) -> Self {
+        Self { grpc, rest, child: None }
+    }
+
+    /// Starts `rpc-vs-rest serve` on loopback and waits for its addresses.
+    pub(crate) async fn local() -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("cannot find this binary to start a server")?;
+        let mut child = Command::new(exe)
+            .args([
+                "serve",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--rest-addr",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .env("RUST_LOG", "warn,rpc_vs_rest=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start the server")?;
+        let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                let log: Value = serde_json::from_str(&line).unwrap_or_default();
+                if log["message"] == "serving gRPC and REST" {
+                    let grpc = log["grpc_addr"].as_str().unwrap_or_default().parse()?;
+                    let rest = log["rest_addr"].as_str().unwrap_or_default().parse()?;
+                    return Ok::<_, anyhow::Error>((grpc, rest));
+                }
+            }
+            anyhow::bail!("the server exited before it served")
+        })
+        .await
+        .context("the server did not start within 30 s")??;
+        // Drain its stderr so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self { grpc: found.0, rest: found.1, child: Some(child) })
+    }
+
+    /// The server's CPU time so far (user + system), when it is a local child.
+    pub(crate) fn server_cpu(&self) -> Option<Duration> {
+        let pid = self.child.as_ref()?.id()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
+    }
+}

@@ -1,0 +1,115 @@
+//! Bytes on the wire, counted at the socket: a TCP stream that adds what it reads and writes
+//! to shared counters, and connectors that hand such streams to tonic and hyper.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+};
+
+use hyper_util::{
+    client::legacy::connect::{Connected, Connection},
+    rt::TokioIo,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+};
+
+/// Bytes sent and received by every connection of one client, and how many connections.
+#[derive(Debug, Default)]
+pub(crate) struct WireCounters {
+    pub(crate) sent: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) connections: AtomicU64,
+}
+
+impl WireCounters {
+    pub(crate) fn snapshot(&self) -> (u64, u64) {
+        (self.sent.load(Ordering::Relaxed), self.received.load(Ordering::Relaxed))
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct CountingStream {
+    inner: TcpStream,
+    counters: Arc<WireCounters>,
+}
+
+impl CountingStream {
+    pub(crate) async fn connect(addr: SocketAddr, counters: Arc<WireCounters>) -> io::Result<Self> {
+        let inner = TcpStream::connect(addr).await?;
+        inner.set_nodelay(true)?;
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+        Ok(Self { inner, counters })
+    }
+}
+
+impl AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.counters.received.fetch_add(read, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(written)) = polled {
+            self.counters.sent.fetch_add(written as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Connection for CountingStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+/// A connector for tonic and hyper clients that always dials `addr` and counts the bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct CountingConnector {
+    pub(crate) addr: SocketAddr,
+    pub(crate) counters: Arc<WireCounters>,
+}
+
+impl tower::Service<http::Uri> for CountingConnector {
+    type Response = TokioIo<CountingStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        let (addr, counters) = (self.addr, self.counters.clone());
+        Box::pin(async move { Ok(TokioIo::new(CountingStream::connect(addr, counters).await?)) })
+    }
+}
