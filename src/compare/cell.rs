@@ -70,14 +70,14 @@ impl FromStr for Cell {
 }
 
 /// A client of one cell, shared by every task of a run (clones share the connections).
-#[derive(Clone)]
-pub(crate) enum CellClient {
+#[derive(Clone, Debug)]
+pub enum CellClient {
     Grpc(GreeterClient<Channel>),
     Rest { client: Client<CountingConnector, Full<Bytes>>, base: String, json: bool },
 }
 
 impl CellClient {
-    pub(crate) async fn connect(
+    pub async fn connect(
         cell: Cell,
         grpc: SocketAddr,
         rest: SocketAddr,
@@ -100,7 +100,7 @@ impl CellClient {
     }
 
     /// Makes one call and checks the reply; `Err` says what was wrong.
-    pub(crate) async fn call(&self, workload: &Workload) -> Result<(), String> {
+    pub async fn call(&self, workload: &Workload) -> Result<(), String> {
         match (self, workload) {
             (Self::Grpc(client), Workload::Unary) => {
                 let reply = client.clone().say_hello(HelloRequest { name: "World".into() }).await;

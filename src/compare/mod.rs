@@ -15,9 +15,10 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use cell::Cell;
+pub use cell::{Cell, CellClient};
 pub use report::Format;
 pub use run::Measurement;
+pub use wire::{CountingConnector, CountingStream, WireCounters};
 pub use workload::Workload;
 
 /// `rpc-vs-rest compare`.

@@ -23,20 +23,20 @@ use tokio::{
 
 /// Bytes sent and received by every connection of one client, and how many connections.
 #[derive(Debug, Default)]
-pub(crate) struct WireCounters {
-    pub(crate) sent: AtomicU64,
-    pub(crate) received: AtomicU64,
-    pub(crate) connections: AtomicU64,
+pub struct WireCounters {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    pub connections: AtomicU64,
 }
 
 impl WireCounters {
-    pub(crate) fn snapshot(&self) -> (u64, u64) {
+    pub fn snapshot(&self) -> (u64, u64) {
         (self.sent.load(Ordering::Relaxed), self.received.load(Ordering::Relaxed))
     }
 }
 
 #[derive(Debug)]
-pub(crate) struct CountingStream {
+pub struct CountingStream {
     inner: TcpStream,
     counters: Arc<WireCounters>,
 }
@@ -94,9 +94,9 @@ impl Connection for CountingStream {
 
 /// A connector for tonic and hyper clients that always dials `addr` and counts the bytes.
 #[derive(Debug, Clone)]
-pub(crate) struct CountingConnector {
-    pub(crate) addr: SocketAddr,
-    pub(crate) counters: Arc<WireCounters>,
+pub struct CountingConnector {
+    pub addr: SocketAddr,
+    pub counters: Arc<WireCounters>,
 }
 
 impl tower::Service<http::Uri> for CountingConnector {

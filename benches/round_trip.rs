@@ -1,0 +1,84 @@
+//! Round trips through the real server (in this process, on loopback), one benchmark group per
+//! workload so criterion's report puts the cells side by side: unary SayHello, batches of 10
+//! and 1000 names, and 64 calls in flight (`iter_custom`). Each cell's client is built once
+//! and reused; every reply is checked.
+
+use std::{sync::Arc, time::Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rpc_vs_rest::{
+    compare::{Cell, CellClient, WireCounters, Workload},
+    config::ServeConfig,
+    server::{self, Listeners},
+};
+use tokio::runtime::Runtime;
+
+fn start_server(runtime: &Runtime) -> (std::net::SocketAddr, std::net::SocketAddr) {
+    runtime.block_on(async {
+        let config = ServeConfig::loopback();
+        let listeners = Listeners::bind(&config).await.unwrap();
+        let addrs = (listeners.grpc_addr().unwrap(), listeners.rest_addr().unwrap());
+        tokio::spawn(async move { server::run(listeners, &config, std::future::pending()).await });
+        addrs
+    })
+}
+
+fn clients(
+    runtime: &Runtime,
+    grpc: std::net::SocketAddr,
+    rest: std::net::SocketAddr,
+) -> Vec<(Cell, CellClient)> {
+    Cell::ALL
+        .into_iter()
+        .map(|cell| {
+            let counters = Arc::new(WireCounters::default());
+            (cell, runtime.block_on(CellClient::connect(cell, grpc, rest, counters)).unwrap())
+        })
+        .collect()
+}
+
+fn round_trips(c: &mut Criterion) {
+    let runtime = Runtime::new().unwrap();
+    let (grpc, rest) = start_server(&runtime);
+    let clients = clients(&runtime, grpc, rest);
+    for workload in [Workload::Unary, Workload::batch(10), Workload::batch(1000)] {
+        let mut group = c.benchmark_group(format!("round-trip/{workload}"));
+        for (cell, client) in &clients {
+            group.bench_function(cell.to_string(), |b| {
+                b.to_async(&runtime).iter(|| async { client.call(&workload).await.unwrap() })
+            });
+        }
+        group.finish();
+    }
+
+    let concurrency = 64;
+    let mut group = c.benchmark_group(format!("in-flight-{concurrency}/unary"));
+    for (cell, client) in &clients {
+        group.bench_function(cell.to_string(), |b| {
+            b.to_async(&runtime).iter_custom(|iterations| async move {
+                // `iterations` calls spread over `concurrency` tasks; the time per call is
+                // the wall time divided back by criterion.
+                let per_task = iterations.div_ceil(concurrency);
+                let started = Instant::now();
+                let tasks: Vec<_> = (0..concurrency)
+                    .map(|_| {
+                        let client = client.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..per_task {
+                                client.call(&Workload::Unary).await.unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.unwrap();
+                }
+                started.elapsed().mul_f64(iterations as f64 / (per_task * concurrency) as f64)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, round_trips);
+criterion_main!(benches);

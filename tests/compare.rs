@@ -1,0 +1,84 @@
+//! A user runs `rpc-vs-rest compare` with no server running: it starts its own, measures every
+//! cell, checks every reply, and prints the table in the format asked for.
+
+use serde_json::Value;
+use tokio::process::Command;
+
+async fn compare(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+        .arg("compare")
+        .args(["--warmup", "0.2", "--duration", "0.5"])
+        .args(args)
+        .output()
+        .await
+        .expect("run compare");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn compare_measures_every_cell_with_checked_replies() {
+    let (ok, stdout, stderr) =
+        compare(&["--workloads", "unary,batch-100", "--concurrency", "4", "--format", "json"])
+            .await;
+    assert!(ok, "{stderr}");
+    let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rows.len(), 10, "5 cells × 2 workloads");
+    for row in &rows {
+        let label = format!("{} {}", row["cell"], row["workload"]);
+        assert_eq!(row["errors"], 0, "{label}: {}", row["first_error"]);
+        assert!(row["calls"].as_u64().unwrap() > 0, "{label}");
+        assert!(row["requests_per_second"].as_f64().unwrap() > 0.0, "{label}");
+        assert!(row["p50_us"].as_u64().unwrap() <= row["p99_us"].as_u64().unwrap(), "{label}");
+        assert!(row["request_bytes_per_call"].as_f64().unwrap() > 0.0, "{label}");
+        assert!(row["server_cpu_ms_per_1000_calls"].as_f64().is_some(), "{label}");
+    }
+    let batch = |cell: &str| {
+        rows.iter()
+            .find(|r| r["cell"] == cell && r["workload"] == "batch-100")
+            .map(|r| r["response_bytes_per_call"].as_f64().unwrap())
+            .unwrap()
+    };
+    assert!(
+        batch("rest-proto-h2") < batch("rest-json-h2"),
+        "protobuf replies are smaller than JSON"
+    );
+    let conns = |cell: &str| {
+        rows.iter().find(|r| r["cell"] == cell).unwrap()["connections"].as_u64().unwrap()
+    };
+    assert_eq!(conns("grpc"), 1);
+    assert_eq!(conns("rest-json-h1"), 4);
+}
+
+#[tokio::test]
+async fn compare_prints_a_table_and_markdown() {
+    let (ok, stdout, stderr) =
+        compare(&["--cells", "grpc,rest-json-h1", "--workloads", "unary", "--concurrency", "1"])
+            .await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("cell "), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("grpc ")), "{stdout}");
+    let (ok, stdout, _) = compare(&[
+        "--cells",
+        "grpc",
+        "--workloads",
+        "unary",
+        "--concurrency",
+        "1",
+        "--format",
+        "markdown",
+    ])
+    .await;
+    assert!(ok);
+    assert!(stdout.starts_with("| cell |"), "{stdout}");
+}
+
+#[tokio::test]
+async fn compare_refuses_unknown_cells_clearly() {
+    let (ok, _, stderr) = compare(&["--cells", "soap"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("unknown cell \"soap\""), "{stderr}");
+}
