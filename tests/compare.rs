@@ -82,3 +82,40 @@ async fn compare_refuses_unknown_cells_clearly() {
     assert!(!ok);
     assert!(stderr.contains("unknown cell \"soap\""), "{stderr}");
 }
+
+#[tokio::test]
+async fn open_loop_holds_the_rate_and_writes_an_html_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.html");
+    let (ok, stdout, stderr) = compare(&[
+        "--cells",
+        "grpc,rest-json-h1",
+        "--workloads",
+        "unary",
+        "--concurrency",
+        "4",
+        "--rate",
+        "200",
+        "--format",
+        "json",
+        "--report",
+        report.to_str().unwrap(),
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    for row in &rows {
+        let rate = row["requests_per_second"].as_f64().unwrap();
+        assert!(
+            (150.0..=210.0).contains(&rate),
+            "{}: {rate} req/s for a 200/s schedule",
+            row["cell"]
+        );
+    }
+    let html = std::fs::read_to_string(report).unwrap();
+    assert!(
+        html.contains("<svg")
+            && html.contains("rest-json-h1")
+            && html.contains("requests per second")
+    );
+}

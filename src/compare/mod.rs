@@ -61,6 +61,15 @@ pub struct CompareConfig {
     #[arg(long, default_value_t = 1)]
     pub repeats: usize,
 
+    /// Open loop: send this many calls per second in total (spread over the concurrency's
+    /// tasks), timing each from when it was meant to go, instead of back to back.
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// Also write an HTML report with charts (throughput and latency per cell) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
+
     /// The whole matrix: workloads unary and batch-1/10/100/1000, concurrency 1/16/64/256.
     #[arg(long)]
     pub full: bool,
@@ -79,6 +88,10 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     }
     let measurements = measure_all(&config).await?;
     println!("{}", report::render(&measurements, config.format)?);
+    if let Some(path) = &config.report {
+        std::fs::write(path, report::html(&measurements))?;
+        eprintln!("wrote {}", path.display());
+    }
     Ok(())
 }
 
@@ -92,6 +105,7 @@ pub async fn measure_all(config: &CompareConfig) -> anyhow::Result<Vec<Measureme
         warmup: Duration::from_secs_f64(config.warmup),
         duration: Duration::from_secs_f64(config.duration),
         repeats: config.repeats,
+        rate: config.rate,
     };
     let total = config.cells.len() * config.workloads.len() * config.concurrency.len();
     let progress = ProgressBar::new(total as u64).with_style(

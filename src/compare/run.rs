@@ -40,9 +40,11 @@ pub struct Measurement {
 }
 
 pub(crate) struct Plan {
-    pub warmup: Duration,
-    pub duration: Duration,
-    pub repeats: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) duration: Duration,
+    pub(crate) repeats: usize,
+    /// Open loop: calls per second in total, each timed from when it was meant to be sent.
+    pub(crate) rate: Option<f64>,
 }
 
 pub(crate) async fn measure(
@@ -54,12 +56,12 @@ pub(crate) async fn measure(
 ) -> anyhow::Result<Measurement> {
     let counters = Arc::new(WireCounters::default());
     let client = CellClient::connect(cell, target.grpc, target.rest, counters.clone()).await?;
-    drive(&client, workload, concurrency, plan.warmup).await;
+    drive(&client, workload, concurrency, plan.warmup, plan.rate).await;
     let mut runs = Vec::with_capacity(plan.repeats);
     for _ in 0..plan.repeats.max(1) {
         let (sent_before, received_before) = counters.snapshot();
         let cpu_before = target.server_cpu();
-        let run = drive(&client, workload, concurrency, plan.duration).await;
+        let run = drive(&client, workload, concurrency, plan.duration, plan.rate).await;
         let (sent, received) = counters.snapshot();
         let cpu =
             target.server_cpu().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
@@ -96,23 +98,50 @@ struct Run {
     elapsed: Duration,
 }
 
-/// `concurrency` tasks calling back to back until `duration` has passed.
+/// `concurrency` tasks calling until `duration` has passed: back to back (closed loop), or,
+/// with a `rate`, each call at its scheduled time and its latency counted from that time, so
+/// a stalled server shows as latency rather than as fewer samples (no coordinated omission).
 async fn drive(
     client: &CellClient,
     workload: &Workload,
     concurrency: usize,
     duration: Duration,
+    rate: Option<f64>,
 ) -> Run {
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
+        .map(|task| {
             let (client, workload) = (client.clone(), workload.clone());
+            // Task `task` owns calls task, task + concurrency, task + 2·concurrency, …
+            let interval = rate.map(|rate| Duration::from_secs_f64(concurrency as f64 / rate));
+            let offset = rate.map(|rate| Duration::from_secs_f64(task as f64 / rate));
             tokio::spawn(async move {
                 let mut latency = new_histogram();
                 let (mut calls, mut errors, mut first_error) = (0u64, 0u64, None);
+                let mut next =
+                    offset.map(|offset| tokio::time::Instant::from_std(started) + offset);
                 while Instant::now() < deadline {
-                    let sent = Instant::now();
+                    let sent = match (next.as_mut(), interval) {
+                        (Some(next), Some(interval)) => {
+                            let intended = *next;
+                            *next += interval;
+                            if intended.into_std() >= deadline {
+                                break;
+                            }
+                            if tokio::time::Instant::now() < intended {
+                                // On time: the timer's own slack (up to a millisecond) is
+                                // ours, not the server's, so time from when the call goes.
+                                tokio::time::sleep_until(intended).await;
+                                Instant::now()
+                            } else {
+                                // Behind schedule, because earlier calls were slow: that
+                                // wait is the server's, so time from when it was due.
+                                intended.into_std()
+                            }
+                        }
+                        _ => Instant::now(),
+                    };
                     let result = client.call(&workload).await;
                     let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                     match result {
