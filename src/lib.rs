@@ -8,6 +8,7 @@
 //!   WebSocket, health and readiness.
 //! - [`server`]: binds both ports, serves them, shuts them down together.
 //! - [`compare`]: `rpc-vs-rest compare`, the side-by-side load test of every protocol stack.
+//! - [`metrics`]: Prometheus metrics of both ports, served at `/metrics`.
 //! - [`readiness`]: the switch `/readyz` and gRPC health share.
 //! - [`auth`]: the optional bearer token both ports check.
 //! - [`cli`], [`config`], [`telemetry`]: the command line, settings and logging.
@@ -18,6 +19,7 @@ pub mod compare;
 pub mod config;
 pub mod greeter;
 pub mod grpc;
+pub mod metrics;
 pub mod proto;
 pub mod readiness;
 pub mod rest;

@@ -335,7 +335,11 @@ async fn readyz_is_503_not_serving_while_draining() {
     let (reporter, _) = tonic_health::server::health_reporter();
     let readiness = Readiness::new(reporter).await;
     let app = rest::router(
-        AppState { greeter: Greeter::new(), readiness: readiness.clone() },
+        AppState {
+            greeter: Greeter::new(),
+            readiness: readiness.clone(),
+            metrics: Default::default(),
+        },
         &ServeConfig::loopback(),
         None,
     );

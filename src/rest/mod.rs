@@ -15,17 +15,32 @@ mod stream;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
+    extract::FromRef,
+    middleware,
     routing::{get, post},
 };
 
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{auth::BearerToken, config::ServeConfig, greeter::Greeter, readiness::Readiness};
+use crate::{
+    auth::BearerToken,
+    config::ServeConfig,
+    greeter::Greeter,
+    metrics::{self, Metrics},
+    readiness::Readiness,
+};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub greeter: Greeter,
     pub readiness: Readiness,
+    pub metrics: Metrics,
+}
+
+impl FromRef<AppState> for Metrics {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
 }
 
 /// The REST port's router. The Greeter routes sit behind the bearer token (if any), load
@@ -44,9 +59,11 @@ pub fn router(state: AppState, config: &ServeConfig, token: Option<BearerToken>)
         .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::serve))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::record_rest))
         .layer(DefaultBodyLimit::max(config.rest.max_body_bytes))
         .with_state(state);
     guard::decompress_requests(router)

@@ -15,6 +15,7 @@ use crate::{
     config::ServeConfig,
     greeter::Greeter,
     grpc,
+    metrics::Metrics,
     readiness::Readiness,
     rest::{self, AppState},
 };
@@ -56,9 +57,11 @@ pub async fn run(
     let readiness = Readiness::new(health_reporter).await;
     let greeter = Greeter::new();
     let token = config.access.bearer_token()?;
-    let grpc_router = grpc::router(greeter.clone(), health_service, config, token.clone())?;
-    let rest_router =
-        rest::router(AppState { greeter, readiness: readiness.clone() }, config, token.clone());
+    let metrics = Metrics::default();
+    let grpc_router = grpc::router(greeter.clone(), health_service, config, token.clone())?
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::record_grpc));
+    let state = AppState { greeter, readiness: readiness.clone(), metrics };
+    let rest_router = rest::router(state, config, token.clone());
     let stop = CancellationToken::new();
     let grpc_router = layers::shared(grpc_router, "grpc", &config.access, stop.clone())?;
     let rest_router = layers::shared(rest_router, "rest", &config.access, stop.clone())?;
