@@ -1,0 +1,33 @@
+//! The baseline for our REST port: the smallest axum JSON hello (no negotiation, limits,
+//! middleware). `scripts/baseline.sh` measures our server against it.
+//! Usage: cargo run --release --example bare_axum -- 127.0.0.1:8081
+
+use axum::{Json, Router, routing::post, serve::ListenerExt};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct HelloRequest {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct HelloReply {
+    message: String,
+}
+
+async fn say_hello(Json(request): Json<HelloRequest>) -> Json<HelloReply> {
+    Json(HelloReply { message: format!("Hello {}", request.name) })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8081".into());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let app = Router::new().route("/v1/greeter/hello", post(say_hello));
+    // TCP_NODELAY, as our server sets it, so the comparison is like with like.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await?;
+    Ok(())
+}

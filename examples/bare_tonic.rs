@@ -1,0 +1,67 @@
+//! The baseline for our gRPC port: the smallest tonic Greeter (no health, reflection, limits,
+//! middleware), on the same generated code. `scripts/baseline.sh` measures our server against
+//! it. Usage: cargo run --release --example bare_tonic -- 127.0.0.1:50061
+
+use rpc_vs_rest::proto::{
+    HelloReply, HelloRequest,
+    greeter_server::{Greeter, GreeterServer},
+};
+use tonic::{Request, Response, Status, transport::Server};
+
+#[derive(Default)]
+struct BareGreeter;
+
+#[tonic::async_trait]
+impl Greeter for BareGreeter {
+    async fn say_hello(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloReply>, Status> {
+        Ok(Response::new(HelloReply { message: format!("Hello {}", request.into_inner().name) }))
+    }
+
+    async fn say_hello_again(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloReply>, Status> {
+        Ok(Response::new(HelloReply {
+            message: format!("Hello again {}", request.into_inner().name),
+        }))
+    }
+
+    type SayHelloStreamReplyStream = tokio_stream::Empty<Result<HelloReply, Status>>;
+
+    async fn say_hello_stream_reply(
+        &self,
+        _: Request<rpc_vs_rest::proto::HelloStreamRequest>,
+    ) -> Result<Response<Self::SayHelloStreamReplyStream>, Status> {
+        Err(Status::unimplemented("not in the baseline"))
+    }
+
+    type SayHelloBidiStreamStream = tokio_stream::Empty<Result<HelloReply, Status>>;
+
+    async fn say_hello_bidi_stream(
+        &self,
+        _: Request<tonic::Streaming<HelloRequest>>,
+    ) -> Result<Response<Self::SayHelloBidiStreamStream>, Status> {
+        Err(Status::unimplemented("not in the baseline"))
+    }
+
+    async fn say_hello_batch(
+        &self,
+        _: Request<rpc_vs_rest::proto::BatchHelloRequest>,
+    ) -> Result<Response<rpc_vs_rest::proto::BatchHelloReply>, Status> {
+        Err(Status::unimplemented("not in the baseline"))
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50061".into()).parse()?;
+    Server::builder()
+        .tcp_nodelay(true)
+        .add_service(GreeterServer::new(BareGreeter))
+        .serve(addr)
+        .await?;
+    Ok(())
+}
