@@ -1,6 +1,7 @@
 //! Round trips through the real server (in this process, on loopback), one benchmark group per
 //! workload so criterion's report puts the cells side by side: unary SayHello, batches of 10
-//! and 1000 names, and 64 calls in flight (`iter_custom`). Each cell's client is built once
+//! and 1000 names, a stream of 100 greetings (gRPC vs NDJSON vs SSE), and 64 calls in flight
+//! (`iter_custom`). Each cell's client is built once
 //! and reused; every reply is checked.
 
 use std::{sync::Arc, time::Instant};
@@ -41,9 +42,11 @@ fn round_trips(c: &mut Criterion) {
     let runtime = Runtime::new().unwrap();
     let (grpc, rest) = start_server(&runtime);
     let clients = clients(&runtime, grpc, rest);
-    for workload in [Workload::Unary, Workload::batch(10), Workload::batch(1000)] {
+    for workload in
+        [Workload::Unary, Workload::batch(10), Workload::batch(1000), Workload::Stream(100)]
+    {
         let mut group = c.benchmark_group(format!("round-trip/{workload}"));
-        for (cell, client) in &clients {
+        for (cell, client) in clients.iter().filter(|(cell, _)| cell.carries(&workload)) {
             group.bench_function(cell.to_string(), |b| {
                 b.to_async(&runtime).iter(|| async { client.call(&workload).await.unwrap() })
             });
@@ -53,7 +56,7 @@ fn round_trips(c: &mut Criterion) {
 
     let concurrency = 64;
     let mut group = c.benchmark_group(format!("in-flight-{concurrency}/unary"));
-    for (cell, client) in &clients {
+    for (cell, client) in clients.iter().filter(|(cell, _)| cell.carries(&Workload::Unary)) {
         group.bench_function(cell.to_string(), |b| {
             b.to_async(&runtime).iter_custom(|iterations| async move {
                 // `iterations` calls spread over `concurrency` tasks; the time per call is

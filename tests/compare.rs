@@ -119,3 +119,17 @@ async fn open_loop_holds_the_rate_and_writes_an_html_report() {
             && html.contains("requests per second")
     );
 }
+
+#[tokio::test]
+async fn streams_compare_grpc_ndjson_and_sse() {
+    let (ok, stdout, stderr) =
+        compare(&["--workloads", "stream-10", "--concurrency", "2", "--format", "json"]).await;
+    assert!(ok, "{stderr}");
+    let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let cells: Vec<&str> = rows.iter().map(|r| r["cell"].as_str().unwrap()).collect();
+    assert_eq!(cells, ["grpc", "rest-json-h1", "rest-json-h2", "rest-sse-h1", "rest-sse-h2"]);
+    for row in &rows {
+        assert_eq!(row["errors"], 0, "{}: {}", row["cell"], row["first_error"]);
+        assert!(row["calls"].as_u64().unwrap() > 0);
+    }
+}

@@ -13,7 +13,8 @@ use super::{
     workload::Workload,
 };
 use crate::proto::{
-    BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest, greeter_client::GreeterClient,
+    BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest, HelloStreamRequest,
+    greeter_client::GreeterClient,
 };
 
 /// One protocol stack: what is compared.
@@ -25,14 +26,35 @@ pub enum Cell {
     RestJsonH2,
     RestProtoH1,
     RestProtoH2,
+    /// Server streams as Server-Sent Events (stream workloads only).
+    RestSseH1,
+    RestSseH2,
 }
 
 impl Cell {
-    pub const ALL: [Cell; 5] =
-        [Cell::Grpc, Cell::RestJsonH1, Cell::RestJsonH2, Cell::RestProtoH1, Cell::RestProtoH2];
+    pub const ALL: [Cell; 7] = [
+        Cell::Grpc,
+        Cell::RestJsonH1,
+        Cell::RestJsonH2,
+        Cell::RestProtoH1,
+        Cell::RestProtoH2,
+        Cell::RestSseH1,
+        Cell::RestSseH2,
+    ];
 
     fn http2(self) -> bool {
-        matches!(self, Cell::Grpc | Cell::RestJsonH2 | Cell::RestProtoH2)
+        matches!(self, Cell::Grpc | Cell::RestJsonH2 | Cell::RestProtoH2 | Cell::RestSseH2)
+    }
+
+    /// Whether the cell has a way to carry the workload: protobuf REST has no streaming media
+    /// type here, and SSE carries streams only. For streams, `rest-json-*` means NDJSON.
+    pub fn carries(self, workload: &Workload) -> bool {
+        let streaming = matches!(workload, Workload::Stream(_));
+        match self {
+            Cell::Grpc | Cell::RestJsonH1 | Cell::RestJsonH2 => true,
+            Cell::RestProtoH1 | Cell::RestProtoH2 => !streaming,
+            Cell::RestSseH1 | Cell::RestSseH2 => streaming,
+        }
     }
 
     fn json(self) -> bool {
@@ -54,6 +76,8 @@ impl fmt::Display for Cell {
             Cell::RestJsonH2 => "rest-json-h2",
             Cell::RestProtoH1 => "rest-proto-h1",
             Cell::RestProtoH2 => "rest-proto-h2",
+            Cell::RestSseH1 => "rest-sse-h1",
+            Cell::RestSseH2 => "rest-sse-h2",
         })
     }
 }
@@ -62,10 +86,12 @@ impl FromStr for Cell {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Cell::ALL
-            .into_iter()
-            .find(|cell| cell.to_string() == name)
-            .ok_or_else(|| format!("unknown cell {name:?}; cells: grpc, rest-json-h1, rest-json-h2, rest-proto-h1, rest-proto-h2"))
+        Cell::ALL.into_iter().find(|cell| cell.to_string() == name).ok_or_else(|| {
+            format!(
+                "unknown cell {name:?}; cells: grpc, rest-json-h1, rest-json-h2, \
+                     rest-proto-h1, rest-proto-h2, rest-sse-h1, rest-sse-h2"
+            )
+        })
     }
 }
 
@@ -73,7 +99,7 @@ impl FromStr for Cell {
 #[derive(Clone, Debug)]
 pub enum CellClient {
     Grpc(GreeterClient<Channel>),
-    Rest { client: Client<CountingConnector, Full<Bytes>>, base: String, json: bool },
+    Rest { client: Client<CountingConnector, Full<Bytes>>, base: String, json: bool, sse: bool },
 }
 
 impl CellClient {
@@ -96,7 +122,8 @@ impl CellClient {
             .http2_only(cell.http2())
             .pool_max_idle_per_host(usize::MAX)
             .build(connector);
-        Ok(Self::Rest { client, base: format!("http://{rest}"), json: cell.json() })
+        let sse = matches!(cell, Cell::RestSseH1 | Cell::RestSseH2);
+        Ok(Self::Rest { client, base: format!("http://{rest}"), json: cell.json(), sse })
     }
 
     /// Makes one call and checks the reply; `Err` says what was wrong.
@@ -115,19 +142,56 @@ impl CellClient {
                     .map_err(|status| format!("gRPC {}: {}", status.code(), status.message()))?;
                 check_batch(&reply.into_inner(), names)
             }
-            (Self::Rest { client, base, json }, Workload::Unary) => {
+            (Self::Rest { client, base, json, .. }, Workload::Unary) => {
                 let request = HelloRequest { name: "World".into() };
                 let body =
                     rest_call(client, &format!("{base}/v1/greeter/hello"), *json, &request).await?;
                 let reply: HelloReply = decode(&body, *json)?;
                 check_hello(&reply)
             }
-            (Self::Rest { client, base, json }, Workload::Batch(names)) => {
+            (Self::Rest { client, base, json, .. }, Workload::Batch(names)) => {
                 let request = BatchHelloRequest { names: names.to_vec() };
                 let body =
                     rest_call(client, &format!("{base}/v1/greeter/batch"), *json, &request).await?;
                 let reply: BatchHelloReply = decode(&body, *json)?;
                 check_batch(&reply, names)
+            }
+            (Self::Grpc(client), Workload::Stream(count)) => {
+                let request = HelloStreamRequest { name: "World".into(), count: Some(*count) };
+                let stream = client.clone().say_hello_stream_reply(request).await;
+                let mut stream = stream
+                    .map_err(|status| format!("gRPC {}: {}", status.code(), status.message()))?
+                    .into_inner();
+                let mut messages = Vec::with_capacity(*count as usize);
+                while let Some(reply) = stream.message().await.map_err(|status| {
+                    format!("gRPC stream {}: {}", status.code(), status.message())
+                })? {
+                    messages.push(reply.message);
+                }
+                check_stream(&messages, *count)
+            }
+            (Self::Rest { client, base, sse, .. }, Workload::Stream(count)) => {
+                let accept = if *sse { "text/event-stream" } else { "application/x-ndjson" };
+                let url = format!("{base}/v1/greeter/hello/World/stream?count={count}");
+                let body = rest_get(client, &url, accept).await?;
+                let text = std::str::from_utf8(&body).map_err(|e| e.to_string())?;
+                let items: Vec<&str> = if *sse {
+                    text.split("\n\n")
+                        .filter(|e| !e.is_empty())
+                        .filter_map(|e| e.strip_prefix("data: "))
+                        .collect()
+                } else {
+                    text.lines().collect()
+                };
+                let messages = items
+                    .into_iter()
+                    .map(|item| {
+                        serde_json::from_str::<HelloReply>(item)
+                            .map(|r| r.message)
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                check_stream(&messages, *count)
             }
         }
     }
@@ -168,6 +232,36 @@ fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(
     } else {
         T::decode(body).map_err(|e| format!("bad protobuf reply: {e}"))
     }
+}
+
+async fn rest_get(
+    client: &Client<CountingConnector, Full<Bytes>>,
+    url: &str,
+    accept: &str,
+) -> Result<Bytes, String> {
+    let request = http::Request::get(url)
+        .header(http::header::ACCEPT, accept)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let response = client.request(request).await.map_err(|e| format!("REST: {e}"))?;
+    let status = response.status();
+    let body =
+        response.into_body().collect().await.map_err(|e| format!("REST body: {e}"))?.to_bytes();
+    if status != http::StatusCode::OK {
+        return Err(format!("REST {status}: {}", String::from_utf8_lossy(&body)));
+    }
+    Ok(body)
+}
+
+fn check_stream(messages: &[String], count: u32) -> Result<(), String> {
+    if messages.len() != count as usize {
+        return Err(format!("{} greetings streamed, {count} asked for", messages.len()));
+    }
+    let in_order = messages
+        .iter()
+        .enumerate()
+        .all(|(i, m)| *m == format!("Hello World, greeting {} of {count}", i + 1));
+    if in_order { Ok(()) } else { Err("a streamed greeting is wrong or out of order".into()) }
 }
 
 fn check_hello(reply: &HelloReply) -> Result<(), String> {

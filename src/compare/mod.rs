@@ -32,15 +32,16 @@ pub struct CompareConfig {
     #[arg(long, env = "RPC_VS_REST_REST_TARGET", requires = "grpc_target")]
     pub rest_target: Option<SocketAddr>,
 
-    /// Cells to compare (comma-separated).
+    /// Cells to compare (comma-separated). A cell runs only the workloads it can carry:
+    /// `rest-proto-*` no streams, `rest-sse-*` only streams (`rest-json-*` streams NDJSON).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2"
+        default_value = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2,rest-sse-h1,rest-sse-h2"
     )]
     pub cells: Vec<Cell>,
 
-    /// Workloads: `unary`, `batch-N` (comma-separated).
+    /// Workloads: `unary`, `batch-N`, `stream-N` (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "unary,batch-1000")]
     pub workloads: Vec<Workload>,
 
@@ -70,7 +71,8 @@ pub struct CompareConfig {
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<std::path::PathBuf>,
 
-    /// The whole matrix: workloads unary and batch-1/10/100/1000, concurrency 1/16/64/256.
+    /// The whole matrix: workloads unary, batch-1/10/100/1000 and stream-100, concurrency
+    /// 1/16/64/256.
     #[arg(long)]
     pub full: bool,
 
@@ -80,10 +82,11 @@ pub struct CompareConfig {
 
 pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     if config.full {
-        config.workloads = ["unary", "batch-1", "batch-10", "batch-100", "batch-1000"]
-            .iter()
-            .map(|w| w.parse().map_err(anyhow::Error::msg))
-            .collect::<anyhow::Result<_>>()?;
+        config.workloads =
+            ["unary", "batch-1", "batch-10", "batch-100", "batch-1000", "stream-100"]
+                .iter()
+                .map(|w| w.parse().map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<_>>()?;
         config.concurrency = vec![1, 16, 64, 256];
     }
     let measurements = measure_all(&config).await?;
@@ -107,20 +110,29 @@ pub async fn measure_all(config: &CompareConfig) -> anyhow::Result<Vec<Measureme
         repeats: config.repeats,
         rate: config.rate,
     };
-    let total = config.cells.len() * config.workloads.len() * config.concurrency.len();
+    let runs: Vec<(&Workload, usize, Cell)> = config
+        .workloads
+        .iter()
+        .flat_map(|workload| {
+            config.concurrency.iter().flat_map(move |&concurrency| {
+                config
+                    .cells
+                    .iter()
+                    .filter(|cell| cell.carries(workload))
+                    .map(move |&cell| (workload, concurrency, cell))
+            })
+        })
+        .collect();
+    let total = runs.len();
     let progress = ProgressBar::new(total as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} (eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut measurements = Vec::with_capacity(total);
-    for workload in &config.workloads {
-        for &concurrency in &config.concurrency {
-            for &cell in &config.cells {
-                progress.set_message(format!("{cell} {workload} x{concurrency}"));
-                measurements.push(run::measure(&target, cell, workload, concurrency, &plan).await?);
-                progress.inc(1);
-            }
-        }
+    for (workload, concurrency, cell) in runs {
+        progress.set_message(format!("{cell} {workload} x{concurrency}"));
+        measurements.push(run::measure(&target, cell, workload, concurrency, &plan).await?);
+        progress.inc(1);
     }
     progress.finish_and_clear();
     Ok(measurements)

@@ -1,4 +1,5 @@
-//! What each call asks for: one SayHello, or a batch of N names (the payload-size knob).
+//! What each call asks for: one SayHello, a batch of N names (the payload-size knob), or a
+//! server stream of N greetings.
 
 use std::{fmt, str::FromStr, sync::Arc};
 
@@ -7,6 +8,8 @@ pub enum Workload {
     Unary,
     /// A batch of this many distinct names.
     Batch(Arc<[String]>),
+    /// A server stream of this many greetings (SayHelloStreamReply; SSE or NDJSON on REST).
+    Stream(u32),
 }
 
 impl Workload {
@@ -20,6 +23,7 @@ impl fmt::Display for Workload {
         match self {
             Workload::Unary => f.write_str("unary"),
             Workload::Batch(names) => write!(f, "batch-{}", names.len()),
+            Workload::Stream(count) => write!(f, "stream-{count}"),
         }
     }
 }
@@ -31,12 +35,19 @@ impl FromStr for Workload {
         if name == "unary" {
             return Ok(Self::Unary);
         }
-        name.strip_prefix("batch-")
+        let batch = name
+            .strip_prefix("batch-")
             .and_then(|n| n.parse().ok())
             .filter(|n| (1..=crate::greeter::MAX_BATCH_NAMES).contains(n))
-            .map(Self::batch)
-            .ok_or_else(|| {
-                format!("unknown workload {name:?}; workloads: unary, batch-N (1..=10000)")
-            })
+            .map(Self::batch);
+        let stream = || {
+            name.strip_prefix("stream-")
+                .and_then(|n| n.parse().ok())
+                .filter(|n| (1..=crate::greeter::MAX_STREAM_COUNT).contains(n))
+                .map(Self::Stream)
+        };
+        batch.or_else(stream).ok_or_else(|| {
+            format!("unknown workload {name:?}; workloads: unary, batch-N (1..=10000), stream-N (1..=1000)")
+        })
     }
 }
