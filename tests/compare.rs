@@ -133,3 +133,17 @@ async fn streams_compare_grpc_ndjson_and_sse() {
         assert!(row["calls"].as_u64().unwrap() > 0);
     }
 }
+
+#[tokio::test]
+async fn chats_compare_grpc_bidi_streams_and_websockets() {
+    let (ok, stdout, stderr) =
+        compare(&["--workloads", "chat-5", "--concurrency", "2", "--format", "json"]).await;
+    assert!(ok, "{stderr}");
+    let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let cells: Vec<&str> = rows.iter().map(|r| r["cell"].as_str().unwrap()).collect();
+    assert_eq!(cells, ["grpc", "rest-ws-h1"]);
+    for row in &rows {
+        assert_eq!(row["errors"], 0, "{}: {}", row["cell"], row["first_error"]);
+        assert!(row["calls"].as_u64().unwrap() > 0);
+    }
+}

@@ -29,10 +29,12 @@ pub enum Cell {
     /// Server streams as Server-Sent Events (stream workloads only).
     RestSseH1,
     RestSseH2,
+    /// Conversations as WebSocket sessions over HTTP/1.1 (chat workloads only).
+    RestWsH1,
 }
 
 impl Cell {
-    pub const ALL: [Cell; 7] = [
+    pub const ALL: [Cell; 8] = [
         Cell::Grpc,
         Cell::RestJsonH1,
         Cell::RestJsonH2,
@@ -40,6 +42,7 @@ impl Cell {
         Cell::RestProtoH2,
         Cell::RestSseH1,
         Cell::RestSseH2,
+        Cell::RestWsH1,
     ];
 
     fn http2(self) -> bool {
@@ -50,10 +53,13 @@ impl Cell {
     /// type here, and SSE carries streams only. For streams, `rest-json-*` means NDJSON.
     pub fn carries(self, workload: &Workload) -> bool {
         let streaming = matches!(workload, Workload::Stream(_));
+        let chat = matches!(workload, Workload::Chat(_));
         match self {
-            Cell::Grpc | Cell::RestJsonH1 | Cell::RestJsonH2 => true,
-            Cell::RestProtoH1 | Cell::RestProtoH2 => !streaming,
+            Cell::Grpc => true,
+            Cell::RestJsonH1 | Cell::RestJsonH2 => !chat,
+            Cell::RestProtoH1 | Cell::RestProtoH2 => !streaming && !chat,
             Cell::RestSseH1 | Cell::RestSseH2 => streaming,
+            Cell::RestWsH1 => chat,
         }
     }
 
@@ -78,6 +84,7 @@ impl fmt::Display for Cell {
             Cell::RestProtoH2 => "rest-proto-h2",
             Cell::RestSseH1 => "rest-sse-h1",
             Cell::RestSseH2 => "rest-sse-h2",
+            Cell::RestWsH1 => "rest-ws-h1",
         })
     }
 }
@@ -89,7 +96,7 @@ impl FromStr for Cell {
         Cell::ALL.into_iter().find(|cell| cell.to_string() == name).ok_or_else(|| {
             format!(
                 "unknown cell {name:?}; cells: grpc, rest-json-h1, rest-json-h2, \
-                     rest-proto-h1, rest-proto-h2, rest-sse-h1, rest-sse-h2"
+                     rest-proto-h1, rest-proto-h2, rest-sse-h1, rest-sse-h2, rest-ws-h1"
             )
         })
     }
@@ -99,7 +106,17 @@ impl FromStr for Cell {
 #[derive(Clone, Debug)]
 pub enum CellClient {
     Grpc(GreeterClient<Channel>),
-    Rest { client: Client<CountingConnector, Full<Bytes>>, base: String, json: bool, sse: bool },
+    Rest {
+        client: Client<CountingConnector, Full<Bytes>>,
+        base: String,
+        json: bool,
+        sse: bool,
+    },
+    /// A new WebSocket session per conversation: HTTP/1.1 cannot multiplex them.
+    WebSocket {
+        addr: SocketAddr,
+        counters: Arc<WireCounters>,
+    },
 }
 
 impl CellClient {
@@ -116,6 +133,9 @@ impl CellClient {
                 .await?;
             let client = GreeterClient::new(channel).max_decoding_message_size(usize::MAX);
             return Ok(Self::Grpc(client));
+        }
+        if cell == Cell::RestWsH1 {
+            return Ok(Self::WebSocket { addr: rest, counters });
         }
         let connector = CountingConnector { addr: rest, counters };
         let client = Client::builder(TokioExecutor::new())
@@ -169,6 +189,60 @@ impl CellClient {
                     messages.push(reply.message);
                 }
                 check_stream(&messages, *count)
+            }
+            (Self::Grpc(client), Workload::Chat(count)) => {
+                let (requests, outbound) = tokio::sync::mpsc::channel(1);
+                let first = HelloRequest { name: "World".into() };
+                requests.send(first).await.map_err(|e| e.to_string())?;
+                let outbound = tokio_stream::wrappers::ReceiverStream::new(outbound);
+                let replies = client.clone().say_hello_bidi_stream(outbound).await;
+                let mut replies = replies
+                    .map_err(|status| format!("gRPC {}: {}", status.code(), status.message()))?
+                    .into_inner();
+                for exchange in 1..=*count {
+                    let reply = replies.message().await.map_err(|status| {
+                        format!("gRPC chat {}: {}", status.code(), status.message())
+                    })?;
+                    check_hello(&reply.ok_or("the chat ended early")?)?;
+                    if exchange < *count {
+                        requests
+                            .send(HelloRequest { name: "World".into() })
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                drop(requests);
+                match replies.message().await {
+                    Ok(None) => Ok(()),
+                    other => Err(format!("the chat did not end cleanly: {other:?}")),
+                }
+            }
+            (Self::WebSocket { addr, counters }, Workload::Chat(count)) => {
+                use futures_util::{SinkExt as _, StreamExt as _};
+                use tokio_tungstenite::tungstenite::Message;
+                let stream = super::wire::CountingStream::connect(*addr, counters.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let url = format!("ws://{addr}/v1/greeter/chat");
+                let (mut socket, _) = tokio_tungstenite::client_async(url, stream)
+                    .await
+                    .map_err(|e| format!("WebSocket: {e}"))?;
+                let request = serde_json::json!({"name": "World"}).to_string();
+                for _ in 0..*count {
+                    socket.send(Message::text(request.clone())).await.map_err(|e| e.to_string())?;
+                    let frame = socket
+                        .next()
+                        .await
+                        .ok_or("the socket closed early")?
+                        .map_err(|e| e.to_string())?;
+                    let reply: HelloReply = serde_json::from_slice(&frame.into_data())
+                        .map_err(|e| format!("bad WebSocket reply: {e}"))?;
+                    check_hello(&reply)?;
+                }
+                socket.close(None).await.map_err(|e| e.to_string())
+            }
+            (Self::WebSocket { .. }, _) | (Self::Rest { .. }, Workload::Chat(_)) => {
+                Err("this cell cannot carry this workload".into())
             }
             (Self::Rest { client, base, sse, .. }, Workload::Stream(count)) => {
                 let accept = if *sse { "text/event-stream" } else { "application/x-ndjson" };

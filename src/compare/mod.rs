@@ -33,15 +33,16 @@ pub struct CompareConfig {
     pub rest_target: Option<SocketAddr>,
 
     /// Cells to compare (comma-separated). A cell runs only the workloads it can carry:
-    /// `rest-proto-*` no streams, `rest-sse-*` only streams (`rest-json-*` streams NDJSON).
+    /// `rest-proto-*` no streams, `rest-sse-*` only streams (`rest-json-*` streams NDJSON),
+    /// `rest-ws-h1` only chats.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2,rest-sse-h1,rest-sse-h2"
+        default_value = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2,rest-sse-h1,rest-sse-h2,rest-ws-h1"
     )]
     pub cells: Vec<Cell>,
 
-    /// Workloads: `unary`, `batch-N`, `stream-N` (comma-separated).
+    /// Workloads: `unary`, `batch-N`, `stream-N`, `chat-N` (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "unary,batch-1000")]
     pub workloads: Vec<Workload>,
 
@@ -71,7 +72,7 @@ pub struct CompareConfig {
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<std::path::PathBuf>,
 
-    /// The whole matrix: workloads unary, batch-1/10/100/1000 and stream-100, concurrency
+    /// The whole matrix: workloads unary, batch-1/10/100/1000, stream-100 and chat-100, concurrency
     /// 1/16/64/256.
     #[arg(long)]
     pub full: bool,
@@ -83,7 +84,7 @@ pub struct CompareConfig {
 pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     if config.full {
         config.workloads =
-            ["unary", "batch-1", "batch-10", "batch-100", "batch-1000", "stream-100"]
+            ["unary", "batch-1", "batch-10", "batch-100", "batch-1000", "stream-100", "chat-100"]
                 .iter()
                 .map(|w| w.parse().map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<_>>()?;

@@ -10,6 +10,9 @@ pub enum Workload {
     Batch(Arc<[String]>),
     /// A server stream of this many greetings (SayHelloStreamReply; SSE or NDJSON on REST).
     Stream(u32),
+    /// A conversation of this many request-reply exchanges, each waiting for the last
+    /// (SayHelloBidiStream; a WebSocket session on REST).
+    Chat(u32),
 }
 
 impl Workload {
@@ -24,6 +27,7 @@ impl fmt::Display for Workload {
             Workload::Unary => f.write_str("unary"),
             Workload::Batch(names) => write!(f, "batch-{}", names.len()),
             Workload::Stream(count) => write!(f, "stream-{count}"),
+            Workload::Chat(count) => write!(f, "chat-{count}"),
         }
     }
 }
@@ -46,8 +50,17 @@ impl FromStr for Workload {
                 .filter(|n| (1..=crate::greeter::MAX_STREAM_COUNT).contains(n))
                 .map(Self::Stream)
         };
-        batch.or_else(stream).ok_or_else(|| {
-            format!("unknown workload {name:?}; workloads: unary, batch-N (1..=10000), stream-N (1..=1000)")
+        let chat = || {
+            name.strip_prefix("chat-")
+                .and_then(|n| n.parse().ok())
+                .filter(|n| *n >= 1)
+                .map(Self::Chat)
+        };
+        batch.or_else(stream).or_else(chat).ok_or_else(|| {
+            format!(
+                "unknown workload {name:?}; workloads: unary, batch-N (1..=10000), \
+                 stream-N (1..=1000), chat-N"
+            )
         })
     }
 }
