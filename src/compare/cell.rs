@@ -287,14 +287,7 @@ async fn rest_call<T: prost::Message + serde::Serialize>(
         .header(http::header::ACCEPT, media)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    let response = client.request(request).await.map_err(|e| format!("REST: {e}"))?;
-    let status = response.status();
-    let body =
-        response.into_body().collect().await.map_err(|e| format!("REST body: {e}"))?.to_bytes();
-    if status != http::StatusCode::OK {
-        return Err(format!("REST {status}: {}", String::from_utf8_lossy(&body)));
-    }
-    Ok(body)
+    send(client, request).await
 }
 
 fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(
@@ -317,6 +310,14 @@ async fn rest_get(
         .header(http::header::ACCEPT, accept)
         .body(Full::new(Bytes::new()))
         .map_err(|e| e.to_string())?;
+    send(client, request).await
+}
+
+/// Sends a request and returns the body of a 200 reply; anything else is an error.
+async fn send(
+    client: &Client<CountingConnector, Full<Bytes>>,
+    request: http::Request<Full<Bytes>>,
+) -> Result<Bytes, String> {
     let response = client.request(request).await.map_err(|e| format!("REST: {e}"))?;
     let status = response.status();
     let body =
