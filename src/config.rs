@@ -38,6 +38,11 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub tls: TlsConfig,
 
+    /// The name this server gives in the `x-served-by` header of every reply (in Kubernetes,
+    /// the pod name). Default: the host name.
+    #[arg(long, env = "RPC_VS_REST_SERVER_NAME")]
+    pub server_name: Option<String>,
+
     #[command(flatten)]
     pub rest: RestLimits,
 
@@ -46,6 +51,17 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// `--server-name`, or the host name, or "unknown".
+    pub fn server_name(&self) -> String {
+        self.server_name
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
     pub fn shutdown_deadline(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout)
     }
@@ -59,6 +75,7 @@ impl ServeConfig {
             connections: ConnectionLimits::default(),
             access: AccessConfig::default(),
             tls: TlsConfig::default(),
+            server_name: None,
             rest: RestLimits::default(),
             grpc: GrpcLimits::default(),
         }

@@ -109,3 +109,15 @@ async fn request_ids_are_echoed_or_made_up() {
         server.grpc_client().await.say_hello(HelloRequest { name: "Ada".into() }).await.unwrap();
     assert!(reply.metadata().get("x-request-id").is_some(), "gRPC replies carry it too");
 }
+
+#[tokio::test]
+async fn every_reply_says_which_server_answered() {
+    let mut config = ServeConfig::loopback();
+    config.server_name = Some("greeter-7f9c".into());
+    let server = TestServer::spawn_with(config).await;
+    let response = http1().get(server.rest_url("/v1/greeter/hello/Ada")).send().await.unwrap();
+    assert_eq!(response.headers()["x-served-by"], "greeter-7f9c");
+    let reply =
+        server.grpc_client().await.say_hello(HelloRequest { name: "Ada".into() }).await.unwrap();
+    assert_eq!(reply.metadata().get("x-served-by").unwrap(), "greeter-7f9c");
+}

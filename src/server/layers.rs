@@ -16,12 +16,14 @@ use tokio_util::sync::CancellationToken;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 
 use crate::config::AccessConfig;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 
 /// How long a browser may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
@@ -31,9 +33,15 @@ pub(super) fn shared(
     port: &'static str,
     access: &AccessConfig,
     stop: CancellationToken,
+    server_name: &str,
 ) -> anyhow::Result<Router> {
+    let served_by = HeaderValue::from_str(server_name).map_err(|_| {
+        anyhow::anyhow!("--server-name {server_name:?} is not a valid header value")
+    })?;
     let router = router
         .layer(middleware::from_fn_with_state((stop, port), refuse_when_draining))
+        // Which server answered: behind a load balancer, this shows how calls spread.
+        .layer(SetResponseHeaderLayer::overriding(SERVED_BY, served_by))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(move |request: &Request<_>| {
             let request_id = request

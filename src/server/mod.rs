@@ -63,8 +63,9 @@ pub async fn run(
     let state = AppState { greeter, readiness: readiness.clone(), metrics };
     let rest_router = rest::router(state, config, token.clone());
     let stop = CancellationToken::new();
-    let grpc_router = layers::shared(grpc_router, "grpc", &config.access, stop.clone())?;
-    let rest_router = layers::shared(rest_router, "rest", &config.access, stop.clone())?;
+    let name = config.server_name();
+    let grpc_router = layers::shared(grpc_router, "grpc", &config.access, stop.clone(), &name)?;
+    let rest_router = layers::shared(rest_router, "rest", &config.access, stop.clone(), &name)?;
 
     tracing::info!(
         grpc_addr = %listeners.grpc_addr()?,
