@@ -56,32 +56,21 @@ pub(super) async fn serve(
     drain_deadline: Duration,
 ) {
     let Port { name, listener, app, tls } = port;
-    let builder = Arc::new(http_builder(&limits));
-    let open_connections = Arc::new(Semaphore::new(limits.max_connections));
-    let mut connections = JoinSet::new();
+    let mut connections = Connections {
+        name,
+        open: JoinSet::new(),
+        slots: Arc::new(Semaphore::new(limits.max_connections)),
+        builder: Arc::new(http_builder(&limits)),
+        app,
+        tls,
+        limits,
+        stop: stop.clone(),
+    };
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let Ok(permit) = open_connections.clone().try_acquire_owned() else {
-                        tracing::warn!(port = name, %peer, limit = limits.max_connections, "connection limit reached; closing");
-                        continue;
-                    };
-                    let connection = serve_connection(socket, tls.clone(), app.clone(), builder.clone(), limits.clone(), stop.clone());
-                    connections.spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(port = name, %peer, %error, "connection ended with an error");
-                        }
-                        drop(permit);
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!(port = name, %error, "accept failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            }
+            Some(_) = connections.open.join_next(), if !connections.open.is_empty() => {}
+            accepted = listener.accept() => connections.admit(accepted).await,
         }
     }
     // Draining: the listener stays open while the connections finish, and what still
@@ -92,22 +81,61 @@ pub(super) async fn serve(
     tokio::pin!(deadline);
     loop {
         tokio::select! {
-            joined = connections.join_next() => if joined.is_none() { break },
+            joined = connections.open.join_next() => if joined.is_none() { break },
             () = &mut deadline => {
-                tracing::warn!(port = name, open = connections.len(), "drain deadline passed; cutting the remaining connections");
-                connections.abort_all();
-                while connections.join_next().await.is_some() {}
+                tracing::warn!(port = name, open = connections.open.len(), "drain deadline passed; cutting the remaining connections");
+                connections.open.abort_all();
+                while connections.open.join_next().await.is_some() {}
                 break;
             }
-            accepted = listener.accept() => if let Ok((socket, _)) = accepted {
-                let Ok(permit) = open_connections.clone().try_acquire_owned() else { continue };
-                let connection = serve_connection(socket, tls.clone(), app.clone(), builder.clone(), limits.clone(), stop.clone());
-                connections.spawn(async move {
-                    let _ = connection.await;
-                    drop(permit);
-                });
-            }
+            accepted = listener.accept() => connections.admit(accepted).await,
         }
+    }
+}
+
+/// A port's open connections, and what each new one is served with.
+struct Connections {
+    name: &'static str,
+    open: JoinSet<()>,
+    /// One permit per open connection, up to `max_connections`.
+    slots: Arc<Semaphore>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    app: Router,
+    tls: Option<Tls>,
+    limits: ConnectionLimits,
+    stop: CancellationToken,
+}
+
+impl Connections {
+    /// Serves an accepted socket, or closes it at once when the port is full.
+    async fn admit(&mut self, accepted: std::io::Result<(TcpStream, std::net::SocketAddr)>) {
+        let name = self.name;
+        let (socket, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(port = name, %error, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                return;
+            }
+        };
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            tracing::warn!(port = name, %peer, limit = self.limits.max_connections, "connection limit reached; closing");
+            return;
+        };
+        let connection = serve_connection(
+            socket,
+            self.tls.clone(),
+            self.app.clone(),
+            self.builder.clone(),
+            self.limits.clone(),
+            self.stop.clone(),
+        );
+        self.open.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(port = name, %peer, %error, "connection ended with an error");
+            }
+            drop(permit);
+        });
     }
 }
 
