@@ -31,6 +31,9 @@ use crate::config::ConnectionLimits;
 /// again, so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// Once drained, how long the listener must see no new connection before it closes.
+const LISTENER_QUIET: Duration = Duration::from_millis(100);
+
 /// RST_STREAMs a client may send for streams the server has not yet accepted, per connection:
 /// beyond it the connection is closed with GOAWAY (HTTP/2 rapid reset, CVE-2023-44487).
 const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
@@ -81,7 +84,10 @@ pub(super) async fn serve(
     tokio::pin!(deadline);
     loop {
         tokio::select! {
-            joined = connections.open.join_next() => if joined.is_none() { break },
+            Some(_) = connections.open.join_next(), if !connections.open.is_empty() => {}
+            // Every connection is done; close once clients have stopped arriving too, since
+            // close() resets any the kernel has completed but we have not yet accepted.
+            () = tokio::time::sleep(LISTENER_QUIET), if connections.open.is_empty() => break,
             () = &mut deadline => {
                 tracing::warn!(port = name, open = connections.open.len(), "drain deadline passed; cutting the remaining connections");
                 connections.open.abort_all();
