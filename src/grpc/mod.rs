@@ -18,6 +18,11 @@ pub use greeter_service::GreeterService;
 /// The fully-qualified name health checks and Kubernetes probes ask about.
 pub const GREETER_SERVICE_NAME: &str = "helloworld.Greeter";
 
+/// What a call gets once the server drains: UNAVAILABLE, so clients retry elsewhere.
+pub fn draining_refusal() -> axum::response::Response {
+    tonic::Status::unavailable("the server is shutting down").into_http()
+}
+
 /// Every gRPC service of the gRPC port, with gRPC-Web translated in front of them.
 pub fn router(
     greeter: Greeter,

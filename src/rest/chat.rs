@@ -82,11 +82,7 @@ async fn converse(mut socket: WebSocket, greeter: Greeter) {
                 }
             }
             Err(refusal) => {
-                let body =
-                    axum::body::to_bytes(refusal.error.into_response().into_body(), usize::MAX)
-                        .await
-                        .unwrap_or_default();
-                let text = String::from_utf8_lossy(&body).into_owned();
+                let text = serde_json::to_string(&refusal.error.into_body()).unwrap_or_default();
                 let _ = socket.send(Message::Text(text.into())).await;
                 let close = CloseFrame { code: refusal.close_code, reason: refusal.reason.into() };
                 let _ = socket.send(Message::Close(Some(close))).await;

@@ -88,16 +88,22 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
+impl ApiError {
+    /// The error shape, for bodies and for WebSocket frames alike.
+    pub(crate) fn into_body(self) -> ErrorBody {
+        ErrorBody {
             error: ErrorDetail {
                 code: self.status.as_u16(),
                 status: self.code,
                 message: self.message,
             },
-        };
-        (self.status, Json(body)).into_response()
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.into_body())).into_response()
     }
 }
 

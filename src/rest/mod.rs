@@ -43,6 +43,12 @@ impl FromRef<AppState> for Metrics {
     }
 }
 
+/// What a request gets once the server drains: 503 in the API's error shape.
+pub fn draining_refusal() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    error::ApiError::new(error::Code::Unavailable, "the server is shutting down").into_response()
+}
+
 /// The REST port's router. The Greeter routes sit behind the bearer token (if any), load
 /// shedding and the request timeout; health, readiness and the docs stay open and unbounded,
 /// so an overloaded server still answers its probes.

@@ -10,7 +10,7 @@ use axum::{
     extract::State,
     http::{HeaderName, HeaderValue, Method, Request, Version, header::CONNECTION},
     middleware::{self, Next},
-    response::{IntoResponse as _, Response},
+    response::Response,
 };
 use tokio_util::sync::CancellationToken;
 use tower_http::{
@@ -33,13 +33,14 @@ pub(super) fn shared(
     port: &'static str,
     access: &AccessConfig,
     stop: CancellationToken,
+    refusal: fn() -> Response,
     server_name: &str,
 ) -> anyhow::Result<Router> {
     let served_by = HeaderValue::from_str(server_name).map_err(|_| {
         anyhow::anyhow!("--server-name {server_name:?} is not a valid header value")
     })?;
     let router = router
-        .layer(middleware::from_fn_with_state((stop, port), refuse_when_draining))
+        .layer(middleware::from_fn_with_state((stop, refusal), refuse_when_draining))
         // Which server answered: behind a load balancer, this shows how calls spread.
         .layer(SetResponseHeaderLayer::overriding(SERVED_BY, served_by))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -68,27 +69,12 @@ pub(super) fn shared(
 /// UNAVAILABLE on gRPC) and HTTP/1.1 replies carry `Connection: close`, so that clients move
 /// on to another server instead of reusing a connection that is about to close.
 async fn refuse_when_draining(
-    State((stop, port)): State<(CancellationToken, &'static str)>,
+    State((stop, refusal)): State<(CancellationToken, fn() -> Response)>,
     request: axum::extract::Request,
     next: Next,
 ) -> Response {
     let http1 = request.version() <= Version::HTTP_11;
-    let mut response = if stop.is_cancelled() {
-        match port {
-            "grpc" => tonic::Status::unavailable("the server is shutting down").into_http(),
-            _ => (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"error": {
-                    "code": 503,
-                    "status": "UNAVAILABLE",
-                    "message": "the server is shutting down",
-                }})),
-            )
-                .into_response(),
-        }
-    } else {
-        next.run(request).await
-    };
+    let mut response = if stop.is_cancelled() { refusal() } else { next.run(request).await };
     if http1 && stop.is_cancelled() {
         response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     }

@@ -64,8 +64,22 @@ pub async fn run(
     let rest_router = rest::router(state, config, token.clone());
     let stop = CancellationToken::new();
     let name = config.server_name();
-    let grpc_router = layers::shared(grpc_router, "grpc", &config.access, stop.clone(), &name)?;
-    let rest_router = layers::shared(rest_router, "rest", &config.access, stop.clone(), &name)?;
+    let grpc_router = layers::shared(
+        grpc_router,
+        "grpc",
+        &config.access,
+        stop.clone(),
+        grpc::draining_refusal,
+        &name,
+    )?;
+    let rest_router = layers::shared(
+        rest_router,
+        "rest",
+        &config.access,
+        stop.clone(),
+        rest::draining_refusal,
+        &name,
+    )?;
 
     tracing::info!(
         grpc_addr = %listeners.grpc_addr()?,
