@@ -24,6 +24,9 @@ use rpc_vs_rest::proto::{BatchHelloRequest, HelloRequest, greeter_client::Greete
 use tokio::sync::Mutex;
 use tonic::transport::Channel;
 
+/// The two tests each load both cores; run together, each would measure the other's load.
+static ONE_LOAD_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -203,6 +206,7 @@ async fn drive(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mixed_load_has_no_failed_call_and_memory_plateaus() {
+    let _alone = ONE_LOAD_AT_A_TIME.lock().await;
     let connections = env_or("SOAK_CONNECTIONS", 100) as usize;
     let seconds = env_or("SOAK_SECONDS", 8);
     let server = Binary::start(&[], &[("RUST_LOG", "warn,rpc_vs_rest=info")]).await;
@@ -247,6 +251,7 @@ async fn mixed_load_has_no_failed_call_and_memory_plateaus() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_under_load_cuts_no_call_and_exits_in_time() {
+    let _alone = ONE_LOAD_AT_A_TIME.lock().await;
     let connections = env_or("SOAK_CONNECTIONS", 100) as usize;
     let mut server =
         Binary::start(&["--shutdown-timeout", "5"], &[("RUST_LOG", "warn,rpc_vs_rest=info")]).await;
