@@ -14,7 +14,10 @@ use std::{
     time::Duration,
 };
 
-use common::{binary::Binary, tools};
+use common::{
+    binary::{Binary, rss_kib},
+    tools,
+};
 use flate2::{Compression, write::GzEncoder};
 use prost::Message as _;
 use rpc_vs_rest::proto::{HelloRequest, greeter_client::GreeterClient};
@@ -23,12 +26,6 @@ use tokio::process::Command;
 
 /// How much the server's resident memory may grow over the whole barrage.
 const MAX_RSS_GROWTH_KIB: u64 = 128 * 1024;
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
 
 /// A client that keeps calling both ports until stopped, counting successes and errors.
 struct HealthyClient {

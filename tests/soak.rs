@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::binary::Binary;
+use common::binary::{Binary, rss_kib};
 use hdrhistogram::Histogram;
 use rpc_vs_rest::proto::{BatchHelloRequest, HelloRequest, greeter_client::GreeterClient};
 use tokio::sync::Mutex;
@@ -29,12 +29,6 @@ static ONE_LOAD_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// How one call ended.
