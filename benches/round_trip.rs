@@ -33,7 +33,7 @@ fn clients(
         .into_iter()
         .map(|cell| {
             let counters = Arc::new(WireCounters::default());
-            (cell, runtime.block_on(CellClient::connect(cell, grpc, rest, counters)).unwrap())
+            (cell, runtime.block_on(CellClient::connect(cell, &[grpc], rest, counters)).unwrap())
         })
         .collect()
 }

@@ -1,9 +1,18 @@
 //! The cells of the comparison — one protocol stack each — and a client per cell that makes
 //! one call of a workload and checks the reply. Every cell sends the same messages.
 
-use std::{fmt, net::SocketAddr, str::FromStr, sync::Arc};
+use std::{
+    fmt,
+    net::SocketAddr,
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use bytes::Bytes;
+use http::HeaderValue;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use tonic::transport::{Channel, Endpoint};
@@ -12,9 +21,12 @@ use super::{
     wire::{CountingConnector, WireCounters},
     workload::Workload,
 };
-use crate::proto::{
-    BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest, HelloStreamRequest,
-    greeter_client::GreeterClient,
+use crate::{
+    proto::{
+        BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest, HelloStreamRequest,
+        greeter_client::GreeterClient,
+    },
+    server::SERVED_BY,
 };
 
 /// One protocol stack: what is compared.
@@ -66,12 +78,6 @@ impl Cell {
     fn json(self) -> bool {
         matches!(self, Cell::RestJsonH1 | Cell::RestJsonH2)
     }
-
-    /// How many connections the cell opens at a given concurrency: HTTP/2 multiplexes every
-    /// call on one connection; HTTP/1.1 needs one connection per call in flight.
-    pub(crate) fn connections(self, concurrency: usize) -> usize {
-        if self.http2() { 1 } else { concurrency }
-    }
 }
 
 impl fmt::Display for Cell {
@@ -102,12 +108,16 @@ impl FromStr for Cell {
     }
 }
 
+/// The server that answered a call, from its `x-served-by` header (`None` when it sent none).
+pub type ServedBy = Option<HeaderValue>;
+
 /// A client of one cell, shared by every task of a run (clones share the connections).
 #[derive(Clone, Debug)]
 pub enum CellClient {
-    Grpc(GreeterClient<Channel>),
+    Grpc(GrpcClients),
     Rest {
-        client: Client<CountingConnector, Full<Bytes>>,
+        /// Boxed: hyper's pooled client is many times the size of the other variants.
+        client: Box<Client<CountingConnector, Full<Bytes>>>,
         base: String,
         json: bool,
         sse: bool,
@@ -119,20 +129,44 @@ pub enum CellClient {
     },
 }
 
+/// One HTTP/2 connection per server address; calls take them in turn (round robin), as a
+/// gRPC client with the `round_robin` policy does.
+#[derive(Clone, Debug)]
+pub struct GrpcClients {
+    clients: Arc<[GreeterClient<Channel>]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl GrpcClients {
+    async fn connect(addrs: &[SocketAddr], counters: Arc<WireCounters>) -> anyhow::Result<Self> {
+        let mut clients = Vec::with_capacity(addrs.len());
+        for &addr in addrs {
+            let connector = CountingConnector { addr, counters: counters.clone() };
+            let channel = Endpoint::from_shared(format!("http://{addr}"))?
+                .connect_with_connector(connector)
+                .await?;
+            clients.push(GreeterClient::new(channel).max_decoding_message_size(usize::MAX));
+        }
+        anyhow::ensure!(!clients.is_empty(), "no gRPC address to connect to");
+        Ok(Self { clients: clients.into(), next: Arc::default() })
+    }
+
+    fn next(&self) -> GreeterClient<Channel> {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        self.clients[turn % self.clients.len()].clone()
+    }
+}
+
 impl CellClient {
+    /// Connects to the cell's port: one gRPC connection per address in `grpc`.
     pub async fn connect(
         cell: Cell,
-        grpc: SocketAddr,
+        grpc: &[SocketAddr],
         rest: SocketAddr,
         counters: Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         if cell == Cell::Grpc {
-            let connector = CountingConnector { addr: grpc, counters };
-            let channel = Endpoint::from_shared(format!("http://{grpc}"))?
-                .connect_with_connector(connector)
-                .await?;
-            let client = GreeterClient::new(channel).max_decoding_message_size(usize::MAX);
-            return Ok(Self::Grpc(client));
+            return Ok(Self::Grpc(GrpcClients::connect(grpc, counters).await?));
         }
         if cell == Cell::RestWsH1 {
             return Ok(Self::WebSocket { addr: rest, counters });
@@ -143,62 +177,77 @@ impl CellClient {
             .pool_max_idle_per_host(usize::MAX)
             .build(connector);
         let sse = matches!(cell, Cell::RestSseH1 | Cell::RestSseH2);
-        Ok(Self::Rest { client, base: format!("http://{rest}"), json: cell.json(), sse })
+        Ok(Self::Rest {
+            client: Box::new(client),
+            base: format!("http://{rest}"),
+            json: cell.json(),
+            sse,
+        })
     }
 
-    /// Makes one call and checks the reply; `Err` says what was wrong.
-    pub async fn call(&self, workload: &Workload) -> Result<(), String> {
+    /// How many connections are open at once at this concurrency: HTTP/2 multiplexes every
+    /// call on one connection per server address; HTTP/1.1 needs one per call in flight.
+    pub fn connections(&self, cell: Cell, concurrency: usize) -> usize {
+        match self {
+            Self::Grpc(clients) => clients.clients.len(),
+            _ if cell.http2() => 1,
+            _ => concurrency,
+        }
+    }
+
+    /// Makes one call and checks the reply; `Ok` says which server answered, `Err` what was
+    /// wrong.
+    pub async fn call(&self, workload: &Workload) -> Result<ServedBy, String> {
         match (self, workload) {
-            (Self::Grpc(client), Workload::Unary) => {
-                let reply = client.clone().say_hello(HelloRequest { name: "World".into() }).await;
-                let reply = reply
-                    .map_err(|status| format!("gRPC {}: {}", status.code(), status.message()))?;
-                check_hello(&reply.into_inner())
+            (Self::Grpc(clients), Workload::Unary) => {
+                let reply = clients.next().say_hello(HelloRequest { name: "World".into() }).await;
+                let (metadata, reply, _) = reply.map_err(grpc_error)?.into_parts();
+                check_hello(&reply)?;
+                Ok(grpc_served_by(metadata))
             }
-            (Self::Grpc(client), Workload::Batch(names)) => {
+            (Self::Grpc(clients), Workload::Batch(names)) => {
                 let request = BatchHelloRequest { names: names.to_vec() };
-                let reply = client.clone().say_hello_batch(request).await;
-                let reply = reply
-                    .map_err(|status| format!("gRPC {}: {}", status.code(), status.message()))?;
-                check_batch(&reply.into_inner(), names)
+                let reply = clients.next().say_hello_batch(request).await;
+                let (metadata, reply, _) = reply.map_err(grpc_error)?.into_parts();
+                check_batch(&reply, names)?;
+                Ok(grpc_served_by(metadata))
             }
             (Self::Rest { client, base, json, .. }, Workload::Unary) => {
                 let request = HelloRequest { name: "World".into() };
-                let body =
+                let (served_by, body) =
                     rest_call(client, &format!("{base}/v1/greeter/hello"), *json, &request).await?;
                 let reply: HelloReply = decode(&body, *json)?;
-                check_hello(&reply)
+                check_hello(&reply)?;
+                Ok(served_by)
             }
             (Self::Rest { client, base, json, .. }, Workload::Batch(names)) => {
                 let request = BatchHelloRequest { names: names.to_vec() };
-                let body =
+                let (served_by, body) =
                     rest_call(client, &format!("{base}/v1/greeter/batch"), *json, &request).await?;
                 let reply: BatchHelloReply = decode(&body, *json)?;
-                check_batch(&reply, names)
+                check_batch(&reply, names)?;
+                Ok(served_by)
             }
-            (Self::Grpc(client), Workload::Stream(count)) => {
+            (Self::Grpc(clients), Workload::Stream(count)) => {
                 let request = HelloStreamRequest { name: "World".into(), count: Some(*count) };
-                let stream = client.clone().say_hello_stream_reply(request).await;
-                let mut stream = stream
-                    .map_err(|status| format!("gRPC {}: {}", status.code(), status.message()))?
-                    .into_inner();
+                let stream = clients.next().say_hello_stream_reply(request).await;
+                let (metadata, mut stream, _) = stream.map_err(grpc_error)?.into_parts();
                 let mut messages = Vec::with_capacity(*count as usize);
                 while let Some(reply) = stream.message().await.map_err(|status| {
                     format!("gRPC stream {}: {}", status.code(), status.message())
                 })? {
                     messages.push(reply.message);
                 }
-                check_stream(&messages, *count)
+                check_stream(&messages, *count)?;
+                Ok(grpc_served_by(metadata))
             }
-            (Self::Grpc(client), Workload::Chat(count)) => {
+            (Self::Grpc(clients), Workload::Chat(count)) => {
                 let (requests, outbound) = tokio::sync::mpsc::channel(1);
                 let first = HelloRequest { name: "World".into() };
                 requests.send(first).await.map_err(|e| e.to_string())?;
                 let outbound = tokio_stream::wrappers::ReceiverStream::new(outbound);
-                let replies = client.clone().say_hello_bidi_stream(outbound).await;
-                let mut replies = replies
-                    .map_err(|status| format!("gRPC {}: {}", status.code(), status.message()))?
-                    .into_inner();
+                let replies = clients.next().say_hello_bidi_stream(outbound).await;
+                let (metadata, mut replies, _) = replies.map_err(grpc_error)?.into_parts();
                 for exchange in 1..=*count {
                     let reply = replies.message().await.map_err(|status| {
                         format!("gRPC chat {}: {}", status.code(), status.message())
@@ -213,7 +262,7 @@ impl CellClient {
                 }
                 drop(requests);
                 match replies.message().await {
-                    Ok(None) => Ok(()),
+                    Ok(None) => Ok(grpc_served_by(metadata)),
                     other => Err(format!("the chat did not end cleanly: {other:?}")),
                 }
             }
@@ -224,9 +273,10 @@ impl CellClient {
                     .await
                     .map_err(|e| e.to_string())?;
                 let url = format!("ws://{addr}/v1/greeter/chat");
-                let (mut socket, _) = tokio_tungstenite::client_async(url, stream)
+                let (mut socket, handshake) = tokio_tungstenite::client_async(url, stream)
                     .await
                     .map_err(|e| format!("WebSocket: {e}"))?;
+                let served_by = handshake.headers().get(SERVED_BY).cloned();
                 let request = serde_json::json!({"name": "World"}).to_string();
                 for _ in 0..*count {
                     socket.send(Message::text(request.clone())).await.map_err(|e| e.to_string())?;
@@ -239,7 +289,8 @@ impl CellClient {
                         .map_err(|e| format!("bad WebSocket reply: {e}"))?;
                     check_hello(&reply)?;
                 }
-                socket.close(None).await.map_err(|e| e.to_string())
+                socket.close(None).await.map_err(|e| e.to_string())?;
+                Ok(served_by)
             }
             (Self::WebSocket { .. }, _) | (Self::Rest { .. }, Workload::Chat(_)) => {
                 Err("this cell cannot carry this workload".into())
@@ -247,7 +298,7 @@ impl CellClient {
             (Self::Rest { client, base, sse, .. }, Workload::Stream(count)) => {
                 let accept = if *sse { "text/event-stream" } else { "application/x-ndjson" };
                 let url = format!("{base}/v1/greeter/hello/World/stream?count={count}");
-                let body = rest_get(client, &url, accept).await?;
+                let (served_by, body) = rest_get(client, &url, accept).await?;
                 let text = std::str::from_utf8(&body).map_err(|e| e.to_string())?;
                 let items: Vec<&str> = if *sse {
                     text.split("\n\n")
@@ -265,7 +316,8 @@ impl CellClient {
                             .map_err(|e| e.to_string())
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                check_stream(&messages, *count)
+                check_stream(&messages, *count)?;
+                Ok(served_by)
             }
         }
     }
@@ -276,7 +328,7 @@ async fn rest_call<T: prost::Message + serde::Serialize>(
     url: &str,
     json: bool,
     message: &T,
-) -> Result<Bytes, String> {
+) -> Result<(ServedBy, Bytes), String> {
     let (media, body) = if json {
         ("application/json", serde_json::to_vec(message).map_err(|e| e.to_string())?)
     } else {
@@ -305,7 +357,7 @@ async fn rest_get(
     client: &Client<CountingConnector, Full<Bytes>>,
     url: &str,
     accept: &str,
-) -> Result<Bytes, String> {
+) -> Result<(ServedBy, Bytes), String> {
     let request = http::Request::get(url)
         .header(http::header::ACCEPT, accept)
         .body(Full::new(Bytes::new()))
@@ -313,19 +365,29 @@ async fn rest_get(
     send(client, request).await
 }
 
-/// Sends a request and returns the body of a 200 reply; anything else is an error.
+/// Sends a request and returns who answered and the body of a 200 reply; anything else is an
+/// error.
 async fn send(
     client: &Client<CountingConnector, Full<Bytes>>,
     request: http::Request<Full<Bytes>>,
-) -> Result<Bytes, String> {
+) -> Result<(ServedBy, Bytes), String> {
     let response = client.request(request).await.map_err(|e| format!("REST: {e}"))?;
     let status = response.status();
+    let served_by = response.headers().get(SERVED_BY).cloned();
     let body =
         response.into_body().collect().await.map_err(|e| format!("REST body: {e}"))?.to_bytes();
     if status != http::StatusCode::OK {
         return Err(format!("REST {status}: {}", String::from_utf8_lossy(&body)));
     }
-    Ok(body)
+    Ok((served_by, body))
+}
+
+fn grpc_error(status: tonic::Status) -> String {
+    format!("gRPC {}: {}", status.code(), status.message())
+}
+
+fn grpc_served_by(metadata: tonic::metadata::MetadataMap) -> ServedBy {
+    metadata.into_headers().remove(SERVED_BY)
 }
 
 fn check_stream(messages: &[String], count: u32) -> Result<(), String> {

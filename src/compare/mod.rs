@@ -3,6 +3,7 @@
 //! HTTP/1.1 or h2c. Workloads: unary SayHello and batches of N names. Every reply is checked;
 //! latency percentiles, throughput, bytes on the wire per call and server CPU per call.
 
+mod address;
 mod cell;
 mod report;
 mod run;
@@ -10,12 +11,13 @@ mod server;
 mod wire;
 mod workload;
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use cell::{Cell, CellClient};
+pub use address::{GrpcTarget, RestTarget};
+pub use cell::{Cell, CellClient, GrpcClients, ServedBy};
 pub use report::Format;
 pub use run::Measurement;
 pub use wire::{CountingConnector, CountingStream, WireCounters};
@@ -24,13 +26,15 @@ pub use workload::Workload;
 /// `rpc-vs-rest compare`.
 #[derive(Debug, Clone, Args)]
 pub struct CompareConfig {
-    /// A running server's gRPC address; without targets, compare starts its own server.
+    /// A running server's gRPC address: `host:port` (one connection), `dns:///host:port`
+    /// (every address behind the name, e.g. a headless Service, calls round robin) or
+    /// `ipv4:a:p,b:p`. Without targets, compare starts its own server.
     #[arg(long, env = "RPC_VS_REST_GRPC_TARGET", requires = "rest_target")]
-    pub grpc_target: Option<SocketAddr>,
+    pub grpc_target: Option<GrpcTarget>,
 
-    /// A running server's REST address.
+    /// A running server's REST address: `host:port`.
     #[arg(long, env = "RPC_VS_REST_REST_TARGET", requires = "grpc_target")]
-    pub rest_target: Option<SocketAddr>,
+    pub rest_target: Option<RestTarget>,
 
     /// Cells to compare (comma-separated). A cell runs only the workloads it can carry:
     /// `rest-proto-*` no streams, `rest-sse-*` only streams (`rest-json-*` streams NDJSON),
@@ -101,8 +105,8 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
 
 /// Runs every combination and returns the measurements, in order.
 pub async fn measure_all(config: &CompareConfig) -> anyhow::Result<Vec<Measurement>> {
-    let target = match (config.grpc_target, config.rest_target) {
-        (Some(grpc), Some(rest)) => server::Target::remote(grpc, rest),
+    let target = match (&config.grpc_target, &config.rest_target) {
+        (Some(grpc), Some(rest)) => server::Target::remote(grpc, rest).await?,
         _ => server::Target::local().await?,
     };
     let plan = run::Plan {

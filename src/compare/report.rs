@@ -14,7 +14,7 @@ pub enum Format {
     Json,
 }
 
-const HEADERS: [&str; 14] = [
+const HEADERS: [&str; 15] = [
     "cell",
     "workload",
     "conc",
@@ -29,9 +29,10 @@ const HEADERS: [&str; 14] = [
     "B/call out",
     "B/call in",
     "srv CPU ms/1k",
+    "servers",
 ];
 
-fn row(m: &Measurement) -> [String; 14] {
+fn row(m: &Measurement) -> [String; 15] {
     let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
     [
         m.cell.clone(),
@@ -48,11 +49,26 @@ fn row(m: &Measurement) -> [String; 14] {
         format!("{:.0}", m.request_bytes_per_call),
         format!("{:.0}", m.response_bytes_per_call),
         m.server_cpu_ms_per_1000_calls.map_or("-".into(), |cpu| format!("{cpu:.0}")),
+        spread(m),
     ]
 }
 
+/// How the calls spread over the servers that answered: their number, then each one's share,
+/// largest first ("3: 34/33/33%"; "1: 100%" is a pinned connection).
+fn spread(m: &Measurement) -> String {
+    let total: u64 = m.servers.values().sum();
+    if total == 0 {
+        return "-".into();
+    }
+    let mut calls: Vec<u64> = m.servers.values().copied().collect();
+    calls.sort_unstable_by(|a, b| b.cmp(a));
+    let shares: Vec<String> =
+        calls.iter().map(|c| format!("{:.0}", *c as f64 * 100.0 / total as f64)).collect();
+    format!("{}: {}%", calls.len(), shares.join("/"))
+}
+
 pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Result<String> {
-    let rows: Vec<[String; 14]> = measurements.iter().map(row).collect();
+    let rows: Vec<[String; 15]> = measurements.iter().map(row).collect();
     let mut out = String::new();
     match format {
         Format::Json => out = serde_json::to_string_pretty(measurements)?,

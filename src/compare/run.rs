@@ -4,6 +4,7 @@
 //! the client's sockets; the server's CPU time is read from /proc when the server is local.
 
 use std::{
+    collections::BTreeMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -11,7 +12,7 @@ use std::{
 use hdrhistogram::Histogram;
 
 use super::{
-    cell::{Cell, CellClient},
+    cell::{Cell, CellClient, ServedBy},
     server::Target,
     wire::WireCounters,
     workload::Workload,
@@ -25,6 +26,9 @@ pub struct Measurement {
     pub concurrency: usize,
     pub connections: usize,
     pub calls: u64,
+    /// Calls answered by each server, by the name in its `x-served-by` header: how the
+    /// calls spread when several servers stand behind the target.
+    pub servers: BTreeMap<String, u64>,
     pub requests_per_second: f64,
     pub p50_us: u64,
     pub p90_us: u64,
@@ -55,7 +59,7 @@ pub(crate) async fn measure(
     plan: &Plan,
 ) -> anyhow::Result<Measurement> {
     let counters = Arc::new(WireCounters::default());
-    let client = CellClient::connect(cell, target.grpc, target.rest, counters.clone()).await?;
+    let client = CellClient::connect(cell, &target.grpc, target.rest, counters.clone()).await?;
     drive(&client, workload, concurrency, plan.warmup, plan.rate).await;
     let mut runs = Vec::with_capacity(plan.repeats);
     for _ in 0..plan.repeats.max(1) {
@@ -70,8 +74,9 @@ pub(crate) async fn measure(
             cell: cell.to_string(),
             workload: workload.to_string(),
             concurrency,
-            connections: cell.connections(concurrency),
+            connections: client.connections(cell, concurrency),
             calls: run.calls,
+            servers: run.servers.by_name(),
             requests_per_second: run.calls as f64 / run.elapsed.as_secs_f64(),
             p50_us: run.latency.value_at_quantile(0.50),
             p90_us: run.latency.value_at_quantile(0.90),
@@ -92,6 +97,7 @@ pub(crate) async fn measure(
 
 struct Run {
     calls: u64,
+    servers: Spread,
     errors: u64,
     first_error: Option<String>,
     latency: Histogram<u64>,
@@ -118,6 +124,7 @@ async fn drive(
             let offset = rate.map(|rate| Duration::from_secs_f64(task as f64 / rate));
             tokio::spawn(async move {
                 let mut latency = new_histogram();
+                let mut servers = Spread::default();
                 let (mut calls, mut errors, mut first_error) = (0u64, 0u64, None);
                 let mut next =
                     offset.map(|offset| tokio::time::Instant::from_std(started) + offset);
@@ -145,7 +152,8 @@ async fn drive(
                     let result = client.call(&workload).await;
                     let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                     match result {
-                        Ok(()) => {
+                        Ok(served_by) => {
+                            servers.count(served_by, 1);
                             calls += 1;
                             latency.saturating_record(micros.min(MAX_LATENCY_US));
                         }
@@ -155,20 +163,24 @@ async fn drive(
                         }
                     }
                 }
-                (latency, calls, errors, first_error)
+                (latency, servers, calls, errors, first_error)
             })
         })
         .collect();
     let mut run = Run {
         calls: 0,
+        servers: Spread::default(),
         errors: 0,
         first_error: None,
         latency: new_histogram(),
         elapsed: Duration::ZERO,
     };
     for task in tasks {
-        if let Ok((latency, calls, errors, first_error)) = task.await {
+        if let Ok((latency, servers, calls, errors, first_error)) = task.await {
             run.latency.add(latency).expect("histograms of the same bounds add up");
+            for (server, calls) in servers.0 {
+                run.servers.count(server, calls);
+            }
             run.calls += calls;
             run.errors += errors;
             if run.first_error.is_none() {
@@ -185,4 +197,29 @@ const MAX_LATENCY_US: u64 = 60_000_000;
 
 fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+/// Calls per answering server. A handful of servers at most, so a list beats a map, and the
+/// header values are kept as they came (no string per call).
+#[derive(Default)]
+struct Spread(Vec<(ServedBy, u64)>);
+
+impl Spread {
+    fn count(&mut self, server: ServedBy, calls: u64) {
+        match self.0.iter_mut().find(|(known, _)| *known == server) {
+            Some((_, count)) => *count += calls,
+            None => self.0.push((server, calls)),
+        }
+    }
+
+    /// Calls per server name; calls from a server that gave no name are left out.
+    fn by_name(&self) -> BTreeMap<String, u64> {
+        self.0
+            .iter()
+            .filter_map(|(server, calls)| {
+                let name = String::from_utf8_lossy(server.as_ref()?.as_bytes()).into_owned();
+                Some((name, *calls))
+            })
+            .collect()
+    }
 }

@@ -10,8 +10,11 @@ use tokio::{
     process::{Child, Command},
 };
 
+use super::address::{GrpcTarget, RestTarget};
+
 pub(crate) struct Target {
-    pub(crate) grpc: SocketAddr,
+    /// One gRPC connection per address; calls go round robin when there are several.
+    pub(crate) grpc: Vec<SocketAddr>,
     pub(crate) rest: SocketAddr,
     /// The child server, when `compare` started it (killed on drop).
     child: Option<Child>,
@@ -21,8 +24,8 @@ pub(crate) struct Target {
 const TICKS_PER_SECOND: u64 = 100;
 
 impl Target {
-    pub(crate) fn remote(grpc: SocketAddr, rest: SocketAddr) -> Self {
-        Self { grpc, rest, child: None }
+    pub(crate) async fn remote(grpc: &GrpcTarget, rest: &RestTarget) -> anyhow::Result<Self> {
+        Ok(Self { grpc: grpc.resolve().await?, rest: rest.resolve().await?, child: None })
     }
 
     /// Starts `rpc-vs-rest serve` on loopback and waits for its addresses.
@@ -60,7 +63,7 @@ impl Target {
         .context("the server did not start within 30 s")??;
         // Drain its stderr so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { grpc: found.0, rest: found.1, child: Some(child) })
+        Ok(Self { grpc: vec![found.0], rest: found.1, child: Some(child) })
     }
 
     /// The server's CPU time so far (user + system), when it is a local child.

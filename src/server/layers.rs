@@ -23,7 +23,8 @@ use tower_http::{
 use crate::config::AccessConfig;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
+/// Names the server (in Kubernetes, the pod) that answered: how `compare` sees the spread.
+pub const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 
 /// How long a browser may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(3600);

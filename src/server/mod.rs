@@ -6,6 +6,8 @@ mod connections;
 mod layers;
 mod tls;
 
+pub use layers::SERVED_BY;
+
 use std::{future::Future, io, net::SocketAddr};
 
 use tokio::net::TcpListener;
