@@ -3,6 +3,7 @@
 //! (for gRPC, until the call's last frame; for REST, until the response headers).
 
 use std::{
+    convert::Infallible,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -10,11 +11,12 @@ use std::{
 };
 
 use axum::{
+    Router,
     body::Body,
     extract::{MatchedPath, Request, State},
     http::{HeaderMap, header::CONTENT_TYPE},
-    middleware::Next,
     response::{IntoResponse, Response},
+    routing::Route,
 };
 use http_body::Frame;
 use prometheus_client::{
@@ -26,6 +28,7 @@ use prometheus_client::{
     },
     registry::Registry,
 };
+use tower::{ServiceExt as _, layer::layer_fn, service_fn};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -94,33 +97,59 @@ pub async fn serve(State(metrics): State<Metrics>) -> impl IntoResponse {
 }
 
 /// Counts REST calls by route template (never the raw path: names would explode the label
-/// set) and HTTP status.
-pub async fn record_rest(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = format!("{} {route}", request.method());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    metrics.record("rest", method, response.status().as_u16().to_string(), started);
-    response
+/// set) and HTTP status. A plain service around each route rather than `from_fn`, which boxed
+/// and cloned the rest of the stack on every request.
+pub fn record_rest_calls<S>(router: Router<S>, metrics: Metrics) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.layer(layer_fn(move |route: Route| {
+        let metrics = metrics.clone();
+        service_fn(move |request: Request| {
+            let (metrics, route) = (metrics.clone(), route.clone());
+            async move {
+                let template = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                let method = format!("{} {template}", request.method());
+                let started = Instant::now();
+                let response = route.oneshot(request).await?;
+                metrics.record("rest", method, response.status().as_u16().to_string(), started);
+                Ok::<_, Infallible>(response)
+            }
+        })
+    }))
 }
 
-/// Counts gRPC calls by method and gRPC status: from the headers of a trailers-only reply, or
-/// from the trailers once the body has been sent.
-pub async fn record_grpc(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let method = request.uri().path().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    if let Some(status) = grpc_status(response.headers()) {
-        metrics.record("grpc", method, status, started);
-        return response;
+/// A gRPC call being counted: started when the request came in.
+#[derive(Debug)]
+pub struct GrpcCallWatch {
+    metrics: Metrics,
+    method: String,
+    started: Instant,
+}
+
+impl Metrics {
+    /// Starts counting a gRPC call to `method` (the request path).
+    pub fn watch_grpc(&self, method: &str) -> GrpcCallWatch {
+        GrpcCallWatch { metrics: self.clone(), method: method.to_owned(), started: Instant::now() }
     }
-    let (parts, body) = response.into_parts();
-    let body = StatusWatch { inner: body, metrics, method: Some(method), started };
-    Response::from_parts(parts, Body::new(body))
+}
+
+impl GrpcCallWatch {
+    /// Counts the call by its gRPC status: from the headers of a trailers-only reply, or from
+    /// the trailers once the body has been sent.
+    pub fn finish(self, response: Response) -> Response {
+        let GrpcCallWatch { metrics, method, started } = self;
+        if let Some(status) = grpc_status(response.headers()) {
+            metrics.record("grpc", method, status, started);
+            return response;
+        }
+        let (parts, body) = response.into_parts();
+        let body = StatusWatch { inner: body, metrics, method: Some(method), started };
+        Response::from_parts(parts, Body::new(body))
+    }
 }
 
 fn grpc_status(headers: &HeaderMap) -> Option<String> {

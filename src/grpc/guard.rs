@@ -3,19 +3,15 @@
 //! after the server's request timeout or the client's shorter `grpc-timeout`). Health and
 //! reflection stay open.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
 
-use axum::{
-    BoxError, Router,
-    error_handling::HandleErrorLayer,
-    extract::{Request, State},
-    middleware::{self, Next},
-    response::Response,
-};
+use axum::{Router, body::Body, extract::Request, response::Response};
+use tokio::sync::Semaphore;
 use tonic::Status;
-use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
+use tonic_web::GrpcWebLayer;
+use tower::{Service, ServiceBuilder, ServiceExt as _, service_fn};
 
-use crate::{auth::BearerToken, config::ConnectionLimits};
+use crate::{auth::BearerToken, config::ConnectionLimits, metrics::Metrics};
 
 /// Services anyone may call, token or not: probes and tools need them.
 const OPEN_SERVICES: [&str; 3] = [
@@ -24,63 +20,90 @@ const OPEN_SERVICES: [&str; 3] = [
     "/grpc.reflection.v1alpha.ServerReflection/",
 ];
 
+/// The guard and the call's metrics around every gRPC service, as one async function over
+/// the services' router, with gRPC-Web translated in front: no layer boxes or clones anything
+/// per call (layers added with `Router::layer` and `from_fn` did both, several times a call).
 pub(super) fn guard(
     router: Router,
     limits: &ConnectionLimits,
     token: Option<BearerToken>,
-) -> Router {
-    let router = router.layer(middleware::from_fn_with_state(limits.request_timeout(), deadline));
-    let router = router.layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(overloaded))
-            .load_shed()
-            // Router::layer wraps every route on its own: the limit must share one
-            // semaphore across them to bound the port, not each route.
-            .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight)),
-    );
-    match token {
-        Some(token) => router.layer(middleware::from_fn_with_state(token, check_token)),
-        None => router,
+    metrics: Metrics,
+) -> impl Service<
+    Request,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let guard = Guard {
+        token,
+        in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+        time_limit: limits.request_timeout(),
+        metrics,
+    };
+    let guarded = service_fn(move |request: http::Request<tonic::body::Body>| {
+        let (guard, router) = (guard.clone(), router.clone());
+        async move { Ok::<_, Infallible>(guard.call(router, request.map(Body::new)).await) }
+    });
+    // gRPC-Web calls are translated first, so the guard and the metrics see plain gRPC.
+    ServiceBuilder::new()
+        .map_response(|response: http::Response<tonic::body::Body>| response.map(Body::new))
+        .layer(GrpcWebLayer::new())
+        .service(guarded)
+}
+
+#[derive(Clone)]
+struct Guard {
+    token: Option<BearerToken>,
+    /// Calls in flight on the port; beyond its permits, calls are shed.
+    in_flight: Arc<Semaphore>,
+    time_limit: Duration,
+    metrics: Metrics,
+}
+
+impl Guard {
+    async fn call(&self, router: Router, request: Request) -> Response {
+        let watch = self.metrics.watch_grpc(request.uri().path());
+        let response = self.admit(router, request).await;
+        watch.finish(response)
+    }
+
+    /// The token (UNAUTHENTICATED), load shedding (UNAVAILABLE), then the call within its
+    /// deadline (DEADLINE_EXCEEDED).
+    async fn admit(&self, router: Router, request: Request) -> Response {
+        if let Some(token) = &self.token {
+            let open =
+                OPEN_SERVICES.iter().any(|service| request.uri().path().starts_with(service));
+            if !open && !token.admits(request.headers()) {
+                return status_response(Status::unauthenticated("missing or invalid bearer token"));
+            }
+        }
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return status_response(Status::unavailable(
+                "the server is at capacity; retry shortly",
+            ));
+        };
+        // The server's limit or the client's `grpc-timeout`, whichever is shorter, bounds the
+        // time to the response headers (for unary calls, the whole call).
+        let timeout = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|value| parse_grpc_timeout(value.to_str().ok()?))
+            .map_or(self.time_limit, |client| client.min(self.time_limit));
+        match tokio::time::timeout(timeout, router.oneshot(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(infallible)) => match infallible {},
+            Err(_) => {
+                status_response(Status::deadline_exceeded("the call took longer than its deadline"))
+            }
+        }
     }
 }
 
 fn status_response(status: Status) -> Response {
     status.into_http::<axum::body::Body>()
-}
-
-async fn check_token(State(token): State<BearerToken>, request: Request, next: Next) -> Response {
-    let open = OPEN_SERVICES.iter().any(|service| request.uri().path().starts_with(service));
-    if open || token.admits(request.headers()) {
-        next.run(request).await
-    } else {
-        status_response(Status::unauthenticated("missing or invalid bearer token"))
-    }
-}
-
-async fn overloaded(error: BoxError) -> Result<Response, Infallible> {
-    let status = if error.is::<tower::load_shed::error::Overloaded>() {
-        Status::unavailable("the server is at capacity; retry shortly")
-    } else {
-        tracing::error!(%error, "call failed in a middleware");
-        Status::internal("internal error")
-    };
-    Ok(status_response(status))
-}
-
-/// Bounds the time to the response headers (for unary calls, the whole call) by the server's
-/// limit or the client's `grpc-timeout`, whichever is shorter.
-async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    let timeout = request
-        .headers()
-        .get("grpc-timeout")
-        .and_then(|value| parse_grpc_timeout(value.to_str().ok()?))
-        .map_or(limit, |client| client.min(limit));
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            status_response(Status::deadline_exceeded("the call took longer than its deadline"))
-        }
-    }
 }
 
 /// `grpc-timeout`: up to 8 digits and a unit (H, M, S, m, u, n), per the gRPC HTTP/2 spec.

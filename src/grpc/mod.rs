@@ -6,12 +6,13 @@ mod greeter_service;
 mod guard;
 mod status;
 
-use axum::Router;
+use std::{convert::Infallible, future::Future};
+
 use tonic::{codec::CompressionEncoding, service::Routes};
 use tonic_health::pb::health_server::{Health, HealthServer};
-use tonic_web::GrpcWebLayer;
+use tower::Service;
 
-use crate::{auth::BearerToken, config::ServeConfig, greeter::Greeter, proto};
+use crate::{auth::BearerToken, config::ServeConfig, greeter::Greeter, metrics::Metrics, proto};
 
 pub use greeter_service::GreeterService;
 
@@ -29,7 +30,18 @@ pub fn router(
     health: HealthServer<impl Health>,
     config: &ServeConfig,
     token: Option<BearerToken>,
-) -> anyhow::Result<Router> {
+    metrics: Metrics,
+) -> anyhow::Result<
+    impl Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = Infallible,
+        Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static,
+> {
     let limits = &config.grpc;
     let greeter = proto::greeter_server::GreeterServer::new(GreeterService::new(greeter))
         .accept_compressed(CompressionEncoding::Gzip)
@@ -49,6 +61,5 @@ pub fn router(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .prepare();
-    let router = guard::guard(routes.into_axum_router(), &config.connections, token);
-    Ok(router.layer(GrpcWebLayer::new()))
+    Ok(guard::guard(routes.into_axum_router(), &config.connections, token, metrics))
 }

@@ -3,18 +3,21 @@
 //! bodies (decompressed before the body limit counts them; other encodings 415), each answered
 //! in the API's error shape.
 
-use std::convert::Infallible;
+use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
 
 use axum::http::{StatusCode, header::CONTENT_ENCODING};
 use axum::{
-    BoxError, Router,
-    error_handling::HandleErrorLayer,
+    Router,
+    body::Body,
     extract::{Request, State},
     middleware::{self, Next},
     response::{IntoResponse, Response},
+    routing::Route,
 };
-use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
-use tower_http::decompression::RequestDecompressionLayer;
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use tower::{Service, ServiceBuilder, ServiceExt as _, layer::layer_fn, service_fn};
+use tower_http::{body::UnsyncBoxBody, decompression::RequestDecompressionLayer};
 
 use super::{
     AppState,
@@ -38,52 +41,82 @@ async fn check_token(State(token): State<BearerToken>, request: Request, next: N
     }
 }
 
-/// Sheds load beyond `max_in_flight` requests and times out requests after `request_timeout`.
+/// Sheds load beyond `max_in_flight` requests (503) and times out requests after
+/// `request_timeout` (504): one plain service around each route, sharing one semaphore, where
+/// tower's layers behind `HandleErrorLayer` boxed every request's future.
 pub(crate) fn bound_requests(
     router: Router<AppState>,
     limits: &ConnectionLimits,
 ) -> Router<AppState> {
-    router.layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(overload_or_timeout))
-            .load_shed()
-            // Router::layer wraps every route on its own: the limit must share one
-            // semaphore across them to bound the port, not each route.
-            .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
-            .timeout(limits.request_timeout()),
-    )
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+    let time_limit = limits.request_timeout();
+    router.layer(layer_fn(move |route: Route| {
+        let in_flight = in_flight.clone();
+        service_fn(move |request: Request| {
+            let (in_flight, route) = (in_flight.clone(), route.clone());
+            async move { Ok::<_, Infallible>(bounded(&in_flight, time_limit, route, request).await) }
+        })
+    }))
 }
 
-async fn overload_or_timeout(error: BoxError) -> Result<Response, Infallible> {
-    let error = if error.is::<tower::load_shed::error::Overloaded>() {
-        ApiError::new(Code::Unavailable, "the server is at capacity; retry shortly")
-    } else if error.is::<tower::timeout::error::Elapsed>() {
-        ApiError::new(Code::DeadlineExceeded, "the request took longer than the server allows")
-    } else {
-        tracing::error!(%error, "request failed in a middleware");
-        ApiError::new(Code::Internal, "internal error")
+async fn bounded(
+    in_flight: &Semaphore,
+    time_limit: Duration,
+    route: Route,
+    request: Request,
+) -> Response {
+    let Ok(_permit) = in_flight.try_acquire() else {
+        return ApiError::new(Code::Unavailable, "the server is at capacity; retry shortly")
+            .into_response();
     };
-    Ok(error.into_response())
+    match tokio::time::timeout(time_limit, route.oneshot(request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(infallible)) => match infallible {},
+        Err(_) => {
+            ApiError::new(Code::DeadlineExceeded, "the request took longer than the server allows")
+                .into_response()
+        }
+    }
 }
 
 /// Accepts gzip bodies, counting the body limit after decompression so a small bomb cannot
-/// expand past it; refuses other encodings in the API's error shape.
-pub(crate) fn decompress_requests(router: Router) -> Router {
-    router
+/// expand past it; refuses other encodings in the API's error shape. Built around the whole
+/// router, so it costs no route lookup or boxed layer per request.
+pub(crate) fn decompress_requests(
+    router: Router,
+) -> impl Service<
+    Request,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let decompressing = ServiceBuilder::new()
+        .map_response(into_axum_body)
         .layer(RequestDecompressionLayer::new())
-        .layer(middleware::from_fn(refuse_unknown_encodings))
+        .service(router);
+    service_fn(move |request: Request| {
+        let decompressing = decompressing.clone();
+        async move {
+            let encoding = request
+                .headers()
+                .get(CONTENT_ENCODING)
+                .map(|value| value.as_bytes().to_ascii_lowercase());
+            match encoding.as_deref() {
+                None | Some(b"gzip" | b"identity") => decompressing.oneshot(request).await,
+                Some(_) => Ok(ApiError::with_status(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    Code::InvalidArgument,
+                    "Content-Encoding must be gzip or identity",
+                )
+                .into_response()),
+            }
+        }
+    })
 }
 
-async fn refuse_unknown_encodings(request: Request, next: Next) -> Response {
-    let encoding =
-        request.headers().get(CONTENT_ENCODING).map(|value| value.as_bytes().to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some(b"gzip" | b"identity") => next.run(request).await,
-        Some(_) => ApiError::with_status(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Code::InvalidArgument,
-            "Content-Encoding must be gzip or identity",
-        )
-        .into_response(),
-    }
+fn into_axum_body(response: http::Response<UnsyncBoxBody<Bytes, axum::BoxError>>) -> Response {
+    response.map(Body::new)
 }

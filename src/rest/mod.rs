@@ -12,13 +12,15 @@ mod health;
 pub mod openapi;
 mod stream;
 
+use std::{convert::Infallible, future::Future};
+
 use axum::{
     Router,
     extract::DefaultBodyLimit,
     extract::FromRef,
-    middleware,
     routing::{get, post},
 };
+use tower::Service;
 
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -52,7 +54,19 @@ pub fn draining_refusal() -> axum::response::Response {
 /// The REST port's router. The Greeter routes sit behind the bearer token (if any), load
 /// shedding and the request timeout; health, readiness and the docs stay open and unbounded,
 /// so an overloaded server still answers its probes.
-pub fn router(state: AppState, config: &ServeConfig, token: Option<BearerToken>) -> Router {
+pub fn router(
+    state: AppState,
+    config: &ServeConfig,
+    token: Option<BearerToken>,
+) -> impl Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     let api = Router::new()
         .route("/v1/greeter/hello", post(greeter_routes::say_hello))
         .route("/v1/greeter/hello/{name}", get(greeter_routes::say_hello_by_path))
@@ -61,6 +75,7 @@ pub fn router(state: AppState, config: &ServeConfig, token: Option<BearerToken>)
         .route("/v1/greeter/chat", get(chat::chat))
         .route("/v1/greeter/batch", post(greeter_routes::say_hello_batch));
     let api = guard::bound_requests(guard::require_token(api, token), &config.connections);
+    let metrics = state.metrics.clone();
     let router = Router::new()
         .merge(api)
         .route("/healthz", get(health::healthz))
@@ -69,8 +84,7 @@ pub fn router(state: AppState, config: &ServeConfig, token: Option<BearerToken>)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.metrics.clone(), metrics::record_rest))
-        .layer(DefaultBodyLimit::max(config.rest.max_body_bytes))
-        .with_state(state);
+        .layer(DefaultBodyLimit::max(config.rest.max_body_bytes));
+    let router = metrics::record_rest_calls(router, metrics).with_state(state);
     guard::decompress_requests(router)
 }

@@ -7,7 +7,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::Router;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
@@ -23,6 +22,14 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a port serves: its whole stack, boxed once (one allocation per request, where a
+/// `Router` around it cost a route lookup and a boxed clone per layer).
+pub(super) type App = tower::util::BoxCloneService<
+    http::Request<hyper::body::Incoming>,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
 
 use super::activity::{Activity, TrackedIo};
 use crate::config::ConnectionLimits;
@@ -41,7 +48,7 @@ const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
 pub(super) struct Port {
     pub(super) name: &'static str,
     pub(super) listener: TcpListener,
-    pub(super) app: Router,
+    pub(super) app: App,
     pub(super) tls: Option<Tls>,
 }
 
@@ -106,7 +113,7 @@ struct Connections {
     /// One permit per open connection, up to `max_connections`.
     slots: Arc<Semaphore>,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    app: Router,
+    app: App,
     tls: Option<Tls>,
     limits: ConnectionLimits,
     stop: CancellationToken,
@@ -166,7 +173,7 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
 async fn serve_connection(
     socket: TcpStream,
     tls: Option<Tls>,
-    app: Router,
+    app: App,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     stop: CancellationToken,
@@ -201,7 +208,7 @@ async fn serve_connection(
 async fn drive<T>(
     stream: T,
     http2: bool,
-    app: Router,
+    app: App,
     builder: &auto::Builder<TokioExecutor>,
     limits: &ConnectionLimits,
     stop: CancellationToken,

@@ -60,8 +60,8 @@ pub async fn run(
     let greeter = Greeter::new();
     let token = config.access.bearer_token()?;
     let metrics = Metrics::default();
-    let grpc_router = grpc::router(greeter.clone(), health_service, config, token.clone())?
-        .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::record_grpc));
+    let grpc_router =
+        grpc::router(greeter.clone(), health_service, config, token.clone(), metrics.clone())?;
     let state = AppState { greeter, readiness: readiness.clone(), metrics };
     let rest_router = rest::router(state, config, token.clone());
     let stop = CancellationToken::new();
