@@ -119,8 +119,13 @@ pub enum CellClient {
         /// Boxed: hyper's pooled client is many times the size of the other variants.
         client: Box<Client<CountingConnector, Full<Bytes>>>,
         base: String,
+        /// The unary and batch routes, parsed once rather than per call.
+        hello: http::Uri,
+        batch: http::Uri,
         json: bool,
         sse: bool,
+        http2: bool,
+        connector: CountingConnector,
     },
     /// A new WebSocket session per conversation: HTTP/1.1 cannot multiplex them.
     WebSocket {
@@ -172,17 +177,38 @@ impl CellClient {
             return Ok(Self::WebSocket { addr: rest, counters });
         }
         let connector = CountingConnector { addr: rest, counters };
-        let client = Client::builder(TokioExecutor::new())
-            .http2_only(cell.http2())
-            .pool_max_idle_per_host(usize::MAX)
-            .build(connector);
         let sse = matches!(cell, Cell::RestSseH1 | Cell::RestSseH2);
         Ok(Self::Rest {
-            client: Box::new(client),
+            client: Box::new(rest_client(connector.clone(), cell.http2())),
             base: format!("http://{rest}"),
+            hello: format!("http://{rest}/v1/greeter/hello").parse()?,
+            batch: format!("http://{rest}/v1/greeter/batch").parse()?,
             json: cell.json(),
             sse,
+            http2: cell.http2(),
+            connector,
         })
+    }
+
+    /// The client one task of a run uses. HTTP/1.1 cells give each task a pool of its own, so
+    /// it keeps one connection and never waits on a pool lock the other tasks share (the
+    /// load generator must not be the bottleneck); every other cell shares its connections.
+    pub fn for_task(&self) -> Self {
+        match self {
+            Self::Rest { base, hello, batch, json, sse, http2: false, connector, .. } => {
+                Self::Rest {
+                    client: Box::new(rest_client(connector.clone(), false)),
+                    base: base.clone(),
+                    hello: hello.clone(),
+                    batch: batch.clone(),
+                    json: *json,
+                    sse: *sse,
+                    http2: false,
+                    connector: connector.clone(),
+                }
+            }
+            shared => shared.clone(),
+        }
     }
 
     /// How many connections are open at once at this concurrency: HTTP/2 multiplexes every
@@ -212,18 +238,16 @@ impl CellClient {
                 check_batch(&reply, names)?;
                 Ok(grpc_served_by(metadata))
             }
-            (Self::Rest { client, base, json, .. }, Workload::Unary) => {
+            (Self::Rest { client, hello, json, .. }, Workload::Unary) => {
                 let request = HelloRequest { name: "World".into() };
-                let (served_by, body) =
-                    rest_call(client, &format!("{base}/v1/greeter/hello"), *json, &request).await?;
+                let (served_by, body) = rest_call(client, hello.clone(), *json, &request).await?;
                 let reply: HelloReply = decode(&body, *json)?;
                 check_hello(&reply)?;
                 Ok(served_by)
             }
-            (Self::Rest { client, base, json, .. }, Workload::Batch(names)) => {
+            (Self::Rest { client, batch, json, .. }, Workload::Batch(names)) => {
                 let request = BatchHelloRequest { names: names.to_vec() };
-                let (served_by, body) =
-                    rest_call(client, &format!("{base}/v1/greeter/batch"), *json, &request).await?;
+                let (served_by, body) = rest_call(client, batch.clone(), *json, &request).await?;
                 let reply: BatchHelloReply = decode(&body, *json)?;
                 check_batch(&reply, names)?;
                 Ok(served_by)
@@ -323,9 +347,19 @@ impl CellClient {
     }
 }
 
+fn rest_client(
+    connector: CountingConnector,
+    http2: bool,
+) -> Client<CountingConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .http2_only(http2)
+        .pool_max_idle_per_host(usize::MAX)
+        .build(connector)
+}
+
 async fn rest_call<T: prost::Message + serde::Serialize>(
     client: &Client<CountingConnector, Full<Bytes>>,
-    url: &str,
+    uri: http::Uri,
     json: bool,
     message: &T,
 ) -> Result<(ServedBy, Bytes), String> {
@@ -334,7 +368,7 @@ async fn rest_call<T: prost::Message + serde::Serialize>(
     } else {
         ("application/x-protobuf", message.encode_to_vec())
     };
-    let request = http::Request::post(url)
+    let request = http::Request::post(uri)
         .header(http::header::CONTENT_TYPE, media)
         .header(http::header::ACCEPT, media)
         .body(Full::new(Bytes::from(body)))

@@ -1,6 +1,6 @@
 //! The load generator: for each cell, workload and concurrency, a warm-up, then closed-loop
-//! calls for a fixed time from `concurrency` tasks sharing one client (its connections reused
-//! throughout), every reply checked. Latency goes into an HDR histogram; bytes are counted at
+//! calls for a fixed time from `concurrency` tasks (HTTP/2 tasks share their connections, each
+//! HTTP/1.1 task keeps its own, reused throughout), every reply checked. Latency goes into an HDR histogram; bytes are counted at
 //! the client's sockets; the server's CPU time is read from /proc when the server is local.
 
 use std::{
@@ -60,12 +60,13 @@ pub(crate) async fn measure(
 ) -> anyhow::Result<Measurement> {
     let counters = Arc::new(WireCounters::default());
     let client = CellClient::connect(cell, &target.grpc, target.rest, counters.clone()).await?;
-    drive(&client, workload, concurrency, plan.warmup, plan.rate).await;
+    let clients: Vec<CellClient> = (0..concurrency).map(|_| client.for_task()).collect();
+    drive(&clients, workload, plan.warmup, plan.rate).await;
     let mut runs = Vec::with_capacity(plan.repeats);
     for _ in 0..plan.repeats.max(1) {
         let (sent_before, received_before) = counters.snapshot();
         let cpu_before = target.server_cpu();
-        let run = drive(&client, workload, concurrency, plan.duration, plan.rate).await;
+        let run = drive(&clients, workload, plan.duration, plan.rate).await;
         let (sent, received) = counters.snapshot();
         let cpu =
             target.server_cpu().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
@@ -108,17 +109,17 @@ struct Run {
 /// with a `rate`, each call at its scheduled time and its latency counted from that time, so
 /// a stalled server shows as latency rather than as fewer samples (no coordinated omission).
 async fn drive(
-    client: &CellClient,
+    clients: &[CellClient],
     workload: &Workload,
-    concurrency: usize,
     duration: Duration,
     rate: Option<f64>,
 ) -> Run {
     let started = Instant::now();
     let deadline = started + duration;
+    let concurrency = clients.len();
     let tasks: Vec<_> = (0..concurrency)
         .map(|task| {
-            let (client, workload) = (client.clone(), workload.clone());
+            let (client, workload) = (clients[task].clone(), workload.clone());
             // Task `task` owns calls task, task + concurrency, task + 2·concurrency, …
             let interval = rate.map(|rate| Duration::from_secs_f64(concurrency as f64 / rate));
             let offset = rate.map(|rate| Duration::from_secs_f64(task as f64 / rate));
