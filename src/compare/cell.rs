@@ -115,23 +115,27 @@ pub type ServedBy = Option<HeaderValue>;
 #[derive(Clone, Debug)]
 pub enum CellClient {
     Grpc(GrpcClients),
-    Rest {
-        /// Boxed: hyper's pooled client is many times the size of the other variants.
-        client: Box<Client<CountingConnector, Full<Bytes>>>,
-        base: String,
-        /// The unary and batch routes, parsed once rather than per call.
-        hello: http::Uri,
-        batch: http::Uri,
-        json: bool,
-        sse: bool,
-        http2: bool,
-        connector: CountingConnector,
-    },
+    /// Boxed: hyper's pooled client is many times the size of the other variants.
+    Rest(Box<RestClient>),
     /// A new WebSocket session per conversation: HTTP/1.1 cannot multiplex them.
     WebSocket {
         addr: SocketAddr,
         counters: Arc<WireCounters>,
     },
+}
+
+/// REST over hyper's client: JSON or protobuf bodies, HTTP/1.1 or h2c.
+#[derive(Clone, Debug)]
+pub struct RestClient {
+    client: Client<CountingConnector, Full<Bytes>>,
+    base: String,
+    /// The unary and batch routes, parsed once rather than per call.
+    hello: http::Uri,
+    batch: http::Uri,
+    json: bool,
+    sse: bool,
+    http2: bool,
+    connector: CountingConnector,
 }
 
 /// One HTTP/2 connection per server address; calls take them in turn (round robin), as a
@@ -178,8 +182,8 @@ impl CellClient {
         }
         let connector = CountingConnector { addr: rest, counters };
         let sse = matches!(cell, Cell::RestSseH1 | Cell::RestSseH2);
-        Ok(Self::Rest {
-            client: Box::new(rest_client(connector.clone(), cell.http2())),
+        Ok(Self::Rest(Box::new(RestClient {
+            client: rest_client(connector.clone(), cell.http2()),
             base: format!("http://{rest}"),
             hello: format!("http://{rest}/v1/greeter/hello").parse()?,
             batch: format!("http://{rest}/v1/greeter/batch").parse()?,
@@ -187,7 +191,7 @@ impl CellClient {
             sse,
             http2: cell.http2(),
             connector,
-        })
+        })))
     }
 
     /// The client one task of a run uses. HTTP/1.1 cells give each task a pool of its own, so
@@ -195,18 +199,10 @@ impl CellClient {
     /// load generator must not be the bottleneck); every other cell shares its connections.
     pub fn for_task(&self) -> Self {
         match self {
-            Self::Rest { base, hello, batch, json, sse, http2: false, connector, .. } => {
-                Self::Rest {
-                    client: Box::new(rest_client(connector.clone(), false)),
-                    base: base.clone(),
-                    hello: hello.clone(),
-                    batch: batch.clone(),
-                    json: *json,
-                    sse: *sse,
-                    http2: false,
-                    connector: connector.clone(),
-                }
-            }
+            Self::Rest(rest) if !rest.http2 => Self::Rest(Box::new(RestClient {
+                client: rest_client(rest.connector.clone(), false),
+                ..(**rest).clone()
+            })),
             shared => shared.clone(),
         }
     }
@@ -238,17 +234,19 @@ impl CellClient {
                 check_batch(&reply, names)?;
                 Ok(grpc_served_by(metadata))
             }
-            (Self::Rest { client, hello, json, .. }, Workload::Unary) => {
+            (Self::Rest(rest), Workload::Unary) => {
                 let request = HelloRequest { name: "World".into() };
-                let (served_by, body) = rest_call(client, hello.clone(), *json, &request).await?;
-                let reply: HelloReply = decode(&body, *json)?;
+                let (served_by, body) =
+                    rest_call(&rest.client, rest.hello.clone(), rest.json, &request).await?;
+                let reply: HelloReply = decode(&body, rest.json)?;
                 check_hello(&reply)?;
                 Ok(served_by)
             }
-            (Self::Rest { client, batch, json, .. }, Workload::Batch(names)) => {
+            (Self::Rest(rest), Workload::Batch(names)) => {
                 let request = BatchHelloRequest { names: names.to_vec() };
-                let (served_by, body) = rest_call(client, batch.clone(), *json, &request).await?;
-                let reply: BatchHelloReply = decode(&body, *json)?;
+                let (served_by, body) =
+                    rest_call(&rest.client, rest.batch.clone(), rest.json, &request).await?;
+                let reply: BatchHelloReply = decode(&body, rest.json)?;
                 check_batch(&reply, names)?;
                 Ok(served_by)
             }
@@ -316,10 +314,11 @@ impl CellClient {
                 socket.close(None).await.map_err(|e| e.to_string())?;
                 Ok(served_by)
             }
-            (Self::WebSocket { .. }, _) | (Self::Rest { .. }, Workload::Chat(_)) => {
+            (Self::WebSocket { .. }, _) | (Self::Rest(_), Workload::Chat(_)) => {
                 Err("this cell cannot carry this workload".into())
             }
-            (Self::Rest { client, base, sse, .. }, Workload::Stream(count)) => {
+            (Self::Rest(rest), Workload::Stream(count)) => {
+                let (client, base, sse) = (&rest.client, &rest.base, &rest.sse);
                 let accept = if *sse { "text/event-stream" } else { "application/x-ndjson" };
                 let url = format!("{base}/v1/greeter/hello/World/stream?count={count}");
                 let (served_by, body) = rest_get(client, &url, accept).await?;
