@@ -5,10 +5,14 @@
 #   2. our REST JSON SayHello vs the bare axum example (wrk: 64 connections)
 #   3. `compare` vs h2load (gRPC) and vs wrk (HTTP/1.1) against our server, with the same
 #      connections and calls in flight: is the tool the bottleneck?
-# Needs h2load (Debian nghttp2-client) and wrk. DURATION (seconds per measurement) defaults to 10.
+# Two shared cores make one measurement swing by 10-25 %, so the script runs ROUNDS rounds
+# (default 3), each measuring ours and the bare server back to back, and prints the median of
+# the per-round ratios. Needs h2load (Debian nghttp2-client) and wrk. DURATION (seconds per
+# measurement) defaults to 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION="${DURATION:-10}"
+DURATION="${DURATION:-5}"
+ROUNDS="${ROUNDS:-3}"
 for tool in h2load wrk taskset python3; do
     command -v "$tool" >/dev/null || { echo "baseline.sh: $tool is missing (apt-get install nghttp2-client wrk)" >&2; exit 1; }
 done
@@ -46,18 +50,28 @@ start_on_cpu0 "$BIN" serve --grpc-addr 127.0.0.1:50071 --rest-addr 127.0.0.1:807
 start_on_cpu0 target/release/examples/bare_tonic 127.0.0.1:50061
 start_on_cpu0 target/release/examples/bare_axum 127.0.0.1:8061
 
-ours_grpc=$(h2load_rps 127.0.0.1:50071)
-bare_grpc=$(h2load_rps 127.0.0.1:50061)
-ours_rest=$(wrk_rps 127.0.0.1:8071)
-bare_rest=$(wrk_rps 127.0.0.1:8061)
-compare_grpc=$(compare_rps grpc)
-compare_rest=$(compare_rps rest-json-h1)
+median() { python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }
+grpc_ratios=() rest_ratios=() h2load_ratios=() wrk_ratios=()
+for round in $(seq "$ROUNDS"); do
+    ours_grpc=$(h2load_rps 127.0.0.1:50071)
+    bare_grpc=$(h2load_rps 127.0.0.1:50061)
+    ours_rest=$(wrk_rps 127.0.0.1:8071)
+    bare_rest=$(wrk_rps 127.0.0.1:8061)
+    compare_grpc=$(compare_rps grpc)
+    ours_grpc_again=$(h2load_rps 127.0.0.1:50071)
+    compare_rest=$(compare_rps rest-json-h1)
+    ours_rest_again=$(wrk_rps 127.0.0.1:8071)
+    echo "round $round: gRPC ours ${ours_grpc} / bare tonic ${bare_grpc} req/s; REST ours ${ours_rest} / bare axum ${bare_rest} req/s;"
+    echo "         compare grpc ${compare_grpc} / h2load ${ours_grpc_again}; compare rest-json-h1 ${compare_rest} / wrk ${ours_rest_again}"
+    grpc_ratios+=("$(ratio "$ours_grpc" "$bare_grpc")")
+    rest_ratios+=("$(ratio "$ours_rest" "$bare_rest")")
+    h2load_ratios+=("$(ratio "$compare_grpc" "$ours_grpc_again")")
+    wrk_ratios+=("$(ratio "$compare_rest" "$ours_rest_again")")
+done
 
-echo "gRPC SayHello, h2load 1 connection x 64 streams: ours ${ours_grpc} req/s, bare tonic ${bare_grpc} req/s"
-echo "REST JSON SayHello, wrk 64 connections:          ours ${ours_rest} req/s, bare axum ${bare_rest} req/s"
-echo "compare against our server, same shape:          grpc ${compare_grpc} req/s, rest-json-h1 ${compare_rest} req/s"
 echo
-echo "ours / bare tonic (gRPC)         = $(ratio "$ours_grpc" "$bare_grpc")   target >= 0.95"
-echo "ours / bare axum (REST JSON)     = $(ratio "$ours_rest" "$bare_rest")   target >= 0.95"
-echo "compare / h2load (gRPC)          = $(ratio "$compare_grpc" "$ours_grpc")   target >= 0.90"
-echo "compare / wrk (HTTP/1.1)         = $(ratio "$compare_rest" "$ours_rest")   target >= 0.90"
+echo "median of ${ROUNDS} rounds (per round: ${grpc_ratios[*]} | ${rest_ratios[*]} | ${h2load_ratios[*]} | ${wrk_ratios[*]})"
+echo "ours / bare tonic (gRPC)         = $(median "${grpc_ratios[@]}")   target >= 0.95"
+echo "ours / bare axum (REST JSON)     = $(median "${rest_ratios[@]}")   target >= 0.95"
+echo "compare / h2load (gRPC)          = $(median "${h2load_ratios[@]}")   target >= 0.90"
+echo "compare / wrk (HTTP/1.1)         = $(median "${wrk_ratios[@]}")   target >= 0.90"
