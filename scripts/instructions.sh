@@ -33,9 +33,9 @@ count() {
     local pid=$!
     for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
     "$load" "$port" 1000
-    callgrind_control -z "$pid" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
     "$load" "$port" "$CALLS"
-    callgrind_control -d "$pid" >/dev/null
+    callgrind_control -d "$pid" >/dev/null 2>&1
     kill -9 "$pid"; wait "$pid" 2>/dev/null || true
     local total
     total=$(callgrind_annotate "$(ls -t "$work/$label".out.* | head -1)" | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
