@@ -3,15 +3,15 @@
 //! after the server's request timeout or the client's shorter `grpc-timeout`). Health and
 //! reflection stay open.
 
-use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{Router, body::Body, extract::Request, response::Response};
 use tokio::sync::Semaphore;
 use tonic::Status;
 use tonic_web::GrpcWebLayer;
-use tower::{Service, ServiceBuilder, ServiceExt as _, service_fn};
+use tower::{ServiceBuilder, ServiceExt as _, service_fn};
 
-use crate::{auth::BearerToken, config::ConnectionLimits, metrics::Metrics};
+use crate::{auth::BearerToken, config::ConnectionLimits, metrics::Metrics, server::PortService};
 
 /// Services anyone may call, token or not: probes and tools need them.
 const OPEN_SERVICES: [&str; 3] = [
@@ -28,15 +28,7 @@ pub(super) fn guard(
     limits: &ConnectionLimits,
     token: Option<BearerToken>,
     metrics: Metrics,
-) -> impl Service<
-    Request,
-    Response = Response,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
-> + Clone
-+ Send
-+ Sync
-+ 'static {
+) -> impl PortService {
     let guard = Guard {
         token,
         in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),

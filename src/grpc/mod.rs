@@ -1,18 +1,18 @@
 //! The gRPC adapter: the Greeter service, `grpc.health.v1.Health`, server reflection (v1 and
-//! v1alpha) and gRPC-Web, behind the guard (token, load shedding, deadline), as one router
+//! v1alpha) and gRPC-Web, behind the guard (token, load shedding, deadline), as one service
 //! that `server` serves on the gRPC port.
 
 mod greeter_service;
 mod guard;
 mod status;
 
-use std::{convert::Infallible, future::Future};
-
 use tonic::{codec::CompressionEncoding, service::Routes};
 use tonic_health::pb::health_server::{Health, HealthServer};
-use tower::Service;
 
-use crate::{auth::BearerToken, config::ServeConfig, greeter::Greeter, metrics::Metrics, proto};
+use crate::{
+    auth::BearerToken, config::ServeConfig, greeter::Greeter, metrics::Metrics, proto,
+    server::PortService,
+};
 
 pub use greeter_service::GreeterService;
 
@@ -31,17 +31,7 @@ pub fn router(
     config: &ServeConfig,
     token: Option<BearerToken>,
     metrics: Metrics,
-) -> anyhow::Result<
-    impl Service<
-        axum::extract::Request,
-        Response = axum::response::Response,
-        Error = Infallible,
-        Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send + 'static,
-    > + Clone
-    + Send
-    + Sync
-    + 'static,
-> {
+) -> anyhow::Result<impl PortService> {
     let limits = &config.grpc;
     let greeter = proto::greeter_server::GreeterServer::new(GreeterService::new(greeter))
         .accept_compressed(CompressionEncoding::Gzip)

@@ -3,7 +3,7 @@
 //! bodies (decompressed before the body limit counts them; other encodings 415), each answered
 //! in the API's error shape.
 
-use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::http::{StatusCode, header::CONTENT_ENCODING};
 use axum::{
@@ -16,14 +16,14 @@ use axum::{
 };
 use bytes::Bytes;
 use tokio::sync::Semaphore;
-use tower::{Service, ServiceBuilder, ServiceExt as _, layer::layer_fn, service_fn};
+use tower::{ServiceBuilder, ServiceExt as _, layer::layer_fn, service_fn};
 use tower_http::{body::UnsyncBoxBody, decompression::RequestDecompressionLayer};
 
 use super::{
     AppState,
     error::{ApiError, Code},
 };
-use crate::{auth::BearerToken, config::ConnectionLimits};
+use crate::{auth::BearerToken, config::ConnectionLimits, server::PortService};
 
 /// Requires the token on every route of `api`, when there is one.
 pub(crate) fn require_token(api: Router<AppState>, token: Option<BearerToken>) -> Router<AppState> {
@@ -82,17 +82,7 @@ async fn bounded(
 /// Accepts gzip bodies, counting the body limit after decompression so a small bomb cannot
 /// expand past it; refuses other encodings in the API's error shape. Built around the whole
 /// router, so it costs no route lookup or boxed layer per request.
-pub(crate) fn decompress_requests(
-    router: Router,
-) -> impl Service<
-    Request,
-    Response = Response,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
-> + Clone
-+ Send
-+ Sync
-+ 'static {
+pub(crate) fn decompress_requests(router: Router) -> impl PortService {
     let decompressing = ServiceBuilder::new()
         .map_response(into_axum_body)
         .layer(RequestDecompressionLayer::new())

@@ -12,15 +12,12 @@ mod health;
 pub mod openapi;
 mod stream;
 
-use std::{convert::Infallible, future::Future};
-
 use axum::{
     Router,
     extract::DefaultBodyLimit,
     extract::FromRef,
     routing::{get, post},
 };
-use tower::Service;
 
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -30,6 +27,7 @@ use crate::{
     greeter::Greeter,
     metrics::{self, Metrics},
     readiness::Readiness,
+    server::PortService,
 };
 
 #[derive(Debug, Clone)]
@@ -58,15 +56,7 @@ pub fn router(
     state: AppState,
     config: &ServeConfig,
     token: Option<BearerToken>,
-) -> impl Service<
-    axum::extract::Request,
-    Response = axum::response::Response,
-    Error = Infallible,
-    Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send + 'static,
-> + Clone
-+ Send
-+ Sync
-+ 'static {
+) -> impl PortService {
     let api = Router::new()
         .route("/v1/greeter/hello", post(greeter_routes::say_hello))
         .route("/v1/greeter/hello/{name}", get(greeter_routes::say_hello_by_path))

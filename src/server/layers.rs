@@ -1,9 +1,9 @@
-//! Layers both ports share, outermost first: CORS (when origins are allowed), a request id
-//! (`x-request-id`: the client's, or a new UUID; echoed on the response), a tracing span
-//! per request that carries the id, so every log line of a request names it, and, while the
-//! server drains, `Connection: close` on HTTP/1.1 replies.
+//! Layers both ports share, outermost first: a request id (`x-request-id`: the client's, or a
+//! new UUID; echoed on the response), a tracing span per request that carries the id, so every
+//! log line of a request names it, `x-served-by`, CORS (when origins are allowed), and, while
+//! the server drains, refusals and `Connection: close` on HTTP/1.1 replies.
 
-use std::{convert::Infallible, future::Future, time::Duration};
+use std::time::Duration;
 
 use axum::{
     body::Body,
@@ -12,7 +12,7 @@ use axum::{
 };
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
-use tower::{Service, ServiceBuilder, ServiceExt as _, service_fn};
+use tower::{ServiceBuilder, ServiceExt as _, service_fn};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -20,7 +20,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use super::connections::App;
+use super::{PortService, connections::App};
 use crate::config::AccessConfig;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -30,25 +30,17 @@ pub const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 /// How long a browser may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
 
-/// The shared layers around a port's router, as one stack: built with `ServiceBuilder` and
-/// handed to the outer router once, because `Router::layer` boxes every layer around every
-/// route and clones each box per request (measured: about a third of a SayHello's server CPU).
-pub(super) fn shared<S>(
-    inner: S,
+/// The shared layers around a port's service, as one `ServiceBuilder` stack boxed once:
+/// `Router::layer` boxed every layer around every route and cloned each box per request
+/// (measured: about a third of a SayHello's server CPU).
+pub(super) fn shared(
+    inner: impl PortService,
     port: &'static str,
     access: &AccessConfig,
     stop: CancellationToken,
     refusal: fn() -> Response,
     server_name: &str,
-) -> anyhow::Result<App>
-where
-    S: Service<axum::extract::Request, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
+) -> anyhow::Result<App> {
     let served_by = HeaderValue::from_str(server_name).map_err(|_| {
         anyhow::anyhow!("--server-name {server_name:?} is not a valid header value")
     })?;
@@ -93,27 +85,11 @@ where
 /// Once the server drains, a new request is refused before it starts (503 on REST,
 /// UNAVAILABLE on gRPC) and HTTP/1.1 replies carry `Connection: close`, so that clients move
 /// on to another server instead of reusing a connection that is about to close.
-fn refuse_when_draining<S>(
-    inner: S,
+fn refuse_when_draining(
+    inner: impl PortService,
     stop: CancellationToken,
     refusal: fn() -> Response,
-) -> impl Service<
-    axum::extract::Request,
-    Response = Response,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response, Infallible>> + Send,
-> + Clone
-+ Send
-+ Sync
-+ 'static
-where
-    S: Service<axum::extract::Request, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
+) -> impl PortService {
     service_fn(move |request: axum::extract::Request| {
         let (inner, stop) = (inner.clone(), stop.clone());
         async move {

@@ -8,6 +8,35 @@ mod tls;
 
 pub use layers::SERVED_BY;
 
+/// What each adapter hands the server for its port: a cloneable service that answers every
+/// request (errors are responses too). Named once, so the adapters can return plain async
+/// services instead of routers with boxed layers.
+pub trait PortService:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> PortService for T where
+    T: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 use std::{future::Future, io, net::SocketAddr};
 
 use tokio::net::TcpListener;
