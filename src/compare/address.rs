@@ -3,7 +3,7 @@
 //! difference between them is the load-balancing lesson: one name, one connection, one server;
 //! every address behind the name, one connection each, calls spread round robin.
 
-use std::{fmt, net::SocketAddr, str::FromStr};
+use std::{net::SocketAddr, str::FromStr};
 
 use anyhow::Context as _;
 
@@ -26,13 +26,9 @@ impl GrpcTarget {
         match self {
             GrpcTarget::One(host_port) => Ok(vec![resolve_first(host_port).await?]),
             GrpcTarget::EveryAddress(host_port) => {
-                let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host(host_port.as_str())
-                    .await
-                    .with_context(|| format!("cannot resolve {host_port}"))?
-                    .collect();
+                let mut addrs = lookup(host_port).await?;
                 addrs.sort();
                 addrs.dedup();
-                anyhow::ensure!(!addrs.is_empty(), "{host_port} resolves to no address");
                 Ok(addrs)
             }
             GrpcTarget::List(addrs) => Ok(addrs.clone()),
@@ -58,19 +54,6 @@ impl FromStr for GrpcTarget {
             return Err("use dns:///host:port (a DNS server authority is not supported)".into());
         }
         host_port_of(target.strip_prefix("http://").unwrap_or(target)).map(GrpcTarget::One)
-    }
-}
-
-impl fmt::Display for GrpcTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GrpcTarget::One(host_port) => f.write_str(host_port),
-            GrpcTarget::EveryAddress(host_port) => write!(f, "dns:///{host_port}"),
-            GrpcTarget::List(addrs) => {
-                let addrs: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
-                write!(f, "ipv4:{}", addrs.join(","))
-            }
-        }
     }
 }
 
@@ -104,11 +87,17 @@ fn host_port_of(host_port: &str) -> Result<String, String> {
 }
 
 async fn resolve_first(host_port: &str) -> anyhow::Result<SocketAddr> {
-    tokio::net::lookup_host(host_port)
+    Ok(lookup(host_port).await?[0])
+}
+
+/// Every address `host_port` resolves to, in the resolver's order; at least one.
+async fn lookup(host_port: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(host_port)
         .await
         .with_context(|| format!("cannot resolve {host_port}"))?
-        .next()
-        .with_context(|| format!("{host_port} resolves to no address"))
+        .collect();
+    anyhow::ensure!(!addrs.is_empty(), "{host_port} resolves to no address");
+    Ok(addrs)
 }
 
 #[cfg(test)]

@@ -209,11 +209,11 @@ impl CellClient {
 
     /// How many connections are open at once at this concurrency: HTTP/2 multiplexes every
     /// call on one connection per server address; HTTP/1.1 needs one per call in flight.
-    pub fn connections(&self, cell: Cell, concurrency: usize) -> usize {
+    pub fn connections(&self, concurrency: usize) -> usize {
         match self {
             Self::Grpc(clients) => clients.clients.len(),
-            _ if cell.http2() => 1,
-            _ => concurrency,
+            Self::Rest(rest) if rest.http2 => 1,
+            Self::Rest(_) | Self::WebSocket { .. } => concurrency,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The load generator: for each cell, workload and concurrency, a warm-up, then closed-loop
 //! calls for a fixed time from `concurrency` tasks (HTTP/2 tasks share their connections, each
-//! HTTP/1.1 task keeps its own, reused throughout), every reply checked. Latency goes into an HDR histogram; bytes are counted at
-//! the client's sockets; the server's CPU time is read from /proc when the server is local.
+//! HTTP/1.1 task keeps its own, reused throughout), every reply checked. Latency goes into an
+//! HDR histogram; bytes are counted at the client's sockets; the server's CPU time is read
+//! from /proc when the server is local.
 
 use std::{
     collections::BTreeMap,
@@ -75,7 +76,7 @@ pub(crate) async fn measure(
             cell: cell.to_string(),
             workload: workload.to_string(),
             concurrency,
-            connections: client.connections(cell, concurrency),
+            connections: client.connections(concurrency),
             calls: run.calls,
             servers: run.servers.by_name(),
             requests_per_second: run.calls as f64 / run.elapsed.as_secs_f64(),

@@ -3,15 +3,19 @@
 //! after the server's request timeout or the client's shorter `grpc-timeout`). Health and
 //! reflection stay open.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, time::Duration};
 
 use axum::{Router, body::Body, extract::Request, response::Response};
-use tokio::sync::Semaphore;
 use tonic::Status;
 use tonic_web::GrpcWebLayer;
 use tower::{ServiceBuilder, ServiceExt as _, service_fn};
 
-use crate::{auth::BearerToken, config::ConnectionLimits, metrics::Metrics, server::PortService};
+use crate::{
+    auth::BearerToken,
+    config::ConnectionLimits,
+    metrics::Metrics,
+    server::{Admission, PortService, Refused},
+};
 
 /// Services anyone may call, token or not: probes and tools need them.
 const OPEN_SERVICES: [&str; 3] = [
@@ -29,12 +33,7 @@ pub(super) fn guard(
     token: Option<BearerToken>,
     metrics: Metrics,
 ) -> impl PortService {
-    let guard = Guard {
-        token,
-        in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
-        time_limit: limits.request_timeout(),
-        metrics,
-    };
+    let guard = Guard { token, admission: Admission::new(limits), metrics };
     let guarded = service_fn(move |request: http::Request<tonic::body::Body>| {
         let (guard, router) = (guard.clone(), router.clone());
         async move { Ok::<_, Infallible>(guard.call(router, request.map(Body::new)).await) }
@@ -49,9 +48,7 @@ pub(super) fn guard(
 #[derive(Clone)]
 struct Guard {
     token: Option<BearerToken>,
-    /// Calls in flight on the port; beyond its permits, calls are shed.
-    in_flight: Arc<Semaphore>,
-    time_limit: Duration,
+    admission: Admission,
     metrics: Metrics,
 }
 
@@ -72,22 +69,19 @@ impl Guard {
                 return status_response(Status::unauthenticated("missing or invalid bearer token"));
             }
         }
-        let Ok(_permit) = self.in_flight.try_acquire() else {
-            return status_response(Status::unavailable(
-                "the server is at capacity; retry shortly",
-            ));
-        };
-        // The server's limit or the client's `grpc-timeout`, whichever is shorter, bounds the
-        // time to the response headers (for unary calls, the whole call).
-        let timeout = request
+        // The client's `grpc-timeout`, when shorter than the server's limit, bounds the time to
+        // the response headers (for unary calls, the whole call).
+        let deadline = request
             .headers()
             .get("grpc-timeout")
-            .and_then(|value| parse_grpc_timeout(value.to_str().ok()?))
-            .map_or(self.time_limit, |client| client.min(self.time_limit));
-        match tokio::time::timeout(timeout, router.oneshot(request)).await {
+            .and_then(|value| parse_grpc_timeout(value.to_str().ok()?));
+        match self.admission.run(deadline, router.oneshot(request)).await {
             Ok(Ok(response)) => response,
             Ok(Err(infallible)) => match infallible {},
-            Err(_) => {
+            Err(Refused::Overloaded) => {
+                status_response(Status::unavailable("the server is at capacity; retry shortly"))
+            }
+            Err(Refused::TimedOut) => {
                 status_response(Status::deadline_exceeded("the call took longer than its deadline"))
             }
         }

@@ -3,7 +3,7 @@
 //! bodies (decompressed before the body limit counts them; other encodings 415), each answered
 //! in the API's error shape.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::convert::Infallible;
 
 use axum::http::{StatusCode, header::CONTENT_ENCODING};
 use axum::{
@@ -15,7 +15,6 @@ use axum::{
     routing::Route,
 };
 use bytes::Bytes;
-use tokio::sync::Semaphore;
 use tower::{ServiceBuilder, ServiceExt as _, layer::layer_fn, service_fn};
 use tower_http::{body::UnsyncBoxBody, decompression::RequestDecompressionLayer};
 
@@ -23,7 +22,11 @@ use super::{
     AppState,
     error::{ApiError, Code},
 };
-use crate::{auth::BearerToken, config::ConnectionLimits, server::PortService};
+use crate::{
+    auth::BearerToken,
+    config::ConnectionLimits,
+    server::{Admission, PortService, Refused},
+};
 
 /// Requires the token on every route of `api`, when there is one.
 pub(crate) fn require_token(api: Router<AppState>, token: Option<BearerToken>) -> Router<AppState> {
@@ -48,35 +51,28 @@ pub(crate) fn bound_requests(
     router: Router<AppState>,
     limits: &ConnectionLimits,
 ) -> Router<AppState> {
-    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
-    let time_limit = limits.request_timeout();
+    let admission = Admission::new(limits);
     router.layer(layer_fn(move |route: Route| {
-        let in_flight = in_flight.clone();
+        let admission = admission.clone();
         service_fn(move |request: Request| {
-            let (in_flight, route) = (in_flight.clone(), route.clone());
-            async move { Ok::<_, Infallible>(bounded(&in_flight, time_limit, route, request).await) }
+            let (admission, route) = (admission.clone(), route.clone());
+            async move {
+                Ok::<_, Infallible>(match admission.run(None, route.oneshot(request)).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(infallible)) => match infallible {},
+                    Err(Refused::Overloaded) => {
+                        ApiError::new(Code::Unavailable, "the server is at capacity; retry shortly")
+                            .into_response()
+                    }
+                    Err(Refused::TimedOut) => ApiError::new(
+                        Code::DeadlineExceeded,
+                        "the request took longer than the server allows",
+                    )
+                    .into_response(),
+                })
+            }
         })
     }))
-}
-
-async fn bounded(
-    in_flight: &Semaphore,
-    time_limit: Duration,
-    route: Route,
-    request: Request,
-) -> Response {
-    let Ok(_permit) = in_flight.try_acquire() else {
-        return ApiError::new(Code::Unavailable, "the server is at capacity; retry shortly")
-            .into_response();
-    };
-    match tokio::time::timeout(time_limit, route.oneshot(request)).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(infallible)) => match infallible {},
-        Err(_) => {
-            ApiError::new(Code::DeadlineExceeded, "the request took longer than the server allows")
-                .into_response()
-        }
-    }
 }
 
 /// Accepts gzip bodies, counting the body limit after decompression so a small bomb cannot

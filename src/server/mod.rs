@@ -2,10 +2,12 @@
 //! shuts both down together (readiness off, drain, hard deadline).
 
 mod activity;
+mod admission;
 mod connections;
 mod layers;
 mod tls;
 
+pub use admission::{Admission, Refused};
 pub use layers::SERVED_BY;
 
 /// What each adapter hands the server for its port: a cloneable service that answers every
