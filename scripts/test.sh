@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command. On a fresh machine it installs what the tests drive (Debian packages,
 # a Python venv in .venv with the tools in scripts/requirements-test.txt), then runs
-# `cargo test` with CI=true, so a test whose tool is still missing fails instead of skipping.
-# Extra arguments go to `cargo test`.
+# `cargo test --no-fail-fast` with CI=true, so a test whose tool is still missing fails instead
+# of skipping, and one failing test binary does not hide the results of the others. Extra
+# arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,4 +37,4 @@ install_python_tools() {
 if command -v apt-get >/dev/null; then install_apt_packages; fi
 install_python_tools
 export PATH="$PWD/.venv/bin:$PATH"
-CI=true cargo test --all-targets "$@"
+CI=true cargo test --all-targets --no-fail-fast "$@"

@@ -68,11 +68,14 @@ fn docker_build_context_holds_the_build_inputs_and_nothing_else() {
     for input in BUILD_INPUTS {
         copy(&root().join(input), &context.path().join(input));
     }
+    // `fetch` loads every target of the package like `build` does (`metadata` lets a missing
+    // one pass), without compiling anything. Offline, so the test never depends on the
+    // network, and for this host only: without `--target` it wants the packages of every
+    // platform in the lock file (wasm-only ones among them), which a cache that only ever
+    // built for this host does not hold.
     let output = Command::new(env!("CARGO"))
         .current_dir(context.path())
-        // `fetch` loads every target like `build` does (`metadata` lets a missing one pass),
-        // without compiling anything.
-        .args(["fetch", "--locked", "--offline"])
+        .args(["fetch", "--locked", "--offline", "--target", &host_target()])
         .output()
         .expect("run cargo fetch");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -119,6 +122,19 @@ fn default_ports() -> BTreeSet<u16> {
             default.parse::<SocketAddr>().expect("a default address").port()
         })
         .collect()
+}
+
+/// The target triple this toolchain builds for by default (`rustc -vV`'s `host:` line).
+fn host_target() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let output = Command::new(rustc).arg("-vV").output().expect("run rustc -vV");
+    let version = String::from_utf8_lossy(&output.stdout);
+    version
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .unwrap_or_else(|| panic!("rustc -vV names no host:\n{version}"))
+        .trim()
+        .to_owned()
 }
 
 fn copy(from: &Path, to: &Path) {
