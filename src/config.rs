@@ -48,6 +48,33 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub grpc: GrpcLimits,
+
+    /// The per-call features besides the protocols: `default` gives every request an id
+    /// (`x-request-id`, and in its log lines) and counts every call in `/metrics`; `lean` does
+    /// neither, to measure the protocols alone. Limits, load shedding, deadlines, TLS and auth
+    /// are the same in both.
+    #[arg(long, env = "RPC_VS_REST_PROFILE", value_enum, default_value_t = Profile::Default)]
+    pub profile: Profile,
+}
+
+/// What each call pays for besides its protocol: see `--profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Request ids, request spans at DEBUG, and per-call metrics.
+    #[default]
+    Default,
+    /// None of them.
+    Lean,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Lean => "lean",
+        }
+    }
 }
 
 impl ServeConfig {
@@ -78,6 +105,7 @@ impl ServeConfig {
             server_name: None,
             rest: RestLimits::default(),
             grpc: GrpcLimits::default(),
+            profile: Profile::Default,
         }
     }
 }

@@ -1,47 +1,42 @@
 //! Prometheus metrics, served at `/metrics` on the REST port: per protocol and method, calls by
 //! status (for gRPC the gRPC status, not the HTTP 200 it rides on) and a latency histogram
 //! (for gRPC, until the call's last frame; for REST, until the response headers).
+//!
+//! Recording sits on every call's path, so it is built to cost about nothing and never to make
+//! cores wait on each other: each thread records into a shard of its own (a lock no other
+//! thread takes between scrapes, on a cache line of its own), looked up by the call's method
+//! and status without allocating; a scrape sums the shards. prometheus-client's families
+//! took a lock that every core shared, and allocated the labels, on every call.
 
 use std::{
+    collections::BTreeMap,
     convert::Infallible,
+    hash::{Hash, Hasher},
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use axum::{
     Router,
     body::Body,
     extract::{MatchedPath, Request, State},
-    http::{HeaderMap, header::CONTENT_TYPE},
+    http::{HeaderMap, header::CONTENT_TYPE, uri::PathAndQuery},
     response::{IntoResponse, Response},
     routing::Route,
 };
 use http_body::Frame;
 use prometheus_client::{
-    encoding::EncodeLabelSet,
-    metrics::{
-        counter::Counter,
-        family::Family,
-        histogram::{Histogram, exponential_buckets},
-    },
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _},
+    metrics::{MetricType, counter::ConstCounter},
     registry::Registry,
 };
 use tower::{ServiceExt as _, layer::layer_fn, service_fn};
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CallLabels {
-    protocol: &'static str,
-    method: String,
-    status: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct MethodLabels {
-    protocol: &'static str,
-    method: String,
-}
 
 #[derive(Clone, Debug)]
 pub struct Metrics(Arc<Inner>);
@@ -49,38 +44,19 @@ pub struct Metrics(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
-    calls: Family<CallLabels, Counter>,
-    latency: Family<MethodLabels, Histogram>,
+    calls: Arc<Calls>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let calls = Family::<CallLabels, Counter>::default();
-        // 50 µs to about 3 minutes.
-        let latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.000_05, 2.0, 22))
-        });
+        let calls = Arc::new(Calls::new());
         let mut registry = Registry::default();
-        registry.register("rpc_calls", "Calls by protocol, method and status", calls.clone());
-        registry.register(
-            "rpc_call_duration_seconds",
-            "Call latency by protocol and method",
-            latency.clone(),
-        );
-        Self(Arc::new(Inner { registry, calls, latency }))
+        registry.register_collector(Box::new(CallsCollector(calls.clone())));
+        Self(Arc::new(Inner { registry, calls }))
     }
 }
 
 impl Metrics {
-    fn record(&self, protocol: &'static str, method: String, status: String, started: Instant) {
-        let seconds = started.elapsed().as_secs_f64();
-        self.0
-            .latency
-            .get_or_create(&MethodLabels { protocol, method: method.clone() })
-            .observe(seconds);
-        self.0.calls.get_or_create(&CallLabels { protocol, method, status }).inc();
-    }
-
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -88,6 +64,11 @@ impl Metrics {
             tracing::error!(%error, "could not encode the metrics");
         }
         text
+    }
+
+    /// Starts counting a gRPC call to `method` (the request path).
+    pub fn watch_grpc(&self, method: Option<PathAndQuery>) -> GrpcCallWatch {
+        GrpcCallWatch { metrics: self.clone(), method, started: Instant::now() }
     }
 }
 
@@ -106,16 +87,17 @@ where
     router.layer(layer_fn(move |route: Route| {
         let metrics = metrics.clone();
         service_fn(move |request: Request| {
-            let (metrics, route) = (metrics.clone(), route.clone());
+            let started = Instant::now();
+            let verb = request.method().clone();
+            let template = request.extensions().get::<MatchedPath>().cloned();
+            let response = route.clone().oneshot(request);
+            let metrics = metrics.clone();
             async move {
-                let template = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or("unmatched", MatchedPath::as_str);
-                let method = format!("{} {template}", request.method());
-                let started = Instant::now();
-                let response = route.oneshot(request).await?;
-                metrics.record("rest", method, response.status().as_u16().to_string(), started);
+                let response = response.await?;
+                let template = template.as_ref().map_or("unmatched", MatchedPath::as_str);
+                let call =
+                    CallName { protocol: Protocol::Rest, verb: verb.as_str(), path: template };
+                metrics.0.calls.record(call, response.status().as_u16(), started.elapsed());
                 Ok::<_, Infallible>(response)
             }
         })
@@ -126,49 +108,44 @@ where
 #[derive(Debug)]
 pub struct GrpcCallWatch {
     metrics: Metrics,
-    method: String,
+    method: Option<PathAndQuery>,
     started: Instant,
-}
-
-impl Metrics {
-    /// Starts counting a gRPC call to `method` (the request path).
-    pub fn watch_grpc(&self, method: &str) -> GrpcCallWatch {
-        GrpcCallWatch { metrics: self.clone(), method: method.to_owned(), started: Instant::now() }
-    }
 }
 
 impl GrpcCallWatch {
     /// Counts the call by its gRPC status: from the headers of a trailers-only reply, or from
     /// the trailers once the body has been sent.
     pub fn finish(self, response: Response) -> Response {
-        let GrpcCallWatch { metrics, method, started } = self;
         if let Some(status) = grpc_status(response.headers()) {
-            metrics.record("grpc", method, status, started);
+            self.record(status);
             return response;
         }
         let (parts, body) = response.into_parts();
-        let body = StatusWatch { inner: body, metrics, method: Some(method), started };
+        let body = StatusWatch { inner: body, watch: Some(self) };
         Response::from_parts(parts, Body::new(body))
+    }
+
+    fn record(self, status: u16) {
+        let path = self.method.as_ref().map_or("", PathAndQuery::path);
+        let call = CallName { protocol: Protocol::Grpc, verb: "", path };
+        self.metrics.0.calls.record(call, status, self.started.elapsed());
     }
 }
 
-fn grpc_status(headers: &HeaderMap) -> Option<String> {
-    let code: i32 = headers.get("grpc-status")?.to_str().ok()?.parse().ok()?;
-    Some(format!("{:?}", tonic::Code::from(code)))
+fn grpc_status(headers: &HeaderMap) -> Option<u16> {
+    headers.get("grpc-status")?.to_str().ok()?.parse().ok()
 }
 
 /// A response body that records the call when its trailers (or its end) go by.
 struct StatusWatch {
     inner: Body,
-    metrics: Metrics,
-    method: Option<String>,
-    started: Instant,
+    watch: Option<GrpcCallWatch>,
 }
 
 impl StatusWatch {
-    fn finish(&mut self, status: String) {
-        if let Some(method) = self.method.take() {
-            self.metrics.record("grpc", method, status, self.started);
+    fn finish(&mut self, status: tonic::Code) {
+        if let Some(watch) = self.watch.take() {
+            watch.record(status as u16);
         }
     }
 }
@@ -185,11 +162,10 @@ impl http_body::Body for StatusWatch {
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(status) = frame.trailers_ref().and_then(grpc_status) {
-                    self.finish(status);
+                    self.finish(tonic::Code::from(i32::from(status)));
                 }
             }
-            Poll::Ready(Some(Err(_))) => self.finish("Unknown".into()),
-            Poll::Ready(None) => self.finish("Unknown".into()),
+            Poll::Ready(Some(Err(_)) | None) => self.finish(tonic::Code::Unknown),
             Poll::Pending => {}
         }
         polled
@@ -207,6 +183,298 @@ impl http_body::Body for StatusWatch {
 impl Drop for StatusWatch {
     /// A body dropped before its end: the client went away mid-call.
     fn drop(&mut self) {
-        self.finish("Cancelled".into());
+        self.finish(tonic::Code::Cancelled);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Protocol {
+    Grpc,
+    Rest,
+}
+
+impl Protocol {
+    fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::Rest => "rest",
+        }
+    }
+}
+
+/// Which method a call was, as the call's own request has it (nothing copied): for gRPC the
+/// path, for REST the HTTP method and the route template.
+#[derive(Debug, Clone, Copy)]
+struct CallName<'a> {
+    protocol: Protocol,
+    verb: &'a str,
+    path: &'a str,
+}
+
+/// A [`CallName`] kept in a shard. Hashes exactly as the `CallName` it was made from, so a call
+/// finds its entry without building a key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct CallKey {
+    protocol: Protocol,
+    verb: Box<str>,
+    path: Box<str>,
+}
+
+impl Hash for CallKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        CallName { protocol: self.protocol, verb: &self.verb, path: &self.path }.hash(state);
+    }
+}
+
+impl Hash for CallName<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.protocol.hash(state);
+        self.verb.hash(state);
+        self.path.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<CallKey> for CallName<'_> {
+    fn equivalent(&self, key: &CallKey) -> bool {
+        self.protocol == key.protocol && self.verb == &*key.verb && self.path == &*key.path
+    }
+}
+
+impl CallKey {
+    fn new(name: CallName<'_>) -> Self {
+        Self { protocol: name.protocol, verb: name.verb.into(), path: name.path.into() }
+    }
+
+    /// The `method` label: the gRPC path, or "GET /v1/…" for REST.
+    fn method_label(&self) -> String {
+        if self.verb.is_empty() {
+            self.path.to_string()
+        } else {
+            format!("{} {}", self.verb, self.path)
+        }
+    }
+}
+
+/// Latency buckets: upper bounds of 50 µs doubling 22 times (to about 3.5 minutes), then +Inf.
+const FIRST_BUCKET: Duration = Duration::from_micros(50);
+const BUCKETS: usize = 22;
+
+/// Methods a shard keeps apart; calls to further ones (gRPC paths are the client's to choose)
+/// count under [`OTHER_METHOD`], so no client can grow the label set without bound.
+const MAX_METHODS: usize = 64;
+const OTHER_METHOD: &str = "other";
+
+/// What one method's calls came to, in one shard.
+#[derive(Debug, Clone, Default)]
+struct CallStats {
+    /// Calls by status: the gRPC code, or the HTTP status. A handful at most, so a list.
+    statuses: Vec<(u16, u64)>,
+    /// Calls per latency bucket (not cumulative), the last one +Inf.
+    buckets: [u64; BUCKETS + 1],
+    seconds: f64,
+}
+
+impl CallStats {
+    fn add(&mut self, status: u16, latency: Duration) {
+        match self.statuses.iter_mut().find(|(known, _)| *known == status) {
+            Some((_, calls)) => *calls += 1,
+            None => self.statuses.push((status, 1)),
+        }
+        self.buckets[bucket(latency)] += 1;
+        self.seconds += latency.as_secs_f64();
+    }
+
+    fn merge(&mut self, other: &CallStats) {
+        for &(status, calls) in &other.statuses {
+            match self.statuses.iter_mut().find(|(known, _)| *known == status) {
+                Some((_, total)) => *total += calls,
+                None => self.statuses.push((status, calls)),
+            }
+        }
+        for (total, calls) in self.buckets.iter_mut().zip(other.buckets) {
+            *total += calls;
+        }
+        self.seconds += other.seconds;
+    }
+}
+
+/// The first bucket whose upper bound (50 µs · 2^i) is at least `latency`.
+fn bucket(latency: Duration) -> usize {
+    let first = FIRST_BUCKET.as_nanos();
+    let multiples = latency.as_nanos().saturating_sub(1) / first;
+    let doublings = (u128::BITS - multiples.leading_zeros()) as usize;
+    doublings.min(BUCKETS)
+}
+
+/// Every shard's calls. A thread keeps to one shard, so shards are only contended by a
+/// scrape (or by threads beyond the shard count, which share).
+#[derive(Debug)]
+struct Calls {
+    shards: Box<[Shard]>,
+}
+
+/// One shard, on a cache line of its own so that two cores' counts never share one.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<hashbrown::HashMap<CallKey, CallStats>>);
+
+/// Which shard the current thread records into, handed out in turn as threads first record.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    INDEX.with(|index| *index)
+}
+
+impl Calls {
+    fn new() -> Self {
+        // Room for every worker thread and the odd blocking one, each with a shard of its own.
+        let threads = std::thread::available_parallelism().map_or(8, usize::from);
+        Self { shards: (0..threads * 2 + 2).map(|_| Shard::default()).collect() }
+    }
+
+    fn record(&self, name: CallName<'_>, status: u16, latency: Duration) {
+        let shard = &self.shards[shard_index() % self.shards.len()];
+        let mut calls = shard.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(stats) = calls.get_mut(&name) {
+            return stats.add(status, latency);
+        }
+        let key = if calls.len() < MAX_METHODS {
+            CallKey::new(name)
+        } else {
+            CallKey::new(CallName { path: OTHER_METHOD, verb: "", ..name })
+        };
+        calls.entry(key).or_default().add(status, latency);
+    }
+
+    /// Every shard summed, by method.
+    fn totals(&self) -> BTreeMap<CallKey, CallStats> {
+        let mut totals = BTreeMap::<CallKey, CallStats>::new();
+        for shard in &self.shards {
+            let calls = shard.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (key, stats) in calls.iter() {
+                totals.entry(key.clone()).or_default().merge(stats);
+            }
+        }
+        totals
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    protocol: &'static str,
+    method: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    protocol: &'static str,
+    method: String,
+}
+
+/// Encodes the shards' totals at each scrape, through prometheus-client's encoder.
+#[derive(Debug)]
+struct CallsCollector(Arc<Calls>);
+
+impl Collector for CallsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let totals = self.0.totals();
+        let mut family = encoder.encode_descriptor(
+            "rpc_calls",
+            "Calls by protocol, method and status",
+            None,
+            MetricType::Counter,
+        )?;
+        for (key, stats) in &totals {
+            for &(status, calls) in &stats.statuses {
+                let status = match key.protocol {
+                    Protocol::Grpc => format!("{:?}", tonic::Code::from(i32::from(status))),
+                    Protocol::Rest => status.to_string(),
+                };
+                let labels = CallLabels {
+                    protocol: key.protocol.as_str(),
+                    method: key.method_label(),
+                    status,
+                };
+                ConstCounter::new(calls).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "rpc_call_duration_seconds",
+            "Call latency by protocol and method",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (key, stats) in &totals {
+            let labels =
+                MethodLabels { protocol: key.protocol.as_str(), method: key.method_label() };
+            let mut upper = FIRST_BUCKET.as_secs_f64();
+            let buckets: Vec<(f64, u64)> = stats
+                .buckets
+                .iter()
+                .enumerate()
+                .map(|(i, &calls)| {
+                    let bound = if i == BUCKETS { f64::INFINITY } else { upper };
+                    upper *= 2.0;
+                    (bound, calls)
+                })
+                .collect();
+            let count = buckets.iter().map(|(_, calls)| calls).sum();
+            family.encode_family(&labels)?.encode_histogram::<MethodLabels>(
+                stats.seconds,
+                count,
+                &buckets,
+                None,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_fall_in_the_first_bucket_whose_bound_holds_them() {
+        let us = Duration::from_micros;
+        for (latency, expected) in [
+            (us(0), 0),
+            (us(50), 0),
+            (Duration::from_nanos(50_001), 1),
+            (us(100), 1),
+            (us(101), 2),
+            (us(200), 2),
+            (us(50 << 21), 21),
+            (us((50 << 21) + 1), 22),
+            (Duration::from_secs(3600), 22),
+        ] {
+            assert_eq!(bucket(latency), expected, "{latency:?}");
+        }
+    }
+
+    #[test]
+    fn shards_add_up_and_keep_the_method_label_set_bounded() {
+        let calls = Calls::new();
+        fn name(path: &str) -> CallName<'_> {
+            CallName { protocol: Protocol::Grpc, verb: "", path }
+        }
+        calls.record(name("/a/B"), 0, Duration::from_micros(10));
+        std::thread::scope(|scope| {
+            scope.spawn(|| calls.record(name("/a/B"), 3, Duration::from_micros(70)));
+        });
+        for i in 0..MAX_METHODS + 5 {
+            let path = format!("/x/{i}");
+            calls.record(name(&path), 12, Duration::ZERO);
+        }
+        let totals = calls.totals();
+        let key = CallKey::new(name("/a/B"));
+        let stats = &totals[&key];
+        assert_eq!(stats.statuses.iter().map(|(_, n)| n).sum::<u64>(), 2);
+        assert_eq!((stats.buckets[0], stats.buckets[1]), (1, 1));
+        assert!(totals.contains_key(&CallKey::new(name(OTHER_METHOD))));
+        assert!(totals.len() <= 2 * MAX_METHODS + 1, "{} methods", totals.len());
     }
 }

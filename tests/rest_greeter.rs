@@ -338,7 +338,7 @@ async fn readyz_is_503_not_serving_while_draining() {
         AppState {
             greeter: Greeter::new(),
             readiness: readiness.clone(),
-            metrics: Default::default(),
+            metrics: Some(Default::default()),
         },
         &ServeConfig::loopback(),
         None,

@@ -3,9 +3,10 @@
 //! after the server's request timeout or the client's shorter `grpc-timeout`). Health and
 //! reflection stay open.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
-use axum::{Router, body::Body, extract::Request, response::Response};
+use axum::{Router, body::Body, extract::Request, http::header::CONTENT_TYPE, response::Response};
+use futures_util::future::Either;
 use tonic::Status;
 use tonic_web::GrpcWebLayer;
 use tower::{ServiceBuilder, ServiceExt as _, service_fn};
@@ -25,43 +26,59 @@ const OPEN_SERVICES: [&str; 3] = [
 ];
 
 /// The guard and the call's metrics around every gRPC service, as one async function over
-/// the services' router, with gRPC-Web translated in front: no layer boxes or clones anything
-/// per call (layers added with `Router::layer` and `from_fn` did both, several times a call).
+/// the services' router, with gRPC-Web translated in front: no layer boxes anything per call,
+/// and a call clones one handle (layers added with `Router::layer` and `from_fn` boxed and
+/// cloned several times a call). Plain gRPC skips the gRPC-Web translation altogether.
 pub(super) fn guard(
     router: Router,
     limits: &ConnectionLimits,
     token: Option<BearerToken>,
-    metrics: Metrics,
+    metrics: Option<Metrics>,
 ) -> impl PortService {
-    let guard = Guard { token, admission: Admission::new(limits), metrics };
-    let guarded = service_fn(move |request: http::Request<tonic::body::Body>| {
-        let (guard, router) = (guard.clone(), router.clone());
-        async move { Ok::<_, Infallible>(guard.call(router, request.map(Body::new)).await) }
+    let guard = Arc::new(Guard { token, admission: Admission::new(limits), metrics, router });
+    let guarded = service_fn(move |request: Request| {
+        let guard = guard.clone();
+        async move { Ok::<_, Infallible>(guard.call(request).await) }
     });
     // gRPC-Web calls are translated first, so the guard and the metrics see plain gRPC.
-    ServiceBuilder::new()
+    let web = ServiceBuilder::new()
         .map_response(|response: http::Response<tonic::body::Body>| response.map(Body::new))
         .layer(GrpcWebLayer::new())
-        .service(guarded)
+        .map_request(|request: http::Request<tonic::body::Body>| request.map(Body::new))
+        .service(guarded.clone());
+    service_fn(move |request: Request| {
+        let web_request = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|media| media.as_bytes().starts_with(b"application/grpc-web"));
+        if web_request {
+            Either::Left(web.clone().oneshot(request))
+        } else {
+            Either::Right(guarded.clone().oneshot(request))
+        }
+    })
 }
 
-#[derive(Clone)]
 struct Guard {
     token: Option<BearerToken>,
     admission: Admission,
-    metrics: Metrics,
+    metrics: Option<Metrics>,
+    router: Router,
 }
 
 impl Guard {
-    async fn call(&self, router: Router, request: Request) -> Response {
-        let watch = self.metrics.watch_grpc(request.uri().path());
-        let response = self.admit(router, request).await;
+    async fn call(&self, request: Request) -> Response {
+        let Some(metrics) = &self.metrics else {
+            return self.admit(request).await;
+        };
+        let watch = metrics.watch_grpc(request.uri().path_and_query().cloned());
+        let response = self.admit(request).await;
         watch.finish(response)
     }
 
     /// The token (UNAUTHENTICATED), load shedding (UNAVAILABLE), then the call within its
     /// deadline (DEADLINE_EXCEEDED).
-    async fn admit(&self, router: Router, request: Request) -> Response {
+    async fn admit(&self, request: Request) -> Response {
         if let Some(token) = &self.token {
             let open =
                 OPEN_SERVICES.iter().any(|service| request.uri().path().starts_with(service));
@@ -75,7 +92,7 @@ impl Guard {
             .headers()
             .get("grpc-timeout")
             .and_then(|value| parse_grpc_timeout(value.to_str().ok()?));
-        match self.admission.run(deadline, router.oneshot(request)).await {
+        match self.admission.run(deadline, self.router.clone().oneshot(request)).await {
             Ok(Ok(response)) => response,
             Ok(Err(infallible)) => match infallible {},
             Err(Refused::Overloaded) => {

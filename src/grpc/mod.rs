@@ -30,7 +30,7 @@ pub fn router(
     health: HealthServer<impl Health>,
     config: &ServeConfig,
     token: Option<BearerToken>,
-    metrics: Metrics,
+    metrics: Option<Metrics>,
 ) -> anyhow::Result<impl PortService> {
     let limits = &config.grpc;
     let greeter = proto::greeter_server::GreeterServer::new(GreeterService::new(greeter))

@@ -1,7 +1,9 @@
 //! SayHelloBidiStream as a WebSocket at `GET /v1/greeter/chat`. A text frame carries a
 //! `HelloRequest` in JSON and is answered by a `HelloReply` in JSON; a binary frame carries
 //! protobuf and is answered in protobuf. As on gRPC, the first invalid request ends the
-//! conversation: the client gets the error in the API's JSON shape, then a close frame.
+//! conversation: the client gets the error in the API's JSON shape, then a close frame. A
+//! client's Close is echoed, as RFC 6455 asks. Replies are written with gRPC's policy: those
+//! ready together go out together, and none waits for a later one.
 
 use axum::{
     extract::{
@@ -14,10 +16,10 @@ use axum::{
     http::{HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
 };
+use futures_util::{FutureExt as _, SinkExt as _};
 use prost::Message as _;
 
 use super::{
-    AppState,
     encoding::decode_json_object,
     error::{ApiError, Code},
 };
@@ -27,7 +29,7 @@ use crate::{
 };
 
 pub(crate) async fn chat(
-    State(state): State<AppState>,
+    State(greeter): State<Greeter>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -38,7 +40,7 @@ pub(crate) async fn chat(
             )
             .into_response()
         }
-        Ok(upgrade) => upgrade.on_upgrade(move |socket| converse(socket, state.greeter)),
+        Ok(upgrade) => upgrade.on_upgrade(move |socket| converse(socket, greeter)),
         Err(rejection) => ApiError::with_status(
             rejection.status(),
             Code::InvalidArgument,
@@ -68,22 +70,39 @@ struct Refusal {
 }
 
 async fn converse(mut socket: WebSocket, greeter: Greeter) {
-    while let Some(Ok(frame)) = socket.recv().await {
+    let mut next = None;
+    loop {
+        let frame = match next.take() {
+            Some(frame) => frame,
+            None => socket.recv().await,
+        };
+        let Some(Ok(frame)) = frame else { return };
         let answer = match frame {
             Message::Text(text) => answer_json(&greeter, text.as_bytes()),
             Message::Binary(bytes) => answer_protobuf(&greeter, &bytes),
-            Message::Close(_) => break,
+            // The WebSocket library has queued the echo of the client's Close (RFC 6455,
+            // section 5.5.1); it goes out with this flush, so the client sees a clean close.
+            Message::Close(_) => {
+                let _ = socket.flush().await;
+                return;
+            }
             Message::Ping(_) | Message::Pong(_) => continue,
         };
         match answer {
             Ok(reply) => {
-                if socket.send(reply).await.is_err() {
+                if socket.feed(reply).await.is_err() {
+                    return;
+                }
+                // gRPC's write policy (see `super::coalesce`): replies to requests that arrived
+                // together go out together; when no request waits, the reply goes out now.
+                next = socket.recv().now_or_never();
+                if next.is_none() && socket.flush().await.is_err() {
                     return;
                 }
             }
             Err(refusal) => {
                 let text = serde_json::to_string(&refusal.error.into_body()).unwrap_or_default();
-                let _ = socket.send(Message::Text(text.into())).await;
+                let _ = socket.feed(Message::Text(text.into())).await;
                 let close = CloseFrame { code: refusal.close_code, reason: refusal.reason.into() };
                 let _ = socket.send(Message::Close(Some(close))).await;
                 return;

@@ -4,12 +4,14 @@ use axum::extract::State;
 use serde::Deserialize;
 
 use super::{
-    AppState,
     encoding::{Body, Reply, ReplyEncoding},
     error::ApiError,
     extract::ApiPath,
 };
-use crate::proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest};
+use crate::{
+    greeter::Greeter,
+    proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest},
+};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct NamePath {
@@ -18,41 +20,41 @@ pub(crate) struct NamePath {
 
 /// `POST /v1/greeter/hello` — SayHello.
 pub(crate) async fn say_hello(
-    State(state): State<AppState>,
+    State(greeter): State<Greeter>,
     ReplyEncoding(encoding): ReplyEncoding,
     Body(request): Body<HelloRequest>,
 ) -> Result<Reply<HelloReply>, ApiError> {
-    let message = state.greeter.say_hello(&request.name)?;
+    let message = greeter.say_hello(&request.name)?;
     Ok(encoding.reply(HelloReply { message }))
 }
 
 /// `GET /v1/greeter/hello/{name}` — SayHello, for curl and browsers.
 pub(crate) async fn say_hello_by_path(
-    State(state): State<AppState>,
+    State(greeter): State<Greeter>,
     ReplyEncoding(encoding): ReplyEncoding,
     ApiPath(path): ApiPath<NamePath>,
 ) -> Result<Reply<HelloReply>, ApiError> {
-    let message = state.greeter.say_hello(&path.name)?;
+    let message = greeter.say_hello(&path.name)?;
     Ok(encoding.reply(HelloReply { message }))
 }
 
 /// `POST /v1/greeter/hello-again` — SayHelloAgain.
 pub(crate) async fn say_hello_again(
-    State(state): State<AppState>,
+    State(greeter): State<Greeter>,
     ReplyEncoding(encoding): ReplyEncoding,
     Body(request): Body<HelloRequest>,
 ) -> Result<Reply<HelloReply>, ApiError> {
-    let message = state.greeter.say_hello_again(&request.name)?;
+    let message = greeter.say_hello_again(&request.name)?;
     Ok(encoding.reply(HelloReply { message }))
 }
 
 /// `POST /v1/greeter/batch` — SayHelloBatch.
 pub(crate) async fn say_hello_batch(
-    State(state): State<AppState>,
+    State(greeter): State<Greeter>,
     ReplyEncoding(encoding): ReplyEncoding,
     Body(request): Body<BatchHelloRequest>,
 ) -> Result<Reply<BatchHelloReply>, ApiError> {
-    let messages = state.greeter.say_hello_batch(&request.names)?;
+    let messages = greeter.say_hello_batch(&request.names)?;
     let replies = messages.into_iter().map(|message| HelloReply { message }).collect();
     Ok(encoding.reply(BatchHelloReply { replies }))
 }

@@ -15,21 +15,20 @@ use axum::{
     routing::Route,
 };
 use bytes::Bytes;
+use futures_util::future::Either;
 use tower::{ServiceBuilder, ServiceExt as _, layer::layer_fn, service_fn};
 use tower_http::{body::UnsyncBoxBody, decompression::RequestDecompressionLayer};
 
-use super::{
-    AppState,
-    error::{ApiError, Code},
-};
+use super::error::{ApiError, Code};
 use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
+    greeter::Greeter,
     server::{Admission, PortService, Refused},
 };
 
 /// Requires the token on every route of `api`, when there is one.
-pub(crate) fn require_token(api: Router<AppState>, token: Option<BearerToken>) -> Router<AppState> {
+pub(crate) fn require_token(api: Router<Greeter>, token: Option<BearerToken>) -> Router<Greeter> {
     match token {
         Some(token) => api.layer(middleware::from_fn_with_state(token, check_token)),
         None => api,
@@ -48,9 +47,9 @@ async fn check_token(State(token): State<BearerToken>, request: Request, next: N
 /// `request_timeout` (504): one plain service around each route, sharing one semaphore, where
 /// tower's layers behind `HandleErrorLayer` boxed every request's future.
 pub(crate) fn bound_requests(
-    router: Router<AppState>,
+    router: Router<Greeter>,
     limits: &ConnectionLimits,
-) -> Router<AppState> {
+) -> Router<Greeter> {
     let admission = Admission::new(limits);
     router.layer(layer_fn(move |route: Route| {
         let admission = admission.clone();
@@ -82,23 +81,22 @@ pub(crate) fn decompress_requests(router: Router) -> impl PortService {
     let decompressing = ServiceBuilder::new()
         .map_response(into_axum_body)
         .layer(RequestDecompressionLayer::new())
-        .service(router);
+        .service(router.clone());
     service_fn(move |request: Request| {
-        let decompressing = decompressing.clone();
-        async move {
-            let encoding = request
-                .headers()
-                .get(CONTENT_ENCODING)
-                .map(|value| value.as_bytes().to_ascii_lowercase());
-            match encoding.as_deref() {
-                None | Some(b"gzip" | b"identity") => decompressing.oneshot(request).await,
-                Some(_) => Ok(ApiError::with_status(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    Code::InvalidArgument,
-                    "Content-Encoding must be gzip or identity",
-                )
-                .into_response()),
-            }
+        let encoding = request
+            .headers()
+            .get(CONTENT_ENCODING)
+            .map(|value| value.as_bytes().to_ascii_lowercase());
+        // Only a gzip body pays for the decompressing wrapper; the rest go straight through.
+        match encoding.as_deref() {
+            None | Some(b"identity") => Either::Left(router.clone().oneshot(request)),
+            Some(b"gzip") => Either::Right(Either::Left(decompressing.clone().oneshot(request))),
+            Some(_) => Either::Right(Either::Right(std::future::ready(Ok(ApiError::with_status(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Code::InvalidArgument,
+                "Content-Encoding must be gzip or identity",
+            )
+            .into_response())))),
         }
     })
 }

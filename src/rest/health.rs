@@ -3,7 +3,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use serde::Serialize;
 
-use super::AppState;
+use crate::readiness::Readiness;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct HealthStatus {
@@ -15,8 +15,8 @@ pub(crate) async fn healthz() -> Json<HealthStatus> {
     Json(HealthStatus { status: "SERVING" })
 }
 
-pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<HealthStatus>) {
-    if state.readiness.is_ready() {
+pub(crate) async fn readyz(State(readiness): State<Readiness>) -> (StatusCode, Json<HealthStatus>) {
+    if readiness.is_ready() {
         (StatusCode::OK, Json(HealthStatus { status: "SERVING" }))
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, Json(HealthStatus { status: "NOT_SERVING" }))

@@ -3,6 +3,7 @@
 //! that `server` serves on the REST port.
 
 mod chat;
+mod coalesce;
 mod encoding;
 mod error;
 mod extract;
@@ -15,7 +16,6 @@ mod stream;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    extract::FromRef,
     routing::{get, post},
 };
 
@@ -30,17 +30,14 @@ use crate::{
     server::PortService,
 };
 
+/// What the REST port's routes read: the domain, the readiness switch, and the metrics (none
+/// in the lean profile). Each route is given only its part, since axum clones a route's state
+/// on every request.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub greeter: Greeter,
     pub readiness: Readiness,
-    pub metrics: Metrics,
-}
-
-impl FromRef<AppState> for Metrics {
-    fn from_ref(state: &AppState) -> Self {
-        state.metrics.clone()
-    }
+    pub metrics: Option<Metrics>,
 }
 
 /// What a request gets once the server drains: 503 in the API's error shape.
@@ -51,12 +48,13 @@ pub fn draining_refusal() -> axum::response::Response {
 
 /// The REST port's router. The Greeter routes sit behind the bearer token (if any), load
 /// shedding and the request timeout; health, readiness and the docs stay open and unbounded,
-/// so an overloaded server still answers its probes.
+/// so an overloaded server still answers its probes. `/metrics` is there when metrics are.
 pub fn router(
     state: AppState,
     config: &ServeConfig,
     token: Option<BearerToken>,
 ) -> impl PortService {
+    let AppState { greeter, readiness, metrics } = state;
     let api = Router::new()
         .route("/v1/greeter/hello", post(greeter_routes::say_hello))
         .route("/v1/greeter/hello/{name}", get(greeter_routes::say_hello_by_path))
@@ -64,17 +62,23 @@ pub fn router(
         .route("/v1/greeter/hello/{name}/stream", get(stream::say_hello_stream))
         .route("/v1/greeter/chat", get(chat::chat))
         .route("/v1/greeter/batch", post(greeter_routes::say_hello_batch));
-    let api = guard::bound_requests(guard::require_token(api, token), &config.connections);
-    let metrics = state.metrics.clone();
-    let router = Router::new()
+    let api = guard::bound_requests(guard::require_token(api, token), &config.connections)
+        .with_state(greeter);
+    let mut router = Router::new()
         .merge(api)
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::serve))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
+        .route("/readyz", get(health::readyz).with_state(readiness))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()));
+    if let Some(metrics) = &metrics {
+        router = router.route("/metrics", get(metrics::serve).with_state(metrics.clone()));
+    }
+    let router = router
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.rest.max_body_bytes));
-    let router = metrics::record_rest_calls(router, metrics).with_state(state);
+    let router = match metrics {
+        Some(metrics) => metrics::record_rest_calls(router, metrics),
+        None => router,
+    };
     guard::decompress_requests(router)
 }

@@ -1,28 +1,25 @@
 //! SayHelloStreamReply as `GET /v1/greeter/hello/{name}/stream?count=N`: Server-Sent Events or
-//! newline-delimited JSON, by `Accept`. Each event or line is one `HelloReply` in proto3 JSON.
-
-use std::convert::Infallible;
+//! newline-delimited JSON, by `Accept`. Each event or line is one `HelloReply` in proto3 JSON;
+//! greetings ready together are written together (see [`super::coalesce`]).
 
 use axum::{
     body::Body,
     extract::State,
     http::{HeaderMap, header},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, Sse},
-    },
+    response::{IntoResponse, Response},
 };
+use bytes::{BufMut as _, BytesMut};
 use futures_util::stream;
 use serde::Deserialize;
 
 use super::{
-    AppState,
+    coalesce::Coalesce,
     encoding::{NDJSON, SSE, negotiate},
     error::ApiError,
     extract::{ApiPath, ApiQuery},
     greeter_routes::NamePath,
 };
-use crate::proto::HelloReply;
+use crate::{greeter::Greeter, proto::HelloReply};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +34,7 @@ enum StreamFormat {
 }
 
 pub(crate) async fn say_hello_stream(
-    State(state): State<AppState>,
+    State(greeter): State<Greeter>,
     headers: HeaderMap,
     ApiPath(path): ApiPath<NamePath>,
     ApiQuery(query): ApiQuery<StreamQuery>,
@@ -47,23 +44,35 @@ pub(crate) async fn say_hello_stream(
         &[(SSE, StreamFormat::ServerSentEvents), (NDJSON, StreamFormat::NdJson)],
         StreamFormat::NdJson,
     )?;
-    let replies = state
-        .greeter
-        .say_hello_stream(&path.name, query.count)?
-        .map(|message| HelloReply { message });
-    Ok(match format {
-        StreamFormat::ServerSentEvents => {
-            let events = replies.map(|reply| Event::default().json_data(reply));
-            Sse::new(stream::iter(events)).into_response()
-        }
-        StreamFormat::NdJson => {
-            let lines = replies.map(|reply| {
-                let mut line = serde_json::to_vec(&reply).unwrap_or_default();
-                line.push(b'\n');
-                Ok::<_, Infallible>(line)
-            });
-            ([(header::CONTENT_TYPE, NDJSON)], Body::from_stream(stream::iter(lines)))
-                .into_response()
-        }
-    })
+    let replies =
+        greeter.say_hello_stream(&path.name, query.count)?.map(|message| HelloReply { message });
+    let body = match format {
+        StreamFormat::ServerSentEvents => Body::from_stream(Coalesce::new(
+            stream::iter(replies),
+            |reply, buffer: &mut BytesMut| {
+                buffer.extend_from_slice(b"data: ");
+                write_json(&reply, buffer);
+                buffer.extend_from_slice(b"\n\n");
+            },
+        )),
+        StreamFormat::NdJson => Body::from_stream(Coalesce::new(
+            stream::iter(replies),
+            |reply, buffer: &mut BytesMut| {
+                write_json(&reply, buffer);
+                buffer.extend_from_slice(b"\n");
+            },
+        )),
+    };
+    let media = match format {
+        StreamFormat::ServerSentEvents => SSE,
+        StreamFormat::NdJson => NDJSON,
+    };
+    Ok(([(header::CONTENT_TYPE, media), (header::CACHE_CONTROL, "no-cache")], body).into_response())
+}
+
+/// A reply in proto3 JSON, straight into the body's buffer.
+fn write_json(reply: &HelloReply, buffer: &mut BytesMut) {
+    if let Err(error) = serde_json::to_writer(buffer.writer(), reply) {
+        tracing::error!(%error, "could not encode a stream reply as JSON");
+    }
 }

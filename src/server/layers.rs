@@ -1,18 +1,33 @@
 //! Layers both ports share, outermost first: a request id (`x-request-id`: the client's, or a
-//! new UUID; echoed on the response), a tracing span per request that carries the id, so every
-//! log line of a request names it, `x-served-by`, CORS (when origins are allowed), and, while
-//! the server drains, refusals and `Connection: close` on HTTP/1.1 replies.
+//! new UUID; echoed on the response), a tracing span per request that carries the id when
+//! per-request DEBUG lines are on, a log line for each failed request (with its id),
+//! `x-served-by`, CORS (when origins are allowed), and, while the server drains, refusals and
+//! `Connection: close` on HTTP/1.1 replies. The lean profile leaves out the request id and the
+//! span.
+//!
+//! Every request passes through here, on both ports alike, so nothing here may cost a request
+//! more than a bare server pays: no lock, no value whose clone touches a counter every core
+//! shares, and no span that no enabled event will use.
 
-use std::time::Duration;
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::{
     body::Body,
-    http::{HeaderName, HeaderValue, Method, Request, Version, header::CONNECTION},
+    http::{HeaderName, HeaderValue, Method, Request, StatusCode, Version, header::CONNECTION},
     response::Response,
 };
 use hyper::body::Incoming;
-use tokio_util::sync::CancellationToken;
-use tower::{ServiceBuilder, ServiceExt as _, service_fn};
+use tower::{Service, ServiceBuilder, ServiceExt as _, service_fn};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -21,65 +36,100 @@ use tower_http::{
 };
 
 use super::{PortService, connections::App};
-use crate::config::AccessConfig;
+use crate::config::{AccessConfig, Profile};
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Names the server (in Kubernetes, the pod) that answered: how `compare` sees the spread.
 pub const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 
 /// How long a browser may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
 
+/// Whether the server is draining: set once, read by every request. A flag rather than the
+/// shutdown `CancellationToken`, whose clone locks a mutex all cores share.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub(super) fn start(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn is_on(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// What a port is and how its requests are treated, for [`shared`].
+pub(super) struct PortSettings<'a> {
+    pub(super) port: &'static str,
+    pub(super) access: &'a AccessConfig,
+    pub(super) draining: Draining,
+    /// What a request gets once the server drains (503 on REST, UNAVAILABLE on gRPC).
+    pub(super) refusal: fn() -> Response,
+    pub(super) server_name: &'a str,
+    pub(super) profile: Profile,
+}
+
 /// The shared layers around a port's service, as one `ServiceBuilder` stack boxed once:
 /// `Router::layer` boxed every layer around every route and cloned each box per request
 /// (measured: about a third of a SayHello's server CPU).
-pub(super) fn shared(
-    inner: impl PortService,
-    port: &'static str,
-    access: &AccessConfig,
-    stop: CancellationToken,
-    refusal: fn() -> Response,
-    server_name: &str,
-) -> anyhow::Result<App> {
-    let served_by = HeaderValue::from_str(server_name).map_err(|_| {
-        anyhow::anyhow!("--server-name {server_name:?} is not a valid header value")
-    })?;
+pub(super) fn shared(inner: impl PortService, settings: PortSettings<'_>) -> anyhow::Result<App> {
+    let PortSettings { port, access, draining, refusal, server_name, profile } = settings;
     let cors = match access.cors_allow_origins.as_slice() {
         [] => None,
         origins => Some(cors(origins)?),
     };
+    let request_ids = profile == Profile::Default;
+    // A span per request only when something will write inside it: the per-request DEBUG
+    // lines. Otherwise the only lines a request writes are its failures, and those name the
+    // request id themselves (see `log_failures`).
+    let spans = request_ids
+        && tracing::enabled!(target: "tower_http::trace::on_response", tracing::Level::DEBUG);
     let stack = ServiceBuilder::new()
         .boxed_clone()
         .map_response(|response: Response<_>| response.map(Body::new))
         .map_request(|request: Request<Incoming>| request.map(Body::new))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(move |request: &Request<_>| {
-            let request_id = request
-                .headers()
-                .get(&REQUEST_ID)
-                .and_then(|id| id.to_str().ok())
-                .unwrap_or_default();
-            // The method and path only when DEBUG logs (TraceLayer's per-request lines) are on:
-            // formatting them into every span cost ~3% of a SayHello's server CPU, and at
-            // INFO the request id already ties a line to the client's request.
-            if tracing::enabled!(target: "tower_http::trace::on_response", tracing::Level::DEBUG) {
-                tracing::info_span!(
-                    "request",
-                    port,
-                    request_id,
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                )
-            } else {
-                tracing::info_span!("request", port, request_id)
-            }
+        .option_layer(request_ids.then(|| SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid)))
+        .option_layer(spans.then(|| {
+            let trace = TraceLayer::new_for_http()
+                .make_span_with(move |request: &Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|id| id.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        port,
+                        request_id,
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                })
+                // Failures are logged by `log_failures`, at the level each one deserves.
+                .on_failure(());
+            ServiceBuilder::new()
+                .map_response(|response: Response<_>| response.map(Body::new))
+                .layer(trace)
         }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .option_layer(request_ids.then(|| PropagateRequestIdLayer::new(REQUEST_ID)))
         // Which server answered: behind a load balancer, this shows how calls spread.
-        .layer(SetResponseHeaderLayer::overriding(SERVED_BY, served_by))
+        .layer(SetResponseHeaderLayer::overriding(SERVED_BY, static_header_value(server_name)?))
         .option_layer(cors)
-        .service(refuse_when_draining(inner, stop, refusal));
+        .service(log_failures(refuse_when_draining(inner, draining, refusal), port));
     Ok(stack)
+}
+
+/// The server's name as a header value whose clones share nothing: made once per server and
+/// kept for the life of the process, since every reply clones it (a value built at run time
+/// would bump one reference count, on one cache line, from every core on every reply).
+fn static_header_value(server_name: &str) -> anyhow::Result<HeaderValue> {
+    HeaderValue::from_str(server_name).map_err(|_| {
+        anyhow::anyhow!("--server-name {server_name:?} is not a valid header value")
+    })?;
+    let name: &'static str = Box::leak(server_name.to_owned().into_boxed_str());
+    Ok(HeaderValue::from_static(name))
 }
 
 /// Once the server drains, a new request is refused before it starts (503 on REST,
@@ -87,21 +137,90 @@ pub(super) fn shared(
 /// on to another server instead of reusing a connection that is about to close.
 fn refuse_when_draining(
     inner: impl PortService,
-    stop: CancellationToken,
+    draining: Draining,
     refusal: fn() -> Response,
 ) -> impl PortService {
     service_fn(move |request: axum::extract::Request| {
-        let (inner, stop) = (inner.clone(), stop.clone());
+        let refused = draining.is_on().then(refusal);
+        let inner = refused.is_none().then(|| inner.clone());
+        // Only an HTTP/1.1 reply needs to know whether the drain began during its request.
+        let draining = (request.version() <= Version::HTTP_11).then(|| draining.clone());
         async move {
-            let http1 = request.version() <= Version::HTTP_11;
-            let mut response =
-                if stop.is_cancelled() { refusal() } else { inner.oneshot(request).await? };
-            if http1 && stop.is_cancelled() {
+            let mut response = match (refused, inner) {
+                (Some(refused), _) => refused,
+                (None, Some(inner)) => inner.oneshot(request).await?,
+                (None, None) => unreachable!("a request is either refused or served"),
+            };
+            if draining.is_some_and(|draining| draining.is_on()) {
                 response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
             }
             Ok(response)
         }
     })
+}
+
+/// Logs each request that failed on the server's side, with its request id: ERROR for a 500
+/// (a bug, or a failure the client cannot fix), WARN for the other 5xx, except 503, which the
+/// server answers on purpose while it sheds load or drains (counted in the metrics, not
+/// logged). 4xx are the client's mistakes and are not logged.
+fn log_failures(inner: impl PortService, port: &'static str) -> LogFailures<impl PortService> {
+    LogFailures { inner, port }
+}
+
+#[derive(Clone)]
+struct LogFailures<S> {
+    inner: S,
+    port: &'static str,
+}
+
+impl<S: PortService> Service<axum::extract::Request> for LogFailures<S> {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = LoggedFailure<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let request_id = request.headers().get(&REQUEST_ID).cloned();
+        let request_line = (request.method().clone(), request.uri().path_and_query().cloned());
+        LoggedFailure { inner: self.inner.call(request), port: self.port, request_id, request_line }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`LogFailures`].
+    struct LoggedFailure<F> {
+        #[pin]
+        inner: F,
+        port: &'static str,
+        request_id: Option<HeaderValue>,
+        request_line: (Method, Option<http::uri::PathAndQuery>),
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for LoggedFailure<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = std::task::ready!(this.inner.poll(cx));
+        let status = response.status();
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            let request_id = this.request_id.as_ref().and_then(|id| id.to_str().ok());
+            let (method, path) = &this.request_line;
+            let path = path.as_ref().map_or("", |path| path.path());
+            let port = *this.port;
+            let status = status.as_u16();
+            if status == 500 {
+                tracing::error!(port, request_id, %method, path, status, "request failed");
+            } else {
+                tracing::warn!(port, request_id, %method, path, status, "request failed");
+            }
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
@@ -129,6 +248,7 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
         ])
         .expose_headers([
             header("x-request-id"),
+            header("x-served-by"),
             header("grpc-status"),
             header("grpc-message"),
             header("grpc-status-details-bin"),

@@ -8,7 +8,7 @@ mod layers;
 mod tls;
 
 pub use admission::{Admission, Refused};
-pub use layers::SERVED_BY;
+pub use layers::{REQUEST_ID, SERVED_BY};
 
 /// What each adapter hands the server for its port: a cloneable service that answers every
 /// request (errors are responses too). Named once, so the adapters can return plain async
@@ -45,7 +45,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::ServeConfig,
+    config::{Profile, ServeConfig},
     greeter::Greeter,
     grpc,
     metrics::Metrics,
@@ -90,29 +90,24 @@ pub async fn run(
     let readiness = Readiness::new(health_reporter).await;
     let greeter = Greeter::new();
     let token = config.access.bearer_token()?;
-    let metrics = Metrics::default();
+    let metrics = (config.profile == Profile::Default).then(Metrics::default);
     let grpc_router =
         grpc::router(greeter.clone(), health_service, config, token.clone(), metrics.clone())?;
     let state = AppState { greeter, readiness: readiness.clone(), metrics };
     let rest_router = rest::router(state, config, token.clone());
     let stop = CancellationToken::new();
+    let draining = layers::Draining::default();
     let name = config.server_name();
-    let grpc_router = layers::shared(
-        grpc_router,
-        "grpc",
-        &config.access,
-        stop.clone(),
-        grpc::draining_refusal,
-        &name,
-    )?;
-    let rest_router = layers::shared(
-        rest_router,
-        "rest",
-        &config.access,
-        stop.clone(),
-        rest::draining_refusal,
-        &name,
-    )?;
+    let settings = |port, refusal| layers::PortSettings {
+        port,
+        access: &config.access,
+        draining: draining.clone(),
+        refusal,
+        server_name: &name,
+        profile: config.profile,
+    };
+    let grpc_router = layers::shared(grpc_router, settings("grpc", grpc::draining_refusal))?;
+    let rest_router = layers::shared(rest_router, settings("rest", rest::draining_refusal))?;
 
     tracing::info!(
         grpc_addr = %listeners.grpc_addr()?,
@@ -120,6 +115,7 @@ pub async fn run(
         tls = config.tls.tls_cert.is_some(),
         mtls = config.tls.tls_client_ca.is_some(),
         auth = token.is_some(),
+        profile = config.profile.as_str(),
         "serving gRPC and REST"
     );
     let deadline = config.shutdown_deadline();
@@ -141,6 +137,7 @@ pub async fn run(
     shutdown.await;
     tracing::info!(deadline_seconds = deadline.as_secs(), "shutting down: readiness off, draining");
     readiness.set_draining().await;
+    draining.start();
     stop.cancel();
     let (grpc, rest) = tokio::join!(grpc, rest);
     grpc?;
