@@ -33,7 +33,7 @@ fn clients(
         .into_iter()
         .map(|cell| {
             let counters = Arc::new(WireCounters::default());
-            (cell, runtime.block_on(CellClient::connect(cell, &[grpc], rest, counters)).unwrap())
+            (cell, runtime.block_on(CellClient::connect(cell, &[grpc], rest, 1, counters)).unwrap())
         })
         .collect()
 }
@@ -47,8 +47,11 @@ fn round_trips(c: &mut Criterion) {
     {
         let mut group = c.benchmark_group(format!("round-trip/{workload}"));
         for (cell, client) in clients.iter().filter(|(cell, _)| cell.carries(&workload)) {
+            // One task's client (its own connection on HTTP/1.1), kept across iterations.
+            let client = tokio::sync::Mutex::new(client.for_task(0));
             group.bench_function(cell.to_string(), |b| {
-                b.to_async(&runtime).iter(|| async { client.call(&workload).await.unwrap() })
+                b.to_async(&runtime)
+                    .iter(|| async { client.lock().await.call(&workload).await.unwrap() })
             });
         }
         group.finish();
@@ -64,8 +67,8 @@ fn round_trips(c: &mut Criterion) {
                 let per_task = iterations.div_ceil(concurrency);
                 let started = Instant::now();
                 let tasks: Vec<_> = (0..concurrency)
-                    .map(|_| {
-                        let client = client.clone();
+                    .map(|task| {
+                        let mut client = client.for_task(task as usize);
                         tokio::spawn(async move {
                             for _ in 0..per_task {
                                 client.call(&Workload::Unary).await.unwrap();

@@ -3,11 +3,13 @@
 # the count is the same from run to run and whatever else the machine is doing, so it shows
 # what a change to the per-request path costs. Compares our server with the bare examples:
 #   gRPC SayHello (h2load, 1 connection x 64 streams) and REST JSON SayHello (h2load --h1,
-#   16 connections), CALLS calls each (default 5000) after 1000 to warm up.
+#   16 connections), CALLS calls each (default 5000) after 1000 to warm up. PROFILE=lean
+#   measures our server in its lean profile (default: the default profile).
 # Needs valgrind and h2load (Debian: valgrind nghttp2-client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS="${CALLS:-5000}"
+PROFILE="${PROFILE:-default}"
 for tool in valgrind callgrind_control callgrind_annotate h2load; do
     command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is missing (apt-get install valgrind nghttp2-client)" >&2; exit 1; }
 done
@@ -43,9 +45,9 @@ count() {
 }
 
 BIN=target/release/rpc-vs-rest
-ours_grpc=$(count ours-grpc grpc_load 50081 "$BIN" serve --grpc-addr 127.0.0.1:50081 --rest-addr 127.0.0.1:8081)
+ours_grpc=$(count ours-grpc grpc_load 50081 "$BIN" serve --grpc-addr 127.0.0.1:50081 --rest-addr 127.0.0.1:8081 --profile "$PROFILE")
 bare_grpc=$(count bare-grpc grpc_load 50082 target/release/examples/bare_tonic 127.0.0.1:50082)
-ours_rest=$(count ours-rest rest_load 8083 "$BIN" serve --grpc-addr 127.0.0.1:50083 --rest-addr 127.0.0.1:8083)
+ours_rest=$(count ours-rest rest_load 8083 "$BIN" serve --grpc-addr 127.0.0.1:50083 --rest-addr 127.0.0.1:8083 --profile "$PROFILE")
 bare_rest=$(count bare-rest rest_load 8084 target/release/examples/bare_axum 127.0.0.1:8084)
 
 echo "server instructions per call (user space; the kernel's share is the same for both):"

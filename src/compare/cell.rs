@@ -1,23 +1,16 @@
 //! The cells of the comparison — one protocol stack each — and a client per cell that makes
 //! one call of a workload and checks the reply. Every cell sends the same messages.
 
-use std::{
-    fmt,
-    net::SocketAddr,
-    str::FromStr,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-};
+use std::{fmt, net::SocketAddr, str::FromStr, sync::Arc};
 
 use bytes::Bytes;
 use http::HeaderValue;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use tonic::transport::{Channel, Endpoint};
+use tower::{Service as _, ServiceExt as _};
 
 use super::{
+    http2::Http2,
     wire::{CountingConnector, WireCounters},
     workload::Workload,
 };
@@ -57,7 +50,7 @@ impl Cell {
         Cell::RestWsH1,
     ];
 
-    fn http2(self) -> bool {
+    pub(crate) fn http2(self) -> bool {
         matches!(self, Cell::Grpc | Cell::RestJsonH2 | Cell::RestProtoH2 | Cell::RestSseH2)
     }
 
@@ -111,7 +104,9 @@ impl FromStr for Cell {
 /// The server that answered a call, from its `x-served-by` header (`None` when it sent none).
 pub type ServedBy = Option<HeaderValue>;
 
-/// A client of one cell, shared by every task of a run (clones share the connections).
+/// The client one task of a run calls with. HTTP/2 cells share their connections among the
+/// tasks (each task holds its own handles on them); an HTTP/1.1 task has a connection of its
+/// own, since HTTP/1.1 carries one call at a time.
 #[derive(Clone, Debug)]
 pub enum CellClient {
     Grpc(GrpcClients),
@@ -124,102 +119,151 @@ pub enum CellClient {
     },
 }
 
-/// REST over hyper's client: JSON or protobuf bodies, HTTP/1.1 or h2c.
+/// REST over hyper: JSON or protobuf bodies, HTTP/1.1 or h2c.
 #[derive(Clone, Debug)]
 pub struct RestClient {
-    client: Client<CountingConnector, Full<Bytes>>,
+    transport: RestTransport,
     base: String,
     /// The unary and batch routes, parsed once rather than per call.
     hello: http::Uri,
     batch: http::Uri,
     json: bool,
     sse: bool,
-    http2: bool,
-    connector: CountingConnector,
 }
 
-/// One HTTP/2 connection per server address; calls take them in turn (round robin), as a
-/// gRPC client with the `round_robin` policy does.
 #[derive(Clone, Debug)]
-pub struct GrpcClients {
-    clients: Arc<[GreeterClient<Channel>]>,
-    next: Arc<AtomicUsize>,
+enum RestTransport {
+    /// A pooled client of the task's own, which keeps its one connection.
+    Http1 { client: Box<Client<CountingConnector, Full<Bytes>>>, connector: CountingConnector },
+    /// Connections shared by every task, taken in turn.
+    Http2(Turns<Http2<Full<Bytes>>>),
 }
 
-impl GrpcClients {
-    async fn connect(addrs: &[SocketAddr], counters: Arc<WireCounters>) -> anyhow::Result<Self> {
-        let mut clients = Vec::with_capacity(addrs.len());
-        for &addr in addrs {
-            let connector = CountingConnector { addr, counters: counters.clone() };
-            let channel = Endpoint::from_shared(format!("http://{addr}"))?
-                .connect_with_connector(connector)
-                .await?;
-            clients.push(GreeterClient::new(channel).max_decoding_message_size(usize::MAX));
-        }
-        anyhow::ensure!(!clients.is_empty(), "no gRPC address to connect to");
-        Ok(Self { clients: clients.into(), next: Arc::default() })
+/// Handles on a set of connections, used in turn (round robin), as a gRPC client with the
+/// `round_robin` policy does. Each task holds its own `Turns`, so taking a turn touches
+/// nothing another task touches.
+#[derive(Clone, Debug)]
+pub struct Turns<T> {
+    handles: Vec<T>,
+    next: usize,
+}
+
+impl<T> Turns<T> {
+    fn new(handles: Vec<T>, first: usize) -> Self {
+        let next = first % handles.len().max(1);
+        Self { handles, next }
     }
 
-    fn next(&self) -> GreeterClient<Channel> {
-        let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        self.clients[turn % self.clients.len()].clone()
+    fn next(&mut self) -> &mut T {
+        let turn = self.next;
+        self.next = (turn + 1) % self.handles.len();
+        &mut self.handles[turn]
     }
+
+    fn len(&self) -> usize {
+        self.handles.len()
+    }
+}
+
+/// `connections` HTTP/2 connections per gRPC server address.
+pub type GrpcClients = Turns<GreeterClient<Http2<tonic::body::Body>>>;
+
+async fn connect_grpc(
+    addrs: &[SocketAddr],
+    connections: usize,
+    counters: &Arc<WireCounters>,
+) -> anyhow::Result<GrpcClients> {
+    let mut clients = Vec::with_capacity(addrs.len() * connections);
+    for _ in 0..connections {
+        for &addr in addrs {
+            let connection = Http2::connect(addr, counters.clone()).await?;
+            let origin = format!("http://{addr}").parse()?;
+            clients.push(
+                GreeterClient::with_origin(connection, origin)
+                    .max_decoding_message_size(usize::MAX),
+            );
+        }
+    }
+    anyhow::ensure!(!clients.is_empty(), "no gRPC address to connect to");
+    Ok(Turns::new(clients, 0))
 }
 
 impl CellClient {
-    /// Connects to the cell's port: one gRPC connection per address in `grpc`.
+    /// Connects to the cell's port: HTTP/2 cells open `connections` connections (per gRPC
+    /// server address); HTTP/1.1 cells connect as each task first calls.
     pub async fn connect(
         cell: Cell,
         grpc: &[SocketAddr],
         rest: SocketAddr,
+        connections: usize,
         counters: Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
+        let connections = connections.max(1);
         if cell == Cell::Grpc {
-            return Ok(Self::Grpc(GrpcClients::connect(grpc, counters).await?));
+            return Ok(Self::Grpc(connect_grpc(grpc, connections, &counters).await?));
         }
         if cell == Cell::RestWsH1 {
             return Ok(Self::WebSocket { addr: rest, counters });
         }
-        let connector = CountingConnector { addr: rest, counters };
-        let sse = matches!(cell, Cell::RestSseH1 | Cell::RestSseH2);
+        let connector = CountingConnector { addr: rest, counters: counters.clone() };
+        let transport = if cell.http2() {
+            let mut handles = Vec::with_capacity(connections);
+            for _ in 0..connections {
+                handles.push(Http2::connect(rest, counters.clone()).await?);
+            }
+            RestTransport::Http2(Turns::new(handles, 0))
+        } else {
+            RestTransport::Http1 { client: Box::new(http1_client(connector.clone())), connector }
+        };
         Ok(Self::Rest(Box::new(RestClient {
-            client: rest_client(connector.clone(), cell.http2()),
+            transport,
             base: format!("http://{rest}"),
             hello: format!("http://{rest}/v1/greeter/hello").parse()?,
             batch: format!("http://{rest}/v1/greeter/batch").parse()?,
             json: cell.json(),
-            sse,
-            http2: cell.http2(),
-            connector,
+            sse: matches!(cell, Cell::RestSseH1 | Cell::RestSseH2),
         })))
     }
 
-    /// The client one task of a run uses. HTTP/1.1 cells give each task a pool of its own, so
-    /// it keeps one connection and never waits on a pool lock the other tasks share (the
-    /// load generator must not be the bottleneck); every other cell shares its connections.
-    pub fn for_task(&self) -> Self {
+    /// The client task number `task` of a run uses: its own handles on the shared HTTP/2
+    /// connections, starting its turns at its own connection so that the tasks spread evenly,
+    /// or, for HTTP/1.1, a pool of its own, so it keeps one connection and never waits on a
+    /// pool lock the other tasks share (the load generator must not be the bottleneck).
+    pub fn for_task(&self, task: usize) -> Self {
         match self {
-            Self::Rest(rest) if !rest.http2 => Self::Rest(Box::new(RestClient {
-                client: rest_client(rest.connector.clone(), false),
-                ..(**rest).clone()
-            })),
-            shared => shared.clone(),
+            Self::Grpc(clients) => Self::Grpc(Turns::new(clients.handles.clone(), task)),
+            Self::Rest(rest) => {
+                let transport = match &rest.transport {
+                    RestTransport::Http1 { connector, .. } => RestTransport::Http1 {
+                        client: Box::new(http1_client(connector.clone())),
+                        connector: connector.clone(),
+                    },
+                    RestTransport::Http2(connections) => {
+                        RestTransport::Http2(Turns::new(connections.handles.clone(), task))
+                    }
+                };
+                Self::Rest(Box::new(RestClient { transport, ..(**rest).clone() }))
+            }
+            Self::WebSocket { .. } => self.clone(),
         }
     }
 
     /// How many connections are open at once at this concurrency: HTTP/2 multiplexes every
-    /// call on one connection per server address; HTTP/1.1 needs one per call in flight.
+    /// call on its connections; HTTP/1.1 needs one per call in flight.
     pub fn connections(&self, concurrency: usize) -> usize {
         match self {
-            Self::Grpc(clients) => clients.clients.len(),
-            Self::Rest(rest) if rest.http2 => 1,
-            Self::Rest(_) | Self::WebSocket { .. } => concurrency,
+            Self::Grpc(clients) => clients.len(),
+            Self::Rest(rest) => match &rest.transport {
+                RestTransport::Http2(connections) => connections.len(),
+                RestTransport::Http1 { .. } => concurrency,
+            },
+            Self::WebSocket { .. } => concurrency,
         }
     }
 
     /// Makes one call and checks the reply; `Ok` says which server answered, `Err` what was
     /// wrong.
-    pub async fn call(&self, workload: &Workload) -> Result<ServedBy, String> {
+    pub async fn call(&mut self, workload: &Workload) -> Result<ServedBy, String> {
         match (self, workload) {
             (Self::Grpc(clients), Workload::Unary) => {
                 let reply = clients.next().say_hello(HelloRequest { name: "World".into() }).await;
@@ -237,7 +281,7 @@ impl CellClient {
             (Self::Rest(rest), Workload::Unary) => {
                 let request = HelloRequest { name: "World".into() };
                 let (served_by, body) =
-                    rest_call(&rest.client, rest.hello.clone(), rest.json, &request).await?;
+                    rest_call(&mut rest.transport, rest.hello.clone(), rest.json, &request).await?;
                 let reply: HelloReply = decode(&body, rest.json)?;
                 check_hello(&reply)?;
                 Ok(served_by)
@@ -245,7 +289,7 @@ impl CellClient {
             (Self::Rest(rest), Workload::Batch(names)) => {
                 let request = BatchHelloRequest { names: names.to_vec() };
                 let (served_by, body) =
-                    rest_call(&rest.client, rest.batch.clone(), rest.json, &request).await?;
+                    rest_call(&mut rest.transport, rest.batch.clone(), rest.json, &request).await?;
                 let reply: BatchHelloReply = decode(&body, rest.json)?;
                 check_batch(&reply, names)?;
                 Ok(served_by)
@@ -318,12 +362,12 @@ impl CellClient {
                 Err("this cell cannot carry this workload".into())
             }
             (Self::Rest(rest), Workload::Stream(count)) => {
-                let (client, base, sse) = (&rest.client, &rest.base, &rest.sse);
-                let accept = if *sse { "text/event-stream" } else { "application/x-ndjson" };
+                let (transport, base, sse) = (&mut rest.transport, &rest.base, rest.sse);
+                let accept = if sse { "text/event-stream" } else { "application/x-ndjson" };
                 let url = format!("{base}/v1/greeter/hello/World/stream?count={count}");
-                let (served_by, body) = rest_get(client, &url, accept).await?;
+                let (served_by, body) = rest_get(transport, &url, accept).await?;
                 let text = std::str::from_utf8(&body).map_err(|e| e.to_string())?;
-                let items: Vec<&str> = if *sse {
+                let items: Vec<&str> = if sse {
                     text.split("\n\n")
                         .filter(|e| !e.is_empty())
                         .filter_map(|e| e.strip_prefix("data: "))
@@ -346,18 +390,12 @@ impl CellClient {
     }
 }
 
-fn rest_client(
-    connector: CountingConnector,
-    http2: bool,
-) -> Client<CountingConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new())
-        .http2_only(http2)
-        .pool_max_idle_per_host(usize::MAX)
-        .build(connector)
+fn http1_client(connector: CountingConnector) -> Client<CountingConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(usize::MAX).build(connector)
 }
 
 async fn rest_call<T: prost::Message + serde::Serialize>(
-    client: &Client<CountingConnector, Full<Bytes>>,
+    transport: &mut RestTransport,
     uri: http::Uri,
     json: bool,
     message: &T,
@@ -372,7 +410,7 @@ async fn rest_call<T: prost::Message + serde::Serialize>(
         .header(http::header::ACCEPT, media)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    send(client, request).await
+    send(transport, request).await
 }
 
 fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(
@@ -387,7 +425,7 @@ fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(
 }
 
 async fn rest_get(
-    client: &Client<CountingConnector, Full<Bytes>>,
+    transport: &mut RestTransport,
     url: &str,
     accept: &str,
 ) -> Result<(ServedBy, Bytes), String> {
@@ -395,16 +433,25 @@ async fn rest_get(
         .header(http::header::ACCEPT, accept)
         .body(Full::new(Bytes::new()))
         .map_err(|e| e.to_string())?;
-    send(client, request).await
+    send(transport, request).await
 }
 
 /// Sends a request and returns who answered and the body of a 200 reply; anything else is an
 /// error.
 async fn send(
-    client: &Client<CountingConnector, Full<Bytes>>,
+    transport: &mut RestTransport,
     request: http::Request<Full<Bytes>>,
 ) -> Result<(ServedBy, Bytes), String> {
-    let response = client.request(request).await.map_err(|e| format!("REST: {e}"))?;
+    let response = match transport {
+        RestTransport::Http1 { client, .. } => {
+            client.request(request).await.map_err(|e| format!("REST: {e}"))?
+        }
+        RestTransport::Http2(connections) => {
+            let connection = connections.next();
+            connection.ready().await.map_err(|e| format!("REST: {e}"))?;
+            connection.call(request).await.map_err(|e| format!("REST: {e}"))?
+        }
+    };
     let status = response.status();
     let served_by = response.headers().get(SERVED_BY).cloned();
     let body =

@@ -5,6 +5,7 @@
 
 mod address;
 mod cell;
+mod http2;
 mod report;
 mod run;
 mod server;
@@ -16,8 +17,11 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::config::Profile;
+
 pub use address::{GrpcTarget, RestTarget};
 pub use cell::{Cell, CellClient, GrpcClients, ServedBy};
+pub use http2::Http2;
 pub use report::Format;
 pub use run::Measurement;
 pub use wire::{CountingConnector, CountingStream, WireCounters};
@@ -50,10 +54,22 @@ pub struct CompareConfig {
     #[arg(long, value_delimiter = ',', default_value = "unary,batch-1000")]
     pub workloads: Vec<Workload>,
 
-    /// Calls in flight (comma-separated). HTTP/2 cells use one connection; HTTP/1.1 cells one
-    /// connection per call in flight.
+    /// Calls in flight (comma-separated). HTTP/2 cells spread them over `--connections`;
+    /// HTTP/1.1 cells open one connection per call in flight.
     #[arg(long, value_delimiter = ',', default_value = "1,64")]
     pub concurrency: Vec<usize>,
+
+    /// Connections of each HTTP/2 cell (gRPC and `rest-*-h2`; for gRPC, per server address),
+    /// comma-separated. 1, the default, is what a stock client opens; one HTTP/2 connection is
+    /// served by one task on each side, so it caps what many cores can do. Never more than the
+    /// calls in flight. HTTP/1.1 cells ignore it.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub connections: Vec<usize>,
+
+    /// The profile of the server `compare` starts when given no targets: `default` (request
+    /// ids and metrics on every call) or `lean` (the protocols alone).
+    #[arg(long, value_enum, default_value_t = Profile::Default)]
+    pub server_profile: Profile,
 
     /// Seconds of warm-up before each measurement.
     #[arg(long, default_value_t = 1.0)]
@@ -76,8 +92,10 @@ pub struct CompareConfig {
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<std::path::PathBuf>,
 
-    /// The whole matrix: workloads unary, batch-1/10/100/1000, stream-100 and chat-100, concurrency
-    /// 1/16/64/256.
+    /// The whole matrix: workloads unary, batch-1/10/100/1000, stream-100 and chat-100,
+    /// concurrency 1/16/64/256, connections 1 and one per core of this machine; then, with a
+    /// server of its own, what the default profile's features cost per call on each protocol
+    /// (the same calls against a lean server).
     #[arg(long)]
     pub full: bool,
 
@@ -93,38 +111,51 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
                 .map(|w| w.parse().map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<_>>()?;
         config.concurrency = vec![1, 16, 64, 256];
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        config.connections = if cores > 1 { vec![1, cores] } else { vec![1] };
     }
-    let measurements = measure_all(&config).await?;
+    let target = connect(&config, config.server_profile).await?;
+    let measurements = measure_all(&config, &target).await?;
     println!("{}", report::render(&measurements, config.format)?);
+    if matches!(config.format, Format::Table | Format::Markdown) {
+        println!("{}", report::server_line(target.profile));
+    }
     if let Some(path) = &config.report {
         std::fs::write(path, report::html(&measurements))?;
         eprintln!("wrote {}", path.display());
     }
+    let local = target.profile.is_some();
+    drop(target);
+    if config.full && local && matches!(config.format, Format::Table | Format::Markdown) {
+        let costs = feature_costs(&config).await?;
+        println!("{}", report::render_feature_costs(&costs, config.format)?);
+    }
     Ok(())
 }
 
+async fn connect(config: &CompareConfig, profile: Profile) -> anyhow::Result<server::Target> {
+    match (&config.grpc_target, &config.rest_target) {
+        (Some(grpc), Some(rest)) => server::Target::remote(grpc, rest).await,
+        _ => server::Target::local(profile).await,
+    }
+}
+
 /// Runs every combination and returns the measurements, in order.
-pub async fn measure_all(config: &CompareConfig) -> anyhow::Result<Vec<Measurement>> {
-    let target = match (&config.grpc_target, &config.rest_target) {
-        (Some(grpc), Some(rest)) => server::Target::remote(grpc, rest).await?,
-        _ => server::Target::local().await?,
-    };
-    let plan = run::Plan {
-        warmup: Duration::from_secs_f64(config.warmup),
-        duration: Duration::from_secs_f64(config.duration),
-        repeats: config.repeats,
-        rate: config.rate,
-    };
-    let runs: Vec<(&Workload, usize, Cell)> = config
+async fn measure_all(
+    config: &CompareConfig,
+    target: &server::Target,
+) -> anyhow::Result<Vec<Measurement>> {
+    let plan = plan(config);
+    let runs: Vec<(&Workload, usize, usize, Cell)> = config
         .workloads
         .iter()
         .flat_map(|workload| {
             config.concurrency.iter().flat_map(move |&concurrency| {
-                config
-                    .cells
-                    .iter()
-                    .filter(|cell| cell.carries(workload))
-                    .map(move |&cell| (workload, concurrency, cell))
+                config.cells.iter().filter(|cell| cell.carries(workload)).flat_map(move |&cell| {
+                    connection_counts(cell, concurrency, &config.connections)
+                        .into_iter()
+                        .map(move |connections| (workload, concurrency, connections, cell))
+                })
             })
         })
         .collect();
@@ -134,11 +165,56 @@ pub async fn measure_all(config: &CompareConfig) -> anyhow::Result<Vec<Measureme
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut measurements = Vec::with_capacity(total);
-    for (workload, concurrency, cell) in runs {
-        progress.set_message(format!("{cell} {workload} x{concurrency}"));
-        measurements.push(run::measure(&target, cell, workload, concurrency, &plan).await?);
+    for (workload, concurrency, connections, cell) in runs {
+        progress.set_message(format!("{cell} {workload} x{concurrency} /{connections}"));
+        measurements
+            .push(run::measure(target, cell, workload, concurrency, connections, &plan).await?);
         progress.inc(1);
     }
     progress.finish_and_clear();
     Ok(measurements)
+}
+
+fn plan(config: &CompareConfig) -> run::Plan {
+    run::Plan {
+        warmup: Duration::from_secs_f64(config.warmup),
+        duration: Duration::from_secs_f64(config.duration),
+        repeats: config.repeats,
+        rate: config.rate,
+    }
+}
+
+/// The connection counts a cell runs with at this concurrency: each of `--connections` (at
+/// most one per call in flight) for HTTP/2 cells; HTTP/1.1 cells run once, with a connection
+/// per call.
+fn connection_counts(cell: Cell, concurrency: usize, connections: &[usize]) -> Vec<usize> {
+    if !cell.http2() {
+        return vec![concurrency];
+    }
+    let mut counts: Vec<usize> =
+        connections.iter().map(|&n| n.clamp(1, concurrency.max(1))).collect();
+    counts.dedup();
+    counts
+}
+
+/// What the default profile's features (request ids, metrics) cost per call: unary calls, 64
+/// in flight, on one connection per HTTP/2 cell, against a default and then a lean server of
+/// compare's own.
+async fn feature_costs(config: &CompareConfig) -> anyhow::Result<Vec<report::FeatureCost>> {
+    let cells = [Cell::Grpc, Cell::RestJsonH1, Cell::RestJsonH2];
+    let plan = plan(config);
+    let mut by_profile = Vec::new();
+    for profile in [Profile::Default, Profile::Lean] {
+        let target = server::Target::local(profile).await?;
+        let mut measured = Vec::new();
+        for cell in cells {
+            measured.push(run::measure(&target, cell, &Workload::Unary, 64, 1, &plan).await?);
+        }
+        by_profile.push(measured);
+    }
+    Ok(by_profile[0]
+        .iter()
+        .zip(&by_profile[1])
+        .map(|(default, lean)| report::FeatureCost { default: default.clone(), lean: lean.clone() })
+        .collect())
 }

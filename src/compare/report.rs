@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use clap::ValueEnum;
 
 use super::run::Measurement;
+use crate::config::Profile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -104,6 +105,79 @@ pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Re
             for row in &rows {
                 writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
             }
+        }
+    }
+    Ok(out)
+}
+
+/// Which server the table measured.
+pub(crate) fn server_line(profile: Option<Profile>) -> String {
+    match profile {
+        Some(profile) => format!(
+            "server: started by compare on this machine, `serve --profile {}`",
+            profile.as_str()
+        ),
+        None => "server: given by address (its profile is its own)".into(),
+    }
+}
+
+/// The same calls against a default and a lean server.
+#[derive(Debug, Clone)]
+pub(crate) struct FeatureCost {
+    pub(crate) default: Measurement,
+    pub(crate) lean: Measurement,
+}
+
+/// What the default profile's features cost each protocol per call: throughput both ways, and
+/// the server's CPU per call both ways and the difference.
+pub(crate) fn render_feature_costs(
+    costs: &[FeatureCost],
+    format: Format,
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\nPer-call cost of the default profile's features (request ids, metrics): unary, 64 in flight, 1 connection per HTTP/2 cell"
+    )?;
+    let headers = [
+        "cell",
+        "req/s default",
+        "req/s lean",
+        "lean / default",
+        "srv CPU µs/call default",
+        "srv CPU µs/call lean",
+        "cost µs/call",
+    ];
+    let cpu = |m: &Measurement| m.server_cpu_ms_per_1000_calls;
+    let rows: Vec<[String; 7]> = costs
+        .iter()
+        .map(|cost| {
+            let (d, l) = (&cost.default, &cost.lean);
+            let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+            [
+                d.cell.clone(),
+                format!("{:.0}", d.requests_per_second),
+                format!("{:.0}", l.requests_per_second),
+                format!(
+                    "{:.2}",
+                    l.requests_per_second / d.requests_per_second.max(f64::MIN_POSITIVE)
+                ),
+                show(cpu(d)),
+                show(cpu(l)),
+                show(cpu(d).zip(cpu(l)).map(|(d, l)| d - l)),
+            ]
+        })
+        .collect();
+    if format == Format::Markdown {
+        writeln!(out, "| {} |", headers.join(" | "))?;
+        writeln!(out, "|{}", "---|".repeat(headers.len()))?;
+        for row in rows {
+            writeln!(out, "| {} |", row.join(" | "))?;
+        }
+    } else {
+        writeln!(out, "{}", headers.join("  "))?;
+        for row in rows {
+            writeln!(out, "{}", row.join("  "))?;
         }
     }
     Ok(out)

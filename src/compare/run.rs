@@ -1,6 +1,6 @@
-//! The load generator: for each cell, workload and concurrency, a warm-up, then closed-loop
-//! calls for a fixed time from `concurrency` tasks (HTTP/2 tasks share their connections, each
-//! HTTP/1.1 task keeps its own, reused throughout), every reply checked. Latency goes into an
+//! The load generator: for each cell, workload, concurrency and connection count, a warm-up,
+//! then closed-loop calls for a fixed time from `concurrency` tasks (HTTP/2 tasks share the
+//! cell's connections, each HTTP/1.1 task keeps its own, reused throughout), every reply checked. Latency goes into an
 //! HDR histogram; bytes are counted at the client's sockets; the server's CPU time is read
 //! from /proc when the server is local.
 
@@ -11,6 +11,8 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
+
+use crate::config::Profile;
 
 use super::{
     cell::{Cell, CellClient, ServedBy},
@@ -24,6 +26,8 @@ use super::{
 pub struct Measurement {
     pub cell: String,
     pub workload: String,
+    /// The profile of the server `compare` started (`None` for a server given by address).
+    pub server_profile: Option<&'static str>,
     pub concurrency: usize,
     pub connections: usize,
     pub calls: u64,
@@ -57,11 +61,13 @@ pub(crate) async fn measure(
     cell: Cell,
     workload: &Workload,
     concurrency: usize,
+    connections: usize,
     plan: &Plan,
 ) -> anyhow::Result<Measurement> {
     let counters = Arc::new(WireCounters::default());
-    let client = CellClient::connect(cell, &target.grpc, target.rest, counters.clone()).await?;
-    let clients: Vec<CellClient> = (0..concurrency).map(|_| client.for_task()).collect();
+    let client =
+        CellClient::connect(cell, &target.grpc, target.rest, connections, counters.clone()).await?;
+    let clients: Vec<CellClient> = (0..concurrency).map(|task| client.for_task(task)).collect();
     drive(&clients, workload, plan.warmup, plan.rate).await;
     let mut runs = Vec::with_capacity(plan.repeats);
     for _ in 0..plan.repeats.max(1) {
@@ -75,6 +81,7 @@ pub(crate) async fn measure(
         runs.push(Measurement {
             cell: cell.to_string(),
             workload: workload.to_string(),
+            server_profile: target.profile.map(Profile::as_str),
             concurrency,
             connections: client.connections(concurrency),
             calls: run.calls,
@@ -120,7 +127,7 @@ async fn drive(
     let concurrency = clients.len();
     let tasks: Vec<_> = (0..concurrency)
         .map(|task| {
-            let (client, workload) = (clients[task].clone(), workload.clone());
+            let (mut client, workload) = (clients[task].clone(), workload.clone());
             // Task `task` owns calls task, task + concurrency, task + 2·concurrency, …
             let interval = rate.map(|rate| Duration::from_secs_f64(concurrency as f64 / rate));
             let offset = rate.map(|rate| Duration::from_secs_f64(task as f64 / rate));

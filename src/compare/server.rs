@@ -11,11 +11,14 @@ use tokio::{
 };
 
 use super::address::{GrpcTarget, RestTarget};
+use crate::config::Profile;
 
 pub(crate) struct Target {
     /// One gRPC connection per address; calls go round robin when there are several.
     pub(crate) grpc: Vec<SocketAddr>,
     pub(crate) rest: SocketAddr,
+    /// The child's profile, when `compare` started it.
+    pub(crate) profile: Option<Profile>,
     /// The child server, when `compare` started it (killed on drop).
     child: Option<Child>,
 }
@@ -25,11 +28,16 @@ const TICKS_PER_SECOND: u64 = 100;
 
 impl Target {
     pub(crate) async fn remote(grpc: &GrpcTarget, rest: &RestTarget) -> anyhow::Result<Self> {
-        Ok(Self { grpc: grpc.resolve().await?, rest: rest.resolve().await?, child: None })
+        Ok(Self {
+            grpc: grpc.resolve().await?,
+            rest: rest.resolve().await?,
+            profile: None,
+            child: None,
+        })
     }
 
-    /// Starts `rpc-vs-rest serve` on loopback and waits for its addresses.
-    pub(crate) async fn local() -> anyhow::Result<Self> {
+    /// Starts `rpc-vs-rest serve --profile PROFILE` on loopback and waits for its addresses.
+    pub(crate) async fn local(profile: Profile) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find this binary to start a server")?;
         let mut child = Command::new(exe)
             .args([
@@ -40,6 +48,8 @@ impl Target {
                 "127.0.0.1:0",
                 "--log-format",
                 "json",
+                "--profile",
+                profile.as_str(),
             ])
             .env("RUST_LOG", "warn,rpc_vs_rest=info")
             .stdout(Stdio::null())
@@ -63,7 +73,7 @@ impl Target {
         .context("the server did not start within 30 s")??;
         // Drain its stderr so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { grpc: vec![found.0], rest: found.1, child: Some(child) })
+        Ok(Self { grpc: vec![found.0], rest: found.1, profile: Some(profile), child: Some(child) })
     }
 
     /// The server's CPU time so far (user + system), when it is a local child.

@@ -1,0 +1,64 @@
+//! One HTTP/2 connection as a tower service, which both the gRPC client (tonic) and the REST
+//! client of `compare` call: a call goes straight to the connection's task, with no pool to
+//! lock and no buffer task to hop through, as in h2load. tonic's `Channel` and hyper's pooled
+//! client added both, and on many cores made the generator, not the server, the bottleneck of
+//! every HTTP/2 cell.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use hyper::{body::Incoming, client::conn::http2::SendRequest};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+use super::wire::{CountingStream, WireCounters};
+
+/// A handle on one HTTP/2 connection; clones share it.
+#[derive(Debug)]
+pub struct Http2<B>(SendRequest<B>);
+
+impl<B> Clone for Http2<B> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<B> Http2<B>
+where
+    B: http_body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// Opens an h2c connection (prior knowledge) to `addr`, counting its bytes.
+    pub async fn connect(addr: SocketAddr, counters: Arc<WireCounters>) -> anyhow::Result<Self> {
+        let stream = CountingStream::connect(addr, counters).await?;
+        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(TokioIo::new(stream))
+            .await?;
+        // Runs until every handle is dropped.
+        tokio::spawn(connection);
+        Ok(Self(sender))
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for Http2<B>
+where
+    B: http_body::Body + Send + 'static,
+{
+    type Response = http::Response<Incoming>;
+    type Error = hyper::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        Box::pin(self.0.send_request(request))
+    }
+}
