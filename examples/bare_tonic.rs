@@ -57,6 +57,12 @@ impl Greeter for BareGreeter {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logging set up as our server sets it up (tracing to stderr, `info`): without a subscriber,
+    // tracing falls back to its `log` bridge on every span, a cost no real server pays.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::stderr)
+        .init();
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50061".into()).parse()?;
     Server::builder()
         .tcp_nodelay(true)

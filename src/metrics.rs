@@ -36,7 +36,7 @@ use prometheus_client::{
     metrics::{MetricType, counter::ConstCounter},
     registry::Registry,
 };
-use tower::{ServiceExt as _, layer::layer_fn, service_fn};
+use tower::{Service as _, layer::layer_fn, service_fn};
 
 #[derive(Clone, Debug)]
 pub struct Metrics(Arc<Inner>);
@@ -44,14 +44,17 @@ pub struct Metrics(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
-    calls: Arc<Calls>,
+    calls: &'static Calls,
 }
 
 impl Default for Metrics {
+    /// The shards live as long as the process (a few KiB per server), so that a call can hold
+    /// them without a reference count: cloning an `Arc` on every call would bump one counter,
+    /// on one cache line, from every core.
     fn default() -> Self {
-        let calls = Arc::new(Calls::new());
+        let calls: &'static Calls = Box::leak(Box::new(Calls::new()));
         let mut registry = Registry::default();
-        registry.register_collector(Box::new(CallsCollector(calls.clone())));
+        registry.register_collector(Box::new(CallsCollector(calls)));
         Self(Arc::new(Inner { registry, calls }))
     }
 }
@@ -68,7 +71,7 @@ impl Metrics {
 
     /// Starts counting a gRPC call to `method` (the request path).
     pub fn watch_grpc(&self, method: Option<PathAndQuery>) -> GrpcCallWatch {
-        GrpcCallWatch { metrics: self.clone(), method, started: Instant::now() }
+        GrpcCallWatch { calls: self.0.calls, method, started: Instant::now() }
     }
 }
 
@@ -84,13 +87,14 @@ pub fn record_rest_calls<S>(router: Router<S>, metrics: Metrics) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    router.layer(layer_fn(move |route: Route| {
+    router.layer(layer_fn(move |mut route: Route| {
         let metrics = metrics.clone();
         service_fn(move |request: Request| {
             let started = Instant::now();
             let verb = request.method().clone();
             let template = request.extensions().get::<MatchedPath>().cloned();
-            let response = route.clone().oneshot(request);
+            // `Route` is always ready, and its `call` clones what it runs: no clone of our own.
+            let response = route.call(request);
             let metrics = metrics.clone();
             async move {
                 let response = response.await?;
@@ -107,7 +111,7 @@ where
 /// A gRPC call being counted: started when the request came in.
 #[derive(Debug)]
 pub struct GrpcCallWatch {
-    metrics: Metrics,
+    calls: &'static Calls,
     method: Option<PathAndQuery>,
     started: Instant,
 }
@@ -128,7 +132,7 @@ impl GrpcCallWatch {
     fn record(self, status: u16) {
         let path = self.method.as_ref().map_or("", PathAndQuery::path);
         let call = CallName { protocol: Protocol::Grpc, verb: "", path };
-        self.metrics.0.calls.record(call, status, self.started.elapsed());
+        self.calls.record(call, status, self.started.elapsed());
     }
 }
 
@@ -376,7 +380,7 @@ struct MethodLabels {
 
 /// Encodes the shards' totals at each scrape, through prometheus-client's encoder.
 #[derive(Debug)]
-struct CallsCollector(Arc<Calls>);
+struct CallsCollector(&'static Calls);
 
 impl Collector for CallsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {

@@ -3,20 +3,20 @@
 //! bodies (decompressed before the body limit counts them; other encodings 415), each answered
 //! in the API's error shape.
 
-use std::convert::Infallible;
+use std::{convert::Infallible, sync::Arc};
 
 use axum::http::{StatusCode, header::CONTENT_ENCODING};
 use axum::{
     Router,
     body::Body,
+    extract::DefaultBodyLimit,
     extract::{Request, State},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::Route,
 };
 use bytes::Bytes;
 use futures_util::future::Either;
-use tower::{ServiceBuilder, ServiceExt as _, layer::layer_fn, service_fn};
+use tower::{ServiceBuilder, ServiceExt as _, service_fn};
 use tower_http::{body::UnsyncBoxBody, decompression::RequestDecompressionLayer};
 
 use super::error::{ApiError, Code};
@@ -43,62 +43,80 @@ async fn check_token(State(token): State<BearerToken>, request: Request, next: N
     }
 }
 
-/// Sheds load beyond `max_in_flight` requests (503) and times out requests after
-/// `request_timeout` (504): one plain service around each route, sharing one semaphore, where
-/// tower's layers behind `HandleErrorLayer` boxed every request's future.
-pub(crate) fn bound_requests(
-    router: Router<Greeter>,
+/// The REST port's front, as one plain service around the whole router (no route lookup,
+/// boxed layer or shared counter of its own per request):
+/// - the body limit, counted after decompression so that a small bomb cannot expand past it;
+/// - gzip request bodies decompressed, other encodings refused (415), and bodies without
+///   `Content-Encoding` passed straight through without the decompressing wrapper;
+/// - on the Greeter routes (`/v1/`), load shedding beyond `max_in_flight` requests (503) and
+///   the request timeout (504), as the gRPC guard applies them. Health, readiness, metrics and
+///   the docs stay unbounded, so an overloaded server still answers its probes.
+pub(crate) fn front(
+    router: Router,
     limits: &ConnectionLimits,
-) -> Router<Greeter> {
-    let admission = Admission::new(limits);
-    router.layer(layer_fn(move |route: Route| {
-        let admission = admission.clone();
-        service_fn(move |request: Request| {
-            let (admission, route) = (admission.clone(), route.clone());
-            async move {
-                Ok::<_, Infallible>(match admission.run(None, route.oneshot(request)).await {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(infallible)) => match infallible {},
-                    Err(Refused::Overloaded) => {
-                        ApiError::new(Code::Unavailable, "the server is at capacity; retry shortly")
-                            .into_response()
-                    }
-                    Err(Refused::TimedOut) => ApiError::new(
-                        Code::DeadlineExceeded,
-                        "the request took longer than the server allows",
-                    )
-                    .into_response(),
-                })
-            }
-        })
-    }))
-}
-
-/// Accepts gzip bodies, counting the body limit after decompression so a small bomb cannot
-/// expand past it; refuses other encodings in the API's error shape. Built around the whole
-/// router, so it costs no route lookup or boxed layer per request.
-pub(crate) fn decompress_requests(router: Router) -> impl PortService {
+    max_body_bytes: usize,
+) -> impl PortService {
+    let router = ServiceBuilder::new().layer(DefaultBodyLimit::max(max_body_bytes)).service(router);
     let decompressing = ServiceBuilder::new()
         .map_response(into_axum_body)
         .layer(RequestDecompressionLayer::new())
         .service(router.clone());
+    let front = Arc::new(Front { admission: Admission::new(limits), router, decompressing });
     service_fn(move |request: Request| {
-        let encoding = request
-            .headers()
-            .get(CONTENT_ENCODING)
-            .map(|value| value.as_bytes().to_ascii_lowercase());
-        // Only a gzip body pays for the decompressing wrapper; the rest go straight through.
-        match encoding.as_deref() {
-            None | Some(b"identity") => Either::Left(router.clone().oneshot(request)),
-            Some(b"gzip") => Either::Right(Either::Left(decompressing.clone().oneshot(request))),
-            Some(_) => Either::Right(Either::Right(std::future::ready(Ok(ApiError::with_status(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                Code::InvalidArgument,
-                "Content-Encoding must be gzip or identity",
-            )
-            .into_response())))),
-        }
+        let front = front.clone();
+        async move { Ok::<_, Infallible>(front.call(request).await) }
     })
+}
+
+struct Front<R, D> {
+    admission: Admission,
+    router: R,
+    decompressing: D,
+}
+
+impl<R, D> Front<R, D>
+where
+    R: PortService,
+    D: PortService,
+{
+    async fn call(&self, request: Request) -> Response {
+        let bounded = request.uri().path().starts_with("/v1/");
+        let encoding = request.headers().get(CONTENT_ENCODING).map(|value| value.as_bytes());
+        let call = match encoding {
+            None => Either::Left(self.router.clone().oneshot(request)),
+            Some(value) if value.eq_ignore_ascii_case(b"identity") => {
+                Either::Left(self.router.clone().oneshot(request))
+            }
+            Some(value) if value.eq_ignore_ascii_case(b"gzip") => {
+                Either::Right(self.decompressing.clone().oneshot(request))
+            }
+            Some(_) => {
+                return ApiError::with_status(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    Code::InvalidArgument,
+                    "Content-Encoding must be gzip or identity",
+                )
+                .into_response();
+            }
+        };
+        if !bounded {
+            let Ok(response) = call.await;
+            return response;
+        }
+        match self.admission.run(None, call).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(infallible)) => match infallible {},
+            Err(Refused::Overloaded) => {
+                ApiError::new(Code::Unavailable, "the server is at capacity; retry shortly")
+                    .into_response()
+            }
+            Err(Refused::TimedOut) => ApiError::new(
+                Code::DeadlineExceeded,
+                "the request took longer than the server allows",
+            )
+            .into_response(),
+        }
+    }
 }
 
 fn into_axum_body(response: http::Response<UnsyncBoxBody<Bytes, axum::BoxError>>) -> Response {

@@ -15,7 +15,6 @@ mod stream;
 
 use axum::{
     Router,
-    extract::DefaultBodyLimit,
     routing::{get, post},
 };
 
@@ -46,9 +45,10 @@ pub fn draining_refusal() -> axum::response::Response {
     error::ApiError::new(error::Code::Unavailable, "the server is shutting down").into_response()
 }
 
-/// The REST port's router. The Greeter routes sit behind the bearer token (if any), load
-/// shedding and the request timeout; health, readiness and the docs stay open and unbounded,
-/// so an overloaded server still answers its probes. `/metrics` is there when metrics are.
+/// The REST port's router. The Greeter routes sit behind the bearer token (if any), and the
+/// front (`guard::front`) bounds them with load shedding and the request timeout; health,
+/// readiness and the docs stay open and unbounded, so an overloaded server still answers its
+/// probes. `/metrics` is there when metrics are.
 pub fn router(
     state: AppState,
     config: &ServeConfig,
@@ -62,8 +62,7 @@ pub fn router(
         .route("/v1/greeter/hello/{name}/stream", get(stream::say_hello_stream))
         .route("/v1/greeter/chat", get(chat::chat))
         .route("/v1/greeter/batch", post(greeter_routes::say_hello_batch));
-    let api = guard::bound_requests(guard::require_token(api, token), &config.connections)
-        .with_state(greeter);
+    let api = guard::require_token(api, token).with_state(greeter);
     let mut router = Router::new()
         .merge(api)
         .route("/healthz", get(health::healthz))
@@ -72,13 +71,11 @@ pub fn router(
     if let Some(metrics) = &metrics {
         router = router.route("/metrics", get(metrics::serve).with_state(metrics.clone()));
     }
-    let router = router
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(DefaultBodyLimit::max(config.rest.max_body_bytes));
+    let router =
+        router.fallback(error::not_found).method_not_allowed_fallback(error::method_not_allowed);
     let router = match metrics {
         Some(metrics) => metrics::record_rest_calls(router, metrics),
         None => router,
     };
-    guard::decompress_requests(router)
+    guard::front(router, &config.connections, config.rest.max_body_bytes)
 }

@@ -1,5 +1,5 @@
-//! A socket wrapper that remembers when a byte last moved in either direction, so a silent
-//! connection can be told from a busy one, and closes with a linger: after its FIN it keeps
+//! A socket wrapper that notes when bytes move in either direction, so a silent connection
+//! can be told from a busy one, and closes with a linger: after its FIN it keeps
 //! reading (and dropping) what the peer still sends, briefly, so that frames already on the
 //! wire meet a half-closed socket rather than a reset that would fail the peer's other calls.
 
@@ -21,31 +21,40 @@ use tokio::{
     time::Instant,
 };
 
-/// When the connection last saw traffic, in milliseconds since it opened.
-#[derive(Debug)]
+/// Whether the connection has seen traffic: a count of the reads and writes that moved bytes.
+/// A count rather than a timestamp, because it is bumped on every read and write of the
+/// connection (several per request) and reading the clock each time cost more than the
+/// bookkeeping is worth; the clock is read only by [`Activity::silent_for`], a few times per
+/// period it watches.
+#[derive(Debug, Default)]
 pub(super) struct Activity {
-    opened: Instant,
-    last_ms: AtomicU64,
+    moves: AtomicU64,
 }
 
 impl Activity {
     pub(super) fn new() -> Arc<Self> {
-        Arc::new(Self { opened: Instant::now(), last_ms: AtomicU64::new(0) })
+        Arc::default()
     }
 
     fn touch(&self) {
-        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(now, Ordering::Relaxed);
+        // Only the connection's own task writes: no need for an atomic read-modify-write.
+        self.moves.store(self.moves.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     }
 
-    /// Resolves once the connection has been silent for `limit`.
+    /// Resolves once the connection has been silent for `limit`: never sooner, and at most a
+    /// quarter of `limit` later.
     pub(super) async fn silent_for(&self, limit: Duration) {
+        let step = (limit / 4).max(Duration::from_millis(1));
+        let mut seen = self.moves.load(Ordering::Relaxed);
+        let mut quiet_since = Instant::now();
         loop {
-            let last = self.opened + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-            if last.elapsed() >= limit {
+            tokio::time::sleep(step).await;
+            let moves = self.moves.load(Ordering::Relaxed);
+            if moves != seen {
+                (seen, quiet_since) = (moves, Instant::now());
+            } else if quiet_since.elapsed() >= limit {
                 return;
             }
-            tokio::time::sleep_until(last + limit).await;
         }
     }
 }

@@ -15,7 +15,7 @@ use hyper_util::{
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
-    sync::Semaphore,
+    sync::{Semaphore, oneshot},
     task::JoinSet,
 };
 use tokio_rustls::TlsAcceptor;
@@ -23,13 +23,33 @@ use tokio_util::sync::CancellationToken;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What a port serves: its whole stack, boxed once (one allocation per request, where a
-/// `Router` around it cost a route lookup and a boxed clone per layer).
-pub(super) type App = tower::util::BoxCloneService<
-    http::Request<hyper::body::Incoming>,
-    axum::response::Response,
-    std::convert::Infallible,
->;
+/// What a port serves: its whole stack, as one concrete service (hyper clones it for every
+/// request; boxed, that was an allocation and a dynamic call per request, twice).
+pub(super) trait App:
+    tower::Service<
+        http::Request<hyper::body::Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> App for T where
+    T: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 use super::activity::{Activity, TrackedIo};
 use crate::config::ConnectionLimits;
@@ -45,10 +65,10 @@ const LISTENER_QUIET: Duration = Duration::from_millis(100);
 /// beyond it the connection is closed with GOAWAY (HTTP/2 rapid reset, CVE-2023-44487).
 const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
 
-pub(super) struct Port {
+pub(super) struct Port<A> {
     pub(super) name: &'static str,
     pub(super) listener: TcpListener,
-    pub(super) app: App,
+    pub(super) app: A,
     pub(super) tls: Option<Tls>,
 }
 
@@ -59,8 +79,8 @@ pub(super) struct Tls {
     pub(super) handshake_timeout: Duration,
 }
 
-pub(super) async fn serve(
-    port: Port,
+pub(super) async fn serve<A: App>(
+    port: Port<A>,
     limits: ConnectionLimits,
     stop: CancellationToken,
     drain_deadline: Duration,
@@ -107,19 +127,19 @@ pub(super) async fn serve(
 }
 
 /// A port's open connections, and what each new one is served with.
-struct Connections {
+struct Connections<A> {
     name: &'static str,
     open: JoinSet<()>,
     /// One permit per open connection, up to `max_connections`.
     slots: Arc<Semaphore>,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    app: App,
+    app: A,
     tls: Option<Tls>,
     limits: ConnectionLimits,
     stop: CancellationToken,
 }
 
-impl Connections {
+impl<A: App> Connections<A> {
     /// Serves an accepted socket, or closes it at once when the port is full.
     async fn admit(&mut self, accepted: std::io::Result<(TcpStream, std::net::SocketAddr)>) {
         let name = self.name;
@@ -135,13 +155,16 @@ impl Connections {
             tracing::warn!(port = name, %peer, limit = self.limits.max_connections, "connection limit reached; closing");
             return;
         };
+        // A token of the connection's own: its task polls it on every wake, and polling the
+        // server's token there took a mutex that every connection on every core shares
+        // (tokio's Notify locks its waiter list each time a waiting future is polled).
         let connection = serve_connection(
             socket,
             self.tls.clone(),
             self.app.clone(),
             self.builder.clone(),
             self.limits.clone(),
-            self.stop.clone(),
+            self.stop.child_token(),
         );
         self.open.spawn(async move {
             if let Err(error) = connection.await {
@@ -173,7 +196,7 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
 async fn serve_connection(
     socket: TcpStream,
     tls: Option<Tls>,
-    app: App,
+    app: impl App,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     stop: CancellationToken,
@@ -208,7 +231,7 @@ async fn serve_connection(
 async fn drive<T>(
     stream: T,
     http2: bool,
-    app: App,
+    app: impl App,
     builder: &auto::Builder<TokioExecutor>,
     limits: &ConnectionLimits,
     stop: CancellationToken,
@@ -220,23 +243,28 @@ where
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
     let connection = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(app));
     tokio::pin!(connection);
-    let mut closing = false;
-    loop {
+    // The reasons to close gracefully are watched by a task of their own, which sends word
+    // here: polled beside the connection, they cost a timer poll and a lock on every wake of
+    // this task, which is every request on HTTP/1.1.
+    // HTTP/2 gets GOAWAY at once on shutdown, which tells the client which calls were taken.
+    // HTTP/1.1 replies carry `Connection: close` once the server drains; a keep-alive
+    // connection is closed only once quiet, so a request already on its way is not cut.
+    let (mut close, closing) = oneshot::channel::<()>();
+    let idle_timeout = limits.idle_timeout();
+    tokio::spawn(async move {
         tokio::select! {
-            result = connection.as_mut() => return result,
-            // HTTP/2 gets GOAWAY at once, which tells the client which calls were taken.
-            // HTTP/1.1 replies now carry `Connection: close`; a keep-alive connection is
-            // closed only once quiet, so a request already on its way is not cut.
-            () = drained(&stop, http2, &activity), if !closing => {
-                connection.as_mut().graceful_shutdown();
-                closing = true;
-            }
-            () = activity.silent_for(limits.idle_timeout()), if !closing => {
-                connection.as_mut().graceful_shutdown();
-                closing = true;
-            }
+            () = drained(&stop, http2, &activity) => {}
+            () = activity.silent_for(idle_timeout) => {}
+            () = close.closed() => return,
         }
+        let _ = close.send(());
+    });
+    tokio::select! {
+        result = connection.as_mut() => return result,
+        _ = closing => {}
     }
+    connection.as_mut().graceful_shutdown();
+    connection.await
 }
 
 /// How long an HTTP/1.1 connection must be quiet, once the server drains, before it is closed.

@@ -5,10 +5,12 @@ mod activity;
 mod admission;
 mod connections;
 mod layers;
+mod request_id;
 mod tls;
 
 pub use admission::{Admission, Refused};
-pub use layers::{REQUEST_ID, SERVED_BY};
+pub use layers::SERVED_BY;
+pub use request_id::REQUEST_ID;
 
 /// What each adapter hands the server for its port: a cloneable service that answers every
 /// request (errors are responses too). Named once, so the adapters can return plain async
@@ -101,7 +103,7 @@ pub async fn run(
     let settings = |port, refusal| layers::PortSettings {
         port,
         access: &config.access,
-        draining: draining.clone(),
+        draining,
         refusal,
         server_name: &name,
         profile: config.profile,
