@@ -24,11 +24,12 @@ use axum::{
     response::Response,
 };
 use futures_util::future::BoxFuture;
+use futures_util::future::Either;
 use hyper::body::Incoming;
-use tower::{Service, ServiceBuilder, ServiceExt as _, service_fn};
+use std::future::{Ready, ready};
+use tower::{Service, ServiceBuilder};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
-    set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 
@@ -91,10 +92,11 @@ pub(super) fn shared(
         [] => None,
         origins => Some(cors(origins)?),
     };
+    let served_by = static_header_value(server_name)?;
     let request_ids = profile == Profile::Default;
     // A span per request only when something will write inside it: the per-request DEBUG
     // lines. Otherwise the only lines a request writes are its failures, and those name the
-    // request id themselves (see `log_failures`).
+    // request id themselves (see `ReplyFront`).
     let spans = request_ids
         && tracing::enabled!(target: "tower_http::trace::on_response", tracing::Level::DEBUG);
     let stack = ServiceBuilder::new()
@@ -121,16 +123,15 @@ pub(super) fn shared(
                         path = %request.uri().path(),
                     )
                 })
-                // Failures are logged by `log_failures`, at the level each one deserves.
+                // Failures are logged by `ReplyFront`, at the level each one deserves.
                 .on_failure(());
             ServiceBuilder::new()
                 .map_response(|response: Response<_>| response.map(Body::new))
                 .layer(trace)
         }))
-        // Which server answered: behind a load balancer, this shows how calls spread.
-        .layer(SetResponseHeaderLayer::overriding(SERVED_BY, static_header_value(server_name)?))
+        .layer_fn(|inner| ReplyFront { inner, port, served_by: served_by.clone(), draining })
         .option_layer(cors)
-        .service(log_failures(refuse_when_draining(inner, draining, refusal), port));
+        .service(RefuseWhenDraining { inner, draining, refusal });
     Ok(stack)
 }
 
@@ -146,85 +147,97 @@ fn static_header_value(server_name: &str) -> anyhow::Result<HeaderValue> {
 }
 
 /// Once the server drains, a new request is refused before it starts (503 on REST,
-/// UNAVAILABLE on gRPC) and HTTP/1.1 replies carry `Connection: close`, so that clients move
-/// on to another server instead of reusing a connection that is about to close.
-fn refuse_when_draining(
-    inner: impl PortService,
+/// UNAVAILABLE on gRPC), so that clients move on to another server.
+#[derive(Clone)]
+struct RefuseWhenDraining<S> {
+    inner: S,
     draining: Draining,
     refusal: fn() -> Response,
-) -> impl PortService {
-    service_fn(move |request: axum::extract::Request| {
-        let refused = draining.is_on().then(refusal);
-        let inner = refused.is_none().then(|| inner.clone());
-        // Only an HTTP/1.1 reply needs to know whether the drain began during its request.
-        let draining = (request.version() <= Version::HTTP_11).then_some(draining);
-        async move {
-            let mut response = match (refused, inner) {
-                (Some(refused), _) => refused,
-                (None, Some(inner)) => inner.oneshot(request).await?,
-                (None, None) => unreachable!("a request is either refused or served"),
-            };
-            if draining.is_some_and(|draining| draining.is_on()) {
-                response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
-            }
-            Ok(response)
-        }
-    })
 }
 
-/// Logs each request that failed on the server's side, with its request id: ERROR for a 500
-/// (a bug, or a failure the client cannot fix), WARN for the other 5xx, except 503, which the
-/// server answers on purpose while it sheds load or drains (counted in the metrics, not
-/// logged). 4xx are the client's mistakes and are not logged.
-fn log_failures(inner: impl PortService, port: &'static str) -> LogFailures<impl PortService> {
-    LogFailures { inner, port }
-}
-
-#[derive(Clone)]
-struct LogFailures<S> {
-    inner: S,
-    port: &'static str,
-}
-
-impl<S: PortService> Service<axum::extract::Request> for LogFailures<S> {
+impl<S: PortService> Service<axum::extract::Request> for RefuseWhenDraining<S> {
     type Response = Response;
     type Error = Infallible;
-    type Future = LoggedFailure<S::Future>;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        if self.draining.is_on() {
+            Either::Left(ready(Ok((self.refusal)())))
+        } else {
+            Either::Right(self.inner.call(request))
+        }
+    }
+}
+
+/// What every reply gets on its way out, in one service: `x-served-by` (which server answered:
+/// behind a load balancer, this shows how calls spread), `Connection: close` on HTTP/1.1 once
+/// the server drains (so that clients do not reuse a connection about to close), and a log line
+/// for a request that failed on the server's side, with its request id: ERROR for a 500 (a
+/// bug, or a failure the client cannot fix), WARN for the other 5xx, except 503, which the
+/// server answers on purpose while it sheds load or drains (counted in the metrics, not
+/// logged). 4xx are the client's mistakes and are not logged.
+#[derive(Clone)]
+struct ReplyFront<S> {
+    inner: S,
+    port: &'static str,
+    served_by: HeaderValue,
+    draining: Draining,
+}
+
+impl<S: PortService> Service<axum::extract::Request> for ReplyFront<S> {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = FrontReply<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let http1 = request.version() <= Version::HTTP_11;
         let request_id = request.headers().get(&REQUEST_ID).cloned();
         let request_line = (request.method().clone(), request.uri().path_and_query().cloned());
-        LoggedFailure { inner: self.inner.call(request), port: self.port, request_id, request_line }
+        FrontReply {
+            inner: self.inner.call(request),
+            front: Some(FrontOfReply {
+                port: self.port,
+                served_by: self.served_by.clone(),
+                draining: self.draining,
+                http1,
+                request_id,
+                request_line,
+            }),
+        }
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The response future of [`LogFailures`].
-    struct LoggedFailure<F> {
-        #[pin]
-        inner: F,
-        port: &'static str,
-        request_id: Option<HeaderValue>,
-        request_line: (Method, Option<http::uri::PathAndQuery>),
-    }
+/// What [`ReplyFront`] keeps of a request until its reply.
+struct FrontOfReply {
+    port: &'static str,
+    served_by: HeaderValue,
+    draining: Draining,
+    http1: bool,
+    request_id: Option<HeaderValue>,
+    request_line: (Method, Option<http::uri::PathAndQuery>),
 }
 
-impl<F: Future<Output = Result<Response, Infallible>>> Future for LoggedFailure<F> {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(response) = std::task::ready!(this.inner.poll(cx));
+impl FrontOfReply {
+    fn finish(self, mut response: Response) -> Response {
+        let headers = response.headers_mut();
+        headers.insert(SERVED_BY, self.served_by);
+        if self.http1 && self.draining.is_on() {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         let status = response.status();
         if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-            let request_id = this.request_id.as_ref().and_then(|id| id.to_str().ok());
-            let (method, path) = &this.request_line;
+            let request_id = self.request_id.as_ref().and_then(|id| id.to_str().ok());
+            let (method, path) = &self.request_line;
             let path = path.as_ref().map_or("", |path| path.path());
-            let port = *this.port;
+            let port = self.port;
             let status = status.as_u16();
             if status == 500 {
                 tracing::error!(port, request_id, %method, path, status, "request failed");
@@ -232,7 +245,29 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for LoggedFailure<
                 tracing::warn!(port, request_id, %method, path, status, "request failed");
             }
         }
-        Poll::Ready(Ok(response))
+        response
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ReplyFront`].
+    struct FrontReply<F> {
+        #[pin]
+        inner: F,
+        front: Option<FrontOfReply>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for FrontReply<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = std::task::ready!(this.inner.poll(cx));
+        Poll::Ready(Ok(match this.front.take() {
+            Some(front) => front.finish(response),
+            None => response,
+        }))
     }
 }
 
