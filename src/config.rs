@@ -129,7 +129,8 @@ impl Default for RestLimits {
 
 #[derive(Debug, Clone, Args)]
 pub struct GrpcLimits {
-    /// The largest gRPC message, in bytes, received or sent; larger ones get RESOURCE_EXHAUSTED.
+    /// The largest gRPC message, in bytes, received or sent; larger ones get OUT_OF_RANGE
+    /// (tonic's code), or RESOURCE_EXHAUSTED when a compressed one grows past it.
     #[arg(long = "grpc-max-message-bytes", env = "RPC_VS_REST_GRPC_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
 }
@@ -149,7 +150,8 @@ pub struct ConnectionLimits {
     #[arg(long, env = "RPC_VS_REST_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
     pub max_concurrent_streams: u32,
 
-    /// Largest request header block, in bytes (HTTP/1.1: 431; HTTP/2: the stream is refused).
+    /// Largest request header block, in bytes: larger ones get 431 from the HTTP stack, on
+    /// HTTP/1.1 and HTTP/2 alike, before the request reaches the API (so without its error body).
     #[arg(long, env = "RPC_VS_REST_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
 

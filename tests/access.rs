@@ -88,6 +88,17 @@ async fn cors_answers_allowed_origins_only() {
             .map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(granted.as_deref(), allowed.then_some(origin), "{origin}");
     }
+    // A browser app may read which server answered and the request id.
+    let response = http1()
+        .get(server.rest_url("/v1/greeter/hello/Ada"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    let exposed = response.headers()["access-control-expose-headers"].to_str().unwrap().to_owned();
+    for header in ["x-served-by", "x-request-id"] {
+        assert!(exposed.contains(header), "{header} not in {exposed}");
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, http1};
+use common::{TestServer, http1, http2};
 use prost::Message as _;
 use reqwest::header::CONTENT_TYPE;
 use rpc_vs_rest::proto::{HelloReply, HelloRequest};
@@ -111,4 +111,66 @@ async fn grpc_web_over_http1_says_hello() {
     assert_eq!(reply.message, "Hello Browser");
     let trailers = String::from_utf8_lossy(&body[5 + length + 5..]);
     assert!(trailers.contains("grpc-status:0"), "{trailers}");
+}
+
+#[tokio::test]
+async fn grpc_web_text_without_accept_is_answered_in_text() {
+    use base64::Engine as _;
+    let server = TestServer::spawn().await;
+    let request = HelloRequest { name: "Text".into() }.encode_to_vec();
+    let body = base64::engine::general_purpose::STANDARD.encode(grpc_frame(&request));
+    let response = http1()
+        .post(format!("{}/helloworld.Greeter/SayHello", server.grpc_url()))
+        .header(CONTENT_TYPE, "application/grpc-web-text")
+        .header("x-grpc-web", "1")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let media = response.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
+    assert!(media.starts_with("application/grpc-web-text"), "replied in {media}");
+    let text = response.text().await.unwrap();
+    // tonic-web writes each frame as its own padded base64 run; the first is the reply.
+    let reply_frame = (4..=text.len())
+        .step_by(4)
+        .filter_map(|end| base64::engine::general_purpose::STANDARD.decode(&text[..end]).ok())
+        .find(|frame| {
+            frame.len() > 5
+                && frame.len() >= 5 + u32::from_be_bytes(frame[1..5].try_into().unwrap()) as usize
+        })
+        .unwrap_or_else(|| panic!("no base64 gRPC frame in {text:?}"));
+    let reply = HelloReply::decode(&reply_frame[5..]).unwrap();
+    assert_eq!(reply.message, "Hello Text");
+}
+
+#[tokio::test]
+async fn grpc_with_a_codec_other_than_protobuf_gets_unimplemented_naming_it() {
+    let server = TestServer::spawn().await;
+    let response = http2()
+        .post(format!("{}/helloworld.Greeter/SayHello", server.grpc_url()))
+        .header(CONTENT_TYPE, "application/grpc+json")
+        .header("te", "trailers")
+        .body(grpc_frame(br#"{"name":"Ada"}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "gRPC errors ride on HTTP 200");
+    assert_eq!(response.headers()["grpc-status"], "12", "UNIMPLEMENTED");
+    let message = response.headers()["grpc-message"].to_str().unwrap().to_owned();
+    assert!(message.contains("json"), "{message}");
+}
+
+#[tokio::test]
+async fn watching_an_unknown_service_says_service_unknown_and_stays_open() {
+    let server = TestServer::spawn().await;
+    let mut health = HealthClient::new(server.grpc_channel().await);
+    let mut updates = health
+        .watch(HealthCheckRequest { service: "no.such.Service".into() })
+        .await
+        .expect("Watch on an unknown service is not an error")
+        .into_inner();
+    assert_eq!(updates.next().await.unwrap().unwrap().status(), ServingStatus::ServiceUnknown);
+    let more = tokio::time::timeout(std::time::Duration::from_millis(300), updates.next()).await;
+    assert!(more.is_err(), "the call stays open for a later change: {more:?}");
 }

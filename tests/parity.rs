@@ -1,5 +1,5 @@
 //! The same inputs through gRPC and REST give the same greeting, or the same error mapped by
-//! DESIGN.md's table (INVALID_ARGUMENT ↔ 400) with the same message.
+//! the README's error table (INVALID_ARGUMENT ↔ 400) with the same message.
 
 mod common;
 

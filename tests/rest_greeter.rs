@@ -66,11 +66,27 @@ async fn a_protobuf_request_can_ask_for_a_json_reply() {
     let response = http1()
         .post(server.rest_url("/v1/greeter/hello"))
         .header(CONTENT_TYPE, PROTOBUF)
+        .header("accept", "application/json")
         .body(HelloRequest { name: "Ada".into() }.encode_to_vec())
         .send()
         .await
         .unwrap();
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"message": "Hello Ada"}));
+}
+
+#[tokio::test]
+async fn without_accept_the_reply_comes_in_the_request_encoding() {
+    let server = TestServer::spawn().await;
+    let response = http1()
+        .post(server.rest_url("/v1/greeter/hello"))
+        .header(CONTENT_TYPE, PROTOBUF)
+        .body(HelloRequest { name: "Ada".into() }.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[CONTENT_TYPE], PROTOBUF);
+    let reply = HelloReply::decode(response.bytes().await.unwrap()).unwrap();
+    assert_eq!(reply.message, "Hello Ada");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, http_clients, http1};
+use common::{TestServer, http_clients, http1, http2};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use reqwest::{StatusCode, header::CONTENT_TYPE};
@@ -139,4 +139,14 @@ async fn chat_without_a_websocket_upgrade_is_refused_in_the_error_shape() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
     assert!(body["error"]["message"].as_str().unwrap().contains("WebSocket"));
+}
+
+#[tokio::test]
+async fn chat_over_http2_is_refused_with_400_saying_why() {
+    let server = TestServer::spawn().await;
+    let response = http2().get(server.rest_url("/v1/greeter/chat")).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
+    assert!(body["error"]["message"].as_str().unwrap().contains("HTTP/1.1"), "{body}");
 }

@@ -97,3 +97,60 @@ async fn sigterm_exits_within_the_deadline_despite_silent_and_half_sent_connecti
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn while_draining_probes_answer_and_new_calls_are_refused_without_error_logs() {
+    let mut server = start_binary().await;
+    let url = format!("http://{}", server.grpc_addr);
+    // A call held open keeps the server draining while the probes below look at it.
+    let mut client = GreeterClient::connect(url.clone()).await.unwrap();
+    let (requests, outbound) = mpsc::channel(4);
+    requests.send(HelloRequest { name: "held".into() }).await.unwrap();
+    let mut replies =
+        client.say_hello_bidi_stream(ReceiverStream::new(outbound)).await.unwrap().into_inner();
+    assert_eq!(replies.next().await.unwrap().unwrap().message, "Hello held");
+
+    server.sigterm().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A new connection each, as an orchestrator's probes make.
+    let rest = |path: &str| {
+        let url = format!("http://{}{path}", server.rest_addr);
+        async move {
+            let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+            let response = client.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    assert_eq!(rest("/healthz").await, (200, serde_json::json!({"status": "SERVING"})));
+    assert_eq!(rest("/readyz").await, (503, serde_json::json!({"status": "NOT_SERVING"})));
+    let (status, body) = rest("/v1/greeter/hello/Ada").await;
+    assert_eq!((status, &body["error"]["status"]), (503, &serde_json::json!("UNAVAILABLE")));
+
+    let channel = tonic::transport::Channel::from_shared(url).unwrap().connect().await.unwrap();
+    let check = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest { service: "helloworld.Greeter".into() })
+        .await
+        .expect("gRPC health answers while draining");
+    assert_eq!(check.into_inner().status(), ServingStatus::NotServing);
+    let refused = GreeterClient::new(channel)
+        .say_hello(HelloRequest { name: "late".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+
+    drop(requests);
+    assert!(replies.next().await.is_none());
+    drop(client);
+    let status = tokio::time::timeout(
+        Duration::from_secs(SHUTDOWN_TIMEOUT_SECONDS + 5),
+        server.child.wait(),
+    )
+    .await
+    .expect("the process exits")
+    .unwrap();
+    assert!(status.success(), "{status}");
+    let logs = server.logs.lock().await;
+    let errors: Vec<&String> = logs.iter().filter(|line| line.contains("\"ERROR\"")).collect();
+    assert!(errors.is_empty(), "a planned drain logs no errors: {errors:?}");
+}

@@ -5,7 +5,13 @@
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
-use axum::{Router, body::Body, extract::Request, http::header::CONTENT_TYPE, response::Response};
+use axum::{
+    Router,
+    body::Body,
+    extract::Request,
+    http::header::{ACCEPT, CONTENT_TYPE},
+    response::Response,
+};
 use futures_util::future::Either;
 use tonic::Status;
 use tonic_web::GrpcWebLayer;
@@ -46,17 +52,63 @@ pub(super) fn guard(
         .layer(GrpcWebLayer::new())
         .map_request(|request: http::Request<tonic::body::Body>| request.map(Body::new))
         .service(guarded.clone());
-    service_fn(move |request: Request| {
-        let web_request = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .is_some_and(|media| media.as_bytes().starts_with(b"application/grpc-web"));
-        if web_request {
-            Either::Left(web.clone().oneshot(request))
-        } else {
-            Either::Right(guarded.clone().oneshot(request))
+    service_fn(move |mut request: Request| {
+        let media = request.headers().get(CONTENT_TYPE).map(|media| media.as_bytes());
+        match media.map(Media::of) {
+            Some(Media::GrpcWeb { text }) => {
+                if text {
+                    reply_in_text_unless_asked_otherwise(&mut request);
+                }
+                Either::Left(Either::Left(web.clone().oneshot(request)))
+            }
+            Some(Media::OtherCodec(codec)) => {
+                let status = Status::unimplemented(format!(
+                    "the {codec} codec is not supported here: send protobuf \
+                     (content-type application/grpc or application/grpc+proto)"
+                ));
+                Either::Right(std::future::ready(Ok(status_response(status))))
+            }
+            _ => Either::Left(Either::Right(guarded.clone().oneshot(request))),
         }
     })
+}
+
+/// What a request's `content-type` makes of it.
+enum Media<'a> {
+    /// gRPC-Web, in binary or base64 text.
+    GrpcWeb { text: bool },
+    /// gRPC with a codec other than protobuf (`application/grpc+json`, say).
+    OtherCodec(std::borrow::Cow<'a, str>),
+    /// Plain gRPC (protobuf), or anything else, which the services answer as they do.
+    Grpc,
+}
+
+impl<'a> Media<'a> {
+    fn of(content_type: &'a [u8]) -> Self {
+        let essence = content_type.split(|&b| b == b';').next().unwrap_or_default();
+        if let Some(web) = essence.strip_prefix(b"application/grpc-web") {
+            return Media::GrpcWeb { text: web.starts_with(b"-text") };
+        }
+        match essence.strip_prefix(b"application/grpc+") {
+            Some(b"proto") | None => Media::Grpc,
+            Some(codec) => Media::OtherCodec(String::from_utf8_lossy(codec)),
+        }
+    }
+}
+
+/// tonic-web answers in the format `Accept` names, binary when it names none; a client that
+/// sent base64 text expects text back.
+fn reply_in_text_unless_asked_otherwise(request: &mut Request) {
+    let asks_for_web = request
+        .headers()
+        .get_all(ACCEPT)
+        .iter()
+        .any(|accept| accept.as_bytes().windows(20).any(|w| w == b"application/grpc-web"));
+    if !asks_for_web {
+        if let Some(media) = request.headers().get(CONTENT_TYPE).cloned() {
+            request.headers_mut().insert(ACCEPT, media);
+        }
+    }
 }
 
 struct Guard {

@@ -4,6 +4,7 @@
 
 mod greeter_service;
 mod guard;
+pub mod health;
 mod status;
 
 use tonic::{codec::CompressionEncoding, service::Routes};
@@ -22,6 +23,11 @@ pub const GREETER_SERVICE_NAME: &str = "helloworld.Greeter";
 /// What a call gets once the server drains: UNAVAILABLE, so clients retry elsewhere.
 pub fn draining_refusal() -> axum::response::Response {
     tonic::Status::unavailable("the server is shutting down").into_http()
+}
+
+/// While draining, gRPC health still answers (NOT_SERVING for the Greeter), as `/readyz` does.
+pub fn serves_while_draining(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/")
 }
 
 /// Every gRPC service of the gRPC port, with gRPC-Web translated in front of them.

@@ -13,16 +13,13 @@ use axum::{
             rejection::WebSocketUpgradeRejection,
         },
     },
-    http::{HeaderMap, HeaderValue},
+    http::{HeaderMap, HeaderValue, Version},
     response::{IntoResponse, Response},
 };
 use futures_util::{FutureExt as _, SinkExt as _};
 use prost::Message as _;
 
-use super::{
-    encoding::decode_json_object,
-    error::{ApiError, Code},
-};
+use super::{encoding::decode_json_object, error::ApiError};
 use crate::{
     greeter::Greeter,
     proto::{HelloReply, HelloRequest},
@@ -30,6 +27,7 @@ use crate::{
 
 pub(crate) async fn chat(
     State(greeter): State<Greeter>,
+    version: Version,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -41,11 +39,15 @@ pub(crate) async fn chat(
             .into_response()
         }
         Ok(upgrade) => upgrade.on_upgrade(move |socket| converse(socket, greeter)),
-        Err(rejection) => ApiError::with_status(
-            rejection.status(),
-            Code::InvalidArgument,
-            format!("this route speaks WebSocket only: {}", rejection.body_text()),
+        Err(_) if version >= Version::HTTP_2 => ApiError::invalid_argument(
+            "WebSocket is served over HTTP/1.1 only (an RFC 6455 Upgrade); this server does not \
+             offer WebSocket over HTTP/2 (RFC 8441)",
         )
+        .into_response(),
+        Err(rejection) => ApiError::invalid_argument(format!(
+            "this route speaks WebSocket only: {}",
+            rejection.body_text()
+        ))
         .into_response(),
     }
 }

@@ -68,6 +68,8 @@ pub(crate) struct ReplyEncoding(pub Encoding);
 impl<S: Send + Sync> FromRequestParts<S> for ReplyEncoding {
     type Rejection = ApiError;
 
+    /// Without a preference (no `Accept`, `*/*`), the reply is in the request's own encoding:
+    /// a client that sends protobuf reads protobuf.
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         negotiate(
             &parts.headers,
@@ -76,7 +78,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ReplyEncoding {
                 (PROTOBUF, Encoding::Protobuf),
                 ("application/protobuf", Encoding::Protobuf),
             ],
-            Encoding::Json,
+            request_encoding(&parts.headers).unwrap_or(Encoding::Json),
         )
         .map(ReplyEncoding)
     }

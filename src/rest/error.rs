@@ -1,7 +1,8 @@
 //! The one error shape of the REST API, Google's:
 //! `{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"…"}}`.
-//! Domain errors map here by the gRPC code ↔ HTTP status table of DESIGN.md, and so do the
-//! framework's own rejections, so a client never sees a plain-text error.
+//! Domain errors map here by the gRPC code ↔ HTTP status table in the README ("The API: every
+//! RPC and its REST route"), and so do the framework's own rejections, so a client never sees
+//! a plain-text error.
 
 use axum::{
     Json,
@@ -14,7 +15,7 @@ use serde::Serialize;
 use crate::greeter::DomainError;
 
 /// The canonical codes of google/rpc/code.proto that this API answers with today; each
-/// carries the HTTP status DESIGN.md's table maps it to.
+/// carries the HTTP status the README's error table maps it to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum Code {

@@ -45,6 +45,12 @@ pub fn draining_refusal() -> axum::response::Response {
     error::ApiError::new(error::Code::Unavailable, "the server is shutting down").into_response()
 }
 
+/// While draining, liveness stays 200 (the process is finishing its calls, not broken) and
+/// readiness answers its own `NOT_SERVING`.
+pub fn serves_while_draining(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
+}
+
 /// The REST port's router. The Greeter routes sit behind the bearer token (if any), and the
 /// front (`guard::front`) bounds them with load shedding and the request timeout; health,
 /// readiness and the docs stay open and unbounded, so an overloaded server still answers its

@@ -1,7 +1,8 @@
 //! The accept loop both ports share. Per socket: TCP_NODELAY, a cap on open connections, a
 //! deadline for the first bytes, one hyper connection (HTTP/1.1 or HTTP/2 by prior knowledge,
 //! upgrades allowed) with header, stream and reset limits, and a graceful close when the
-//! connection falls silent. On shutdown: stop accepting, close every connection gracefully,
+//! connection falls silent. On shutdown: close every connection gracefully, refuse what still
+//! arrives until every port's connections are done, then stop accepting,
 //! and cut what is left at the drain deadline, since hyper's graceful shutdown waits for ever
 //! on a stuck peer.
 
@@ -15,7 +16,7 @@ use hyper_util::{
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
-    sync::{Semaphore, oneshot},
+    sync::{Semaphore, oneshot, watch},
     task::JoinSet,
 };
 use tokio_rustls::TlsAcceptor;
@@ -79,15 +80,44 @@ pub(super) struct Tls {
     pub(super) handshake_timeout: Duration,
 }
 
+/// The open connections of every port, counted together: while any port still has one, every
+/// listener stays open, so that the REST port's liveness and readiness keep answering while
+/// gRPC calls finish (and the other way round).
+#[derive(Clone, Debug)]
+pub(super) struct OpenConnections(Arc<watch::Sender<usize>>);
+
+impl OpenConnections {
+    pub(super) fn new() -> Self {
+        Self(Arc::new(watch::Sender::new(0)))
+    }
+
+    /// Counts a connection until the returned guard is dropped (also when its task is aborted).
+    fn count(&self) -> Counted {
+        self.0.send_modify(|open| *open += 1);
+        Counted(self.clone())
+    }
+}
+
+struct Counted(OpenConnections);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.0.send_modify(|open| *open -= 1);
+    }
+}
+
 pub(super) async fn serve<A: App>(
     port: Port<A>,
     limits: ConnectionLimits,
     stop: CancellationToken,
     drain_deadline: Duration,
+    every_port: OpenConnections,
 ) {
     let Port { name, listener, app, tls } = port;
+    let mut all_open = every_port.0.subscribe();
     let mut connections = Connections {
         name,
+        every_port,
         open: JoinSet::new(),
         slots: Arc::new(Semaphore::new(limits.max_connections)),
         builder: Arc::new(http_builder(&limits)),
@@ -103,18 +133,21 @@ pub(super) async fn serve<A: App>(
             accepted = listener.accept() => connections.admit(accepted).await,
         }
     }
-    // Draining: the listener stays open while the connections finish, and what still
-    // arrives is accepted and refused at the HTTP level (503 / UNAVAILABLE, see
-    // `layers::refuse_when_draining`). Closing it at once would reset connections the kernel
-    // had already completed, which a client cannot tell from a call cut mid-way.
+    // Draining: the listener stays open while the connections of every port finish, and what
+    // still arrives is accepted and refused at the HTTP level (503 / UNAVAILABLE, except
+    // health and readiness; see `layers::RefuseWhenDraining`). Closing it at once would reset
+    // connections the kernel had already completed, which a client cannot tell from a call
+    // cut mid-way.
     let deadline = tokio::time::sleep(drain_deadline);
     tokio::pin!(deadline);
     loop {
+        let all_done = *all_open.borrow_and_update() == 0;
         tokio::select! {
             Some(_) = connections.open.join_next(), if !connections.open.is_empty() => {}
+            Ok(()) = all_open.changed() => {}
             // Every connection is done; close once clients have stopped arriving too, since
             // close() resets any the kernel has completed but we have not yet accepted.
-            () = tokio::time::sleep(LISTENER_QUIET), if connections.open.is_empty() => break,
+            () = tokio::time::sleep(LISTENER_QUIET), if all_done => break,
             () = &mut deadline => {
                 tracing::warn!(port = name, open = connections.open.len(), "drain deadline passed; cutting the remaining connections");
                 connections.open.abort_all();
@@ -129,6 +162,7 @@ pub(super) async fn serve<A: App>(
 /// A port's open connections, and what each new one is served with.
 struct Connections<A> {
     name: &'static str,
+    every_port: OpenConnections,
     open: JoinSet<()>,
     /// One permit per open connection, up to `max_connections`.
     slots: Arc<Semaphore>,
@@ -166,7 +200,9 @@ impl<A: App> Connections<A> {
             self.limits.clone(),
             self.stop.child_token(),
         );
+        let counted = self.every_port.count();
         self.open.spawn(async move {
+            let _counted = counted;
             if let Err(error) = connection.await {
                 tracing::debug!(port = name, %peer, %error, "connection ended with an error");
             }
@@ -187,9 +223,9 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_concurrent_streams)
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
-        // WebSocket over HTTP/2 (RFC 8441) for the chat route.
-        .enable_connect_protocol();
+        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS);
+    // No `enable_connect_protocol`: the chat route speaks WebSocket over HTTP/1.1 only, so
+    // neither port advertises WebSocket over HTTP/2 (RFC 8441) that it would then refuse.
     builder
 }
 

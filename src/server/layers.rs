@@ -76,6 +76,9 @@ pub(super) struct PortSettings<'a> {
     pub(super) draining: Draining,
     /// What a request gets once the server drains (503 on REST, UNAVAILABLE on gRPC).
     pub(super) refusal: fn() -> Response,
+    /// The paths still served while draining: health and readiness, so that probes read
+    /// "alive, not ready" rather than an error.
+    pub(super) serves_while_draining: fn(&str) -> bool,
     pub(super) server_name: &'a str,
     pub(super) profile: Profile,
 }
@@ -87,7 +90,15 @@ pub(super) fn shared(
     inner: impl PortService,
     settings: PortSettings<'_>,
 ) -> anyhow::Result<impl App> {
-    let PortSettings { port, access, draining, refusal, server_name, profile } = settings;
+    let PortSettings {
+        port,
+        access,
+        draining,
+        refusal,
+        serves_while_draining,
+        server_name,
+        profile,
+    } = settings;
     let cors = match access.cors_allow_origins.as_slice() {
         [] => None,
         origins => Some(cors(origins)?),
@@ -131,7 +142,7 @@ pub(super) fn shared(
         }))
         .layer_fn(|inner| ReplyFront { inner, port, served_by: served_by.clone(), draining })
         .option_layer(cors)
-        .service(RefuseWhenDraining { inner, draining, refusal });
+        .service(RefuseWhenDraining { inner, draining, refusal, serves_while_draining });
     Ok(stack)
 }
 
@@ -147,12 +158,14 @@ fn static_header_value(server_name: &str) -> anyhow::Result<HeaderValue> {
 }
 
 /// Once the server drains, a new request is refused before it starts (503 on REST,
-/// UNAVAILABLE on gRPC), so that clients move on to another server.
+/// UNAVAILABLE on gRPC), so that clients move on to another server; health and readiness
+/// still answer, with what they know.
 #[derive(Clone)]
 struct RefuseWhenDraining<S> {
     inner: S,
     draining: Draining,
     refusal: fn() -> Response,
+    serves_while_draining: fn(&str) -> bool,
 }
 
 impl<S: PortService> Service<axum::extract::Request> for RefuseWhenDraining<S> {
@@ -165,7 +178,7 @@ impl<S: PortService> Service<axum::extract::Request> for RefuseWhenDraining<S> {
     }
 
     fn call(&mut self, request: axum::extract::Request) -> Self::Future {
-        if self.draining.is_on() {
+        if self.draining.is_on() && !(self.serves_while_draining)(request.uri().path()) {
             Either::Left(ready(Ok((self.refusal)())))
         } else {
             Either::Right(self.inner.call(request))

@@ -81,14 +81,18 @@ impl Listeners {
 }
 
 /// Serves until `shutdown` resolves, then drains: readiness goes NOT_SERVING on both
-/// protocols, the listeners stop accepting, in-flight calls finish, and whatever is still
+/// protocols, new requests are refused (health and readiness still answer), in-flight calls
+/// finish, the listeners close once every port's connections are done, and whatever is still
 /// open at the deadline is cut.
 pub async fn run(
     listeners: Listeners,
     config: &ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let health_reporter = tonic_health::server::HealthReporter::new();
+    let health_service = grpc::health::Health::new(
+        tonic_health::server::HealthService::from_health_reporter(health_reporter.clone()),
+    );
     let readiness = Readiness::new(health_reporter).await;
     let greeter = Greeter::new();
     let token = config.access.bearer_token()?;
@@ -100,16 +104,23 @@ pub async fn run(
     let stop = CancellationToken::new();
     let draining = layers::Draining::default();
     let name = config.server_name();
-    let settings = |port, refusal| layers::PortSettings {
+    let settings = |port, refusal, serves_while_draining| layers::PortSettings {
         port,
         access: &config.access,
         draining,
         refusal,
+        serves_while_draining,
         server_name: &name,
         profile: config.profile,
     };
-    let grpc_router = layers::shared(grpc_router, settings("grpc", grpc::draining_refusal))?;
-    let rest_router = layers::shared(rest_router, settings("rest", rest::draining_refusal))?;
+    let grpc_router = layers::shared(
+        grpc_router,
+        settings("grpc", grpc::draining_refusal, grpc::serves_while_draining),
+    )?;
+    let rest_router = layers::shared(
+        rest_router,
+        settings("rest", rest::draining_refusal, rest::serves_while_draining),
+    )?;
 
     tracing::info!(
         grpc_addr = %listeners.grpc_addr()?,
@@ -133,8 +144,15 @@ pub async fn run(
     };
     let rest = connections::Port { name: "rest", listener: listeners.rest, app: rest_router, tls };
     let limits = &config.connections;
-    let grpc = tokio::spawn(connections::serve(grpc, limits.clone(), stop.clone(), deadline));
-    let rest = tokio::spawn(connections::serve(rest, limits.clone(), stop.clone(), deadline));
+    let open = connections::OpenConnections::new();
+    let grpc = tokio::spawn(connections::serve(
+        grpc,
+        limits.clone(),
+        stop.clone(),
+        deadline,
+        open.clone(),
+    ));
+    let rest = tokio::spawn(connections::serve(rest, limits.clone(), stop.clone(), deadline, open));
 
     shutdown.await;
     tracing::info!(deadline_seconds = deadline.as_secs(), "shutting down: readiness off, draining");
