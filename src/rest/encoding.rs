@@ -123,18 +123,12 @@ fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(Encoding::Json);
     };
-    let essence = value
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        JSON => Ok(Encoding::Json),
-        PROTOBUF | "application/protobuf" => Ok(Encoding::Protobuf),
-        _ => Err(ApiError::with_status(
+    let essence = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim();
+    let is = |media: &str| essence.eq_ignore_ascii_case(media);
+    match () {
+        () if is(JSON) => Ok(Encoding::Json),
+        () if is(PROTOBUF) || is("application/protobuf") => Ok(Encoding::Protobuf),
+        () => Err(ApiError::with_status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::InvalidArgument,
             format!(
