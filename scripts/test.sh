@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command. On a fresh machine it installs what the tests drive (Debian packages,
-# a Python venv in .venv with the tools in scripts/requirements-test.txt), then runs
+# a Python venv in .venv with the tools in scripts/requirements-test.txt, the npm packages of
+# tests/node), then runs
 # `cargo test --no-fail-fast` with CI=true, so a test whose tool is still missing fails instead
 # of skipping, and one failing test binary does not hide the results of the others. Extra
 # arguments go to `cargo test`.
@@ -34,7 +35,18 @@ install_python_tools() {
     .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
 }
 
+# Node packages the tests drive (Connect-ES, Redocly's linter), from tests/node's lock file.
+install_node_tools() {
+    if ! command -v npm >/dev/null; then
+        echo "test.sh: npm is missing: the tests in tests/node_clients.rs will fail" >&2
+        return
+    fi
+    echo "test.sh: npm ci in tests/node" >&2
+    (cd tests/node && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+}
+
 if command -v apt-get >/dev/null; then install_apt_packages; fi
 install_python_tools
+install_node_tools
 export PATH="$PWD/.venv/bin:$PATH"
 CI=true cargo test --all-targets --no-fail-fast "$@"

@@ -7,11 +7,13 @@ use serde_json::{Value, json};
 use utoipa::{
     PartialSchema, ToSchema,
     openapi::{
-        ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder,
-        PathItem, PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder, Schema,
+        ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, LicenseBuilder, OpenApi,
+        OpenApiBuilder, PathItem, PathsBuilder, Ref, RefOr, Required, ResponseBuilder,
+        ResponsesBuilder, Schema, SecurityRequirement, ServerBuilder,
         path::{OperationBuilder, ParameterBuilder, ParameterIn},
         request_body::RequestBodyBuilder,
         schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Type},
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
         tag::TagBuilder,
     },
 };
@@ -57,8 +59,18 @@ pub fn document() -> OpenApi {
                      either encoding. Errors always have one JSON shape, `Error`, whose `status` is the \
                      gRPC code the same call gets over gRPC.",
                 ))
+                .license(Some(
+                    LicenseBuilder::new()
+                        .name("MIT OR Apache-2.0")
+                        .identifier(Some("MIT OR Apache-2.0"))
+                        .build(),
+                ))
                 .build(),
         )
+        .servers(Some([ServerBuilder::new()
+            .url("/")
+            .description(Some("The server that serves this document (its REST port)"))
+            .build()]))
         .paths(paths.build())
         .components(Some(components()))
         .tags(Some([
@@ -124,6 +136,19 @@ fn components() -> utoipa::openapi::Components {
         .schemas_from_iter(schemas_of::<ErrorBody>())
         .schema("HealthStatus", HealthStatus::schema())
         .schemas_from_iter(schemas_of::<HealthStatus>())
+        .security_scheme(
+            BEARER_AUTH,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`authorization: Bearer TOKEN`, required on the Greeter routes when the \
+                         server runs with `--auth-token` (or `--auth-token-file`); without it \
+                         they are open",
+                    ))
+                    .build(),
+            ),
+        )
         .build()
 }
 
@@ -169,7 +194,16 @@ fn message_response(description: &str, schema: &str, example: Value) -> utoipa::
 }
 
 /// The error responses an operation can give, each in the one error shape with an example.
+/// The media types a route's replies come in, as its 406 says.
+const MESSAGE_MEDIA: &str = "application/json, application/x-protobuf";
+const STREAM_MEDIA: &str = "text/event-stream, application/x-ndjson";
+
 fn errors(statuses: &[u16]) -> Vec<(String, utoipa::openapi::Response)> {
+    errors_offering(statuses, MESSAGE_MEDIA)
+}
+
+fn errors_offering(statuses: &[u16], media: &str) -> Vec<(String, utoipa::openapi::Response)> {
+    let not_acceptable = format!("Accept must allow one of: {media}");
     statuses
         .iter()
         .map(|&status| {
@@ -198,7 +232,7 @@ fn errors(statuses: &[u16]) -> Vec<(String, utoipa::openapi::Response)> {
                 406 => (
                     "INVALID_ARGUMENT",
                     "`Accept` allows none of the reply's media types",
-                    "Accept must allow one of: application/json, application/x-protobuf",
+                    not_acceptable.as_str(),
                 ),
                 413 => (
                     "RESOURCE_EXHAUSTED",
@@ -235,9 +269,19 @@ fn name_parameter() -> utoipa::openapi::path::Parameter {
         .build()
 }
 
+/// A Greeter route: open unless the server runs with a bearer token (`--auth-token`), so
+/// either no security or the token.
 fn greeter_operation(id: &str, summary: &str) -> OperationBuilder {
-    OperationBuilder::new().tag("Greeter").operation_id(Some(id)).summary(Some(summary))
+    OperationBuilder::new()
+        .tag("Greeter")
+        .operation_id(Some(id))
+        .summary(Some(summary))
+        .security(SecurityRequirement::default())
+        .security(SecurityRequirement::new(BEARER_AUTH, Vec::<String>::new()))
 }
+
+/// The name of the bearer-token security scheme.
+const BEARER_AUTH: &str = "bearerAuth";
 
 fn say_hello() -> OperationBuilder {
     greeter_operation("SayHello", "Greets a name (SayHello)")
@@ -333,7 +377,7 @@ fn stream() -> OperationBuilder {
                         .content(SSE, stream_content(sse_example))
                         .build(),
                 )
-                .responses_from_iter(errors(&[400, 406, 401, 503, 504])),
+                .responses_from_iter(errors_offering(&[400, 406, 401, 503, 504], STREAM_MEDIA)),
         )
 }
 
@@ -411,6 +455,8 @@ fn healthz() -> OperationBuilder {
     OperationBuilder::new()
         .tag("Health")
         .operation_id(Some("Healthz"))
+        // Probes never need the token.
+        .securities(Some(Vec::<SecurityRequirement>::new()))
         .summary(Some("The process is alive"))
         .response(
             "200",
@@ -425,6 +471,8 @@ fn readyz() -> OperationBuilder {
     OperationBuilder::new()
         .tag("Health")
         .operation_id(Some("Readyz"))
+        // Probes never need the token.
+        .securities(Some(Vec::<SecurityRequirement>::new()))
         .summary(Some("The process wants traffic"))
         .response(
             "200",

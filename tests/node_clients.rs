@@ -1,0 +1,76 @@
+//! Clients nobody here wrote, from npm (installed by `scripts/test.sh` into `tests/node`):
+//! Connect-ES calls the Greeter over gRPC-Web, and Redocly's linter finds nothing wrong with
+//! the committed OpenAPI document.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{TestServer, tools};
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+}
+
+/// `node`, when `tests/node` has its packages; `None` after saying why the test is skipped
+/// (a failure under `CI=true`).
+fn node_with_packages() -> Option<PathBuf> {
+    let node = tools::require("node")?;
+    if node_dir().join("node_modules/@connectrpc/connect-node").is_dir() {
+        return Some(node);
+    }
+    let message = "tests/node has no node_modules: run ./scripts/test.sh, which installs them";
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{message} (CI=true: missing tools fail the run)");
+    }
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+#[tokio::test]
+async fn connect_es_calls_the_greeter_over_grpc_web() {
+    let Some(node) = node_with_packages() else { return };
+    let server = TestServer::spawn().await;
+    let descriptors = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(descriptors.path(), rpc_vs_rest::proto::FILE_DESCRIPTOR_SET).unwrap();
+    let output = Command::new(node)
+        .current_dir(node_dir())
+        .arg("grpc_web.mjs")
+        .arg(descriptors.path())
+        .arg(server.grpc_url())
+        .output()
+        .await
+        .expect("run node");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the Connect-ES client failed:\n{stderr}");
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let expected = json!({
+        "reply": "Hello Ada",
+        "stream": ["Hello Ada, greeting 1 of 3", "Hello Ada, greeting 2 of 3", "Hello Ada, greeting 3 of 3"],
+        // Connect's code 3 is INVALID_ARGUMENT.
+        "error": {"code": 3, "message": "name must not be empty"},
+    });
+    assert_eq!(seen, json!({"1.1": expected, "2": expected}));
+}
+
+#[tokio::test]
+async fn redocly_lints_the_openapi_document_clean() {
+    let Some(node) = node_with_packages() else { return };
+    // From the repository's root, where redocly.yaml and its ignore file are.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(node)
+        .current_dir(root)
+        .arg(node_dir().join("node_modules/@redocly/cli/bin/cli.js"))
+        .args(["lint", "--format", "stylish", "openapi/openapi.json"])
+        .env("REDOCLY_TELEMETRY", "off")
+        .env("REDOCLY_SUPPRESS_UPDATE_NOTICE", "true")
+        .output()
+        .await
+        .expect("run redocly");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "redocly lint found problems:\n{stdout}\n{stderr}");
+    assert!(!stdout.contains("warning") && !stderr.contains("warning"), "{stdout}\n{stderr}");
+}
