@@ -150,8 +150,9 @@ pub struct ConnectionLimits {
     #[arg(long, env = "RPC_VS_REST_MAX_CONCURRENT_STREAMS", default_value_t = 100)]
     pub max_concurrent_streams: u32,
 
-    /// Largest request header block, in bytes: larger ones get 431 from the HTTP stack, on
-    /// HTTP/1.1 and HTTP/2 alike, before the request reaches the API (so without its error body).
+    /// Largest request header block, in bytes, counted as HTTP/2 does (each field's name and
+    /// value plus 32): larger ones get 431 in the API's error shape (gRPC: RESOURCE_EXHAUSTED);
+    /// past twice the limit the HTTP stack refuses them itself, with a bare 431.
     #[arg(long, env = "RPC_VS_REST_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
 

@@ -210,3 +210,29 @@ async fn the_grpc_message_limit_counts_the_decompressed_size() {
     assert!(status.message().contains("exceeded while decompressing"), "{status:?}");
     healthy_call_succeeds(&server).await;
 }
+
+#[tokio::test]
+async fn headers_over_the_limit_get_431_in_the_error_shape_on_both_http_versions() {
+    let server = TestServer::spawn().await;
+    let big = "a".repeat(20 * 1024);
+    for (version, client) in common::http_clients() {
+        let response = client
+            .get(server.rest_url("/v1/greeter/hello/Ada"))
+            .header("x-big", &big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 431, "{version}");
+        assert!(response.headers().contains_key("x-served-by"), "{version}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 431, "{version}");
+        assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED", "{version}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("16384"), "{version}");
+    }
+    let mut grpc = server.grpc_client().await;
+    let mut request = tonic::Request::new(rpc_vs_rest::proto::HelloRequest { name: "Ada".into() });
+    request.metadata_mut().insert("x-big", big.parse().unwrap());
+    let status = grpc.say_hello(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    healthy_call_succeeds(&server).await;
+}

@@ -25,6 +25,14 @@ pub fn draining_refusal() -> axum::response::Response {
     tonic::Status::unavailable("the server is shutting down").into_http()
 }
 
+/// What a call whose headers (metadata) are over the limit gets: RESOURCE_EXHAUSTED.
+pub fn headers_too_large(limit: usize) -> axum::response::Response {
+    tonic::Status::resource_exhausted(format!(
+        "the call's metadata is larger than this server accepts ({limit} bytes)"
+    ))
+    .into_http()
+}
+
 /// While draining, gRPC health still answers (NOT_SERVING for the Greeter), as `/readyz` does.
 pub fn serves_while_draining(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")

@@ -45,6 +45,17 @@ pub fn draining_refusal() -> axum::response::Response {
     error::ApiError::new(error::Code::Unavailable, "the server is shutting down").into_response()
 }
 
+/// What a request whose headers are over the limit gets: 431 in the API's error shape.
+pub fn headers_too_large(limit: usize) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    error::ApiError::with_status(
+        axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        error::Code::ResourceExhausted,
+        format!("the request's headers are larger than this server accepts ({limit} bytes)"),
+    )
+    .into_response()
+}
+
 /// While draining, liveness stays 200 (the process is finishing its calls, not broken) and
 /// readiness answers its own `NOT_SERVING`.
 pub fn serves_while_draining(path: &str) -> bool {

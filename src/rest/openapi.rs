@@ -234,6 +234,11 @@ fn errors_offering(statuses: &[u16], media: &str) -> Vec<(String, utoipa::openap
                     "`Accept` allows none of the reply's media types",
                     not_acceptable.as_str(),
                 ),
+                431 => (
+                    "RESOURCE_EXHAUSTED",
+                    "The request's headers are larger than the server accepts (--max-header-bytes)",
+                    "the request's headers are larger than this server accepts (16384 bytes)",
+                ),
                 413 => (
                     "RESOURCE_EXHAUSTED",
                     "The body is larger than the server accepts",
@@ -296,7 +301,7 @@ fn say_hello() -> OperationBuilder {
                         json!({"message": "Hello World"}),
                     ),
                 )
-                .responses_from_iter(errors(&[400, 406, 413, 415, 401, 503, 504])),
+                .responses_from_iter(errors(&[400, 431, 406, 413, 415, 401, 503, 504])),
         )
 }
 
@@ -313,7 +318,7 @@ fn say_hello_by_path() -> OperationBuilder {
                         json!({"message": "Hello World"}),
                     ),
                 )
-                .responses_from_iter(errors(&[400, 406, 401, 503, 504])),
+                .responses_from_iter(errors(&[400, 431, 406, 401, 503, 504])),
         )
 }
 
@@ -330,7 +335,7 @@ fn say_hello_again() -> OperationBuilder {
                         json!({"message": "Hello again World"}),
                     ),
                 )
-                .responses_from_iter(errors(&[400, 406, 413, 415, 401, 503, 504])),
+                .responses_from_iter(errors(&[400, 431, 406, 413, 415, 401, 503, 504])),
         )
 }
 
@@ -377,7 +382,10 @@ fn stream() -> OperationBuilder {
                         .content(SSE, stream_content(sse_example))
                         .build(),
                 )
-                .responses_from_iter(errors_offering(&[400, 406, 401, 503, 504], STREAM_MEDIA)),
+                .responses_from_iter(errors_offering(
+                    &[400, 431, 406, 401, 503, 504],
+                    STREAM_MEDIA,
+                )),
         )
 }
 
@@ -400,7 +408,7 @@ fn chat() -> OperationBuilder {
                         .description("Switching to the WebSocket protocol")
                         .build(),
                 )
-                .responses_from_iter(errors(&[400, 401, 503, 504])),
+                .responses_from_iter(errors(&[400, 431, 401, 503, 504])),
         )
 }
 
@@ -440,7 +448,7 @@ fn batch() -> OperationBuilder {
                         json!({"replies": [{"message": "Hello Ada"}, {"message": "Hello Grace"}]}),
                     ),
                 )
-                .responses_from_iter(errors(&[400, 406, 413, 415, 401, 503, 504])),
+                .responses_from_iter(errors(&[400, 431, 406, 413, 415, 401, 503, 504])),
         )
 }
 

@@ -217,12 +217,15 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout())
-        .max_buf_size(limits.max_header_bytes.max(8192));
+        .max_buf_size(super::layers::stack_header_limit(limits.max_header_bytes));
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_concurrent_streams)
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_header_list_size(
+            u32::try_from(super::layers::stack_header_limit(limits.max_header_bytes))
+                .unwrap_or(u32::MAX),
+        )
         .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS);
     // No `enable_connect_protocol`: the chat route speaks WebSocket over HTTP/1.1 only, so
     // neither port advertises WebSocket over HTTP/2 (RFC 8441) that it would then refuse.

@@ -79,6 +79,10 @@ pub(super) struct PortSettings<'a> {
     /// The paths still served while draining: health and readiness, so that probes read
     /// "alive, not ready" rather than an error.
     pub(super) serves_while_draining: fn(&str) -> bool,
+    /// The largest header block a request may have, and what one over it gets (431 on REST,
+    /// RESOURCE_EXHAUSTED on gRPC), in the port's own error shape.
+    pub(super) max_header_bytes: usize,
+    pub(super) headers_too_large: fn(usize) -> Response,
     pub(super) server_name: &'a str,
     pub(super) profile: Profile,
 }
@@ -96,6 +100,8 @@ pub(super) fn shared(
         draining,
         refusal,
         serves_while_draining,
+        max_header_bytes,
+        headers_too_large,
         server_name,
         profile,
     } = settings;
@@ -142,7 +148,14 @@ pub(super) fn shared(
         }))
         .layer_fn(|inner| ReplyFront { inner, port, served_by: served_by.clone(), draining })
         .option_layer(cors)
-        .service(RefuseWhenDraining { inner, draining, refusal, serves_while_draining });
+        .service(Gate {
+            inner,
+            draining,
+            refusal,
+            serves_while_draining,
+            max_header_bytes,
+            headers_too_large,
+        });
     Ok(stack)
 }
 
@@ -157,18 +170,21 @@ fn static_header_value(server_name: &str) -> anyhow::Result<HeaderValue> {
     Ok(HeaderValue::from_static(name))
 }
 
-/// Once the server drains, a new request is refused before it starts (503 on REST,
-/// UNAVAILABLE on gRPC), so that clients move on to another server; health and readiness
-/// still answer, with what they know.
+/// What is refused before it reaches the port's services: a request whose headers are over
+/// the limit, and, once the server drains, any new request (503 on REST, UNAVAILABLE on gRPC)
+/// so that clients move on to another server; health and readiness still answer then, with
+/// what they know.
 #[derive(Clone)]
-struct RefuseWhenDraining<S> {
+struct Gate<S> {
     inner: S,
     draining: Draining,
     refusal: fn() -> Response,
     serves_while_draining: fn(&str) -> bool,
+    max_header_bytes: usize,
+    headers_too_large: fn(usize) -> Response,
 }
 
-impl<S: PortService> Service<axum::extract::Request> for RefuseWhenDraining<S> {
+impl<S: PortService> Service<axum::extract::Request> for Gate<S> {
     type Response = Response;
     type Error = Infallible;
     type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
@@ -178,12 +194,27 @@ impl<S: PortService> Service<axum::extract::Request> for RefuseWhenDraining<S> {
     }
 
     fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        if header_block_size(request.headers()) > self.max_header_bytes {
+            return Either::Left(ready(Ok((self.headers_too_large)(self.max_header_bytes))));
+        }
         if self.draining.is_on() && !(self.serves_while_draining)(request.uri().path()) {
             Either::Left(ready(Ok((self.refusal)())))
         } else {
             Either::Right(self.inner.call(request))
         }
     }
+}
+
+/// A header block's size as HTTP/2 counts it (RFC 9113, section 6.5.2): each field's name and
+/// value and 32 bytes more, on HTTP/1.1 as on HTTP/2.
+pub(super) fn header_block_size(headers: &http::HeaderMap) -> usize {
+    headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 32).sum()
+}
+
+/// How far beyond `--max-header-bytes` the HTTP stack itself lets a header block go, so that
+/// [`Gate`] answers in the port's error shape; beyond this, the stack answers a bare 431.
+pub(super) fn stack_header_limit(max_header_bytes: usize) -> usize {
+    max_header_bytes.saturating_mul(2).saturating_add(8192)
 }
 
 /// What every reply gets on its way out, in one service: `x-served-by` (which server answered:

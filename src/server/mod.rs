@@ -104,22 +104,34 @@ pub async fn run(
     let stop = CancellationToken::new();
     let draining = layers::Draining::default();
     let name = config.server_name();
-    let settings = |port, refusal, serves_while_draining| layers::PortSettings {
+    let settings = |port, refusal, serves_while_draining, headers_too_large| layers::PortSettings {
         port,
         access: &config.access,
         draining,
         refusal,
         serves_while_draining,
+        max_header_bytes: config.connections.max_header_bytes,
+        headers_too_large,
         server_name: &name,
         profile: config.profile,
     };
     let grpc_router = layers::shared(
         grpc_router,
-        settings("grpc", grpc::draining_refusal, grpc::serves_while_draining),
+        settings(
+            "grpc",
+            grpc::draining_refusal,
+            grpc::serves_while_draining,
+            grpc::headers_too_large,
+        ),
     )?;
     let rest_router = layers::shared(
         rest_router,
-        settings("rest", rest::draining_refusal, rest::serves_while_draining),
+        settings(
+            "rest",
+            rest::draining_refusal,
+            rest::serves_while_draining,
+            rest::headers_too_large,
+        ),
     )?;
 
     tracing::info!(
