@@ -14,24 +14,9 @@ fn node_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
 }
 
-/// `node`, when `tests/node` has its packages; `None` after saying why the test is skipped
-/// (a failure under `CI=true`).
-fn node_with_packages() -> Option<PathBuf> {
-    let node = tools::require("node")?;
-    if node_dir().join("node_modules/@connectrpc/connect-node").is_dir() {
-        return Some(node);
-    }
-    let message = "tests/node has no node_modules: run ./scripts/test.sh, which installs them";
-    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-        panic!("{message} (CI=true: missing tools fail the run)");
-    }
-    eprintln!("SKIPPED: {message}");
-    None
-}
-
 #[tokio::test]
 async fn connect_es_calls_the_greeter_over_grpc_web() {
-    let Some(node) = node_with_packages() else { return };
+    let Some(node) = tools::require_node_with("@connectrpc/connect-node") else { return };
     let server = TestServer::spawn().await;
     let descriptors = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(descriptors.path(), rpc_vs_rest::proto::FILE_DESCRIPTOR_SET).unwrap();
@@ -57,7 +42,7 @@ async fn connect_es_calls_the_greeter_over_grpc_web() {
 
 #[tokio::test]
 async fn redocly_lints_the_openapi_document_clean() {
-    let Some(node) = node_with_packages() else { return };
+    let Some(node) = tools::require_node_with("@redocly/cli") else { return };
     // From the repository's root, where redocly.yaml and its ignore file are.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let output = Command::new(node)

@@ -21,6 +21,18 @@ async fn start_binary() -> Binary {
     Binary::start(&["--shutdown-timeout", &SHUTDOWN_TIMEOUT_SECONDS.to_string()], &[]).await
 }
 
+/// Waits (a little past the shutdown deadline) for the process to exit, and checks it exited 0.
+async fn exits_cleanly(server: &mut Binary, what: &str) {
+    let status = tokio::time::timeout(
+        Duration::from_secs(SHUTDOWN_TIMEOUT_SECONDS + 5),
+        server.child.wait(),
+    )
+    .await
+    .expect(what)
+    .unwrap();
+    assert!(status.success(), "{what}: {status}");
+}
+
 #[tokio::test]
 async fn sigterm_lets_the_call_in_flight_finish_and_turns_readiness_off_first() {
     let mut server = start_binary().await;
@@ -57,14 +69,7 @@ async fn sigterm_lets_the_call_in_flight_finish_and_turns_readiness_off_first() 
     assert!(replies.next().await.is_none(), "the call ends cleanly, with status OK");
 
     drop((watch, health, client));
-    let status = tokio::time::timeout(
-        Duration::from_secs(SHUTDOWN_TIMEOUT_SECONDS + 5),
-        server.child.wait(),
-    )
-    .await
-    .expect("the process exits")
-    .unwrap();
-    assert!(status.success(), "{status}");
+    exits_cleanly(&mut server, "the process exits").await;
 }
 
 #[tokio::test]
@@ -83,14 +88,7 @@ async fn sigterm_exits_within_the_deadline_despite_silent_and_half_sent_connecti
 
     let started = Instant::now();
     server.sigterm().await;
-    let status = tokio::time::timeout(
-        Duration::from_secs(SHUTDOWN_TIMEOUT_SECONDS + 5),
-        server.child.wait(),
-    )
-    .await
-    .expect("the process exits despite the open connections")
-    .unwrap();
-    assert!(status.success(), "{status}");
+    exits_cleanly(&mut server, "the process exits despite the open connections").await;
     assert!(
         started.elapsed() < Duration::from_secs(SHUTDOWN_TIMEOUT_SECONDS + 2),
         "exited after {:?}",
@@ -142,14 +140,7 @@ async fn while_draining_probes_answer_and_new_calls_are_refused_without_error_lo
     drop(requests);
     assert!(replies.next().await.is_none());
     drop(client);
-    let status = tokio::time::timeout(
-        Duration::from_secs(SHUTDOWN_TIMEOUT_SECONDS + 5),
-        server.child.wait(),
-    )
-    .await
-    .expect("the process exits")
-    .unwrap();
-    assert!(status.success(), "{status}");
+    exits_cleanly(&mut server, "the process exits").await;
     let logs = server.logs.lock().await;
     let errors: Vec<&String> = logs.iter().filter(|line| line.contains("\"ERROR\"")).collect();
     assert!(errors.is_empty(), "a planned drain logs no errors: {errors:?}");

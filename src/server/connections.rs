@@ -8,6 +8,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
@@ -24,35 +25,10 @@ use tokio_util::sync::CancellationToken;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What a port serves: its whole stack, as one concrete service (hyper clones it for every
-/// request; boxed, that was an allocation and a dynamic call per request, twice).
-pub(super) trait App:
-    tower::Service<
-        http::Request<hyper::body::Incoming>,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future: Send + 'static,
-    > + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<T> App for T where
-    T: tower::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
-
-use super::activity::{Activity, TrackedIo};
+use super::{
+    PortService,
+    activity::{Activity, TrackedIo},
+};
 use crate::config::ConnectionLimits;
 
 /// How long to back off after a failed accept (out of file descriptors, say) before trying
@@ -106,7 +82,7 @@ impl Drop for Counted {
     }
 }
 
-pub(super) async fn serve<A: App>(
+pub(super) async fn serve<A: PortService<Incoming>>(
     port: Port<A>,
     limits: ConnectionLimits,
     stop: CancellationToken,
@@ -173,7 +149,7 @@ struct Connections<A> {
     stop: CancellationToken,
 }
 
-impl<A: App> Connections<A> {
+impl<A: PortService<Incoming>> Connections<A> {
     /// Serves an accepted socket, or closes it at once when the port is full.
     async fn admit(&mut self, accepted: std::io::Result<(TcpStream, std::net::SocketAddr)>) {
         let name = self.name;
@@ -235,7 +211,7 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
 async fn serve_connection(
     socket: TcpStream,
     tls: Option<Tls>,
-    app: impl App,
+    app: impl PortService<Incoming>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     stop: CancellationToken,
@@ -270,7 +246,7 @@ async fn serve_connection(
 async fn drive<T>(
     stream: T,
     http2: bool,
-    app: impl App,
+    app: impl PortService<Incoming>,
     builder: &auto::Builder<TokioExecutor>,
     limits: &ConnectionLimits,
     stop: CancellationToken,

@@ -11,8 +11,6 @@
 
 use std::{
     convert::Infallible,
-    future::Future,
-    pin::Pin,
     sync::atomic::{AtomicBool, Ordering},
     task::{Context, Poll},
     time::Duration,
@@ -35,7 +33,7 @@ use tower_http::{
 
 use super::{
     PortService,
-    connections::App,
+    reply::{FinishReply, Finishing},
     request_id::{REQUEST_ID, RequestIdLayer},
 };
 use crate::config::{AccessConfig, Profile};
@@ -88,12 +86,13 @@ pub(super) struct PortSettings<'a> {
 }
 
 /// The shared layers around a port's service, as one `ServiceBuilder` stack of plain
-/// services: `Router::layer` boxed every layer around every route and cloned each box per
+/// services, served as it is (hyper clones it for every request; boxed, that was an
+/// allocation and a dynamic call per request, twice): `Router::layer` boxed every layer around every route and cloned each box per
 /// request (measured: about a third of a SayHello's server CPU).
 pub(super) fn shared(
     inner: impl PortService,
     settings: PortSettings<'_>,
-) -> anyhow::Result<impl App> {
+) -> anyhow::Result<impl PortService<Incoming>> {
     let PortSettings {
         port,
         access,
@@ -235,7 +234,7 @@ struct ReplyFront<S> {
 impl<S: PortService> Service<axum::extract::Request> for ReplyFront<S> {
     type Response = Response;
     type Error = Infallible;
-    type Future = FrontReply<S::Future>;
+    type Future = Finishing<S::Future, FrontOfReply>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -245,17 +244,15 @@ impl<S: PortService> Service<axum::extract::Request> for ReplyFront<S> {
         let http1 = request.version() <= Version::HTTP_11;
         let request_id = request.headers().get(&REQUEST_ID).cloned();
         let request_line = (request.method().clone(), request.uri().path_and_query().cloned());
-        FrontReply {
-            inner: self.inner.call(request),
-            front: Some(FrontOfReply {
-                port: self.port,
-                served_by: self.served_by.clone(),
-                draining: self.draining,
-                http1,
-                request_id,
-                request_line,
-            }),
-        }
+        let kept = FrontOfReply {
+            port: self.port,
+            served_by: self.served_by.clone(),
+            draining: self.draining,
+            http1,
+            request_id,
+            request_line,
+        };
+        Finishing::new(self.inner.call(request), kept)
     }
 }
 
@@ -269,7 +266,7 @@ struct FrontOfReply {
     request_line: (Method, Option<http::uri::PathAndQuery>),
 }
 
-impl FrontOfReply {
+impl FinishReply for FrontOfReply {
     fn finish(self, mut response: Response) -> Response {
         let headers = response.headers_mut();
         headers.insert(SERVED_BY, self.served_by);
@@ -290,28 +287,6 @@ impl FrontOfReply {
             }
         }
         response
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The response future of [`ReplyFront`].
-    struct FrontReply<F> {
-        #[pin]
-        inner: F,
-        front: Option<FrontOfReply>,
-    }
-}
-
-impl<F: Future<Output = Result<Response, Infallible>>> Future for FrontReply<F> {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(response) = std::task::ready!(this.inner.poll(cx));
-        Poll::Ready(Ok(match this.front.take() {
-            Some(front) => front.finish(response),
-            None => response,
-        }))
     }
 }
 

@@ -5,6 +5,7 @@ mod activity;
 mod admission;
 mod connections;
 mod layers;
+mod reply;
 mod request_id;
 mod tls;
 
@@ -12,12 +13,13 @@ pub use admission::{Admission, Refused};
 pub use layers::SERVED_BY;
 pub use request_id::REQUEST_ID;
 
-/// What each adapter hands the server for its port: a cloneable service that answers every
-/// request (errors are responses too). Named once, so the adapters can return plain async
-/// services instead of routers with boxed layers.
-pub trait PortService:
+/// A port's service: cloneable, and answering every request (errors are responses too). What
+/// each adapter hands the server is a `PortService` over axum bodies; what the accept loop
+/// serves, the shared layers around it, a `PortService<Incoming>` straight from hyper. Named
+/// once, so the adapters can return plain async services instead of routers with boxed layers.
+pub trait PortService<B = axum::body::Body>:
     tower::Service<
-        axum::extract::Request,
+        http::Request<B>,
         Response = axum::response::Response,
         Error = std::convert::Infallible,
         Future: Send + 'static,
@@ -28,9 +30,9 @@ pub trait PortService:
 {
 }
 
-impl<T> PortService for T where
+impl<T, B> PortService<B> for T where
     T: tower::Service<
-            axum::extract::Request,
+            http::Request<B>,
             Response = axum::response::Response,
             Error = std::convert::Infallible,
             Future: Send + 'static,

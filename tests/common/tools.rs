@@ -1,6 +1,6 @@
-//! Outside tools the tests drive (grpcurl, Python's grpcio). `scripts/test.sh` installs them
-//! into `.venv`; a test whose tool is missing skips with a message, except under `CI=true`,
-//! where it fails.
+//! Outside tools the tests drive (grpcurl, Python's grpcio, npm packages). `scripts/test.sh`
+//! installs them into `.venv` and `tests/node`; a test whose tool is missing skips with a
+//! message, except under `CI=true`, where it fails.
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +10,13 @@ pub fn require(tool: &str) -> Option<PathBuf> {
     if let Some(path) = find(tool) {
         return Some(path);
     }
-    let message =
-        format!("`{tool}` is not installed: run ./scripts/test.sh, which installs it into .venv");
+    missing(format!(
+        "`{tool}` is not installed: run ./scripts/test.sh, which installs it into .venv"
+    ))
+}
+
+/// Says why a test is skipped, and returns `None`; panics instead under `CI=true`.
+fn missing(message: String) -> Option<PathBuf> {
     if std::env::var("CI").is_ok_and(|ci| ci == "true") {
         panic!("{message} (CI=true: missing tools fail the run)");
     }
@@ -40,12 +45,21 @@ pub fn require_python_with(module: &str) -> Option<PathBuf> {
     if importable {
         return Some(python);
     }
-    let message = format!(
+    missing(format!(
         "Python module `{module}` is not installed in .venv: run ./scripts/test.sh, which installs it"
-    );
-    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-        panic!("{message} (CI=true: missing tools fail the run)");
+    ))
+}
+
+/// `node`, when `tests/node` has the npm packages `package` is among (`scripts/test.sh` runs
+/// `npm ci` there); `None` after saying why the test is skipped. Panics when either is missing
+/// and `CI=true`.
+pub fn require_node_with(package: &str) -> Option<PathBuf> {
+    let node = require("node")?;
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/node_modules");
+    if modules.join(package).is_dir() {
+        return Some(node);
     }
-    eprintln!("SKIPPED: {message}");
-    None
+    missing(format!(
+        "npm package `{package}` is not installed in tests/node: run ./scripts/test.sh, which installs it"
+    ))
 }
