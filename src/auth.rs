@@ -38,16 +38,24 @@ impl BearerToken {
         contents.parse().map_err(anyhow::Error::msg)
     }
 
-    /// Whether the request's `authorization` header carries this token.
+    /// Whether the request's `authorization` header carries this token. The scheme's name is
+    /// case-insensitive (RFC 9110, section 11.1): `bearer` and `BEARER` are `Bearer` too.
     pub fn admits(&self, headers: &HeaderMap) -> bool {
         let Some(presented) =
-            headers.get(AUTHORIZATION).and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+            headers.get(AUTHORIZATION).and_then(|value| bearer_credentials(value.as_bytes()))
         else {
             return false;
         };
         // Only the length can leak, as ConstantTimeEq answers unequal lengths at once.
         presented.ct_eq(&self.0).into()
     }
+}
+
+/// What follows `Bearer ` (in any case) in an `authorization` value.
+fn bearer_credentials(value: &[u8]) -> Option<&[u8]> {
+    const SCHEME: &[u8] = b"bearer ";
+    let (scheme, credentials) = value.split_at_checked(SCHEME.len())?;
+    scheme.eq_ignore_ascii_case(SCHEME).then_some(credentials)
 }
 
 #[cfg(test)]
@@ -65,14 +73,16 @@ mod tests {
     #[test]
     fn the_right_token_is_admitted() {
         let token: BearerToken = "s3cret".parse().unwrap();
-        assert!(token.admits(&headers("Bearer s3cret")));
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert!(token.admits(&headers(&format!("{scheme} s3cret"))), "{scheme}");
+        }
     }
 
     #[test]
     fn wrong_missing_or_malformed_tokens_are_not() {
         let token: BearerToken = "s3cret".parse().unwrap();
         for value in
-            ["Bearer s3cre", "Bearer s3cret2", "bearer s3cret", "Basic s3cret", "s3cret", "Bearer "]
+            ["Bearer s3cre", "Bearer s3cret2", "Basic s3cret", "s3cret", "Bearer ", "Bearers3cret"]
         {
             assert!(!token.admits(&headers(value)), "{value:?}");
         }

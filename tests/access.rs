@@ -33,6 +33,12 @@ async fn rest_calls_need_the_bearer_token() {
     }
     let response = http1().get(&url).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(response.status(), 200);
+    // The scheme's name is case-insensitive (RFC 9110).
+    for scheme in ["bearer", "BEARER"] {
+        let authorization = format!("{scheme} {TOKEN}");
+        let response = http1().get(&url).header("authorization", authorization).send().await;
+        assert_eq!(response.unwrap().status(), 200, "{scheme}");
+    }
 }
 
 #[tokio::test]
@@ -52,10 +58,13 @@ async fn grpc_calls_need_the_bearer_token() {
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     assert_eq!(status.message(), "missing or invalid bearer token");
 
-    let mut request = Request::new(HelloRequest { name: "Ada".into() });
-    let bearer: MetadataValue<_> = format!("Bearer {TOKEN}").parse().unwrap();
-    request.metadata_mut().insert("authorization", bearer);
-    assert_eq!(client.say_hello(request).await.unwrap().into_inner().message, "Hello Ada");
+    for scheme in ["Bearer", "bearer"] {
+        let mut request = Request::new(HelloRequest { name: "Ada".into() });
+        let bearer: MetadataValue<_> = format!("{scheme} {TOKEN}").parse().unwrap();
+        request.metadata_mut().insert("authorization", bearer);
+        let reply = client.say_hello(request).await.unwrap();
+        assert_eq!(reply.into_inner().message, "Hello Ada", "{scheme}");
+    }
 }
 
 #[tokio::test]
@@ -115,6 +124,19 @@ async fn request_ids_are_echoed_or_made_up() {
     let response = http1().get(server.rest_url("/v1/greeter/hello/Ada")).send().await.unwrap();
     let made_up = response.headers()["x-request-id"].to_str().unwrap();
     assert_eq!(made_up.len(), 36, "a UUID: {made_up}");
+
+    // An id too long to log, or not plain visible ASCII, is replaced rather than echoed.
+    for unusable in ["x".repeat(5_000), "two words".into()] {
+        let response = http1()
+            .get(server.rest_url("/v1/greeter/hello/Ada"))
+            .header("x-request-id", &unusable)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "the call itself is served");
+        let replaced = response.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(replaced.len(), 36, "a new UUID instead of {unusable:?}: {replaced}");
+    }
 
     let reply =
         server.grpc_client().await.say_hello(HelloRequest { name: "Ada".into() }).await.unwrap();

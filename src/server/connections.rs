@@ -8,11 +8,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
-    service::TowerToHyperService,
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -25,10 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-use super::{
-    PortService,
-    activity::{Activity, TrackedIo},
-};
+use super::activity::{Activity, TrackedIo};
 use crate::config::ConnectionLimits;
 
 /// How long to back off after a failed accept (out of file descriptors, say) before trying
@@ -82,7 +77,7 @@ impl Drop for Counted {
     }
 }
 
-pub(super) async fn serve<A: PortService<Incoming>>(
+pub(super) async fn serve<A: super::layers::ServedPort>(
     port: Port<A>,
     limits: ConnectionLimits,
     stop: CancellationToken,
@@ -149,7 +144,7 @@ struct Connections<A> {
     stop: CancellationToken,
 }
 
-impl<A: PortService<Incoming>> Connections<A> {
+impl<A: super::layers::ServedPort> Connections<A> {
     /// Serves an accepted socket, or closes it at once when the port is full.
     async fn admit(&mut self, accepted: std::io::Result<(TcpStream, std::net::SocketAddr)>) {
         let name = self.name;
@@ -211,7 +206,7 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
 async fn serve_connection(
     socket: TcpStream,
     tls: Option<Tls>,
-    app: impl PortService<Incoming>,
+    app: impl super::layers::ServedPort,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     stop: CancellationToken,
@@ -246,7 +241,7 @@ async fn serve_connection(
 async fn drive<T>(
     stream: T,
     http2: bool,
-    app: impl PortService<Incoming>,
+    app: impl super::layers::ServedPort,
     builder: &auto::Builder<TokioExecutor>,
     limits: &ConnectionLimits,
     stop: CancellationToken,
@@ -256,7 +251,7 @@ where
 {
     let activity = Activity::new();
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
-    let connection = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(app));
+    let connection = builder.serve_connection_with_upgrades(io, app);
     tokio::pin!(connection);
     // The reasons to close gracefully are watched by a task of their own, which sends word
     // here: polled beside the connection, they cost a timer poll and a lock on every wake of

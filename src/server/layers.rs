@@ -21,11 +21,11 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, Request, StatusCode, Version, header::CONNECTION},
     response::Response,
 };
-use futures_util::future::BoxFuture;
 use futures_util::future::Either;
 use hyper::body::Incoming;
 use std::future::{Ready, ready};
-use tower::{Service, ServiceBuilder};
+use std::pin::Pin;
+use tower::{Service, ServiceBuilder, ServiceExt as _, util::Oneshot};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     trace::TraceLayer,
@@ -34,7 +34,7 @@ use tower_http::{
 use super::{
     PortService,
     reply::{FinishReply, Finishing},
-    request_id::{REQUEST_ID, RequestIdLayer},
+    request_id::{REQUEST_ID, ensure_request_id},
 };
 use crate::config::{AccessConfig, Profile};
 
@@ -85,14 +85,15 @@ pub(super) struct PortSettings<'a> {
     pub(super) profile: Profile,
 }
 
-/// The shared layers around a port's service, as one `ServiceBuilder` stack of plain
-/// services, served as it is (hyper clones it for every request; boxed, that was an
-/// allocation and a dynamic call per request, twice): `Router::layer` boxed every layer around every route and cloned each box per
-/// request (measured: about a third of a SayHello's server CPU).
+/// The shared layers around a port's service, served by hyper as they are: one front service
+/// (request id, reply front) that hyper calls by reference, around the optional span and CORS
+/// layers and the gate. A `ServiceBuilder` stack here cost a request a clone of every layer
+/// (hyper's tower adapter clones the whole stack per request), a boxed future of its own and
+/// a move of the request through each layer: about 2,000 instructions a call, on both ports.
 pub(super) fn shared(
     inner: impl PortService,
     settings: PortSettings<'_>,
-) -> anyhow::Result<impl PortService<Incoming>> {
+) -> anyhow::Result<impl ServedPort> {
     let PortSettings {
         port,
         access,
@@ -112,17 +113,10 @@ pub(super) fn shared(
     let request_ids = profile == Profile::Default;
     // A span per request only when something will write inside it: the per-request DEBUG
     // lines. Otherwise the only lines a request writes are its failures, and those name the
-    // request id themselves (see `ReplyFront`).
+    // request id themselves (see `PortFront`).
     let spans = request_ids
         && tracing::enabled!(target: "tower_http::trace::on_response", tracing::Level::DEBUG);
-    let stack = ServiceBuilder::new()
-        // One allocation per request for the whole stack's future, so that hyper moves a
-        // pointer, not the future, into each HTTP/2 stream's task (measured: the unboxed
-        // future's copies cost a gRPC call more than the allocation does).
-        .map_future(|call| -> BoxFuture<'static, Result<Response, Infallible>> { Box::pin(call) })
-        .map_response(|response: Response<_>| response.map(Body::new))
-        .map_request(|request: Request<Incoming>| request.map(Body::new))
-        .option_layer(request_ids.then_some(RequestIdLayer))
+    let inner = ServiceBuilder::new()
         .option_layer(spans.then(|| {
             let trace = TraceLayer::new_for_http()
                 .make_span_with(move |request: &Request<_>| {
@@ -139,13 +133,12 @@ pub(super) fn shared(
                         path = %request.uri().path(),
                     )
                 })
-                // Failures are logged by `ReplyFront`, at the level each one deserves.
+                // Failures are logged by `PortFront`, at the level each one deserves.
                 .on_failure(());
             ServiceBuilder::new()
                 .map_response(|response: Response<_>| response.map(Body::new))
                 .layer(trace)
         }))
-        .layer_fn(|inner| ReplyFront { inner, port, served_by: served_by.clone(), draining })
         .option_layer(cors)
         .service(Gate {
             inner,
@@ -155,7 +148,34 @@ pub(super) fn shared(
             max_header_bytes,
             headers_too_large,
         });
-    Ok(stack)
+    Ok(PortFront { inner, port, served_by, draining, request_ids })
+}
+
+/// What the accept loop serves: a port's front, as hyper calls it (by reference, no clone).
+pub(super) trait ServedPort:
+    hyper::service::Service<
+        Request<Incoming>,
+        Response = Response,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> ServedPort for T where
+    T: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 /// The server's name as a header value whose clones share nothing: made once per server and
@@ -216,53 +236,63 @@ pub(super) fn stack_header_limit(max_header_bytes: usize) -> usize {
     max_header_bytes.saturating_mul(2).saturating_add(8192)
 }
 
-/// What every reply gets on its way out, in one service: `x-served-by` (which server answered:
-/// behind a load balancer, this shows how calls spread), `Connection: close` on HTTP/1.1 once
-/// the server drains (so that clients do not reuse a connection about to close), and a log line
-/// for a request that failed on the server's side, with its request id: ERROR for a 500 (a
-/// bug, or a failure the client cannot fix), WARN for the other 5xx, except 503, which the
-/// server answers on purpose while it sheds load or drains (counted in the metrics, not
-/// logged). 4xx are the client's mistakes and are not logged.
+/// The front of a port, the first and last service every request meets:
+/// - the request id (`x-request-id`, in the default profile): the client's, or a new UUID,
+///   on the request and on its reply (see `request_id`);
+/// - on the way out, `x-served-by` (which server answered: behind a load balancer, this shows
+///   how calls spread), `Connection: close` on HTTP/1.1 once the server drains (so that
+///   clients do not reuse a connection about to close), and a log line for a request that
+///   failed on the server's side, with its request id: ERROR for a 500 (a bug, or a failure
+///   the client cannot fix), WARN for the other 5xx, except 503, which the server answers on
+///   purpose while it sheds load or drains (counted in the metrics, not logged). 4xx are the
+///   client's mistakes and are not logged.
+///
+/// Its future is boxed, one allocation per request, so that hyper moves a pointer, not the
+/// future, into each HTTP/2 stream's task (measured: the unboxed future's copies cost a gRPC
+/// call more than the allocation does).
 #[derive(Clone)]
-struct ReplyFront<S> {
+pub(super) struct PortFront<S> {
     inner: S,
     port: &'static str,
     served_by: HeaderValue,
     draining: Draining,
+    request_ids: bool,
 }
 
-impl<S: PortService> Service<axum::extract::Request> for ReplyFront<S> {
+impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S> {
     type Response = Response;
     type Error = Infallible;
-    type Future = Finishing<S::Future, FrontOfReply>;
+    type Future = Pin<Box<Finishing<Oneshot<S, axum::extract::Request>, FrontOfReply>>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
-        let http1 = request.version() <= Version::HTTP_11;
-        let request_id = request.headers().get(&REQUEST_ID).cloned();
-        let request_line = (request.method().clone(), request.uri().path_and_query().cloned());
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let mut request = request.map(Body::new);
+        let (request_id, echo_id) = if self.request_ids {
+            (Some(ensure_request_id(request.headers_mut())), true)
+        } else {
+            (request.headers().get(&REQUEST_ID).cloned(), false)
+        };
         let kept = FrontOfReply {
             port: self.port,
             served_by: self.served_by.clone(),
             draining: self.draining,
-            http1,
+            http1: request.version() <= Version::HTTP_11,
             request_id,
-            request_line,
+            echo_id,
+            request_line: (request.method().clone(), request.uri().path_and_query().cloned()),
         };
-        Finishing::new(self.inner.call(request), kept)
+        Box::pin(Finishing::new(self.inner.clone().oneshot(request), kept))
     }
 }
 
-/// What [`ReplyFront`] keeps of a request until its reply.
-struct FrontOfReply {
+/// What [`PortFront`] keeps of a request until its reply.
+pub(super) struct FrontOfReply {
     port: &'static str,
     served_by: HeaderValue,
     draining: Draining,
     http1: bool,
     request_id: Option<HeaderValue>,
+    /// Whether the reply carries the request id back (the default profile).
+    echo_id: bool,
     request_line: (Method, Option<http::uri::PathAndQuery>),
 }
 
@@ -270,6 +300,9 @@ impl FinishReply for FrontOfReply {
     fn finish(self, mut response: Response) -> Response {
         let headers = response.headers_mut();
         headers.insert(SERVED_BY, self.served_by);
+        if let (true, Some(id)) = (self.echo_id, &self.request_id) {
+            headers.entry(REQUEST_ID).or_insert_with(|| id.clone());
+        }
         if self.http1 && self.draining.is_on() {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }

@@ -11,7 +11,7 @@ mod tls;
 
 pub use admission::{Admission, Refused};
 pub use layers::SERVED_BY;
-pub use request_id::REQUEST_ID;
+pub use request_id::{MAX_CLIENT_REQUEST_ID, REQUEST_ID};
 
 /// A port's service: cloneable, and answering every request (errors are responses too). What
 /// each adapter hands the server is a `PortService` over axum bodies; what the accept loop
