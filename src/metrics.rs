@@ -7,6 +7,11 @@
 //! thread takes between scrapes, on a cache line of its own), looked up by the call's method
 //! and status without allocating; a scrape sums the shards. prometheus-client's families
 //! took a lock that every core shared, and allocated the labels, on every call.
+//!
+//! No label takes a value the client chooses: a gRPC `method` is one the server serves or
+//! `unmatched`, a REST one a route template or `unmatched`, with a standard HTTP method or
+//! `OTHER`; statuses are the server's own. So no client can grow the series (and the memory
+//! and the scrape behind them) by calling made-up paths.
 
 use std::{
     collections::BTreeMap,
@@ -47,19 +52,20 @@ struct Inner {
     calls: &'static Calls,
 }
 
-impl Default for Metrics {
+impl Metrics {
+    /// Metrics for a server whose gRPC port serves `grpc_methods` (their paths,
+    /// `/package.Service/Method`): calls to any other path count as `unmatched`.
+    ///
     /// The shards live as long as the process (a few KiB per server), so that a call can hold
     /// them without a reference count: cloning an `Arc` on every call would bump one counter,
     /// on one cache line, from every core.
-    fn default() -> Self {
-        let calls: &'static Calls = Box::leak(Box::new(Calls::new()));
+    pub fn new(grpc_methods: impl IntoIterator<Item = String>) -> Self {
+        let calls: &'static Calls = Box::leak(Box::new(Calls::new(grpc_methods)));
         let mut registry = Registry::default();
         registry.register_collector(Box::new(CallsCollector(calls)));
         Self(Arc::new(Inner { registry, calls }))
     }
-}
 
-impl Metrics {
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -98,7 +104,7 @@ where
             let metrics = metrics.clone();
             async move {
                 let response = response.await?;
-                let template = template.as_ref().map_or("unmatched", MatchedPath::as_str);
+                let template = template.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
                 let call =
                     CallName { protocol: Protocol::Rest, verb: verb.as_str(), path: template };
                 metrics.0.calls.record(call, response.status().as_u16(), started.elapsed());
@@ -263,10 +269,14 @@ impl CallKey {
 const FIRST_BUCKET: Duration = Duration::from_micros(50);
 const BUCKETS: usize = 22;
 
-/// Methods a shard keeps apart; calls to further ones (gRPC paths are the client's to choose)
-/// count under [`OTHER_METHOD`], so no client can grow the label set without bound.
-const MAX_METHODS: usize = 64;
-const OTHER_METHOD: &str = "other";
+/// The `method` of a call to a path the server does not serve.
+const UNMATCHED: &str = "unmatched";
+
+/// The HTTP methods a REST call's label keeps; any other (HTTP lets a client make up its own)
+/// counts as [`OTHER_VERB`].
+const STANDARD_VERBS: [&str; 9] =
+    ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+const OTHER_VERB: &str = "OTHER";
 
 /// What one method's calls came to, in one shard.
 #[derive(Debug, Clone, Default)]
@@ -315,6 +325,8 @@ fn bucket(latency: Duration) -> usize {
 #[derive(Debug)]
 struct Calls {
     shards: Box<[Shard]>,
+    /// The paths the gRPC port serves: the only gRPC `method` labels besides `unmatched`.
+    grpc_methods: std::collections::HashSet<Box<str>>,
 }
 
 /// One shard, on a cache line of its own so that two cores' counts never share one.
@@ -332,24 +344,39 @@ fn shard_index() -> usize {
 }
 
 impl Calls {
-    fn new() -> Self {
+    fn new(grpc_methods: impl IntoIterator<Item = String>) -> Self {
         // Room for every worker thread and the odd blocking one, each with a shard of its own.
         let threads = std::thread::available_parallelism().map_or(8, usize::from);
-        Self { shards: (0..threads * 2 + 2).map(|_| Shard::default()).collect() }
+        Self {
+            shards: (0..threads * 2 + 2).map(|_| Shard::default()).collect(),
+            grpc_methods: grpc_methods.into_iter().map(String::into_boxed_str).collect(),
+        }
     }
 
     fn record(&self, name: CallName<'_>, status: u16, latency: Duration) {
         let shard = &self.shards[shard_index() % self.shards.len()];
         let mut calls = shard.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A name already counted is one the bounds let through: a served call pays one lookup.
         if let Some(stats) = calls.get_mut(&name) {
             return stats.add(status, latency);
         }
-        let key = if calls.len() < MAX_METHODS {
-            CallKey::new(name)
-        } else {
-            CallKey::new(CallName { path: OTHER_METHOD, verb: "", ..name })
-        };
-        calls.entry(key).or_default().add(status, latency);
+        let name = self.bounded(name);
+        match calls.get_mut(&name) {
+            Some(stats) => stats.add(status, latency),
+            None => calls.entry(CallKey::new(name)).or_default().add(status, latency),
+        }
+    }
+
+    /// The name a call is counted under: its own, when the server serves it.
+    fn bounded<'a>(&self, name: CallName<'a>) -> CallName<'a> {
+        match name.protocol {
+            Protocol::Grpc if self.grpc_methods.contains(name.path) => name,
+            Protocol::Grpc => CallName { path: UNMATCHED, ..name },
+            Protocol::Rest => {
+                let verb = STANDARD_VERBS.into_iter().find(|verb| *verb == name.verb);
+                CallName { verb: verb.unwrap_or(OTHER_VERB), ..name }
+            }
+        }
     }
 
     /// Every shard summed, by method.
@@ -460,25 +487,30 @@ mod tests {
     }
 
     #[test]
-    fn shards_add_up_and_keep_the_method_label_set_bounded() {
-        let calls = Calls::new();
-        fn name(path: &str) -> CallName<'_> {
+    fn shards_add_up_and_only_served_methods_get_a_label_of_their_own() {
+        let calls = Calls::new(["/a/B".to_owned()]);
+        fn grpc(path: &str) -> CallName<'_> {
             CallName { protocol: Protocol::Grpc, verb: "", path }
         }
-        calls.record(name("/a/B"), 0, Duration::from_micros(10));
+        calls.record(grpc("/a/B"), 0, Duration::from_micros(10));
         std::thread::scope(|scope| {
-            scope.spawn(|| calls.record(name("/a/B"), 3, Duration::from_micros(70)));
+            scope.spawn(|| calls.record(grpc("/a/B"), 3, Duration::from_micros(70)));
         });
-        for i in 0..MAX_METHODS + 5 {
-            let path = format!("/x/{i}");
-            calls.record(name(&path), 12, Duration::ZERO);
+        for i in 0..1_000 {
+            let path = format!("/x{i}.Svc/Method{i}");
+            calls.record(grpc(&path), 12, Duration::ZERO);
+            let verb = format!("VERB{i}");
+            let rest = CallName { protocol: Protocol::Rest, verb: &verb, path: UNMATCHED };
+            calls.record(rest, 404, Duration::ZERO);
         }
         let totals = calls.totals();
-        let key = CallKey::new(name("/a/B"));
-        let stats = &totals[&key];
+        let stats = &totals[&CallKey::new(grpc("/a/B"))];
         assert_eq!(stats.statuses.iter().map(|(_, n)| n).sum::<u64>(), 2);
         assert_eq!((stats.buckets[0], stats.buckets[1]), (1, 1));
-        assert!(totals.contains_key(&CallKey::new(name(OTHER_METHOD))));
-        assert!(totals.len() <= 2 * MAX_METHODS + 1, "{} methods", totals.len());
+        let unmatched = &totals[&CallKey::new(grpc(UNMATCHED))];
+        assert_eq!(unmatched.statuses, [(12, 1_000)]);
+        let other_verb = CallName { protocol: Protocol::Rest, verb: OTHER_VERB, path: UNMATCHED };
+        assert_eq!(totals[&CallKey::new(other_verb)].statuses, [(404, 1_000)]);
+        assert_eq!(totals.len(), 3, "{:?}", totals.keys());
     }
 }

@@ -3,7 +3,14 @@
 
 mod common;
 
-use common::{TestServer, http1};
+use std::collections::BTreeSet;
+
+use common::{
+    TestServer,
+    binary::{Binary, rss_kib},
+    http1, http2,
+};
+use futures_util::{StreamExt as _, stream};
 use rpc_vs_rest::proto::HelloRequest;
 
 #[tokio::test]
@@ -30,4 +37,114 @@ async fn metrics_count_calls_by_protocol_method_and_status() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
     }
+}
+
+/// Distinct made-up paths per port in the test below (100,000 calls in all): a series per path
+/// would show (each cost about 250 bytes of memory and two dozen lines of `/metrics`).
+const MADE_UP_CALLS: usize = 50_000;
+const MAX_RSS_GROWTH_KIB: u64 = 8 * 1024;
+
+/// Paths (and HTTP methods) are the client's to choose: thousands of made-up ones, on both
+/// ports, count as `unmatched` and leave `/metrics` with the series it had and the server's
+/// memory where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_paths_add_no_series_and_no_memory() {
+    let server = Binary::start(&[], &[]).await;
+    let pid = server.child.id().unwrap();
+    let rest = http1();
+    let series = || async {
+        let text = rest
+            .get(format!("http://{}/metrics", server.rest_addr))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let series: BTreeSet<String> = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.rsplit_once(' ').map(|(series, _count)| series.to_owned()))
+            .collect();
+        (series, text)
+    };
+
+    // A first round and a first scrape, so that every series (and the server's buffers) exist
+    // before counting.
+    call_made_up_paths(&server, &rest, 0..64).await;
+    series().await;
+    let (before, _) = series().await;
+    let rss_before = rss_kib(pid);
+    call_made_up_paths(&server, &rest, 64..64 + MADE_UP_CALLS).await;
+    let (after, text) = series().await;
+    let rss_after = rss_kib(pid);
+
+    let changed: Vec<_> = after.symmetric_difference(&before).collect();
+    assert!(
+        changed.is_empty(),
+        "{} series came or went after made-up paths, among them {:?}",
+        changed.len(),
+        &changed[..changed.len().min(5)]
+    );
+    for line in [
+        format!(
+            r#"rpc_calls_total{{protocol="grpc",method="unmatched",status="Unimplemented"}} {}"#,
+            MADE_UP_CALLS + 64
+        ),
+        format!(
+            r#"rpc_calls_total{{protocol="rest",method="GET unmatched",status="404"}} {}"#,
+            (MADE_UP_CALLS + 64) / 2
+        ),
+        format!(
+            r#"rpc_calls_total{{protocol="rest",method="OTHER unmatched",status="404"}} {}"#,
+            (MADE_UP_CALLS + 64) / 2
+        ),
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    assert!(
+        rss_after < rss_before + MAX_RSS_GROWTH_KIB,
+        "memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+}
+
+/// Calls made-up gRPC methods and REST paths (half with made-up HTTP methods), 32 at a time.
+async fn call_made_up_paths(
+    server: &Binary,
+    rest: &reqwest::Client,
+    calls: std::ops::Range<usize>,
+) {
+    // A new HTTP/2 connection every few hundred calls: the server answers an unknown method
+    // before it reads the request's body, so each such call ends in a reset stream, and after
+    // 1,024 of them hyper's HTTP/2 closes the connection (ENHANCE_YOUR_CALM), which guards it
+    // against clients that provoke resets.
+    let grpc_clients: Vec<reqwest::Client> =
+        (0..calls.len().div_ceil(500)).map(|_| http2()).collect();
+    let first = calls.start;
+    stream::iter(calls)
+        .map(|i| {
+            let grpc = &grpc_clients[(i - first) / 500];
+            async move {
+                let grpc_reply = grpc
+                    .post(format!("http://{}/x{i}.Svc/Method{i}", server.grpc_addr))
+                    .header("content-type", "application/grpc")
+                    .header("te", "trailers")
+                    .body(&b"\0\0\0\0\0"[..])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(grpc_reply.headers()["grpc-status"], "12", "UNIMPLEMENTED");
+                let verb = if i % 2 == 0 { "GET".to_owned() } else { format!("VERB{i}") };
+                let verb = reqwest::Method::from_bytes(verb.as_bytes()).unwrap();
+                let rest_reply = rest
+                    .request(verb, format!("http://{}/made-up/{i}", server.rest_addr))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(rest_reply.status(), 404);
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
 }

@@ -354,7 +354,7 @@ async fn readyz_is_503_not_serving_while_draining() {
         AppState {
             greeter: Greeter::new(),
             readiness: readiness.clone(),
-            metrics: Some(Default::default()),
+            metrics: Some(rpc_vs_rest::metrics::Metrics::new(rpc_vs_rest::grpc::served_methods())),
         },
         &ServeConfig::loopback(),
         None,

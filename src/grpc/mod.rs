@@ -33,6 +33,40 @@ pub fn headers_too_large(limit: usize) -> axum::response::Response {
     .into_http()
 }
 
+/// The descriptors of every service the gRPC port serves: ours, health, and reflection (v1 and
+/// v1alpha, which tonic's reflection serves and describes on its own).
+const SERVED_DESCRIPTOR_SETS: [&[u8]; 4] = [
+    proto::FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+];
+
+/// Every method the gRPC port serves, as its request path (`/package.Service/Method`): what the
+/// metrics count by name. Read from the services' own descriptors, so a new RPC is counted
+/// without being listed anywhere else.
+pub fn served_methods() -> Vec<String> {
+    use prost::Message as _;
+    let mut methods = Vec::new();
+    for set in SERVED_DESCRIPTOR_SETS {
+        let set = prost_types::FileDescriptorSet::decode(set)
+            .expect("the descriptors compiled into the binary decode");
+        for file in set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    methods.push(format!(
+                        "/{}.{}/{}",
+                        file.package(),
+                        service.name(),
+                        method.name()
+                    ));
+                }
+            }
+        }
+    }
+    methods
+}
+
 /// While draining, gRPC health still answers (NOT_SERVING for the Greeter), as `/readyz` does.
 pub fn serves_while_draining(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
@@ -66,4 +100,21 @@ pub fn router(
         .add_service(reflection_v1alpha)
         .prepare();
     Ok(guard::guard(routes.into_axum_router(), &config.connections, token, metrics))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn served_methods_are_read_from_every_served_service() {
+        let methods = super::served_methods();
+        for method in [
+            "/helloworld.Greeter/SayHello",
+            "/helloworld.Greeter/SayHelloStreamReply",
+            "/grpc.health.v1.Health/Check",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert!(methods.iter().any(|served| served == method), "{method} in {methods:?}");
+        }
+    }
 }

@@ -98,7 +98,8 @@ pub async fn run(
     let readiness = Readiness::new(health_reporter).await;
     let greeter = Greeter::new();
     let token = config.access.bearer_token()?;
-    let metrics = (config.profile == Profile::Default).then(Metrics::default);
+    let metrics =
+        (config.profile == Profile::Default).then(|| Metrics::new(grpc::served_methods()));
     let grpc_router =
         grpc::router(greeter.clone(), health_service, config, token.clone(), metrics.clone())?;
     let state = AppState { greeter, readiness: readiness.clone(), metrics };
