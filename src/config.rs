@@ -1,5 +1,6 @@
 //! The settings of each subcommand, read from flags with environment fallbacks. Every limit
-//! has a safe default and lives here, once.
+//! has a safe default and lives here, once: in its flag's `default_value`, which the `Default`
+//! of each settings struct reads too (see [`flag_defaults`]).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -55,6 +56,12 @@ pub struct ServeConfig {
     /// are the same in both.
     #[arg(long, env = "RPC_VS_REST_PROFILE", value_enum, default_value_t = Profile::Default)]
     pub profile: Profile,
+
+    /// Once both ports listen, print their addresses on stdout as one line of JSON,
+    /// `{"grpc_addr":"127.0.0.1:50051","rest_addr":"127.0.0.1:8080"}`: how a program that starts
+    /// the server on port 0 learns its ports (`compare` does), without reading the logs.
+    #[arg(long)]
+    pub print_addresses: bool,
 }
 
 /// What each call pays for besides its protocol: see `--profile`.
@@ -98,17 +105,35 @@ impl ServeConfig {
         Self {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             rest_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            shutdown_timeout: 10,
-            connections: ConnectionLimits::default(),
-            access: AccessConfig::default(),
-            tls: TlsConfig::default(),
-            server_name: None,
-            rest: RestLimits::default(),
-            grpc: GrpcLimits::default(),
-            profile: Profile::Default,
+            ..Self::default()
         }
     }
 }
+
+/// The flags' own defaults as a value, as if the command line and the environment were empty:
+/// so tests, benches and `compare` get exactly what `--help` promises, from the one place it is
+/// written.
+fn flag_defaults<T: Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults").no_binary_name(true))
+        .mut_args(|arg| arg.env(None::<&'static str>));
+    let matches = command
+        .try_get_matches_from(std::iter::empty::<&str>())
+        .expect("every setting has a default");
+    T::from_arg_matches(&matches).expect("the defaults are valid settings")
+}
+
+/// `Default` from the flags' defaults, for each settings struct.
+macro_rules! default_from_flags {
+    ($($settings:ty),*) => {$(
+        impl Default for $settings {
+            fn default() -> Self {
+                flag_defaults()
+            }
+        }
+    )*};
+}
+
+default_from_flags!(ServeConfig, RestLimits, GrpcLimits, ConnectionLimits, AccessConfig, TlsConfig);
 
 /// The largest valid batch (10,000 names of 256 four-byte characters, about 10 MiB in either
 /// encoding, request or reply) fits in either limit.
@@ -121,24 +146,12 @@ pub struct RestLimits {
     pub max_body_bytes: usize,
 }
 
-impl Default for RestLimits {
-    fn default() -> Self {
-        Self { max_body_bytes: DEFAULT_MAX_MESSAGE_BYTES }
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct GrpcLimits {
     /// The largest gRPC message, in bytes, received or sent; larger ones get OUT_OF_RANGE
     /// (tonic's code), or RESOURCE_EXHAUSTED when a compressed one grows past it.
     #[arg(long = "grpc-max-message-bytes", env = "RPC_VS_REST_GRPC_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
-}
-
-impl Default for GrpcLimits {
-    fn default() -> Self {
-        Self { max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES }
-    }
 }
 
 /// Limits of both ports' connections and requests: what keeps slow, silent, greedy or hostile
@@ -199,22 +212,8 @@ impl ConnectionLimits {
     }
 }
 
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            max_concurrent_streams: 100,
-            max_header_bytes: 16 * 1024,
-            header_read_timeout: 10,
-            idle_timeout: 10,
-            max_connections: 4096,
-            max_in_flight: 1024,
-            request_timeout: 30,
-        }
-    }
-}
-
 /// Who may call: an optional bearer token, and the browser origins CORS lets in.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AccessConfig {
     /// Require `authorization: Bearer TOKEN` on every Greeter call, REST and gRPC (health,
     /// readiness, reflection, metrics and docs stay open).
@@ -283,8 +282,21 @@ impl TlsConfig {
     }
 }
 
-impl Default for TlsConfig {
-    fn default() -> Self {
-        Self { tls_cert: None, tls_key: None, tls_client_ca: None, tls_handshake_timeout: 10 }
+#[cfg(test)]
+mod defaults_tests {
+    use super::*;
+
+    #[test]
+    fn code_gets_the_defaults_that_help_promises() {
+        let config = ServeConfig::default();
+        assert_eq!(config.grpc_addr, SocketAddr::from(([0, 0, 0, 0], 50051)));
+        assert_eq!(config.rest_addr, SocketAddr::from(([0, 0, 0, 0], 8080)));
+        assert_eq!(config.connections.max_in_flight, 1024);
+        assert_eq!(config.tls.tls_handshake_timeout, 10);
+        assert_eq!(config.rest.max_body_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+        assert!(config.access.auth_token.is_none() && !config.print_addresses);
+        let loopback = ServeConfig::loopback();
+        assert_eq!(loopback.grpc_addr, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(loopback.connections.request_timeout, config.connections.request_timeout);
     }
 }

@@ -6,7 +6,10 @@
 //! - [`grpc`]: the gRPC adapter (tonic): Greeter, health, reflection, gRPC-Web.
 //! - [`rest`]: the REST adapter (axum): `/v1/` routes in JSON or protobuf, SSE, NDJSON,
 //!   WebSocket, health and readiness.
-//! - [`server`]: binds both ports, serves them, shuts them down together.
+//! - [`port`]: what both adapters build on: a port's service, admission (load shedding,
+//!   deadlines).
+//! - [`server`]: above the adapters: binds both ports, serves them behind one front each,
+//!   shuts them down together.
 //! - [`compare`]: `rpc-vs-rest compare`, the side-by-side load test of every protocol stack.
 //! - [`metrics`]: Prometheus metrics of both ports, served at `/metrics`.
 //! - [`readiness`]: the switch `/readyz` and gRPC health share.
@@ -20,6 +23,7 @@ pub mod config;
 pub mod greeter;
 pub mod grpc;
 pub mod metrics;
+pub mod port;
 pub mod proto;
 pub mod readiness;
 pub mod rest;

@@ -8,7 +8,8 @@ use std::sync::{
 
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::grpc::GREETER_SERVICE_NAME;
+/// The fully-qualified name health checks and Kubernetes probes ask about, as tonic generates it.
+use crate::proto::greeter_server::SERVICE_NAME as GREETER_SERVICE_NAME;
 
 #[derive(Debug, Clone)]
 pub struct Readiness {

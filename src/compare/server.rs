@@ -4,14 +4,13 @@
 use std::{net::SocketAddr, process::Stdio, time::Duration};
 
 use anyhow::Context as _;
-use serde_json::Value;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
 
 use super::address::{GrpcTarget, RestTarget};
-use crate::config::Profile;
+use crate::{config::Profile, server::BoundAddresses};
 
 pub(crate) struct Target {
     /// One gRPC connection per address; calls go round robin when there are several.
@@ -36,7 +35,8 @@ impl Target {
         })
     }
 
-    /// Starts `rpc-vs-rest serve --profile PROFILE` on loopback and waits for its addresses.
+    /// Starts `rpc-vs-rest serve --profile PROFILE` on loopback and waits for its addresses,
+    /// which it prints on stdout (`--print-addresses`). Its errors go to our stderr.
     pub(crate) async fn local(profile: Profile) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find this binary to start a server")?;
         let mut child = Command::new(exe)
@@ -46,34 +46,29 @@ impl Target {
                 "127.0.0.1:0",
                 "--rest-addr",
                 "127.0.0.1:0",
-                "--log-format",
-                "json",
+                "--print-addresses",
                 "--profile",
                 profile.as_str(),
             ])
-            .env("RUST_LOG", "warn,rpc_vs_rest=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .context("cannot start the server")?;
-        let mut lines = BufReader::new(child.stderr.take().context("no stderr")?).lines();
-        let found = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await? {
-                let log: Value = serde_json::from_str(&line).unwrap_or_default();
-                if log["message"] == "serving gRPC and REST" {
-                    let grpc = log["grpc_addr"].as_str().unwrap_or_default().parse()?;
-                    let rest = log["rest_addr"].as_str().unwrap_or_default().parse()?;
-                    return Ok::<_, anyhow::Error>((grpc, rest));
-                }
-            }
-            anyhow::bail!("the server exited before it served")
+        let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+            .await
+            .context("the server did not start within 30 s")??
+            .context("the server exited before it served")?;
+        let addresses: BoundAddresses = serde_json::from_str(&line)
+            .with_context(|| format!("the server printed {line:?}, not its addresses"))?;
+        Ok(Self {
+            grpc: vec![addresses.grpc_addr],
+            rest: addresses.rest_addr,
+            profile: Some(profile),
+            child: Some(child),
         })
-        .await
-        .context("the server did not start within 30 s")??;
-        // Drain its stderr so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { grpc: vec![found.0], rest: found.1, profile: Some(profile), child: Some(child) })
     }
 
     /// The server's CPU time so far (user + system), when it is a local child.

@@ -21,7 +21,7 @@ use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
     metrics::Metrics,
-    server::{Admission, PortService, Refused},
+    port::{Admission, PortService, Refused},
 };
 
 /// Services anyone may call, token or not: probes and tools need them.

@@ -11,14 +11,11 @@ use tonic::{codec::CompressionEncoding, service::Routes};
 use tonic_health::pb::health_server::{Health, HealthServer};
 
 use crate::{
-    auth::BearerToken, config::ServeConfig, greeter::Greeter, metrics::Metrics, proto,
-    server::PortService,
+    auth::BearerToken, config::ServeConfig, greeter::Greeter, metrics::Metrics, port::PortService,
+    proto,
 };
 
 pub use greeter_service::GreeterService;
-
-/// The fully-qualified name health checks and Kubernetes probes ask about.
-pub const GREETER_SERVICE_NAME: &str = "helloworld.Greeter";
 
 /// What a call gets once the server drains: UNAVAILABLE, so clients retry elsewhere.
 pub fn draining_refusal() -> axum::response::Response {

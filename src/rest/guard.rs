@@ -24,7 +24,7 @@ use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
     greeter::Greeter,
-    server::{Admission, PortService, Refused},
+    port::{Admission, PortService, Refused},
 };
 
 /// Requires the token on every route of `api`, when there is one.

@@ -25,8 +25,8 @@ use crate::{
     config::ServeConfig,
     greeter::Greeter,
     metrics::{self, Metrics},
+    port::PortService,
     readiness::Readiness,
-    server::PortService,
 };
 
 /// What the REST port's routes read: the domain, the readiness switch, and the metrics (none

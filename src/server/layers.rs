@@ -32,11 +32,13 @@ use tower_http::{
 };
 
 use super::{
-    PortService,
     reply::{FinishReply, Finishing},
     request_id::{REQUEST_ID, ensure_request_id},
 };
-use crate::config::{AccessConfig, Profile};
+use crate::{
+    config::{AccessConfig, Profile},
+    port::PortService,
+};
 
 /// Names the server (in Kubernetes, the pod) that answered: how `compare` sees the spread.
 pub const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");

@@ -1,47 +1,16 @@
 //! Runs both ports as one server: binds the listeners, serves the gRPC and REST routers, and
-//! shuts both down together (readiness off, drain, hard deadline).
+//! shuts both down together (readiness off, drain, hard deadline). The wiring above the two
+//! adapters; what the adapters themselves build on is in `port`.
 
 mod activity;
-mod admission;
 mod connections;
 mod layers;
 mod reply;
 mod request_id;
 mod tls;
 
-pub use admission::{Admission, Refused};
 pub use layers::SERVED_BY;
 pub use request_id::{MAX_CLIENT_REQUEST_ID, REQUEST_ID};
-
-/// A port's service: cloneable, and answering every request (errors are responses too). What
-/// each adapter hands the server is a `PortService` over axum bodies; what the accept loop
-/// serves, the shared layers around it, a `PortService<Incoming>` straight from hyper. Named
-/// once, so the adapters can return plain async services instead of routers with boxed layers.
-pub trait PortService<B = axum::body::Body>:
-    tower::Service<
-        http::Request<B>,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future: Send + 'static,
-    > + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<T, B> PortService<B> for T where
-    T: tower::Service<
-            http::Request<B>,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
 
 use std::{future::Future, io, net::SocketAddr};
 
@@ -80,6 +49,18 @@ impl Listeners {
     pub fn rest_addr(&self) -> io::Result<SocketAddr> {
         self.rest.local_addr()
     }
+
+    pub fn addresses(&self) -> io::Result<BoundAddresses> {
+        Ok(BoundAddresses { grpc_addr: self.grpc_addr()?, rest_addr: self.rest_addr()? })
+    }
+}
+
+/// Where the two ports listen, as `serve --print-addresses` prints it (one line of JSON on
+/// stdout) for the programs that start the server on port 0: `compare` and the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BoundAddresses {
+    pub grpc_addr: SocketAddr,
+    pub rest_addr: SocketAddr,
 }
 
 /// Serves until `shutdown` resolves, then drains: readiness goes NOT_SERVING on both

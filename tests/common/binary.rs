@@ -1,8 +1,8 @@
 //! The real `rpc-vs-rest` binary as a child process on free loopback ports.
 
-use std::{net::SocketAddr, process::Stdio, sync::Arc};
+use std::{net::SocketAddr, process::Stdio, sync::Arc, time::Duration};
 
-use serde_json::Value;
+use rpc_vs_rest::server::BoundAddresses;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -18,7 +18,8 @@ pub struct Binary {
 }
 
 impl Binary {
-    /// Starts the binary with JSON logs plus `args` and `envs`, and waits for its addresses.
+    /// Starts the binary with JSON logs plus `args` and `envs`, and waits for its addresses
+    /// (`--print-addresses`); its log lines are collected in `logs` as they come.
     pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
             .args([
@@ -28,40 +29,37 @@ impl Binary {
                 "127.0.0.1:0",
                 "--log-format",
                 "json",
+                "--print-addresses",
             ])
             .args(args)
             .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("start rpc-vs-rest");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let logs = Arc::new(Mutex::new(Vec::new()));
-        // The startup line is logged at INFO: a RUST_LOG that hides it would leave us waiting.
-        let startup = tokio::time::Duration::from_secs(30);
-        while let Some(line) = tokio::time::timeout(startup, lines.next_line())
-            .await
-            .expect(
-                "the server logged no addresses within 30 s (is rpc_vs_rest=info filtered out?)",
-            )
-            .unwrap()
-        {
-            logs.lock().await.push(line.clone());
-            let log: Value = serde_json::from_str(&line).unwrap_or_default();
-            if log["message"] == "serving gRPC and REST" {
-                let grpc_addr = log["grpc_addr"].as_str().unwrap().parse().unwrap();
-                let rest_addr = log["rest_addr"].as_str().unwrap().parse().unwrap();
-                let kept = logs.clone();
-                // Keep reading so the child never blocks on a full pipe.
-                tokio::spawn(async move {
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        kept.lock().await.push(line);
-                    }
-                });
-                return Self { child, grpc_addr, rest_addr, logs };
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let kept = logs.clone();
+        // Read all along, so the child never blocks on a full pipe.
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                kept.lock().await.push(line);
             }
-        }
-        panic!("the server exited before logging its addresses");
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+            .await
+            .expect("the server printed no addresses within 30 s")
+            .unwrap()
+            .unwrap_or_else(|| {
+                panic!(
+                    "the server exited before it served: {:?}",
+                    logs.try_lock().map(|logs| logs.clone())
+                )
+            });
+        let addresses: BoundAddresses = serde_json::from_str(&line).unwrap();
+        Self { child, grpc_addr: addresses.grpc_addr, rest_addr: addresses.rest_addr, logs }
     }
 
     pub async fn sigterm(&self) {

@@ -1,0 +1,36 @@
+//! What each protocol adapter builds its port on, below both adapters and the server that
+//! wires them: the shape of a port's service, and admission (load shedding and deadlines),
+//! which both ports apply alike.
+
+mod admission;
+
+pub use admission::{Admission, Refused};
+
+/// A port's service: cloneable, and answering every request (errors are responses too). What
+/// each adapter hands the server, which puts its own front around it (`server::layers`). Named
+/// once, so the adapters can return plain async services instead of routers with boxed layers.
+pub trait PortService:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> PortService for T where
+    T: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
