@@ -7,6 +7,9 @@ use std::{fmt, str::FromStr, sync::Arc};
 use http::{HeaderMap, header::AUTHORIZATION};
 use subtle::ConstantTimeEq;
 
+/// What a call without the server's token is told, on both ports.
+pub const REFUSED: &str = "missing or invalid bearer token";
+
 #[derive(Clone)]
 pub struct BearerToken(Arc<[u8]>);
 

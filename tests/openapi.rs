@@ -50,3 +50,28 @@ fn every_operation_has_examples_for_its_json_bodies() {
         }
     }
 }
+
+/// The router and the document are built from one route table; this holds them to it from the
+/// outside: every documented operation is served (neither 404 nor 405 for its method and
+/// path), every other method on a documented path gets 405, and an undocumented path 404.
+#[tokio::test]
+async fn the_router_serves_exactly_the_documented_operations() {
+    let server = TestServer::spawn().await;
+    let client = http1();
+    let committed: Value = serde_json::from_str(COMMITTED).unwrap();
+    for (path, item) in committed["paths"].as_object().unwrap() {
+        let url = server.rest_url(&path.replace("{name}", "World"));
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            let documented = item.get(method.to_lowercase()).is_some();
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let status = client.request(method.clone(), &url).send().await.unwrap().status();
+            if documented {
+                assert!(![404, 405].contains(&status.as_u16()), "{method} {path}: {status}");
+            } else {
+                assert_eq!(status, 405, "{method} {path} is not documented");
+            }
+        }
+    }
+    let status = client.get(server.rest_url("/v1/greeter/undocumented")).send().await;
+    assert_eq!(status.unwrap().status(), 404);
+}

@@ -19,6 +19,7 @@ use crate::{
         BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest, HelloStreamRequest,
         greeter_client::GreeterClient,
     },
+    rest::routes,
     server::SERVED_BY,
 };
 
@@ -218,8 +219,8 @@ impl CellClient {
         Ok(Self::Rest(Box::new(RestClient {
             transport,
             base: format!("http://{rest}"),
-            hello: format!("http://{rest}/v1/greeter/hello").parse()?,
-            batch: format!("http://{rest}/v1/greeter/batch").parse()?,
+            hello: format!("http://{rest}{}", routes::SAY_HELLO.path).parse()?,
+            batch: format!("http://{rest}{}", routes::SAY_HELLO_BATCH.path).parse()?,
             json: cell.json(),
             sse: matches!(cell, Cell::RestSseH1 | Cell::RestSseH2),
         })))
@@ -338,7 +339,7 @@ impl CellClient {
                 let stream = super::wire::CountingStream::connect(*addr, counters.clone())
                     .await
                     .map_err(|e| e.to_string())?;
-                let url = format!("ws://{addr}/v1/greeter/chat");
+                let url = format!("ws://{addr}{}", routes::CHAT.path);
                 let (mut socket, handshake) = tokio_tungstenite::client_async(url, stream)
                     .await
                     .map_err(|e| format!("WebSocket: {e}"))?;
@@ -364,7 +365,8 @@ impl CellClient {
             (Self::Rest(rest), Workload::Stream(count)) => {
                 let (transport, base, sse) = (&mut rest.transport, &rest.base, rest.sse);
                 let accept = if sse { "text/event-stream" } else { "application/x-ndjson" };
-                let url = format!("{base}/v1/greeter/hello/World/stream?count={count}");
+                let path = routes::SAY_HELLO_STREAM.path.replace("{name}", "World");
+                let url = format!("{base}{path}?count={count}");
                 let (served_by, body) = rest_get(transport, &url, accept).await?;
                 let text = std::str::from_utf8(&body).map_err(|e| e.to_string())?;
                 let items: Vec<&str> = if sse {

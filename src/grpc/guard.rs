@@ -135,7 +135,7 @@ impl Guard {
             let open =
                 OPEN_SERVICES.iter().any(|service| request.uri().path().starts_with(service));
             if !open && !token.admits(request.headers()) {
-                return status_response(Status::unauthenticated("missing or invalid bearer token"));
+                return status_response(Status::unauthenticated(crate::auth::REFUSED));
             }
         }
         // The client's `grpc-timeout`, when shorter than the server's limit, bounds the time to

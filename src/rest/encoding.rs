@@ -4,13 +4,13 @@
 
 use axum::{
     extract::{FromRequest, FromRequestParts, Request},
-    http::{HeaderMap, StatusCode, header, request::Parts},
+    http::{HeaderMap, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::error::{ApiError, Code};
+use super::error::{ApiError, Code, Refusal, not_acceptable};
 
 pub(crate) const JSON: &str = "application/json";
 pub(crate) const PROTOBUF: &str = "application/x-protobuf";
@@ -128,14 +128,7 @@ fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     match () {
         () if is(JSON) => Ok(Encoding::Json),
         () if is(PROTOBUF) || is("application/protobuf") => Ok(Encoding::Protobuf),
-        () => Err(ApiError::with_status(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Code::InvalidArgument,
-            format!(
-                "Content-Type must be {JSON} or {PROTOBUF} (curl -d sends \
-                 application/x-www-form-urlencoded: add -H 'Content-Type: {JSON}')"
-            ),
-        )),
+        () => Err(Refusal::UnsupportedMediaType.error()),
     }
 }
 
@@ -174,11 +167,7 @@ pub(crate) fn negotiate<T: Copy>(
         }
     }
     let names: Vec<&str> = offers.iter().map(|(name, _)| *name).collect();
-    Err(ApiError::with_status(
-        StatusCode::NOT_ACCEPTABLE,
-        Code::InvalidArgument,
-        format!("Accept must allow one of: {}", names.join(", ")),
-    ))
+    Err(not_acceptable(&names.join(", ")))
 }
 
 #[cfg(test)]
@@ -223,6 +212,6 @@ mod tests {
     #[test]
     fn nothing_acceptable_is_406() {
         let error = negotiate(&accept("text/html"), OFFERS, Encoding::Json).unwrap_err();
-        assert_eq!(error.status(), StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(error.status(), axum::http::StatusCode::NOT_ACCEPTABLE);
     }
 }

@@ -12,6 +12,7 @@ use axum::{
 };
 use serde::Serialize;
 
+use super::encoding::{JSON, PROTOBUF};
 use crate::greeter::DomainError;
 
 /// The canonical codes of google/rpc/code.proto that this API answers with today; each
@@ -125,11 +126,7 @@ impl From<DomainError> for ApiError {
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Self::with_status(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Code::ResourceExhausted,
-                "request body is larger than this server accepts",
-            )
+            Refusal::BodyTooLarge.error()
         } else {
             Self::invalid_argument(format!(
                 "could not read the request body: {}",
@@ -151,16 +148,103 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+/// The API's own refusals, besides the domain's rule errors: each one's status, code and
+/// message, written once for the code that refuses and for the document that lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// 401: the server requires a bearer token and the request lacks it.
+    BadToken,
+    /// 503: too many requests in flight.
+    Overloaded,
+    /// 503: the server drains before it stops.
+    Draining,
+    /// 504: the request ran past the server's time limit.
+    TimedOut,
+    /// 404: no route for the path.
+    NotFound,
+    /// 405: a known path, a method it does not take.
+    MethodNotAllowed,
+    /// 413: the body (after decompression) is over the limit.
+    BodyTooLarge,
+    /// 415: a `Content-Type` that is neither JSON nor protobuf.
+    UnsupportedMediaType,
+    /// 415: a `Content-Encoding` other than gzip or identity.
+    UnsupportedEncoding,
+}
+
+impl Refusal {
+    pub(crate) fn error(self) -> ApiError {
+        match self {
+            Self::BadToken => ApiError::new(Code::Unauthenticated, crate::auth::REFUSED),
+            Self::Overloaded => {
+                ApiError::new(Code::Unavailable, "the server is at capacity; retry shortly")
+            }
+            Self::Draining => ApiError::new(Code::Unavailable, "the server is shutting down"),
+            Self::TimedOut => ApiError::new(
+                Code::DeadlineExceeded,
+                "the request took longer than the server allows",
+            ),
+            Self::NotFound => ApiError::new(
+                Code::NotFound,
+                "no route for this path; see /openapi.json for the API",
+            ),
+            Self::MethodNotAllowed => ApiError::with_status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Code::Unimplemented,
+                "this path does not take this method; see /openapi.json for the API",
+            ),
+            Self::BodyTooLarge => ApiError::with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::ResourceExhausted,
+                "request body is larger than this server accepts",
+            ),
+            Self::UnsupportedMediaType => ApiError::with_status(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Code::InvalidArgument,
+                format!(
+                    "Content-Type must be {JSON} or {PROTOBUF} (curl -d sends \
+                     application/x-www-form-urlencoded: add -H 'Content-Type: {JSON}')"
+                ),
+            ),
+            Self::UnsupportedEncoding => ApiError::with_status(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Code::InvalidArgument,
+                "Content-Encoding must be gzip or identity",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        self.error().into_response()
+    }
+}
+
+/// 406: `Accept` allows none of `offers` (media types, comma-separated).
+pub(crate) fn not_acceptable(offers: &str) -> ApiError {
+    ApiError::with_status(
+        StatusCode::NOT_ACCEPTABLE,
+        Code::InvalidArgument,
+        format!("Accept must allow one of: {offers}"),
+    )
+}
+
+/// 431: the request's header block is over `limit` bytes.
+pub(crate) fn headers_too_large(limit: usize) -> ApiError {
+    ApiError::with_status(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        Code::ResourceExhausted,
+        format!("the request's headers are larger than this server accepts ({limit} bytes)"),
+    )
+}
+
 /// For paths no route matches.
 pub(crate) async fn not_found() -> ApiError {
-    ApiError::new(Code::NotFound, "no route for this path; see /openapi.json for the API")
+    Refusal::NotFound.error()
 }
 
 /// For a known path called with a method it does not take.
 pub(crate) async fn method_not_allowed() -> ApiError {
-    ApiError::with_status(
-        StatusCode::METHOD_NOT_ALLOWED,
-        Code::Unimplemented,
-        "this path does not take this method; see /openapi.json for the API",
-    )
+    Refusal::MethodNotAllowed.error()
 }

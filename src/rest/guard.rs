@@ -5,7 +5,7 @@
 
 use std::{convert::Infallible, sync::Arc};
 
-use axum::http::{StatusCode, header::CONTENT_ENCODING};
+use axum::http::header::CONTENT_ENCODING;
 use axum::{
     Router,
     body::Body,
@@ -19,7 +19,7 @@ use futures_util::future::Either;
 use tower::{ServiceBuilder, ServiceExt as _, service_fn};
 use tower_http::{body::UnsyncBoxBody, decompression::RequestDecompressionLayer};
 
-use super::error::{ApiError, Code};
+use super::error::Refusal;
 use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
@@ -39,7 +39,7 @@ async fn check_token(State(token): State<BearerToken>, request: Request, next: N
     if token.admits(request.headers()) {
         next.run(request).await
     } else {
-        ApiError::new(Code::Unauthenticated, "missing or invalid bearer token").into_response()
+        Refusal::BadToken.into_response()
     }
 }
 
@@ -90,14 +90,7 @@ where
             Some(value) if value.eq_ignore_ascii_case(b"gzip") => {
                 Either::Right(self.decompressing.clone().oneshot(request))
             }
-            Some(_) => {
-                return ApiError::with_status(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    Code::InvalidArgument,
-                    "Content-Encoding must be gzip or identity",
-                )
-                .into_response();
-            }
+            Some(_) => return Refusal::UnsupportedEncoding.into_response(),
         };
         if !bounded {
             let Ok(response) = call.await;
@@ -106,15 +99,8 @@ where
         match self.admission.run(None, call).await {
             Ok(Ok(response)) => response,
             Ok(Err(infallible)) => match infallible {},
-            Err(Refused::Overloaded) => {
-                ApiError::new(Code::Unavailable, "the server is at capacity; retry shortly")
-                    .into_response()
-            }
-            Err(Refused::TimedOut) => ApiError::new(
-                Code::DeadlineExceeded,
-                "the request took longer than the server allows",
-            )
-            .into_response(),
+            Err(Refused::Overloaded) => Refusal::Overloaded.into_response(),
+            Err(Refused::TimedOut) => Refusal::TimedOut.into_response(),
         }
     }
 }

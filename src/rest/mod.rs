@@ -11,12 +11,10 @@ mod greeter_routes;
 mod guard;
 mod health;
 pub mod openapi;
+pub(crate) mod routes;
 mod stream;
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
+use axum::{Router, routing::get};
 
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -42,24 +40,19 @@ pub struct AppState {
 /// What a request gets once the server drains: 503 in the API's error shape.
 pub fn draining_refusal() -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    error::ApiError::new(error::Code::Unavailable, "the server is shutting down").into_response()
+    error::Refusal::Draining.into_response()
 }
 
 /// What a request whose headers are over the limit gets: 431 in the API's error shape.
 pub fn headers_too_large(limit: usize) -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    error::ApiError::with_status(
-        axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        error::Code::ResourceExhausted,
-        format!("the request's headers are larger than this server accepts ({limit} bytes)"),
-    )
-    .into_response()
+    error::headers_too_large(limit).into_response()
 }
 
 /// While draining, liveness stays 200 (the process is finishing its calls, not broken) and
 /// readiness answers its own `NOT_SERVING`.
 pub fn serves_while_draining(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz")
+    routes::HEALTH.iter().any(|route| route.path == path)
 }
 
 /// The REST port's router. The Greeter routes sit behind the bearer token (if any), and the
@@ -72,18 +65,17 @@ pub fn router(
     token: Option<BearerToken>,
 ) -> impl PortService {
     let AppState { greeter, readiness, metrics } = state;
-    let api = Router::new()
-        .route("/v1/greeter/hello", post(greeter_routes::say_hello))
-        .route("/v1/greeter/hello/{name}", get(greeter_routes::say_hello_by_path))
-        .route("/v1/greeter/hello-again", post(greeter_routes::say_hello_again))
-        .route("/v1/greeter/hello/{name}/stream", get(stream::say_hello_stream))
-        .route("/v1/greeter/chat", get(chat::chat))
-        .route("/v1/greeter/batch", post(greeter_routes::say_hello_batch));
+    let api = routes::GREETER
+        .iter()
+        .fold(Router::new(), |api, route| api.route(route.path, route.method_router()));
     let api = guard::require_token(api, token).with_state(greeter);
+    let health = routes::HEALTH
+        .iter()
+        .fold(Router::new(), |health, route| health.route(route.path, route.method_router()))
+        .with_state(readiness);
     let mut router = Router::new()
         .merge(api)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz).with_state(readiness))
+        .merge(health)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()));
     if let Some(metrics) = &metrics {
         router = router.route("/metrics", get(metrics::serve).with_state(metrics.clone()));

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 use utoipa::{
     PartialSchema, ToSchema,
     openapi::{
-        ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, LicenseBuilder, OpenApi,
-        OpenApiBuilder, PathItem, PathsBuilder, Ref, RefOr, Required, ResponseBuilder,
-        ResponsesBuilder, Schema, SecurityRequirement, ServerBuilder,
+        ComponentsBuilder, ContentBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder,
+        PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder, Schema,
+        SecurityRequirement, ServerBuilder,
         path::{OperationBuilder, ParameterBuilder, ParameterIn},
         request_body::RequestBodyBuilder,
         schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Type},
@@ -20,10 +20,17 @@ use utoipa::{
 
 use super::{
     encoding::{JSON, NDJSON, PROTOBUF, SSE},
-    error::ErrorBody,
+    error::{ApiError, ErrorBody, Refusal, headers_too_large, not_acceptable},
     health::HealthStatus,
+    routes,
 };
-use crate::greeter::{DEFAULT_STREAM_COUNT, MAX_BATCH_NAMES, MAX_NAME_CHARS, MAX_STREAM_COUNT};
+use crate::{
+    config::ConnectionLimits,
+    greeter::{
+        DEFAULT_STREAM_COUNT, DomainError, Greeter, MAX_BATCH_NAMES, MAX_NAME_CHARS,
+        MAX_STREAM_COUNT,
+    },
+};
 
 /// `Name::parse`'s rules other than length, as one pattern: no control character (Unicode
 /// category Cc) anywhere, and at least one character that is neither a control character nor
@@ -37,15 +44,11 @@ pub(crate) const NAME_PATTERN: &str = concat!(
 
 /// The document `/openapi.json` serves and `rpc-vs-rest openapi` prints.
 pub fn document() -> OpenApi {
-    let paths = PathsBuilder::new()
-        .path("/v1/greeter/hello", PathItem::new(HttpMethod::Post, say_hello()))
-        .path("/v1/greeter/hello/{name}", PathItem::new(HttpMethod::Get, say_hello_by_path()))
-        .path("/v1/greeter/hello-again", PathItem::new(HttpMethod::Post, say_hello_again()))
-        .path("/v1/greeter/hello/{name}/stream", PathItem::new(HttpMethod::Get, stream()))
-        .path("/v1/greeter/chat", PathItem::new(HttpMethod::Get, chat()))
-        .path("/v1/greeter/batch", PathItem::new(HttpMethod::Post, batch()))
-        .path("/healthz", PathItem::new(HttpMethod::Get, healthz()))
-        .path("/readyz", PathItem::new(HttpMethod::Get, readyz()));
+    let greeter = routes::GREETER.iter().map(|route| (route.path, route.path_item()));
+    let health = routes::HEALTH.iter().map(|route| (route.path, route.path_item()));
+    let paths = greeter
+        .chain(health)
+        .fold(PathsBuilder::new(), |paths, (path, item)| paths.path(path, item));
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -193,65 +196,62 @@ fn message_response(description: &str, schema: &str, example: Value) -> utoipa::
         .build()
 }
 
-/// The error responses an operation can give, each in the one error shape with an example.
 /// The media types a route's replies come in, as its 406 says.
 const MESSAGE_MEDIA: &str = "application/json, application/x-protobuf";
 const STREAM_MEDIA: &str = "text/event-stream, application/x-ndjson";
 
-fn errors(statuses: &[u16]) -> Vec<(String, utoipa::openapi::Response)> {
-    errors_offering(statuses, MESSAGE_MEDIA)
+/// What a Greeter route takes, which decides the errors it can give.
+#[derive(Clone, Copy)]
+struct Takes {
+    /// A request body: 413 and 415 are possible.
+    body: bool,
+    /// The media types it chooses its reply from by `Accept` (406 possible), if it does.
+    offers: Option<&'static str>,
 }
 
-fn errors_offering(statuses: &[u16], media: &str) -> Vec<(String, utoipa::openapi::Response)> {
-    let not_acceptable = format!("Accept must allow one of: {media}");
-    statuses
-        .iter()
-        .map(|&status| {
-            let (code, description, message) = match status {
-                400 => ("INVALID_ARGUMENT", "The request breaks a rule", "name must not be empty"),
-                401 => (
-                    "UNAUTHENTICATED",
-                    "The server requires `authorization: Bearer TOKEN` (--auth-token) and the request lacks it",
-                    "missing or invalid bearer token",
-                ),
-                503 => (
-                    "UNAVAILABLE",
-                    "Too many requests in flight, or the server is shutting down: retry",
-                    "the server is at capacity; retry shortly",
-                ),
-                504 => (
-                    "DEADLINE_EXCEEDED",
-                    "The request took longer than the server allows",
-                    "the request took longer than the server allows",
-                ),
-                405 => (
-                    "UNIMPLEMENTED",
-                    "The path does not take this method",
-                    "this path does not take this method; see /openapi.json for the API",
-                ),
-                406 => (
-                    "INVALID_ARGUMENT",
-                    "`Accept` allows none of the reply's media types",
-                    not_acceptable.as_str(),
-                ),
-                431 => (
-                    "RESOURCE_EXHAUSTED",
-                    "The request's headers are larger than the server accepts (--max-header-bytes)",
-                    "the request's headers are larger than this server accepts (16384 bytes)",
-                ),
-                413 => (
-                    "RESOURCE_EXHAUSTED",
-                    "The body is larger than the server accepts",
-                    "request body is larger than this server accepts",
-                ),
-                415 => (
-                    "INVALID_ARGUMENT",
-                    "`Content-Type` is neither JSON nor protobuf",
-                    "Content-Type must be application/json or application/x-protobuf",
-                ),
-                _ => ("INTERNAL", "Unexpected", "internal error"),
-            };
-            let example = json!({"error": {"code": status, "status": code, "message": message}});
+/// The errors a Greeter route can give, in the one error shape, each with an example made by
+/// the code that answers it (the domain's errors, and the refusals of `error.rs`).
+fn greeter_errors(takes: Takes) -> Vec<(String, utoipa::openapi::Response)> {
+    let header_limit = ConnectionLimits::default().max_header_bytes;
+    let mut errors = vec![
+        (400, "The request breaks a rule", ApiError::from(DomainError::EmptyName)),
+        (
+            431,
+            "The request's headers are larger than the server accepts (--max-header-bytes)",
+            headers_too_large(header_limit),
+        ),
+    ];
+    if let Some(offers) = takes.offers {
+        let description = "`Accept` allows none of the reply's media types";
+        errors.push((406, description, not_acceptable(offers)));
+    }
+    if takes.body {
+        errors.extend([
+            (413, "The body is larger than the server accepts", Refusal::BodyTooLarge.error()),
+            (
+                415,
+                "`Content-Type` is neither JSON nor protobuf",
+                Refusal::UnsupportedMediaType.error(),
+            ),
+        ]);
+    }
+    errors.extend([
+        (
+            401,
+            "The server requires `authorization: Bearer TOKEN` (--auth-token) and the request lacks it",
+            Refusal::BadToken.error(),
+        ),
+        (
+            503,
+            "Too many requests in flight, or the server is shutting down: retry",
+            Refusal::Overloaded.error(),
+        ),
+        (504, "The request took longer than the server allows", Refusal::TimedOut.error()),
+    ]);
+    errors
+        .into_iter()
+        .map(|(status, description, error)| {
+            let example = serde_json::to_value(error.into_body()).expect("errors serialize");
             let content = ContentBuilder::new()
                 .schema(Some(schema_ref("Error")))
                 .example(Some(example))
@@ -288,58 +288,72 @@ fn greeter_operation(id: &str, summary: &str) -> OperationBuilder {
 /// The name of the bearer-token security scheme.
 const BEARER_AUTH: &str = "bearerAuth";
 
-fn say_hello() -> OperationBuilder {
-    greeter_operation("SayHello", "Greets a name (SayHello)")
-        .request_body(Some(message_body("HelloRequest", json!({"name": "World"}))))
-        .responses(
-            ResponsesBuilder::new()
-                .response(
-                    "200",
-                    message_response(
-                        "The greeting",
-                        "HelloReply",
-                        json!({"message": "Hello World"}),
-                    ),
-                )
-                .responses_from_iter(errors(&[400, 431, 406, 413, 415, 401, 503, 504])),
-        )
+/// Where a unary route reads its request message from.
+enum Request {
+    /// The body, in either encoding: the message's schema, and an example in JSON.
+    Body(&'static str, Value),
+    /// The `{name}` of the path (a HelloRequest's only field).
+    NameInPath,
 }
 
-fn say_hello_by_path() -> OperationBuilder {
-    greeter_operation("SayHelloByPath", "Greets the name in the path (SayHello, for curl)")
-        .parameter(name_parameter())
-        .responses(
-            ResponsesBuilder::new()
-                .response(
-                    "200",
-                    message_response(
-                        "The greeting",
-                        "HelloReply",
-                        json!({"message": "Hello World"}),
-                    ),
-                )
-                .responses_from_iter(errors(&[400, 431, 406, 401, 503, 504])),
-        )
+/// A unary Greeter route: one request, one reply message (its description, schema and an
+/// example), the reply's encoding chosen by `Accept`.
+fn unary(
+    id: &str,
+    summary: &str,
+    request: Request,
+    reply: (&str, &str, Value),
+) -> OperationBuilder {
+    let operation = greeter_operation(id, summary);
+    let (operation, body) = match request {
+        Request::Body(schema, example) => {
+            (operation.request_body(Some(message_body(schema, example))), true)
+        }
+        Request::NameInPath => (operation.parameter(name_parameter()), false),
+    };
+    let (description, schema, example) = reply;
+    operation.responses(
+        ResponsesBuilder::new()
+            .response("200", message_response(description, schema, example))
+            .responses_from_iter(greeter_errors(Takes { body, offers: Some(MESSAGE_MEDIA) })),
+    )
 }
 
-fn say_hello_again() -> OperationBuilder {
-    greeter_operation("SayHelloAgain", "Greets a name again (SayHelloAgain)")
-        .request_body(Some(message_body("HelloRequest", json!({"name": "World"}))))
-        .responses(
-            ResponsesBuilder::new()
-                .response(
-                    "200",
-                    message_response(
-                        "The greeting",
-                        "HelloReply",
-                        json!({"message": "Hello again World"}),
-                    ),
-                )
-                .responses_from_iter(errors(&[400, 431, 406, 413, 415, 401, 503, 504])),
-        )
+/// The examples' greetings, as the domain makes them.
+fn greeting(name: &str) -> String {
+    Greeter::new().say_hello(name).expect("the examples' names are valid")
 }
 
-fn stream() -> OperationBuilder {
+fn hello_request() -> Request {
+    Request::Body("HelloRequest", json!({"name": "World"}))
+}
+
+pub(super) fn say_hello() -> OperationBuilder {
+    let reply = ("The greeting", "HelloReply", json!({"message": greeting("World")}));
+    unary("SayHello", "Greets a name (SayHello)", hello_request(), reply)
+}
+
+pub(super) fn say_hello_by_path() -> OperationBuilder {
+    let reply = ("The greeting", "HelloReply", json!({"message": greeting("World")}));
+    let summary = "Greets the name in the path (SayHello, for curl)";
+    unary("SayHelloByPath", summary, Request::NameInPath, reply)
+}
+
+pub(super) fn say_hello_again() -> OperationBuilder {
+    let again = Greeter::new().say_hello_again("World").expect("a valid name");
+    let reply = ("The greeting", "HelloReply", json!({"message": again}));
+    unary("SayHelloAgain", "Greets a name again (SayHelloAgain)", hello_request(), reply)
+}
+
+pub(super) fn say_hello_batch() -> OperationBuilder {
+    let request = Request::Body("BatchHelloRequest", json!({"names": ["Ada", "Grace"]}));
+    let replies =
+        json!({"replies": [{"message": greeting("Ada")}, {"message": greeting("Grace")}]});
+    let reply = ("One greeting per name, in order", "BatchHelloReply", replies);
+    unary("SayHelloBatch", "Greets a batch of names (SayHelloBatch)", request, reply)
+}
+
+pub(super) fn say_hello_stream() -> OperationBuilder {
     let count = ParameterBuilder::new()
         .name("count")
         .parameter_in(ParameterIn::Query)
@@ -382,14 +396,14 @@ fn stream() -> OperationBuilder {
                         .content(SSE, stream_content(sse_example))
                         .build(),
                 )
-                .responses_from_iter(errors_offering(
-                    &[400, 431, 406, 401, 503, 504],
-                    STREAM_MEDIA,
-                )),
+                .responses_from_iter(greeter_errors(Takes {
+                    body: false,
+                    offers: Some(STREAM_MEDIA),
+                })),
         )
 }
 
-fn chat() -> OperationBuilder {
+pub(super) fn chat() -> OperationBuilder {
     greeter_operation("SayHelloBidiStream", "Chats over a WebSocket (SayHelloBidiStream)")
         .description(Some(
             "Upgrade to a WebSocket (`Connection: Upgrade`, `Upgrade: websocket`). Each text \
@@ -408,7 +422,7 @@ fn chat() -> OperationBuilder {
                         .description("Switching to the WebSocket protocol")
                         .build(),
                 )
-                .responses_from_iter(errors(&[400, 431, 401, 503, 504])),
+                .responses_from_iter(greeter_errors(Takes { body: false, offers: None })),
         )
 }
 
@@ -435,23 +449,6 @@ fn websocket_handshake_headers() -> Vec<utoipa::openapi::path::Parameter> {
     ]
 }
 
-fn batch() -> OperationBuilder {
-    greeter_operation("SayHelloBatch", "Greets a batch of names (SayHelloBatch)")
-        .request_body(Some(message_body("BatchHelloRequest", json!({"names": ["Ada", "Grace"]}))))
-        .responses(
-            ResponsesBuilder::new()
-                .response(
-                    "200",
-                    message_response(
-                        "One greeting per name, in order",
-                        "BatchHelloReply",
-                        json!({"replies": [{"message": "Hello Ada"}, {"message": "Hello Grace"}]}),
-                    ),
-                )
-                .responses_from_iter(errors(&[400, 431, 406, 413, 415, 401, 503, 504])),
-        )
-}
-
 fn health_content(status: &str) -> utoipa::openapi::Content {
     ContentBuilder::new()
         .schema(Some(schema_ref("HealthStatus")))
@@ -459,7 +456,7 @@ fn health_content(status: &str) -> utoipa::openapi::Content {
         .build()
 }
 
-fn healthz() -> OperationBuilder {
+pub(super) fn healthz() -> OperationBuilder {
     OperationBuilder::new()
         .tag("Health")
         .operation_id(Some("Healthz"))
@@ -475,7 +472,7 @@ fn healthz() -> OperationBuilder {
         )
 }
 
-fn readyz() -> OperationBuilder {
+pub(super) fn readyz() -> OperationBuilder {
     OperationBuilder::new()
         .tag("Health")
         .operation_id(Some("Readyz"))

@@ -20,23 +20,19 @@ if _status != 0:
 sys.path.insert(0, _GENERATED)
 import helloworld_pb2 as pb  # noqa: E402
 
-# Which message each operation sends and answers with, as in the RPC ↔ route table.
-REQUESTS = {
-    "/v1/greeter/hello": pb.HelloRequest,
-    "/v1/greeter/hello-again": pb.HelloRequest,
-    "/v1/greeter/batch": pb.BatchHelloRequest,
-}
-REPLIES = {
-    "/v1/greeter/hello": pb.HelloReply,
-    "/v1/greeter/hello/{name}": pb.HelloReply,
-    "/v1/greeter/hello-again": pb.HelloReply,
-    "/v1/greeter/batch": pb.BatchHelloReply,
-}
+PROTOBUF = "application/x-protobuf"
+
+
+def _message(content):
+    """The protobuf message class of a body: the document names each body's schema after the
+    message of proto/helloworld.proto it describes (`#/components/schemas/HelloRequest`)."""
+    reference = content[PROTOBUF]["schema"]["$ref"]
+    return getattr(pb, reference.rsplit("/", 1)[-1])
 
 
 @schemathesis.serializer("application/x-protobuf")
 def to_protobuf(ctx, value):
-    message = REQUESTS[ctx.case.operation.path]()
+    message = _message(ctx.case.operation.definition.raw["requestBody"]["content"])()
     try:
         json_format.ParseDict(value, message)
     except (json_format.ParseError, TypeError, ValueError, AttributeError):
@@ -48,6 +44,7 @@ def to_protobuf(ctx, value):
 
 @schemathesis.deserializer("application/x-protobuf")
 def from_protobuf(ctx, response):
-    message = REPLIES[ctx.operation.path]()
+    responses = ctx.operation.definition.raw["responses"]
+    message = _message(responses[str(response.status_code)]["content"])()
     message.ParseFromString(response.content)
     return json_format.MessageToDict(message, preserving_proto_field_name=True)

@@ -1,0 +1,119 @@
+//! Every documented REST route, declared once: its method, its path, the handler that serves
+//! it and the OpenAPI operation that describes it. The router (`rest::router`), the document
+//! (`openapi::document`) and `compare` read this table, so none of them can have a route the
+//! others lack; adding an RPC's route is one entry here (and its handler and operation).
+
+use axum::routing::{MethodFilter, MethodRouter, on};
+use utoipa::openapi::{HttpMethod, PathItem, path::OperationBuilder};
+
+use super::{chat, greeter_routes, health, openapi, stream};
+use crate::{greeter::Greeter, readiness::Readiness};
+
+/// One route; `S` is the state its handler reads.
+pub(crate) struct Route<S> {
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    /// The handler, on the route's method (given as a filter, so that the method is written
+    /// once, above).
+    handler: fn(MethodFilter) -> MethodRouter<S>,
+    operation: fn() -> OperationBuilder,
+}
+
+/// The methods the API's routes take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+}
+
+impl<S: Clone + Send + Sync + 'static> Route<S> {
+    /// What the router serves at [`Route::path`].
+    pub(crate) fn method_router(&self) -> MethodRouter<S> {
+        let filter = match self.method {
+            Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
+        };
+        (self.handler)(filter)
+    }
+}
+
+impl<S> Route<S> {
+    /// What the document lists at [`Route::path`].
+    pub(crate) fn path_item(&self) -> PathItem {
+        let method = match self.method {
+            Method::Get => HttpMethod::Get,
+            Method::Post => HttpMethod::Post,
+        };
+        PathItem::new(method, (self.operation)())
+    }
+}
+
+/// `POST /v1/greeter/hello`: SayHello.
+pub(crate) const SAY_HELLO: Route<Greeter> = Route {
+    method: Method::Post,
+    path: "/v1/greeter/hello",
+    handler: |method| on(method, greeter_routes::say_hello),
+    operation: openapi::say_hello,
+};
+
+/// `GET /v1/greeter/hello/{name}`: SayHello, for curl and browsers.
+pub(crate) const SAY_HELLO_BY_PATH: Route<Greeter> = Route {
+    method: Method::Get,
+    path: "/v1/greeter/hello/{name}",
+    handler: |method| on(method, greeter_routes::say_hello_by_path),
+    operation: openapi::say_hello_by_path,
+};
+
+/// `POST /v1/greeter/hello-again`: SayHelloAgain.
+pub(crate) const SAY_HELLO_AGAIN: Route<Greeter> = Route {
+    method: Method::Post,
+    path: "/v1/greeter/hello-again",
+    handler: |method| on(method, greeter_routes::say_hello_again),
+    operation: openapi::say_hello_again,
+};
+
+/// `GET /v1/greeter/hello/{name}/stream`: SayHelloStreamReply, as SSE or NDJSON.
+pub(crate) const SAY_HELLO_STREAM: Route<Greeter> = Route {
+    method: Method::Get,
+    path: "/v1/greeter/hello/{name}/stream",
+    handler: |method| on(method, stream::say_hello_stream),
+    operation: openapi::say_hello_stream,
+};
+
+/// `GET /v1/greeter/chat`: SayHelloBidiStream, over a WebSocket.
+pub(crate) const CHAT: Route<Greeter> = Route {
+    method: Method::Get,
+    path: "/v1/greeter/chat",
+    handler: |method| on(method, chat::chat),
+    operation: openapi::chat,
+};
+
+/// `POST /v1/greeter/batch`: SayHelloBatch.
+pub(crate) const SAY_HELLO_BATCH: Route<Greeter> = Route {
+    method: Method::Post,
+    path: "/v1/greeter/batch",
+    handler: |method| on(method, greeter_routes::say_hello_batch),
+    operation: openapi::say_hello_batch,
+};
+
+/// The Greeter's routes: behind the bearer token (when the server has one), load shedding and
+/// the request timeout.
+pub(crate) const GREETER: [Route<Greeter>; 6] =
+    [SAY_HELLO, SAY_HELLO_BY_PATH, SAY_HELLO_AGAIN, SAY_HELLO_STREAM, CHAT, SAY_HELLO_BATCH];
+
+/// Liveness and readiness: always open and unbounded, so probes get through an overloaded
+/// server.
+pub(crate) const HEALTH: [Route<Readiness>; 2] = [
+    Route {
+        method: Method::Get,
+        path: "/healthz",
+        handler: |method| on(method, health::healthz),
+        operation: openapi::healthz,
+    },
+    Route {
+        method: Method::Get,
+        path: "/readyz",
+        handler: |method| on(method, health::readyz),
+        operation: openapi::readyz,
+    },
+];
