@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rpc_vs_rest::{
-    compare::{Cell, CellClient, WireCounters, Workload},
+    compare::{Cell, CellClient, Expected, WireCounters, Workload},
     config::ServeConfig,
     server::{self, Listeners},
 };
@@ -45,19 +45,22 @@ fn round_trips(c: &mut Criterion) {
     for workload in
         [Workload::Unary, Workload::batch(10), Workload::batch(1000), Workload::Stream(100)]
     {
+        let expected = Expected::of(&workload);
         let mut group = c.benchmark_group(format!("round-trip/{workload}"));
         for (cell, client) in clients.iter().filter(|(cell, _)| cell.carries(&workload)) {
             // One task's client (its own connection on HTTP/1.1), kept across iterations.
             let client = tokio::sync::Mutex::new(client.for_task(0));
             group.bench_function(cell.to_string(), |b| {
-                b.to_async(&runtime)
-                    .iter(|| async { client.lock().await.call(&workload).await.unwrap() })
+                b.to_async(&runtime).iter(|| async {
+                    client.lock().await.call(&workload, &expected).await.unwrap()
+                })
             });
         }
         group.finish();
     }
 
     let concurrency = 64;
+    let expected = &Arc::new(Expected::of(&Workload::Unary));
     let mut group = c.benchmark_group(format!("in-flight-{concurrency}/unary"));
     for (cell, client) in clients.iter().filter(|(cell, _)| cell.carries(&Workload::Unary)) {
         group.bench_function(cell.to_string(), |b| {
@@ -69,9 +72,10 @@ fn round_trips(c: &mut Criterion) {
                 let tasks: Vec<_> = (0..concurrency)
                     .map(|task| {
                         let mut client = client.for_task(task as usize);
+                        let expected = Arc::clone(expected);
                         tokio::spawn(async move {
                             for _ in 0..per_task {
-                                client.call(&Workload::Unary).await.unwrap();
+                                client.call(&Workload::Unary, &expected).await.unwrap();
                             }
                         })
                     })

@@ -5,10 +5,15 @@
 
 mod address;
 mod cell;
+mod check;
+mod grpc_client;
 mod http2;
 mod report;
+mod rest_client;
 mod run;
-mod server;
+mod target;
+mod turns;
+mod websocket_client;
 mod wire;
 mod workload;
 
@@ -20,7 +25,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Profile;
 
 pub use address::{GrpcTarget, RestTarget};
-pub use cell::{Cell, CellClient, GrpcClients, ServedBy};
+pub use cell::{Cell, CellClient, ServedBy};
+pub use check::{CallError, Expected};
+pub use grpc_client::GrpcClients;
 pub use http2::Http2;
 pub use report::Format;
 pub use run::Measurement;
@@ -133,17 +140,17 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connect(config: &CompareConfig, profile: Profile) -> anyhow::Result<server::Target> {
+async fn connect(config: &CompareConfig, profile: Profile) -> anyhow::Result<target::Target> {
     match (&config.grpc_target, &config.rest_target) {
-        (Some(grpc), Some(rest)) => server::Target::remote(grpc, rest).await,
-        _ => server::Target::local(profile).await,
+        (Some(grpc), Some(rest)) => target::Target::remote(grpc, rest).await,
+        _ => target::Target::local(profile).await,
     }
 }
 
 /// Runs every combination and returns the measurements, in order.
 async fn measure_all(
     config: &CompareConfig,
-    target: &server::Target,
+    target: &target::Target,
 ) -> anyhow::Result<Vec<Measurement>> {
     let plan = plan(config);
     let runs: Vec<(&Workload, usize, usize, Cell)> = config
@@ -205,7 +212,7 @@ async fn feature_costs(config: &CompareConfig) -> anyhow::Result<Vec<report::Fea
     let plan = plan(config);
     let mut by_profile = Vec::new();
     for profile in [Profile::Default, Profile::Lean] {
-        let target = server::Target::local(profile).await?;
+        let target = target::Target::local(profile).await?;
         let mut measured = Vec::new();
         for cell in cells {
             measured.push(run::measure(&target, cell, &Workload::Unary, 64, 1, &plan).await?);

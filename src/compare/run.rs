@@ -16,7 +16,8 @@ use crate::config::Profile;
 
 use super::{
     cell::{Cell, CellClient, ServedBy},
-    server::Target,
+    check::Expected,
+    target::Target,
     wire::WireCounters,
     workload::Workload,
 };
@@ -122,12 +123,15 @@ async fn drive(
     duration: Duration,
     rate: Option<f64>,
 ) -> Run {
+    // What every reply must say, asked of the domain once rather than per call.
+    let expected = Arc::new(Expected::of(workload));
     let started = Instant::now();
     let deadline = started + duration;
     let concurrency = clients.len();
     let tasks: Vec<_> = (0..concurrency)
         .map(|task| {
             let (mut client, workload) = (clients[task].clone(), workload.clone());
+            let expected = expected.clone();
             // Task `task` owns calls task, task + concurrency, task + 2·concurrency, …
             let interval = rate.map(|rate| Duration::from_secs_f64(concurrency as f64 / rate));
             let offset = rate.map(|rate| Duration::from_secs_f64(task as f64 / rate));
@@ -158,7 +162,7 @@ async fn drive(
                         }
                         _ => Instant::now(),
                     };
-                    let result = client.call(&workload).await;
+                    let result = client.call(&workload, &expected).await;
                     let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                     match result {
                         Ok(served_by) => {
@@ -168,7 +172,7 @@ async fn drive(
                         }
                         Err(error) => {
                             errors += 1;
-                            first_error.get_or_insert(error);
+                            first_error.get_or_insert_with(|| error.to_string());
                         }
                     }
                 }

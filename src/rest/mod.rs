@@ -12,6 +12,11 @@ mod guard;
 mod health;
 pub mod openapi;
 pub(crate) mod routes;
+
+/// The media types the REST port reads and writes.
+pub(crate) mod media {
+    pub(crate) use super::encoding::{JSON, NDJSON, PROTOBUF, SSE};
+}
 mod stream;
 
 use axum::{Router, routing::get};

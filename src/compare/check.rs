@@ -1,0 +1,120 @@
+//! What a call of the comparison comes to: a reply that says what the domain says it should
+//! (asked of the domain once per run, never restated here), or an error that says what went
+//! wrong.
+
+use crate::greeter::Greeter;
+
+use super::workload::Workload;
+
+/// The name every call of the comparison greets.
+pub(crate) const NAME: &str = "World";
+
+/// Why a call did not count.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("gRPC {code}: {message}")]
+    Grpc { code: tonic::Code, message: String },
+    #[error("REST {status}: {body}")]
+    Rest { status: http::StatusCode, body: String },
+    /// The connection, the request or the reply's framing failed.
+    #[error("{0}")]
+    Transport(String),
+    /// A reply came, but not the one the domain gives.
+    #[error("wrong reply: {0}")]
+    WrongReply(String),
+    #[error("this cell cannot carry this workload")]
+    CannotCarry,
+}
+
+impl From<tonic::Status> for CallError {
+    fn from(status: tonic::Status) -> Self {
+        Self::Grpc { code: status.code(), message: status.message().to_owned() }
+    }
+}
+
+impl CallError {
+    /// A transport failure, from whatever error the transport gives.
+    pub(crate) fn transport(context: &str, error: impl std::fmt::Display) -> Self {
+        Self::Transport(format!("{context}: {error}"))
+    }
+}
+
+/// The replies a workload's calls must get: the domain's own greetings for [`NAME`] (unary,
+/// chat and stream) or for the batch's names.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    hello: String,
+    stream: Vec<String>,
+    batch: Vec<String>,
+}
+
+impl Expected {
+    pub fn of(workload: &Workload) -> Self {
+        let greeter = Greeter::new();
+        let valid = "the comparison's own requests are valid";
+        let stream = match workload {
+            Workload::Stream(count) => {
+                greeter.say_hello_stream(NAME, Some(*count)).expect(valid).collect()
+            }
+            _ => Vec::new(),
+        };
+        let batch = match workload {
+            Workload::Batch(names) => greeter.say_hello_batch(names).expect(valid),
+            _ => Vec::new(),
+        };
+        Self { hello: greeter.say_hello(NAME).expect(valid), stream, batch }
+    }
+
+    pub(crate) fn hello(&self, message: &str) -> Result<(), CallError> {
+        if message == self.hello {
+            Ok(())
+        } else {
+            Err(CallError::WrongReply(format!("{message:?}, not {:?}", self.hello)))
+        }
+    }
+
+    pub(crate) fn stream<'a>(
+        &self,
+        messages: impl ExactSizeIterator<Item = &'a str>,
+    ) -> Result<(), CallError> {
+        Self::in_order(&self.stream, messages, "streamed greetings")
+    }
+
+    pub(crate) fn batch<'a>(
+        &self,
+        messages: impl ExactSizeIterator<Item = &'a str>,
+    ) -> Result<(), CallError> {
+        Self::in_order(&self.batch, messages, "batch replies")
+    }
+
+    fn in_order<'a>(
+        expected: &[String],
+        messages: impl ExactSizeIterator<Item = &'a str>,
+        what: &str,
+    ) -> Result<(), CallError> {
+        if messages.len() != expected.len() {
+            let wrong = format!("{} {what}, {} expected", messages.len(), expected.len());
+            return Err(CallError::WrongReply(wrong));
+        }
+        match messages.zip(expected).position(|(message, expected)| message != expected) {
+            None => Ok(()),
+            Some(i) => Err(CallError::WrongReply(format!("{what}: number {} is wrong", i + 1))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_checked_against_the_domain() {
+        let expected = Expected::of(&Workload::Stream(2));
+        assert!(expected.hello(&Greeter::new().say_hello(NAME).unwrap()).is_ok());
+        assert!(expected.hello("Hello Word").is_err());
+        let stream: Vec<String> = Greeter::new().say_hello_stream(NAME, Some(2)).unwrap().collect();
+        assert!(expected.stream(stream.iter().map(String::as_str)).is_ok());
+        assert!(expected.stream(stream.iter().rev().map(String::as_str)).is_err());
+        assert!(expected.stream(stream[..1].iter().map(String::as_str)).is_err());
+    }
+}

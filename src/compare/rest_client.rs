@@ -1,0 +1,234 @@
+//! The REST cells' calls: hyper over HTTP/1.1 (a pooled client per task) or h2c (shared
+//! connections), JSON or protobuf bodies, NDJSON or SSE streams, in the media types the
+//! server's own content negotiation names.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use tower::{Service as _, ServiceExt as _};
+
+use super::{
+    cell::ServedBy,
+    check::{CallError, Expected, NAME},
+    http2::Http2,
+    turns::Turns,
+    wire::{CountingConnector, WireCounters},
+    workload::Workload,
+};
+use crate::{
+    proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest},
+    rest::{media, routes},
+    server::SERVED_BY,
+};
+
+/// REST over hyper: JSON or protobuf bodies, HTTP/1.1 or h2c.
+#[derive(Clone, Debug)]
+pub struct RestClient {
+    transport: RestTransport,
+    base: String,
+    /// The unary and batch routes, parsed once rather than per call.
+    hello: http::Uri,
+    batch: http::Uri,
+    /// The media type of bodies (JSON or protobuf) and of streams (NDJSON or SSE).
+    body_media: &'static str,
+    stream_media: &'static str,
+}
+
+#[derive(Clone, Debug)]
+enum RestTransport {
+    /// A pooled client of the task's own, which keeps its one connection.
+    Http1 { client: Box<Client<CountingConnector, Full<Bytes>>>, connector: CountingConnector },
+    /// Connections shared by every task, taken in turn.
+    Http2(Turns<Http2<Full<Bytes>>>),
+}
+
+/// How a REST cell writes its calls.
+pub(crate) struct RestStyle {
+    pub(crate) http2: bool,
+    pub(crate) json: bool,
+    pub(crate) sse: bool,
+}
+
+impl RestClient {
+    /// HTTP/2 opens `connections` connections now; HTTP/1.1 connects as each task first calls.
+    pub(crate) async fn connect(
+        rest: SocketAddr,
+        style: RestStyle,
+        connections: usize,
+        counters: Arc<WireCounters>,
+    ) -> anyhow::Result<Self> {
+        let transport = if style.http2 {
+            let mut handles = Vec::with_capacity(connections);
+            for _ in 0..connections {
+                handles.push(Http2::connect(rest, counters.clone()).await?);
+            }
+            RestTransport::Http2(Turns::new(handles, 0))
+        } else {
+            let connector = CountingConnector { addr: rest, counters };
+            RestTransport::Http1 { client: Box::new(http1_client(connector.clone())), connector }
+        };
+        Ok(Self {
+            transport,
+            base: format!("http://{rest}"),
+            hello: format!("http://{rest}{}", routes::SAY_HELLO.path).parse()?,
+            batch: format!("http://{rest}{}", routes::SAY_HELLO_BATCH.path).parse()?,
+            body_media: if style.json { media::JSON } else { media::PROTOBUF },
+            stream_media: if style.sse { media::SSE } else { media::NDJSON },
+        })
+    }
+
+    /// The client task number `task` of a run uses: its own handles on the shared HTTP/2
+    /// connections, or, for HTTP/1.1, a pool of its own, so it keeps one connection and never
+    /// waits on a pool lock the other tasks share (the load generator must not be the
+    /// bottleneck).
+    pub(crate) fn for_task(&self, task: usize) -> Self {
+        let transport = match &self.transport {
+            RestTransport::Http1 { connector, .. } => RestTransport::Http1 {
+                client: Box::new(http1_client(connector.clone())),
+                connector: connector.clone(),
+            },
+            RestTransport::Http2(connections) => RestTransport::Http2(connections.for_task(task)),
+        };
+        Self { transport, ..self.clone() }
+    }
+
+    /// How many connections are open at once at this concurrency.
+    pub(crate) fn connections(&self, concurrency: usize) -> usize {
+        match &self.transport {
+            RestTransport::Http2(connections) => connections.len(),
+            RestTransport::Http1 { .. } => concurrency,
+        }
+    }
+
+    /// One call of `workload`, checked against `expected`.
+    pub(crate) async fn call(
+        &mut self,
+        workload: &Workload,
+        expected: &Expected,
+    ) -> Result<ServedBy, CallError> {
+        match workload {
+            Workload::Unary => {
+                let request = HelloRequest { name: NAME.into() };
+                let (served_by, body) = self.post(self.hello.clone(), &request).await?;
+                let reply: HelloReply = self.decode(&body)?;
+                expected.hello(&reply.message)?;
+                Ok(served_by)
+            }
+            Workload::Batch(names) => {
+                let request = BatchHelloRequest { names: names.to_vec() };
+                let (served_by, body) = self.post(self.batch.clone(), &request).await?;
+                let reply: BatchHelloReply = self.decode(&body)?;
+                expected.batch(reply.replies.iter().map(|reply| reply.message.as_str()))?;
+                Ok(served_by)
+            }
+            Workload::Stream(count) => {
+                let path = routes::SAY_HELLO_STREAM.path.replace("{name}", NAME);
+                let url = format!("{}{path}?count={count}", self.base);
+                let (served_by, body) = self.get(&url).await?;
+                let messages = self.stream_items(&body)?;
+                expected.stream(messages.iter().map(|reply| reply.message.as_str()))?;
+                Ok(served_by)
+            }
+            Workload::Chat(_) => Err(CallError::CannotCarry),
+        }
+    }
+
+    async fn post<T: prost::Message + serde::Serialize>(
+        &mut self,
+        uri: http::Uri,
+        message: &T,
+    ) -> Result<(ServedBy, Bytes), CallError> {
+        let body = if self.body_media == media::JSON {
+            serde_json::to_vec(message).map_err(|error| CallError::transport("JSON", error))?
+        } else {
+            message.encode_to_vec()
+        };
+        let request = http::Request::post(uri)
+            .header(http::header::CONTENT_TYPE, self.body_media)
+            .header(http::header::ACCEPT, self.body_media)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|error| CallError::transport("REST request", error))?;
+        self.send(request).await
+    }
+
+    async fn get(&mut self, url: &str) -> Result<(ServedBy, Bytes), CallError> {
+        let request = http::Request::get(url)
+            .header(http::header::ACCEPT, self.stream_media)
+            .body(Full::new(Bytes::new()))
+            .map_err(|error| CallError::transport("REST request", error))?;
+        self.send(request).await
+    }
+
+    /// Sends a request and returns who answered and the body of a 200 reply; anything else
+    /// is an error.
+    async fn send(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<(ServedBy, Bytes), CallError> {
+        let response = match &mut self.transport {
+            RestTransport::Http1 { client, .. } => client
+                .request(request)
+                .await
+                .map_err(|error| CallError::transport("REST", error))?,
+            RestTransport::Http2(connections) => {
+                let connection = connections.next();
+                connection.ready().await.map_err(|error| CallError::transport("REST", error))?;
+                connection
+                    .call(request)
+                    .await
+                    .map_err(|error| CallError::transport("REST", error))?
+            }
+        };
+        let status = response.status();
+        let served_by = response.headers().get(SERVED_BY).cloned();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|error| CallError::transport("REST body", error))?
+            .to_bytes();
+        if status != http::StatusCode::OK {
+            return Err(CallError::Rest { status, body: String::from_utf8_lossy(&body).into() });
+        }
+        Ok((served_by, body))
+    }
+
+    fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(
+        &self,
+        body: &[u8],
+    ) -> Result<T, CallError> {
+        if self.body_media == media::JSON {
+            serde_json::from_slice(body)
+                .map_err(|error| CallError::WrongReply(format!("bad JSON: {error}")))
+        } else {
+            T::decode(body).map_err(|error| CallError::WrongReply(format!("bad protobuf: {error}")))
+        }
+    }
+
+    /// The replies of a stream: one JSON `HelloReply` per NDJSON line or SSE `data:` event.
+    fn stream_items(&self, body: &[u8]) -> Result<Vec<HelloReply>, CallError> {
+        let text = std::str::from_utf8(body)
+            .map_err(|error| CallError::WrongReply(format!("not UTF-8: {error}")))?;
+        let items: Vec<&str> = if self.stream_media == media::SSE {
+            text.split("\n\n")
+                .filter(|event| !event.is_empty())
+                .filter_map(|event| event.strip_prefix("data: "))
+                .collect()
+        } else {
+            text.lines().collect()
+        };
+        items
+            .into_iter()
+            .map(|item| {
+                serde_json::from_str(item)
+                    .map_err(|error| CallError::WrongReply(format!("bad stream item: {error}")))
+            })
+            .collect()
+    }
+}
+
+fn http1_client(connector: CountingConnector) -> Client<CountingConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(usize::MAX).build(connector)
+}
