@@ -12,36 +12,27 @@
 //! `unmatched`, a REST one a route template or `unmatched`, with a standard HTTP method or
 //! `OTHER`; statuses are the server's own. So no client can grow the series (and the memory
 //! and the scrape behind them) by calling made-up paths.
+//!
+//! What a call is called and how it ended are read by each adapter from its own protocol
+//! (`rest::metrics`: the route template and HTTP status; `grpc::metrics`: the path and the
+//! gRPC status from the headers or trailers); this module only counts and encodes.
 
 use std::{
     collections::BTreeMap,
-    convert::Infallible,
     hash::{Hash, Hasher},
-    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use axum::{
-    Router,
-    body::Body,
-    extract::{MatchedPath, Request, State},
-    http::{HeaderMap, header::CONTENT_TYPE, uri::PathAndQuery},
-    response::{IntoResponse, Response},
-    routing::Route,
-};
-use http_body::Frame;
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _},
     metrics::{MetricType, counter::ConstCounter},
     registry::Registry,
 };
-use tower::{Service as _, layer::layer_fn, service_fn};
 
 #[derive(Clone, Debug)]
 pub struct Metrics(Arc<Inner>);
@@ -75,130 +66,28 @@ impl Metrics {
         text
     }
 
-    /// Starts counting a gRPC call to `method` (the request path).
-    pub fn watch_grpc(&self, method: Option<PathAndQuery>) -> GrpcCallWatch {
-        GrpcCallWatch { calls: self.0.calls, method, started: Instant::now() }
+    /// What a call records into: a plain reference, so that holding it costs a call no
+    /// reference count (cloning `Metrics` would bump one, on one cache line, from every core).
+    pub(crate) fn recorder(&self) -> Recorder {
+        Recorder(self.0.calls)
     }
 }
 
-/// `GET /metrics`.
-pub async fn serve(State(metrics): State<Metrics>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics.render())
-}
+/// Records calls into a server's metrics; see [`Metrics::recorder`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recorder(&'static Calls);
 
-/// Counts REST calls by route template (never the raw path: names would explode the label
-/// set) and HTTP status. A plain service around each route rather than `from_fn`, which boxed
-/// and cloned the rest of the stack on every request.
-pub fn record_rest_calls<S>(router: Router<S>, metrics: Metrics) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    router.layer(layer_fn(move |mut route: Route| {
-        let metrics = metrics.clone();
-        service_fn(move |request: Request| {
-            let started = Instant::now();
-            let verb = request.method().clone();
-            let template = request.extensions().get::<MatchedPath>().cloned();
-            // `Route` is always ready, and its `call` clones what it runs: no clone of our own.
-            let response = route.call(request);
-            let metrics = metrics.clone();
-            async move {
-                let response = response.await?;
-                let template = template.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-                let call =
-                    CallName { protocol: Protocol::Rest, verb: verb.as_str(), path: template };
-                metrics.0.calls.record(call, response.status().as_u16(), started.elapsed());
-                Ok::<_, Infallible>(response)
-            }
-        })
-    }))
-}
-
-/// A gRPC call being counted: started when the request came in.
-#[derive(Debug)]
-pub struct GrpcCallWatch {
-    calls: &'static Calls,
-    method: Option<PathAndQuery>,
-    started: Instant,
-}
-
-impl GrpcCallWatch {
-    /// Counts the call by its gRPC status: from the headers of a trailers-only reply, or from
-    /// the trailers once the body has been sent.
-    pub fn finish(self, response: Response) -> Response {
-        if let Some(status) = grpc_status(response.headers()) {
-            self.record(status);
-            return response;
-        }
-        let (parts, body) = response.into_parts();
-        let body = StatusWatch { inner: body, watch: Some(self) };
-        Response::from_parts(parts, Body::new(body))
-    }
-
-    fn record(self, status: u16) {
-        let path = self.method.as_ref().map_or("", PathAndQuery::path);
-        let call = CallName { protocol: Protocol::Grpc, verb: "", path };
-        self.calls.record(call, status, self.started.elapsed());
-    }
-}
-
-fn grpc_status(headers: &HeaderMap) -> Option<u16> {
-    headers.get("grpc-status")?.to_str().ok()?.parse().ok()
-}
-
-/// A response body that records the call when its trailers (or its end) go by.
-struct StatusWatch {
-    inner: Body,
-    watch: Option<GrpcCallWatch>,
-}
-
-impl StatusWatch {
-    fn finish(&mut self, status: tonic::Code) {
-        if let Some(watch) = self.watch.take() {
-            watch.record(status as u16);
-        }
-    }
-}
-
-impl http_body::Body for StatusWatch {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(status) = frame.trailers_ref().and_then(grpc_status) {
-                    self.finish(tonic::Code::from(i32::from(status)));
-                }
-            }
-            Poll::Ready(Some(Err(_)) | None) => self.finish(tonic::Code::Unknown),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for StatusWatch {
-    /// A body dropped before its end: the client went away mid-call.
-    fn drop(&mut self) {
-        self.finish(tonic::Code::Cancelled);
+impl Recorder {
+    /// Counts one call: by its name, its status (the gRPC code, or the HTTP status) and how
+    /// long it took. Each adapter reads these from its own protocol (`rest::metrics`,
+    /// `grpc::metrics`).
+    pub(crate) fn record(self, call: CallName<'_>, status: u16, latency: Duration) {
+        self.0.record(call, status, latency);
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Protocol {
+pub(crate) enum Protocol {
     Grpc,
     Rest,
 }
@@ -215,10 +104,10 @@ impl Protocol {
 /// Which method a call was, as the call's own request has it (nothing copied): for gRPC the
 /// path, for REST the HTTP method and the route template.
 #[derive(Debug, Clone, Copy)]
-struct CallName<'a> {
-    protocol: Protocol,
-    verb: &'a str,
-    path: &'a str,
+pub(crate) struct CallName<'a> {
+    pub(crate) protocol: Protocol,
+    pub(crate) verb: &'a str,
+    pub(crate) path: &'a str,
 }
 
 /// A [`CallName`] kept in a shard. Hashes exactly as the `CallName` it was made from, so a call
@@ -270,7 +159,7 @@ const FIRST_BUCKET: Duration = Duration::from_micros(50);
 const BUCKETS: usize = 22;
 
 /// The `method` of a call to a path the server does not serve.
-const UNMATCHED: &str = "unmatched";
+pub(crate) const UNMATCHED: &str = "unmatched";
 
 /// The HTTP methods a REST call's label keeps; any other (HTTP lets a client make up its own)
 /// counts as [`OTHER_VERB`].

@@ -123,7 +123,7 @@ impl Guard {
         let Some(metrics) = &self.metrics else {
             return self.admit(request).await;
         };
-        let watch = metrics.watch_grpc(request.uri().path_and_query().cloned());
+        let watch = super::metrics::watch(metrics, request.uri().path_and_query().cloned());
         let response = self.admit(request).await;
         watch.finish(response)
     }

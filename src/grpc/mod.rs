@@ -5,6 +5,7 @@
 mod greeter_service;
 mod guard;
 pub mod health;
+mod metrics;
 mod status;
 
 use tonic::{codec::CompressionEncoding, service::Routes};

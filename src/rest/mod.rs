@@ -10,6 +10,7 @@ mod extract;
 mod greeter_routes;
 mod guard;
 mod health;
+mod metrics;
 pub mod openapi;
 pub(crate) mod routes;
 
@@ -24,11 +25,7 @@ use axum::{Router, routing::get};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    auth::BearerToken,
-    config::ServeConfig,
-    greeter::Greeter,
-    metrics::{self, Metrics},
-    port::PortService,
+    auth::BearerToken, config::ServeConfig, greeter::Greeter, metrics::Metrics, port::PortService,
     readiness::Readiness,
 };
 
