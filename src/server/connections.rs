@@ -21,10 +21,13 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-use super::activity::{Activity, TrackedIo};
+use super::{
+    activity::{Activity, TrackedIo},
+    layers::ServedPort,
+};
 use crate::config::ConnectionLimits;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long to back off after a failed accept (out of file descriptors, say) before trying
 /// again, so the loop does not spin.
@@ -77,7 +80,7 @@ impl Drop for Counted {
     }
 }
 
-pub(super) async fn serve<A: super::layers::ServedPort>(
+pub(super) async fn serve<A: ServedPort>(
     port: Port<A>,
     limits: ConnectionLimits,
     stop: CancellationToken,
@@ -87,14 +90,10 @@ pub(super) async fn serve<A: super::layers::ServedPort>(
     let Port { name, listener, app, tls } = port;
     let mut all_open = every_port.0.subscribe();
     let mut connections = Connections {
-        name,
         every_port,
         open: JoinSet::new(),
         slots: Arc::new(Semaphore::new(limits.max_connections)),
-        builder: Arc::new(http_builder(&limits)),
-        app,
-        tls,
-        limits,
+        port: Arc::new(PortContext { name, builder: http_builder(&limits), app, tls, limits }),
         stop: stop.clone(),
     };
     loop {
@@ -132,22 +131,27 @@ pub(super) async fn serve<A: super::layers::ServedPort>(
 
 /// A port's open connections, and what each new one is served with.
 struct Connections<A> {
-    name: &'static str,
     every_port: OpenConnections,
     open: JoinSet<()>,
     /// One permit per open connection, up to `max_connections`.
     slots: Arc<Semaphore>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    app: A,
-    tls: Option<Tls>,
-    limits: ConnectionLimits,
+    port: Arc<PortContext<A>>,
     stop: CancellationToken,
 }
 
-impl<A: super::layers::ServedPort> Connections<A> {
+/// What every connection of a port is served with, shared by them all.
+struct PortContext<A> {
+    name: &'static str,
+    builder: auto::Builder<TokioExecutor>,
+    app: A,
+    tls: Option<Tls>,
+    limits: ConnectionLimits,
+}
+
+impl<A: ServedPort> Connections<A> {
     /// Serves an accepted socket, or closes it at once when the port is full.
     async fn admit(&mut self, accepted: std::io::Result<(TcpStream, std::net::SocketAddr)>) {
-        let name = self.name;
+        let name = self.port.name;
         let (socket, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -157,20 +161,13 @@ impl<A: super::layers::ServedPort> Connections<A> {
             }
         };
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            tracing::warn!(port = name, %peer, limit = self.limits.max_connections, "connection limit reached; closing");
+            tracing::warn!(port = name, %peer, limit = self.port.limits.max_connections, "connection limit reached; closing");
             return;
         };
         // A token of the connection's own: its task polls it on every wake, and polling the
         // server's token there took a mutex that every connection on every core shares
         // (tokio's Notify locks its waiter list each time a waiting future is polled).
-        let connection = serve_connection(
-            socket,
-            self.tls.clone(),
-            self.app.clone(),
-            self.builder.clone(),
-            self.limits.clone(),
-            self.stop.child_token(),
-        );
+        let connection = serve_connection(socket, self.port.clone(), self.stop.child_token());
         let counted = self.every_port.count();
         self.open.spawn(async move {
             let _counted = counted;
@@ -203,17 +200,14 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-async fn serve_connection(
+async fn serve_connection<A: ServedPort>(
     socket: TcpStream,
-    tls: Option<Tls>,
-    app: impl super::layers::ServedPort,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    limits: ConnectionLimits,
+    port: Arc<PortContext<A>>,
     stop: CancellationToken,
 ) -> Result<(), BoxError> {
     // Without it, small HTTP/2 frames wait on the peer's delayed ACK (~40 ms).
     socket.set_nodelay(true)?;
-    if let Some(tls) = tls {
+    if let Some(tls) = &port.tls {
         let Ok(handshake) =
             tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(socket)).await
         else {
@@ -221,37 +215,37 @@ async fn serve_connection(
         };
         let stream = handshake?;
         let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-        return drive(stream, http2, app, &builder, &limits, stop).await;
+        return drive(stream, http2, &port, stop).await;
     }
     // A client that connects and says nothing never reaches hyper's own header timeout.
     let mut first_bytes = [0u8; 3];
-    match tokio::time::timeout(limits.header_read_timeout(), socket.peek(&mut first_bytes)).await {
+    let header_read_timeout = port.limits.header_read_timeout();
+    match tokio::time::timeout(header_read_timeout, socket.peek(&mut first_bytes)).await {
         Ok(Ok(0)) | Err(_) => Ok(()),
         Ok(Err(error)) => Err(error.into()),
         // The HTTP/2 connection preface starts "PRI * HTTP/2.0".
         Ok(Ok(n)) => {
             let http2 = first_bytes[..n] == b"PRI"[..n];
-            drive(socket, http2, app, &builder, &limits, stop).await
+            drive(socket, http2, &port, stop).await
         }
     }
 }
 
 /// Serves HTTP on an established (plain or TLS) stream until it ends, closing it gracefully
 /// on shutdown or when it falls silent.
-async fn drive<T>(
+async fn drive<T, A>(
     stream: T,
     http2: bool,
-    app: impl super::layers::ServedPort,
-    builder: &auto::Builder<TokioExecutor>,
-    limits: &ConnectionLimits,
+    port: &PortContext<A>,
     stop: CancellationToken,
 ) -> Result<(), BoxError>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: ServedPort,
 {
     let activity = Activity::new();
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
-    let connection = builder.serve_connection_with_upgrades(io, app);
+    let connection = port.builder.serve_connection_with_upgrades(io, port.app.clone());
     tokio::pin!(connection);
     // The reasons to close gracefully are watched by a task of their own, which sends word
     // here: polled beside the connection, they cost a timer poll and a lock on every wake of
@@ -260,7 +254,7 @@ where
     // HTTP/1.1 replies carry `Connection: close` once the server drains; a keep-alive
     // connection is closed only once quiet, so a request already on its way is not cut.
     let (mut close, closing) = oneshot::channel::<()>();
-    let idle_timeout = limits.idle_timeout();
+    let idle_timeout = port.limits.idle_timeout();
     tokio::spawn(async move {
         tokio::select! {
             () = drained(&stop, http2, &activity) => {}
