@@ -173,115 +173,67 @@ async fn the_largest_batch_fits_in_the_default_body_limit() {
     assert_eq!(body["replies"].as_array().unwrap().len(), 10_000);
 }
 
+/// What a user gets wrong, and the status, code and message they see for it.
 #[tokio::test]
-async fn domain_errors_are_400_invalid_argument() {
+async fn every_mistake_gets_its_status_in_the_error_shape() {
     let server = TestServer::spawn().await;
     let client = http1();
-    let response =
-        client.post(server.rest_url("/v1/greeter/hello")).json(&json!({"name": ""})).send().await;
-    assert_error(
-        response.unwrap(),
-        StatusCode::BAD_REQUEST,
-        "INVALID_ARGUMENT",
-        "name must not be empty",
-    )
-    .await;
-
-    let response = client
-        .post(server.rest_url("/v1/greeter/batch"))
-        .json(&json!({"names": ["ok", "a\tb"]}))
-        .send()
-        .await;
-    assert_error(
-        response.unwrap(),
-        StatusCode::BAD_REQUEST,
-        "INVALID_ARGUMENT",
-        "names[1]: name must not contain control characters (found U+0009 at byte 1)",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn malformed_json_is_400_in_the_error_shape() {
-    let server = TestServer::spawn().await;
-    let response = http1()
-        .post(server.rest_url("/v1/greeter/hello"))
-        .header(CONTENT_TYPE, "application/json")
-        .body(r#"{"name": "#)
-        .send()
-        .await;
-    assert_error(
-        response.unwrap(),
-        StatusCode::BAD_REQUEST,
-        "INVALID_ARGUMENT",
-        "invalid JSON body",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn unknown_json_fields_and_wrong_types_are_400() {
-    let server = TestServer::spawn().await;
-    let client = http1();
-    for body in [json!({"nmae": "Ada"}), json!({"name": 5}), json!(["Ada"])] {
-        let response =
-            client.post(server.rest_url("/v1/greeter/hello")).json(&body).send().await.unwrap();
-        assert_error(response, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "invalid JSON body")
-            .await;
+    let hello = server.rest_url("/v1/greeter/hello");
+    let post_json = |body: &str| {
+        client.post(&hello).header(CONTENT_TYPE, "application/json").body(body.to_owned())
+    };
+    let bad = StatusCode::BAD_REQUEST;
+    let mistakes = [
+        ("an empty name", post_json(r#"{"name": ""}"#), bad, "name must not be empty"),
+        (
+            "a control character in a batch",
+            client
+                .post(server.rest_url("/v1/greeter/batch"))
+                .json(&json!({"names": ["ok", "a\tb"]})),
+            bad,
+            "names[1]: name must not contain control characters (found U+0009 at byte 1)",
+        ),
+        ("cut-off JSON", post_json(r#"{"name": "#), bad, "invalid JSON body"),
+        ("a misspelt field", post_json(r#"{"nmae": "Ada"}"#), bad, "invalid JSON body"),
+        ("a number for a name", post_json(r#"{"name": 5}"#), bad, "invalid JSON body"),
+        ("an array for the message", post_json(r#"["Ada"]"#), bad, "invalid JSON body"),
+        (
+            "cut-off protobuf (field 1 claims 5 bytes, 1 follows)",
+            client.post(&hello).header(CONTENT_TYPE, PROTOBUF).body(vec![0x0a, 0x05, b'A']),
+            bad,
+            "invalid protobuf body",
+        ),
+        (
+            "a form body (what curl -d sends)",
+            client
+                .post(&hello)
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body("name=Ada"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json or application/x-protobuf",
+        ),
+        (
+            "an Accept the route cannot answer",
+            client.get(server.rest_url("/v1/greeter/hello/Ada")).header("accept", "text/html"),
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept must allow one of",
+        ),
+        (
+            "an unknown route",
+            client.get(server.rest_url("/v2/nothing")),
+            StatusCode::NOT_FOUND,
+            "no route for this path",
+        ),
+    ];
+    for (mistake, request, status, message) in mistakes {
+        let code = match status {
+            StatusCode::NOT_FOUND => "NOT_FOUND",
+            _ => "INVALID_ARGUMENT",
+        };
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{mistake}");
+        assert_error(response, status, code, message).await;
     }
-}
-
-#[tokio::test]
-async fn undecodable_protobuf_is_400() {
-    let server = TestServer::spawn().await;
-    let response = http1()
-        .post(server.rest_url("/v1/greeter/hello"))
-        .header(CONTENT_TYPE, PROTOBUF)
-        .body(vec![0x0a, 0x05, b'A']) // field 1 claims 5 bytes, 1 follows
-        .send()
-        .await;
-    assert_error(
-        response.unwrap(),
-        StatusCode::BAD_REQUEST,
-        "INVALID_ARGUMENT",
-        "invalid protobuf body",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_form_body_is_415_with_a_hint() {
-    let server = TestServer::spawn().await;
-    let response = http1()
-        .post(server.rest_url("/v1/greeter/hello"))
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body("name=Ada")
-        .send()
-        .await;
-    assert_error(
-        response.unwrap(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "INVALID_ARGUMENT",
-        "Content-Type must be application/json or application/x-protobuf",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn an_unacceptable_accept_header_is_406() {
-    let server = TestServer::spawn().await;
-    let response = http1()
-        .get(server.rest_url("/v1/greeter/hello/Ada"))
-        .header("accept", "text/html")
-        .send()
-        .await;
-    assert_error(
-        response.unwrap(),
-        StatusCode::NOT_ACCEPTABLE,
-        "INVALID_ARGUMENT",
-        "Accept must allow one of",
-    )
-    .await;
 }
 
 #[tokio::test]
