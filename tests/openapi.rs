@@ -75,3 +75,29 @@ async fn the_router_serves_exactly_the_documented_operations() {
     let status = client.get(server.rest_url("/v1/greeter/undocumented")).send().await;
     assert_eq!(status.unwrap().status(), 404);
 }
+
+/// Every RPC of the Greeter has a REST route: one whose operation is named after it (read from
+/// the service's own descriptor, so a new RPC without a route fails here).
+#[test]
+fn every_greeter_rpc_has_a_rest_operation() {
+    let committed: Value = serde_json::from_str(COMMITTED).unwrap();
+    let operation_ids: Vec<&str> = committed["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    let service = format!("/{}/", rpc_vs_rest::proto::greeter_server::SERVICE_NAME);
+    let rpcs: Vec<String> = rpc_vs_rest::grpc::served_methods()
+        .into_iter()
+        .filter_map(|path| path.strip_prefix(&service).map(str::to_owned))
+        .collect();
+    assert!(rpcs.len() >= 5, "the Greeter's RPCs: {rpcs:?}");
+    for rpc in rpcs {
+        assert!(
+            operation_ids.contains(&rpc.as_str()),
+            "no REST operation {rpc} in {operation_ids:?}"
+        );
+    }
+}

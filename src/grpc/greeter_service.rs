@@ -31,6 +31,8 @@ fn reply(message: String) -> HelloReply {
     HelloReply { message }
 }
 
+// One method per RPC, each a thin adapter of the same shape (decode, call the domain,
+// encode): tonic's generated trait asks for each by name.
 #[tonic::async_trait]
 impl greeter_server::Greeter for GreeterService {
     async fn say_hello(

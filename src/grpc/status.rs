@@ -4,6 +4,9 @@ use tonic::Status;
 
 use crate::greeter::DomainError;
 
+// Every variant is named (no `_` arm), here and in the REST adapter's twin mapping
+// (`rest::error`), so that a new domain error fails to compile until each protocol has decided
+// its answer.
 impl From<DomainError> for Status {
     fn from(error: DomainError) -> Self {
         match error {

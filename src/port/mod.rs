@@ -22,6 +22,7 @@ pub trait PortService:
 {
 }
 
+// The bounds again, as the blanket impl of a trait alias must restate them.
 impl<T> PortService for T where
     T: tower::Service<
             axum::extract::Request,

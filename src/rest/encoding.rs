@@ -184,6 +184,9 @@ mod tests {
 
     const OFFERS: &[(&str, Encoding)] = &[(JSON, Encoding::Json), (PROTOBUF, Encoding::Protobuf)];
 
+    // One small test per rule of negotiation, each of the same shape, so a failure names the
+    // rule it broke.
+
     #[test]
     fn no_accept_header_gets_the_default() {
         assert_eq!(negotiate(&HeaderMap::new(), OFFERS, Encoding::Json), Ok(Encoding::Json));

@@ -109,6 +109,8 @@ impl IntoResponse for ApiError {
     }
 }
 
+// Every variant is named, as in the gRPC adapter's twin mapping (`grpc::status`): a new domain
+// error fails to compile until each protocol has decided its answer.
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         match error {

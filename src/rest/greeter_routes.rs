@@ -1,4 +1,5 @@
-//! The unary Greeter RPCs as REST routes: decode, call the domain, encode.
+//! The unary Greeter RPCs as REST routes: decode, call the domain, encode. The handlers share
+//! that shape on purpose, as thin adapters: one per RPC, so each reads as its RPC does.
 
 use axum::extract::State;
 use serde::Deserialize;

@@ -289,7 +289,7 @@ fn greeter_operation(id: &str, summary: &str) -> OperationBuilder {
 const BEARER_AUTH: &str = "bearerAuth";
 
 /// Where a unary route reads its request message from.
-enum Request {
+pub(super) enum Request {
     /// The body, in either encoding: the message's schema, and an example in JSON.
     Body(&'static str, Value),
     /// The `{name}` of the path (a HelloRequest's only field).
@@ -298,7 +298,7 @@ enum Request {
 
 /// A unary Greeter route: one request, one reply message (its description, schema and an
 /// example), the reply's encoding chosen by `Accept`.
-fn unary(
+pub(super) fn unary(
     id: &str,
     summary: &str,
     request: Request,
@@ -319,38 +319,28 @@ fn unary(
     )
 }
 
-/// The examples' greetings, as the domain makes them.
-fn greeting(name: &str) -> String {
-    Greeter::new().say_hello(name).expect("the examples' names are valid")
-}
-
-fn hello_request() -> Request {
+/// A HelloRequest body, as SayHello and SayHelloAgain take it.
+pub(super) fn hello_request() -> Request {
     Request::Body("HelloRequest", json!({"name": "World"}))
 }
 
-pub(super) fn say_hello() -> OperationBuilder {
-    let reply = ("The greeting", "HelloReply", json!({"message": greeting("World")}));
-    unary("SayHello", "Greets a name (SayHello)", hello_request(), reply)
+/// A HelloReply, with the domain's own greeting of "World" by `rpc` as its example.
+pub(super) fn hello_reply(
+    rpc: fn(&Greeter, &str) -> Result<String, DomainError>,
+) -> (&'static str, &'static str, Value) {
+    let example = rpc(&Greeter::new(), "World").expect("the example's name is valid");
+    ("The greeting", "HelloReply", json!({"message": example}))
 }
 
-pub(super) fn say_hello_by_path() -> OperationBuilder {
-    let reply = ("The greeting", "HelloReply", json!({"message": greeting("World")}));
-    let summary = "Greets the name in the path (SayHello, for curl)";
-    unary("SayHelloByPath", summary, Request::NameInPath, reply)
-}
-
-pub(super) fn say_hello_again() -> OperationBuilder {
-    let again = Greeter::new().say_hello_again("World").expect("a valid name");
-    let reply = ("The greeting", "HelloReply", json!({"message": again}));
-    unary("SayHelloAgain", "Greets a name again (SayHelloAgain)", hello_request(), reply)
-}
-
-pub(super) fn say_hello_batch() -> OperationBuilder {
-    let request = Request::Body("BatchHelloRequest", json!({"names": ["Ada", "Grace"]}));
-    let replies =
-        json!({"replies": [{"message": greeting("Ada")}, {"message": greeting("Grace")}]});
-    let reply = ("One greeting per name, in order", "BatchHelloReply", replies);
-    unary("SayHelloBatch", "Greets a batch of names (SayHelloBatch)", request, reply)
+/// The BatchHelloRequest and BatchHelloReply of SayHelloBatch, with the domain's greetings.
+pub(super) fn batch_request_and_reply() -> (Request, (&'static str, &'static str, Value)) {
+    let names = ["Ada", "Grace"];
+    let greetings = Greeter::new().say_hello_batch(&names).expect("the example's names are valid");
+    let replies: Vec<Value> = greetings.iter().map(|message| json!({"message": message})).collect();
+    (
+        Request::Body("BatchHelloRequest", json!({"names": names})),
+        ("One greeting per name, in order", "BatchHelloReply", json!({"replies": replies})),
+    )
 }
 
 pub(super) fn say_hello_stream() -> OperationBuilder {
@@ -456,43 +446,31 @@ fn health_content(status: &str) -> utoipa::openapi::Content {
         .build()
 }
 
-pub(super) fn healthz() -> OperationBuilder {
-    OperationBuilder::new()
+/// A probe's operation: open even when the server requires a token (probes never carry one),
+/// answering `HealthStatus` with each of `replies` (status, description, `status` field).
+fn probe(id: &str, summary: &str, replies: &[(&str, &str, &str)]) -> OperationBuilder {
+    let operation = OperationBuilder::new()
         .tag("Health")
-        .operation_id(Some("Healthz"))
-        // Probes never need the token.
+        .operation_id(Some(id))
         .securities(Some(Vec::<SecurityRequirement>::new()))
-        .summary(Some("The process is alive"))
-        .response(
-            "200",
-            ResponseBuilder::new()
-                .description("Alive")
-                .content(JSON, health_content("SERVING"))
-                .build(),
-        )
+        .summary(Some(summary));
+    replies.iter().fold(operation, |operation, &(status, description, serving)| {
+        let reply =
+            ResponseBuilder::new().description(description).content(JSON, health_content(serving));
+        operation.response(status, reply.build())
+    })
+}
+
+pub(super) fn healthz() -> OperationBuilder {
+    probe("Healthz", "The process is alive", &[("200", "Alive", "SERVING")])
 }
 
 pub(super) fn readyz() -> OperationBuilder {
-    OperationBuilder::new()
-        .tag("Health")
-        .operation_id(Some("Readyz"))
-        // Probes never need the token.
-        .securities(Some(Vec::<SecurityRequirement>::new()))
-        .summary(Some("The process wants traffic"))
-        .response(
-            "200",
-            ResponseBuilder::new()
-                .description("Ready")
-                .content(JSON, health_content("SERVING"))
-                .build(),
-        )
-        .response(
-            "503",
-            ResponseBuilder::new()
-                .description("Draining before shutdown")
-                .content(JSON, health_content("NOT_SERVING"))
-                .build(),
-        )
+    probe(
+        "Readyz",
+        "The process wants traffic",
+        &[("200", "Ready", "SERVING"), ("503", "Draining before shutdown", "NOT_SERVING")],
+    )
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use utoipa::openapi::{HttpMethod, PathItem, path::OperationBuilder};
 use super::{chat, greeter_routes, health, openapi, stream};
 use crate::{greeter::Greeter, readiness::Readiness};
 
-/// One route; `S` is the state its handler reads.
+/// One route; `S` is the state its handler reads. The entries below are data of one shape on
+/// purpose: each says the four facts of its route, and nothing else.
 pub(crate) struct Route<S> {
     pub(crate) method: Method,
     pub(crate) path: &'static str,
@@ -53,7 +54,10 @@ pub(crate) const SAY_HELLO: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/hello",
     handler: |method| on(method, greeter_routes::say_hello),
-    operation: openapi::say_hello,
+    operation: || {
+        let reply = openapi::hello_reply(Greeter::say_hello);
+        openapi::unary("SayHello", "Greets a name (SayHello)", openapi::hello_request(), reply)
+    },
 };
 
 /// `GET /v1/greeter/hello/{name}`: SayHello, for curl and browsers.
@@ -61,7 +65,11 @@ pub(crate) const SAY_HELLO_BY_PATH: Route<Greeter> = Route {
     method: Method::Get,
     path: "/v1/greeter/hello/{name}",
     handler: |method| on(method, greeter_routes::say_hello_by_path),
-    operation: openapi::say_hello_by_path,
+    operation: || {
+        let summary = "Greets the name in the path (SayHello, for curl)";
+        let reply = openapi::hello_reply(Greeter::say_hello);
+        openapi::unary("SayHelloByPath", summary, openapi::Request::NameInPath, reply)
+    },
 };
 
 /// `POST /v1/greeter/hello-again`: SayHelloAgain.
@@ -69,7 +77,11 @@ pub(crate) const SAY_HELLO_AGAIN: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/hello-again",
     handler: |method| on(method, greeter_routes::say_hello_again),
-    operation: openapi::say_hello_again,
+    operation: || {
+        let summary = "Greets a name again (SayHelloAgain)";
+        let reply = openapi::hello_reply(Greeter::say_hello_again);
+        openapi::unary("SayHelloAgain", summary, openapi::hello_request(), reply)
+    },
 };
 
 /// `GET /v1/greeter/hello/{name}/stream`: SayHelloStreamReply, as SSE or NDJSON.
@@ -93,7 +105,10 @@ pub(crate) const SAY_HELLO_BATCH: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/batch",
     handler: |method| on(method, greeter_routes::say_hello_batch),
-    operation: openapi::say_hello_batch,
+    operation: || {
+        let (request, reply) = openapi::batch_request_and_reply();
+        openapi::unary("SayHelloBatch", "Greets a batch of names (SayHelloBatch)", request, reply)
+    },
 };
 
 /// The Greeter's routes: behind the bearer token (when the server has one), load shedding and

@@ -167,6 +167,7 @@ pub(super) trait ServedPort:
 {
 }
 
+// The bounds again, as the blanket impl of a trait alias must restate them.
 impl<T> ServedPort for T where
     T: hyper::service::Service<
             Request<Incoming>,
