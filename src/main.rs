@@ -29,9 +29,11 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(config: rpc_vs_rest::config::ServeConfig) -> anyhow::Result<()> {
     let listeners = Listeners::bind(&config).await?;
+    // Before the ports are announced: whoever reads them may signal at once.
+    let shutdown = server::termination_signal();
     if config.print_addresses {
         // Stdout is line-buffered: the line is out before the first call can arrive.
         println!("{}", serde_json::to_string(&listeners.addresses()?)?);
     }
-    server::run(listeners, &config, server::termination_signal()).await
+    server::run(listeners, &config, shutdown).await
 }

@@ -252,12 +252,16 @@ where
     // this task, which is every request on HTTP/1.1.
     // HTTP/2 gets GOAWAY at once on shutdown, which tells the client which calls were taken.
     // HTTP/1.1 replies carry `Connection: close` once the server drains; a keep-alive
-    // connection is closed only once quiet, so a request already on its way is not cut.
+    // connection is closed only once quiet, so a request already on its way is not cut. A
+    // connection opened while the server already drains is closed once quiet too, whatever its
+    // protocol: a GOAWAY before its first request would reach the client as a reset stream,
+    // where the refusal it gets instead (503 / UNAVAILABLE) says to go elsewhere.
+    let close_when_quiet = !http2 || stop.is_cancelled();
     let (mut close, closing) = oneshot::channel::<()>();
     let idle_timeout = port.limits.idle_timeout();
     tokio::spawn(async move {
         tokio::select! {
-            () = drained(&stop, http2, &activity) => {}
+            () = drained(&stop, close_when_quiet, &activity) => {}
             () = activity.silent_for(idle_timeout) => {}
             () = close.closed() => return,
         }
@@ -271,12 +275,12 @@ where
     connection.await
 }
 
-/// How long an HTTP/1.1 connection must be quiet, once the server drains, before it is closed.
-const HTTP1_DRAIN_QUIET: Duration = Duration::from_millis(250);
+/// How long a connection closed when quiet must be so, once the server drains, to be closed.
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
 
-async fn drained(stop: &CancellationToken, http2: bool, activity: &Activity) {
+async fn drained(stop: &CancellationToken, when_quiet: bool, activity: &Activity) {
     stop.cancelled().await;
-    if !http2 {
-        activity.silent_for(HTTP1_DRAIN_QUIET).await;
+    if when_quiet {
+        activity.silent_for(DRAIN_QUIET).await;
     }
 }
