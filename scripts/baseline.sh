@@ -42,7 +42,7 @@ wrk_rps() {
 compare_rps() { # cell
     taskset -c 1 "$BIN" compare --grpc-target 127.0.0.1:50071 --rest-target 127.0.0.1:8071 \
         --cells "$1" --workloads unary --concurrency 64 --duration "$DURATION" --format json 2>/dev/null \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["requests_per_second"])'
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["measurements"][0]["requests_per_second"])'
 }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 

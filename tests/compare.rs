@@ -1,8 +1,18 @@
 //! A user runs `rpc-vs-rest compare` with no server running: it starts its own, measures every
 //! cell, checks every reply, and prints the table in the format asked for.
 
+mod common;
+
+use common::tools;
 use serde_json::Value;
 use tokio::process::Command;
+
+/// The measurements of `compare --format json`'s output (`{"run": …, "measurements": […]}`).
+fn measurements(stdout: &str) -> Vec<Value> {
+    let output: Value = serde_json::from_str(stdout).unwrap();
+    assert!(output["run"]["command"].as_str().is_some_and(|c| c.contains("compare")), "{output}");
+    output["measurements"].as_array().unwrap().clone()
+}
 
 async fn compare(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
@@ -25,7 +35,7 @@ async fn compare_measures_every_cell_with_checked_replies() {
         compare(&["--workloads", "unary,batch-100", "--concurrency", "4", "--format", "json"])
             .await;
     assert!(ok, "{stderr}");
-    let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let rows = measurements(&stdout);
     assert_eq!(rows.len(), 10, "5 cells × 2 workloads");
     for row in &rows {
         let label = format!("{} {}", row["cell"], row["workload"]);
@@ -103,7 +113,7 @@ async fn open_loop_holds_the_rate_and_writes_an_html_report() {
     ])
     .await;
     assert!(ok, "{stderr}");
-    let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let rows = measurements(&stdout);
     for row in &rows {
         let rate = row["requests_per_second"].as_f64().unwrap();
         assert!(
@@ -114,9 +124,11 @@ async fn open_loop_holds_the_rate_and_writes_an_html_report() {
     }
     let html = std::fs::read_to_string(report).unwrap();
     assert!(
-        html.contains("<svg")
-            && html.contains("rest-json-h1")
-            && html.contains("requests per second")
+        html.contains("<svg") && html.contains("rest-json-h1") && html.contains("calls per second")
+    );
+    assert!(
+        html.contains("open loop, 200 calls/s in all"),
+        "the report says how the load was made"
     );
 }
 
@@ -125,7 +137,7 @@ async fn streams_compare_grpc_ndjson_and_sse() {
     let (ok, stdout, stderr) =
         compare(&["--workloads", "stream-10", "--concurrency", "2", "--format", "json"]).await;
     assert!(ok, "{stderr}");
-    let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let rows = measurements(&stdout);
     let cells: Vec<&str> = rows.iter().map(|r| r["cell"].as_str().unwrap()).collect();
     assert_eq!(cells, ["grpc", "rest-json-h1", "rest-json-h2", "rest-sse-h1", "rest-sse-h2"]);
     for row in &rows {
@@ -139,11 +151,104 @@ async fn chats_compare_grpc_bidi_streams_and_websockets() {
     let (ok, stdout, stderr) =
         compare(&["--workloads", "chat-5", "--concurrency", "2", "--format", "json"]).await;
     assert!(ok, "{stderr}");
-    let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let rows = measurements(&stdout);
     let cells: Vec<&str> = rows.iter().map(|r| r["cell"].as_str().unwrap()).collect();
     assert_eq!(cells, ["grpc", "rest-ws-h1"]);
     for row in &rows {
         assert_eq!(row["errors"], 0, "{}: {}", row["cell"], row["first_error"]);
         assert!(row["calls"].as_u64().unwrap() > 0);
     }
+}
+
+/// What a reader of `--report` sees, rendered by a real browser: where the numbers came from,
+/// the verdicts, and per cell the throughput, the latency curve, bytes and CPU, with the
+/// numbers of the JSON beside them, and the change from a baseline run.
+#[tokio::test]
+async fn the_html_report_shows_its_provenance_verdicts_and_every_axis() {
+    let Some(chromium) = tools::require("chromium") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (before, report) = (dir.path().join("before.json"), dir.path().join("report.html"));
+    let shape = ["--cells", "grpc,rest-json-h1,rest-proto-h2", "--workloads", "unary"];
+    let shape =
+        [&shape[..], &["--concurrency", "1,4", "--repeats", "2", "--format", "json"]].concat();
+    let (ok, first, stderr) = compare(&shape).await;
+    assert!(ok, "{stderr}");
+    std::fs::write(&before, &first).unwrap();
+    let with_report =
+        ["--baseline", before.to_str().unwrap(), "--report", report.to_str().unwrap()];
+    let (ok, second, stderr) = compare(&[&shape[..], &with_report].concat()).await;
+    assert!(ok, "{stderr}");
+    let run: Value = serde_json::from_str(&second).unwrap();
+    let rows = measurements(&second);
+
+    let url = format!("file://{}", report.display());
+    let browser = |args: &[&str]| {
+        std::process::Command::new(&chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+            .args(args)
+            .arg(&url)
+            .output()
+            .expect("run chromium")
+    };
+    let dom = String::from_utf8(browser(&["--dump-dom"]).stdout).unwrap();
+    let section = |id: &str| -> String {
+        let start =
+            dom.find(&format!("<section id=\"{id}\"")).unwrap_or_else(|| panic!("no {id} section"));
+        let end = dom[start..].find("</section>").unwrap() + start;
+        dom[start..end].to_owned()
+    };
+    let provenance = section("provenance");
+    for field in ["commit", "date"] {
+        let value = run["run"][field].as_str().unwrap();
+        assert!(provenance.contains(value), "the report names its {field} {value}");
+    }
+    assert!(provenance.contains("closed loop") && provenance.contains("median of 2"));
+    let (throughput, latency, bytes, cpu) =
+        (section("throughput"), section("latency"), section("bytes"), section("cpu"));
+    for row in &rows {
+        let cell = row["cell"].as_str().unwrap();
+        let number = |field: &str| row[field].as_f64().unwrap();
+        let rps = format!("{:.0} calls/s", number("requests_per_second"));
+        assert!(throughput.contains(&rps), "{cell}: {rps}");
+        let p99 = format!("{cell} (p99 {:.2} ms)", number("p99_us") / 1000.0);
+        assert!(latency.contains(&p99), "{p99}");
+        for (field, unit) in
+            [("request_bytes_per_call", "request B"), ("response_bytes_per_call", "reply B")]
+        {
+            let shown = format!("{:.0} {unit}", number(field));
+            assert!(bytes.contains(&shown), "{cell}: {shown}");
+        }
+        let shown = format!("{:.0} CPU ms", number("server_cpu_ms_per_1000_calls"));
+        assert!(cpu.contains(&shown), "{cell}: {shown}");
+        let curve = row["latency_percentiles"].as_array().unwrap();
+        assert_eq!(curve.last().unwrap()["percentile"], 99.99, "the curve reaches p99.99");
+    }
+    // The verdicts agree with the table: the fastest cell at each concurrency, by its numbers.
+    let verdicts = section("verdicts");
+    for concurrency in [1, 4] {
+        let fastest = rows
+            .iter()
+            .filter(|row| row["concurrency"] == concurrency)
+            .max_by(|a, b| {
+                let rps = |row: &&Value| row["requests_per_second"].as_f64().unwrap();
+                rps(a).total_cmp(&rps(b))
+            })
+            .unwrap();
+        let line = format!(
+            "At {concurrency} in flight, {} is fastest: {:.0} calls/s",
+            fastest["cell"].as_str().unwrap(),
+            fastest["requests_per_second"].as_f64().unwrap()
+        );
+        assert!(verdicts.contains(&line), "{line} in {verdicts}");
+    }
+    assert!(verdicts.contains("Fewest bytes on the wire: rest-proto-h2"), "{verdicts}");
+    let baseline = section("baseline");
+    assert!(baseline.contains("req/s change") && baseline.contains("rest-proto-h2"), "{baseline}");
+    assert!(section("measurements").contains("rest-json-h1"));
+
+    // The picture in the README is this report, as this browser draws it.
+    let picture = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compare-report.png");
+    let shot = format!("--screenshot={}", picture.display());
+    assert!(browser(&[&shot, "--window-size=1400,3000"]).status.success());
+    assert!(std::fs::metadata(&picture).unwrap().len() > 10_000, "a screenshot of the report");
 }

@@ -55,8 +55,11 @@ async fn spread(grpc_target: &str, rest_target: &str, cells: &str) -> Vec<(Strin
         .expect("run compare");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
-    rows.iter()
+    let output: Value = serde_json::from_slice(&output.stdout).unwrap();
+    output["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
         .map(|row| {
             assert_eq!(row["errors"], 0, "{}: {}", row["cell"], row["first_error"]);
             let servers = row["servers"].as_object().unwrap();

@@ -4,15 +4,19 @@
 //! latency percentiles, throughput, bytes on the wire per call and server CPU per call.
 
 mod address;
+mod baseline;
 mod cell;
 mod check;
 mod grpc_client;
+mod html;
 mod http2;
+mod provenance;
 mod report;
 mod rest_client;
 mod run;
 mod target;
 mod turns;
+mod verdict;
 mod websocket_client;
 mod wire;
 mod workload;
@@ -25,12 +29,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Profile;
 
 pub use address::{GrpcTarget, RestTarget};
+pub use baseline::Report;
 pub use cell::{Cell, CellClient, ServedBy};
 pub use check::{CallError, Expected};
 pub use grpc_client::GrpcClients;
 pub use http2::Http2;
+pub use provenance::Provenance;
 pub use report::Format;
-pub use run::Measurement;
+pub use run::{LatencyAt, Measurement};
+pub use verdict::{Verdict, verdicts};
 pub use wire::{CountingConnector, CountingStream, WireCounters};
 pub use workload::Workload;
 
@@ -95,9 +102,15 @@ pub struct CompareConfig {
     #[arg(long)]
     pub rate: Option<f64>,
 
-    /// Also write an HTML report with charts (throughput and latency per cell) to this file.
+    /// Also write an HTML report to this file: where the numbers came from, verdicts, and per
+    /// workload throughput, latency percentile curves, bytes per call and server CPU per cell.
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<std::path::PathBuf>,
+
+    /// A previous run's `--format json` output: prints (and, with `--report`, draws) the change
+    /// in every cell both runs measured.
+    #[arg(long, value_name = "OLD.json")]
+    pub baseline: Option<std::path::PathBuf>,
 
     /// The whole matrix: workloads unary, batch-1/10/100/1000, stream-100 and chat-100,
     /// concurrency 1/16/64/256, connections 1 and one per core of this machine; then, with a
@@ -121,14 +134,28 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         config.connections = if cores > 1 { vec![1, cores] } else { vec![1] };
     }
+    // Read first, so that a bad baseline fails before the measuring does.
+    let before = config.baseline.as_deref().map(Report::load).transpose()?;
     let target = connect(&config, config.server_profile).await?;
+    let provenance = Provenance::of(&config, &target);
     let measurements = measure_all(&config, &target).await?;
-    println!("{}", report::render(&measurements, config.format)?);
-    if matches!(config.format, Format::Table | Format::Markdown) {
-        println!("{}", report::server_line(target.profile));
+    let verdicts = verdict::verdicts(&measurements);
+    println!("{}", report::document(&provenance, &measurements, &verdicts, config.format)?);
+    let changes =
+        before.as_ref().map(|before| baseline::changes(&before.measurements, &measurements));
+    if let (Some(changes), Some(path)) = (&changes, &config.baseline) {
+        if matches!(config.format, Format::Table | Format::Markdown) {
+            println!("{}", baseline::render(changes, path, config.format));
+        }
     }
     if let Some(path) = &config.report {
-        std::fs::write(path, report::html(&measurements))?;
+        let page = html::Page {
+            provenance: &provenance,
+            measurements: &measurements,
+            verdicts: &verdicts,
+            baseline: before.as_ref().zip(changes).map(|(before, changes)| (&before.run, changes)),
+        };
+        std::fs::write(path, html::render(&page))?;
         eprintln!("wrote {}", path.display());
     }
     let local = target.profile.is_some();

@@ -4,8 +4,7 @@ use std::fmt::Write as _;
 
 use clap::ValueEnum;
 
-use super::run::Measurement;
-use crate::config::Profile;
+use super::{baseline::Report, provenance::Provenance, run::Measurement, verdict::Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -110,15 +109,44 @@ pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Re
     Ok(out)
 }
 
-/// Which server the table measured.
-pub(crate) fn server_line(profile: Option<Profile>) -> String {
-    match profile {
-        Some(profile) => format!(
-            "server: started by compare on this machine, `serve --profile {}`",
-            profile.as_str()
-        ),
-        None => "server: given by address (its profile is its own)".into(),
+/// The whole output of a run in `format`: the measurements with where they came from (JSON:
+/// `{"run": …, "measurements": […]}`; CSV: `# key: value` comment lines first; markdown and the
+/// table: the provenance and the verdicts after the table).
+pub(crate) fn document(
+    provenance: &Provenance,
+    measurements: &[Measurement],
+    verdicts: &[Verdict],
+    format: Format,
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    match format {
+        Format::Json => {
+            let report = Report { run: provenance.clone(), measurements: measurements.to_vec() };
+            out = serde_json::to_string_pretty(&report)?;
+        }
+        Format::Csv => {
+            for (key, value) in provenance.lines() {
+                writeln!(out, "# {key}: {value}")?;
+            }
+            out += &render(measurements, format)?;
+        }
+        Format::Markdown | Format::Table => {
+            out += &render(measurements, format)?;
+            let bullet = if format == Format::Markdown { "- " } else { "" };
+            writeln!(out)?;
+            for verdict in verdicts {
+                writeln!(out, "{bullet}{}:", verdict.workload)?;
+                for line in &verdict.lines {
+                    writeln!(out, "{bullet}  {line}")?;
+                }
+            }
+            writeln!(out)?;
+            for (key, value) in provenance.lines() {
+                writeln!(out, "{bullet}{key}: {value}")?;
+            }
+        }
     }
+    Ok(out)
 }
 
 /// The same calls against a default and a lean server.
@@ -181,94 +209,4 @@ pub(crate) fn render_feature_costs(
         }
     }
     Ok(out)
-}
-
-/// A self-contained HTML page (inline SVG, no scripts, no downloads): per workload and
-/// concurrency, throughput per cell and p50/p99 latency per cell, then the full table.
-pub(crate) fn html(measurements: &[Measurement]) -> String {
-    let mut groups: Vec<(String, usize)> = Vec::new();
-    for m in measurements {
-        if !groups.contains(&(m.workload.clone(), m.concurrency)) {
-            groups.push((m.workload.clone(), m.concurrency));
-        }
-    }
-    let mut body = String::new();
-    for (workload, concurrency) in groups {
-        let rows: Vec<&Measurement> = measurements
-            .iter()
-            .filter(|m| m.workload == workload && m.concurrency == concurrency)
-            .collect();
-        let _ = write!(body, "<h2>{workload}, {concurrency} in flight</h2><div class=charts>");
-        body += &bar_chart(
-            "requests per second (higher is better)",
-            &rows
-                .iter()
-                .map(|m| (m.cell.as_str(), vec![m.requests_per_second]))
-                .collect::<Vec<_>>(),
-            &["req/s"],
-        );
-        body += &bar_chart(
-            "latency, ms (lower is better)",
-            &rows
-                .iter()
-                .map(|m| {
-                    (m.cell.as_str(), vec![m.p50_us as f64 / 1000.0, m.p99_us as f64 / 1000.0])
-                })
-                .collect::<Vec<_>>(),
-            &["p50", "p99"],
-        );
-        body += "</div>";
-    }
-    let table = render(measurements, Format::Markdown).unwrap_or_default();
-    let mut rows_html = String::new();
-    for (i, line) in table.lines().enumerate().filter(|(i, _)| *i != 1) {
-        let tag = if i == 0 { "th" } else { "td" };
-        rows_html += "<tr>";
-        for cell in line.trim_matches('|').split('|') {
-            let _ = write!(rows_html, "<{tag}>{}</{tag}>", cell.trim());
-        }
-        rows_html += "</tr>";
-    }
-    format!(
-        "<!doctype html><meta charset=utf-8><title>rpc-vs-rest compare</title><style>\
-         body{{font-family:sans-serif;margin:2em}} .charts{{display:flex;gap:2em;flex-wrap:wrap}}\
-         table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}\
-         </style><h1>gRPC vs REST: rpc-vs-rest compare</h1>{body}<h2>All measurements</h2><table>{rows_html}</table>"
-    )
-}
-
-const COLOURS: [&str; 2] = ["#4e79a7", "#f28e2b"];
-
-/// Horizontal bars, one row per cell, one bar per series.
-fn bar_chart(title: &str, rows: &[(&str, Vec<f64>)], series: &[&str]) -> String {
-    let max = rows
-        .iter()
-        .flat_map(|(_, values)| values.iter().copied())
-        .fold(0.0_f64, f64::max)
-        .max(f64::MIN_POSITIVE);
-    let (label_width, bar_width, bar_height) = (110.0, 320.0, 14.0);
-    let row_height = bar_height * series.len() as f64 + 8.0;
-    let height = 40.0 + row_height * rows.len() as f64;
-    let mut svg = format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' width='{}' height='{height}'><text x='0' y='14' font-weight='bold'>{title}</text>",
-        label_width + bar_width + 90.0
-    );
-    for (i, (cell, values)) in rows.iter().enumerate() {
-        let top = 28.0 + row_height * i as f64;
-        let _ = write!(svg, "<text x='0' y='{}' font-size='12'>{cell}</text>", top + bar_height);
-        for (j, value) in values.iter().enumerate() {
-            let y = top + bar_height * j as f64;
-            let width = bar_width * value / max;
-            let _ = write!(
-                svg,
-                "<rect x='{label_width}' y='{y}' width='{width:.1}' height='{}' fill='{}'/><text x='{:.1}' y='{}' font-size='11'>{} {value:.2}</text>",
-                bar_height - 2.0,
-                COLOURS[j % COLOURS.len()],
-                label_width + width + 4.0,
-                y + bar_height - 4.0,
-                series[j]
-            );
-        }
-    }
-    svg + "</svg>"
 }

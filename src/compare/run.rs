@@ -12,8 +12,6 @@ use std::{
 
 use hdrhistogram::Histogram;
 
-use crate::config::Profile;
-
 use super::{
     cell::{Cell, CellClient, ServedBy},
     check::Expected,
@@ -23,12 +21,12 @@ use super::{
 };
 
 /// What one (cell, workload, concurrency) measured: the median run of `repeats` by throughput.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Measurement {
     pub cell: String,
     pub workload: String,
     /// The profile of the server `compare` started (`None` for a server given by address).
-    pub server_profile: Option<&'static str>,
+    pub server_profile: Option<String>,
     pub concurrency: usize,
     pub connections: usize,
     pub calls: u64,
@@ -47,6 +45,35 @@ pub struct Measurement {
     pub response_bytes_per_call: f64,
     /// Server CPU (user + system) per 1,000 calls, when the server runs on this machine.
     pub server_cpu_ms_per_1000_calls: Option<f64>,
+    /// The latency distribution: the latency at each of [`PERCENTILES`].
+    pub latency_percentiles: Vec<LatencyAt>,
+    /// Every repeat's throughput (this measurement is their median).
+    pub repeats_requests_per_second: Vec<f64>,
+}
+
+/// The latency at one percentile.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LatencyAt {
+    pub percentile: f64,
+    pub us: u64,
+}
+
+/// The percentiles of the latency curve: from the median to p99.99, as HdrHistogram and wrk2
+/// users plot them.
+pub(crate) const PERCENTILES: [f64; 9] = [50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99];
+
+impl Measurement {
+    /// How far apart the repeats' throughputs are, relative to their median: (max − min) ÷
+    /// median. `None` with one repeat.
+    pub fn spread(&self) -> Option<f64> {
+        let rates = &self.repeats_requests_per_second;
+        if rates.len() < 2 {
+            return None;
+        }
+        let (min, max) =
+            rates.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        Some((max - min) / self.requests_per_second.max(f64::MIN_POSITIVE))
+    }
 }
 
 pub(crate) struct Plan {
@@ -82,7 +109,7 @@ pub(crate) async fn measure(
         runs.push(Measurement {
             cell: cell.to_string(),
             workload: workload.to_string(),
-            server_profile: target.profile.map(Profile::as_str),
+            server_profile: target.profile.map(|profile| profile.as_str().to_owned()),
             concurrency,
             connections: client.connections(concurrency),
             calls: run.calls,
@@ -99,10 +126,21 @@ pub(crate) async fn measure(
             response_bytes_per_call: (received - received_before) as f64 / calls,
             server_cpu_ms_per_1000_calls: cpu
                 .map(|cpu| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls),
+            latency_percentiles: PERCENTILES
+                .iter()
+                .map(|&percentile| LatencyAt {
+                    percentile,
+                    us: run.latency.value_at_quantile(percentile / 100.0),
+                })
+                .collect(),
+            repeats_requests_per_second: Vec::new(),
         });
     }
+    let rates: Vec<f64> = runs.iter().map(|run| run.requests_per_second).collect();
     runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
-    Ok(runs.swap_remove(runs.len() / 2))
+    let mut median = runs.swap_remove(runs.len() / 2);
+    median.repeats_requests_per_second = rates;
+    Ok(median)
 }
 
 struct Run {

@@ -71,9 +71,14 @@ impl Target {
         })
     }
 
+    /// The server's process id, when it is a local child.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref()?.id()
+    }
+
     /// The server's CPU time so far (user + system), when it is a local child.
     pub(crate) fn server_cpu(&self) -> Option<Duration> {
-        let pid = self.child.as_ref()?.id()?;
+        let pid = self.pid()?;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();

@@ -1,0 +1,138 @@
+//! Comparing two runs: a previous run's JSON (`compare --format json`) read back, and the
+//! change in each cell that both measured, so that a user sees what a setting, a machine or a
+//! code change did.
+
+use std::{fmt::Write as _, path::Path};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use super::{provenance::Provenance, report::Format, run::Measurement, verdict::bytes_per_call};
+
+/// What `compare --format json` writes: where the numbers came from, and the numbers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub run: Provenance,
+    pub measurements: Vec<Measurement>,
+}
+
+impl Report {
+    /// Reads a previous run's JSON; the error names the file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the baseline {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| {
+            format!("{} is not the JSON of `compare --format json`", path.display())
+        })
+    }
+}
+
+/// One cell measured by both runs, at the same workload, concurrency and connections.
+#[derive(Debug, Clone)]
+pub(crate) struct Change<'a> {
+    pub(crate) before: &'a Measurement,
+    pub(crate) after: &'a Measurement,
+}
+
+fn same_point(a: &Measurement, b: &Measurement) -> bool {
+    (a.cell.as_str(), a.workload.as_str(), a.concurrency, a.connections)
+        == (b.cell.as_str(), b.workload.as_str(), b.concurrency, b.connections)
+}
+
+/// The cells both runs measured, in this run's order.
+pub(crate) fn changes<'a>(before: &'a [Measurement], after: &'a [Measurement]) -> Vec<Change<'a>> {
+    after
+        .iter()
+        .filter_map(|after| {
+            let before = before.iter().find(|before| same_point(before, after))?;
+            Some(Change { before, after })
+        })
+        .collect()
+}
+
+/// The relative change from `before` to `after`, in percent.
+pub(crate) fn percent(before: f64, after: f64) -> f64 {
+    (after - before) * 100.0 / before.max(f64::MIN_POSITIVE)
+}
+
+const HEADERS: [&str; 12] = [
+    "cell",
+    "workload",
+    "conc",
+    "conns",
+    "req/s before",
+    "req/s after",
+    "req/s change",
+    "p99 ms before",
+    "p99 ms after",
+    "p99 change",
+    "B/call before → after",
+    "srv CPU ms/1k before → after",
+];
+
+fn row(change: &Change<'_>) -> [String; 12] {
+    let (b, a) = (change.before, change.after);
+    let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
+    let cpu =
+        |m: &Measurement| m.server_cpu_ms_per_1000_calls.map_or("-".into(), |c| format!("{c:.0}"));
+    [
+        a.cell.clone(),
+        a.workload.clone(),
+        a.concurrency.to_string(),
+        a.connections.to_string(),
+        format!("{:.0}", b.requests_per_second),
+        format!("{:.0}", a.requests_per_second),
+        format!("{:+.1} %", percent(b.requests_per_second, a.requests_per_second)),
+        ms(b.p99_us),
+        ms(a.p99_us),
+        format!("{:+.1} %", percent(b.p99_us as f64, a.p99_us as f64)),
+        format!("{:.0} → {:.0}", bytes_per_call(b), bytes_per_call(a)),
+        format!("{} → {}", cpu(b), cpu(a)),
+    ]
+}
+
+/// The change per cell, as text (a table, or markdown) or as rows for the HTML report.
+pub(crate) fn render(changes: &[Change<'_>], baseline: &Path, format: Format) -> String {
+    let rows: Vec<[String; 12]> = changes.iter().map(row).collect();
+    let mut out = format!(
+        "\nChange from the baseline {} ({} cells in both runs)\n",
+        baseline.display(),
+        rows.len()
+    );
+    let widths: Vec<usize> = (0..HEADERS.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([HEADERS[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| -> String {
+        match format {
+            Format::Markdown => format!("| {} |", cells.join(" | ")),
+            _ => cells
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:>width$}"))
+                .collect::<Vec<_>>()
+                .join("  "),
+        }
+    };
+    let _ = writeln!(out, "{}", line(HEADERS.to_vec()));
+    if format == Format::Markdown {
+        let _ = writeln!(out, "|{}", "---|".repeat(HEADERS.len()));
+    }
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+pub(crate) fn headers() -> &'static [&'static str] {
+    &HEADERS
+}
+
+pub(crate) fn rows(changes: &[Change<'_>]) -> Vec<Vec<String>> {
+    changes.iter().map(|change| row(change).to_vec()).collect()
+}

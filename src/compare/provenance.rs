@@ -1,0 +1,188 @@
+//! Where a comparison's numbers came from: the command, the build, the machine, the server and
+//! the settings that bear on them. Printed with every format, so that two runs can be set side
+//! by side with confidence.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{CompareConfig, target::Target};
+
+/// The provenance of one `compare` run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Provenance {
+    pub command: String,
+    pub version: String,
+    pub commit: String,
+    /// When the run started, RFC 3339, UTC.
+    pub date: String,
+    pub machine: Machine,
+    pub server: Server,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Machine {
+    pub cpu: String,
+    /// Cores `compare` (the client) may run on.
+    pub client_cores: usize,
+    /// Cores the server may run on, when it is compare's own child (its CPU affinity).
+    pub server_cores: Option<usize>,
+    pub memory_mib: Option<u64>,
+    pub kernel: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Server {
+    /// Started by `compare` on this machine, or given by address.
+    pub started_by_compare: bool,
+    /// The profile of the server compare started (one given by address keeps its own).
+    pub profile: Option<String>,
+    pub grpc: Vec<String>,
+    pub rest: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Settings {
+    pub cells: Vec<String>,
+    pub workloads: Vec<String>,
+    pub concurrency: Vec<usize>,
+    pub connections: Vec<usize>,
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+    pub repeats: usize,
+    /// Open loop at this many calls per second in all; `None`: closed loop (back to back).
+    pub rate: Option<f64>,
+}
+
+impl Provenance {
+    pub(crate) fn of(config: &CompareConfig, target: &Target) -> Self {
+        let date = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| "unknown".into());
+        Self {
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            version: env!("CARGO_PKG_VERSION").into(),
+            commit: env!("RPC_VS_REST_COMMIT").into(),
+            date,
+            machine: Machine {
+                cpu: cpu_model().unwrap_or_else(|| "unknown".into()),
+                client_cores: std::thread::available_parallelism().map_or(1, usize::from),
+                server_cores: target.pid().and_then(allowed_cores),
+                memory_mib: memory_mib(),
+                kernel: read_trimmed("/proc/sys/kernel/osrelease")
+                    .unwrap_or_else(|| std::env::consts::OS.into()),
+            },
+            server: Server {
+                started_by_compare: target.profile.is_some(),
+                profile: target.profile.map(|profile| profile.as_str().into()),
+                grpc: target.grpc.iter().map(ToString::to_string).collect(),
+                rest: target.rest.to_string(),
+            },
+            settings: Settings {
+                cells: config.cells.iter().map(ToString::to_string).collect(),
+                workloads: config.workloads.iter().map(ToString::to_string).collect(),
+                concurrency: config.concurrency.clone(),
+                connections: config.connections.clone(),
+                warmup_seconds: config.warmup,
+                duration_seconds: config.duration,
+                repeats: config.repeats.max(1),
+                rate: config.rate,
+            },
+        }
+    }
+
+    /// The provenance as `key: value` lines, in the order a reader wants them.
+    pub fn lines(&self) -> Vec<(&'static str, String)> {
+        let Machine { cpu, client_cores, server_cores, memory_mib, kernel } = &self.machine;
+        let server = match (&self.server.started_by_compare, &self.server.profile) {
+            (true, Some(profile)) => {
+                format!("started by compare on this machine, `serve --profile {profile}`")
+            }
+            _ => "given by address (its profile is its own)".into(),
+        };
+        let s = &self.settings;
+        let list =
+            |values: &[usize]| values.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        let load = match s.rate {
+            Some(rate) => format!("open loop, {rate} calls/s in all"),
+            None => "closed loop (each task calls back to back)".into(),
+        };
+        vec![
+            ("command", self.command.clone()),
+            ("version", format!("{} ({})", self.version, self.commit)),
+            ("date", self.date.clone()),
+            ("cpu", cpu.clone()),
+            (
+                "cores",
+                format!(
+                    "{client_cores} for the client, {} for the server",
+                    server_cores.map_or("unknown".into(), |cores| cores.to_string())
+                ),
+            ),
+            ("memory", memory_mib.map_or("unknown".into(), |mib| format!("{mib} MiB"))),
+            ("kernel", kernel.clone()),
+            ("server", server),
+            (
+                "server addresses",
+                format!("gRPC {}, REST {}", self.server.grpc.join(" "), self.server.rest),
+            ),
+            ("cells", s.cells.join(",")),
+            ("workloads", s.workloads.join(",")),
+            ("concurrency", list(&s.concurrency)),
+            (
+                "connections",
+                format!(
+                    "{} per HTTP/2 cell; one per call in flight on HTTP/1.1",
+                    list(&s.connections)
+                ),
+            ),
+            (
+                "timing",
+                format!(
+                    "{}s warm-up, {}s measured, median of {} by throughput",
+                    s.warmup_seconds, s.duration_seconds, s.repeats
+                ),
+            ),
+            ("load", load),
+        ]
+    }
+}
+
+fn read_trimmed(path: impl AsRef<Path>) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|text| text.trim().to_owned())
+}
+
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines().find_map(|line| {
+        line.strip_prefix("model name")?.split_once(':').map(|(_, m)| m.trim().to_owned())
+    })
+}
+
+fn memory_mib() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024)
+}
+
+/// How many cores a process may run on, from its `Cpus_allowed_list` ("0-3,8").
+fn allowed_cores(pid: u32) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let list = status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:"))?.trim();
+    list.split(',')
+        .map(|range| match range.split_once('-') {
+            Some((first, last)) => {
+                Some(last.parse::<usize>().ok()? - first.parse::<usize>().ok()? + 1)
+            }
+            None => range.parse::<usize>().ok().map(|_| 1),
+        })
+        .sum()
+}

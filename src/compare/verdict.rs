@@ -1,0 +1,141 @@
+//! The verdict lines of a comparison, computed from its measurements (never written by hand):
+//! per workload, which cell is fastest and by how much, which sends the fewest bytes, where
+//! the ranking changes with load, and which cells varied too much between repeats to rank.
+
+use super::run::Measurement;
+
+/// Throughput that varies more than this between repeats (relative to the median) is too
+/// noisy to rank a cell by.
+pub(crate) const NOISY_SPREAD: f64 = 0.10;
+
+/// The cell every other is measured against for bytes: JSON over HTTP/1.1, the common REST.
+const BYTES_REFERENCE: &str = "rest-json-h1";
+
+/// One workload's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub workload: String,
+    pub lines: Vec<String>,
+}
+
+/// A measurement's name in a verdict: its cell, with its connections when the same cell ran
+/// with several counts at this concurrency.
+fn label(m: &Measurement, group: &[&Measurement]) -> String {
+    let same_cell = group.iter().filter(|other| other.cell == m.cell).count();
+    if same_cell > 1 { format!("{} ({} conns)", m.cell, m.connections) } else { m.cell.clone() }
+}
+
+/// The measurements of one workload at one concurrency, fastest first.
+fn ranked<'a>(
+    measurements: &'a [Measurement],
+    workload: &str,
+    concurrency: usize,
+) -> Vec<&'a Measurement> {
+    let mut group: Vec<&Measurement> = measurements
+        .iter()
+        .filter(|m| m.workload == workload && m.concurrency == concurrency)
+        .collect();
+    group.sort_by(|a, b| b.requests_per_second.total_cmp(&a.requests_per_second));
+    group
+}
+
+/// In the order the measurements first name them.
+fn distinct<T: PartialEq + Clone>(values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = Vec::new();
+    for value in values {
+        if !seen.contains(&value) {
+            seen.push(value);
+        }
+    }
+    seen
+}
+
+pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
+    distinct(measurements.iter().map(|m| m.workload.clone()))
+        .into_iter()
+        .map(|workload| {
+            let mut lines = Vec::new();
+            let levels = distinct(
+                measurements.iter().filter(|m| m.workload == workload).map(|m| m.concurrency),
+            );
+            let mut fastest = Vec::new();
+            for &concurrency in &levels {
+                let group = ranked(measurements, &workload, concurrency);
+                let Some(best) = group.first() else { continue };
+                let best_label = label(best, &group);
+                match group.get(1) {
+                    Some(second) => lines.push(format!(
+                        "At {concurrency} in flight, {best_label} is fastest: {:.0} calls/s, {:.2}× {} ({:.0}).",
+                        best.requests_per_second,
+                        best.requests_per_second / second.requests_per_second.max(f64::MIN_POSITIVE),
+                        label(second, &group),
+                        second.requests_per_second,
+                    )),
+                    None => lines.push(format!(
+                        "At {concurrency} in flight, only {best_label} was measured: {:.0} calls/s.",
+                        best.requests_per_second
+                    )),
+                }
+                fastest.push((concurrency, best_label));
+            }
+            if fastest.len() > 1 {
+                let winners = distinct(fastest.iter().map(|(_, cell)| cell.clone()));
+                if winners.len() == 1 {
+                    lines.push(format!("{} is fastest at every concurrency measured.", winners[0]));
+                } else {
+                    let path: Vec<String> =
+                        fastest.iter().map(|(c, cell)| format!("{cell} at {c}")).collect();
+                    lines.push(format!("The ranking changes with load: fastest is {}.", path.join(", ")));
+                }
+            }
+            if let Some(line) = bytes_line(measurements, &workload, levels.first().copied()) {
+                lines.push(line);
+            }
+            for m in measurements.iter().filter(|m| m.workload == workload) {
+                if let Some(spread) = m.spread().filter(|spread| *spread > NOISY_SPREAD) {
+                    let group = ranked(measurements, &workload, m.concurrency);
+                    lines.push(format!(
+                        "{} at {} in flight varied by {:.0} % over {} repeats: too noisy to rank.",
+                        label(m, &group),
+                        m.concurrency,
+                        spread * 100.0,
+                        m.repeats_requests_per_second.len()
+                    ));
+                }
+            }
+            Verdict { workload, lines }
+        })
+        .collect()
+}
+
+/// Bytes a call puts on the wire, both ways.
+pub(crate) fn bytes_per_call(m: &Measurement) -> f64 {
+    m.request_bytes_per_call + m.response_bytes_per_call
+}
+
+/// Which cell sends the fewest bytes a call (at the lowest concurrency, where no cell's
+/// framing is shared between calls), and how many fewer than JSON over HTTP/1.1.
+fn bytes_line(
+    measurements: &[Measurement],
+    workload: &str,
+    concurrency: Option<usize>,
+) -> Option<String> {
+    let group = ranked(measurements, workload, concurrency?);
+    let fewest = group.iter().min_by(|a, b| bytes_per_call(a).total_cmp(&bytes_per_call(b)))?;
+    let mut line = format!(
+        "Fewest bytes on the wire: {}, {:.0} B a call (request and reply)",
+        label(fewest, &group),
+        bytes_per_call(fewest)
+    );
+    match group.iter().find(|m| m.cell == BYTES_REFERENCE) {
+        Some(reference) if reference.cell != fewest.cell => {
+            line += &format!(
+                ", {:.0} fewer than {BYTES_REFERENCE} ({:.0} B).",
+                bytes_per_call(reference) - bytes_per_call(fewest),
+                bytes_per_call(reference)
+            )
+        }
+        _ => line += ".",
+    }
+    Some(line)
+}
