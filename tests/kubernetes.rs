@@ -117,7 +117,7 @@ fn policies_catch_a_removed_probe_limit_or_security_setting() {
 
     type Mutation = fn(&mut [Value]);
     let server = "Deployment/rpc-vs-rest container server";
-    let cases: [(&str, Mutation, String); 12] = [
+    let cases: [(&str, Mutation, String); 13] = [
         (
             "readiness probe removed",
             |docs| remove(server_container(docs), "readinessProbe"),
@@ -199,6 +199,11 @@ fn policies_catch_a_removed_probe_limit_or_security_setting() {
                 env.push(json!({"name": "RPC_VS_REST_SHUTDOWN_TIMEOUTS", "value": "10"}));
             },
             format!("{server}: RPC_VS_REST_SHUTDOWN_TIMEOUTS is not a setting of rpc-vs-rest"),
+        ),
+        (
+            "the sharded compare Job runs one pod at a time",
+            |docs| object(docs, "Job", "rpc-vs-rest-compare")["spec"]["parallelism"] = json!(1),
+            "Job/rpc-vs-rest-compare: parallelism is not 3, the shards of --shard".into(),
         ),
     ];
     for (case, mutate, expected) in cases {

@@ -10,10 +10,12 @@ mod check;
 mod grpc_client;
 mod html;
 mod http2;
+mod merge;
 mod provenance;
 mod report;
 mod rest_client;
 mod run;
+mod shard;
 mod target;
 mod turns;
 mod verdict;
@@ -36,7 +38,8 @@ pub use grpc_client::GrpcClients;
 pub use http2::Http2;
 pub use provenance::Provenance;
 pub use report::Format;
-pub use run::{LatencyAt, Measurement};
+pub use run::{LatencyAt, Measurement, decode_histogram};
+pub use shard::{Shard, StartAt};
 pub use verdict::{Verdict, verdicts};
 pub use wire::{CountingConnector, CountingStream, WireCounters};
 pub use workload::Workload;
@@ -121,9 +124,34 @@ pub struct CompareConfig {
 
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// Run the I-th of N equal parts of the load (0 <= I < N): its share of the calls in
+    /// flight, of the connections and of `--rate`; the JSON keeps the full latency histograms
+    /// for `compare merge`. In an Indexed Job: `--shard=$(JOB_COMPLETION_INDEX)/N`.
+    #[arg(long, env = "RPC_VS_REST_SHARD", value_name = "I/N")]
+    pub shard: Option<Shard>,
+
+    /// Begin (warm-up first) at this moment, RFC 3339 (`2026-11-27T15:00:00Z`), so that every
+    /// shard measures at the same time; a shard that starts late says by how much.
+    #[arg(long, env = "RPC_VS_REST_START_AT", value_name = "TIME")]
+    pub start_at: Option<StartAt>,
+
+    #[command(subcommand)]
+    pub command: Option<CompareCommand>,
+}
+
+/// What `compare` can do besides measuring.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum CompareCommand {
+    /// Merge the `--format json` results of the shards of one run (files, or folders of
+    /// `*.json`) into one: histograms added exactly, calls, bytes, errors and servers summed.
+    Merge(merge::MergeConfig),
 }
 
 pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
+    if let Some(CompareCommand::Merge(merge)) = &config.command {
+        return merge::run(merge);
+    }
     if config.full {
         config.workloads =
             ["unary", "batch-1", "batch-10", "batch-100", "batch-1000", "stream-100", "chat-100"]
@@ -137,7 +165,13 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     // Read first, so that a bad baseline fails before the measuring does.
     let before = config.baseline.as_deref().map(Report::load).transpose()?;
     let target = connect(&config, config.server_profile).await?;
-    let provenance = Provenance::of(&config, &target);
+    let mut provenance = Provenance::of(&config, &target);
+    if let Some(start) = config.start_at {
+        provenance.late_by_seconds = start.wait().await;
+        if let Some(late) = provenance.late_by_seconds {
+            eprintln!("compare: started {late:.1} s after --start-at");
+        }
+    }
     let measurements = measure_all(&config, &target).await?;
     let verdicts = verdict::verdicts(&measurements);
     println!("{}", report::document(&provenance, &measurements, &verdicts, config.format)?);
@@ -211,6 +245,7 @@ async fn measure_all(
 
 fn plan(config: &CompareConfig) -> run::Plan {
     run::Plan {
+        shard: config.shard,
         warmup: Duration::from_secs_f64(config.warmup),
         duration: Duration::from_secs_f64(config.duration),
         repeats: config.repeats,

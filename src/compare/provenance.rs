@@ -19,6 +19,24 @@ pub struct Provenance {
     pub machine: Machine,
     pub server: Server,
     pub settings: Settings,
+    /// This run's part of a sharded load (`--shard`), if it is one.
+    #[serde(default)]
+    pub shard: Option<super::shard::Shard>,
+    /// How late this shard began after `--start-at`, in seconds, if it did.
+    #[serde(default)]
+    pub late_by_seconds: Option<f64>,
+    /// For a merged run: the shards' files, and how far their measurement windows overlapped.
+    #[serde(default)]
+    pub merged: Option<Merged>,
+}
+
+/// Where a merged run came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Merged {
+    pub files: Vec<String>,
+    /// The smallest overlap of the shards' windows over all measurements: the time every shard
+    /// was measuring, as a share of the longest window (1.0: they ran exactly together).
+    pub worst_overlap: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -89,6 +107,9 @@ impl Provenance {
                 repeats: config.repeats.max(1),
                 rate: config.rate,
             },
+            shard: config.shard,
+            late_by_seconds: None,
+            merged: None,
         }
     }
 
@@ -108,7 +129,7 @@ impl Provenance {
             Some(rate) => format!("open loop, {rate} calls/s in all"),
             None => "closed loop (each task calls back to back)".into(),
         };
-        vec![
+        let mut lines = vec![
             ("command", self.command.clone()),
             ("version", format!("{} ({})", self.version, self.commit)),
             ("date", self.date.clone()),
@@ -145,7 +166,25 @@ impl Provenance {
                 ),
             ),
             ("load", load),
-        ]
+        ];
+        if let Some(shard) = self.shard {
+            let late = self
+                .late_by_seconds
+                .map_or(String::new(), |late| format!(", started {late:.1} s late"));
+            lines.push(("shard", format!("{shard} of the load{late}")));
+        }
+        if let Some(merged) = &self.merged {
+            lines.push((
+                "merged",
+                format!(
+                    "{} shards ({}); their windows overlapped by {:.0} % at worst",
+                    merged.files.len(),
+                    merged.files.join(", "),
+                    merged.worst_overlap * 100.0
+                ),
+            ));
+        }
+        lines
     }
 }
 

@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 use super::{
     cell::{Cell, CellClient, ServedBy},
     check::Expected,
+    shard::{Shard, unix_ms},
     target::Target,
     wire::WireCounters,
     workload::Workload,
@@ -49,6 +50,12 @@ pub struct Measurement {
     pub latency_percentiles: Vec<LatencyAt>,
     /// Every repeat's throughput (this measurement is their median).
     pub repeats_requests_per_second: Vec<f64>,
+    /// When the measured run began and ended, Unix milliseconds: how shards' windows overlap.
+    pub window_ms: [u64; 2],
+    /// A shard's latency histogram (HdrHistogram's V2 encoding, base64), which `compare merge`
+    /// adds up exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_histogram: Option<String>,
 }
 
 /// The latency at one percentile.
@@ -77,6 +84,8 @@ impl Measurement {
 }
 
 pub(crate) struct Plan {
+    /// This generator's part of the load, when it is one of several.
+    pub(crate) shard: Option<Shard>,
     pub(crate) warmup: Duration,
     pub(crate) duration: Duration,
     pub(crate) repeats: usize,
@@ -92,16 +101,27 @@ pub(crate) async fn measure(
     connections: usize,
     plan: &Plan,
 ) -> anyhow::Result<Measurement> {
+    // A shard runs its part of the calls in flight, the connections and the rate.
+    let (tasks, connections, rate) = match plan.shard {
+        Some(shard) => (
+            shard.share(concurrency),
+            shard.share(connections).max(1),
+            plan.rate.map(|rate| shard.share_rate(rate)),
+        ),
+        None => (concurrency, connections, plan.rate),
+    };
     let counters = Arc::new(WireCounters::default());
     let client =
         CellClient::connect(cell, &target.grpc, target.rest, connections, counters.clone()).await?;
-    let clients: Vec<CellClient> = (0..concurrency).map(|task| client.for_task(task)).collect();
-    drive(&clients, workload, plan.warmup, plan.rate).await;
+    let clients: Vec<CellClient> = (0..tasks).map(|task| client.for_task(task)).collect();
+    drive(&clients, workload, plan.warmup, rate).await;
     let mut runs = Vec::with_capacity(plan.repeats);
     for _ in 0..plan.repeats.max(1) {
         let (sent_before, received_before) = counters.snapshot();
         let cpu_before = target.server_cpu();
-        let run = drive(&clients, workload, plan.duration, plan.rate).await;
+        let opened = unix_ms();
+        let run = drive(&clients, workload, plan.duration, rate).await;
+        let window_ms = [opened, unix_ms()];
         let (sent, received) = counters.snapshot();
         let cpu =
             target.server_cpu().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
@@ -111,7 +131,7 @@ pub(crate) async fn measure(
             workload: workload.to_string(),
             server_profile: target.profile.map(|profile| profile.as_str().to_owned()),
             concurrency,
-            connections: client.connections(concurrency),
+            connections: if tasks == 0 { 0 } else { client.connections(tasks) },
             calls: run.calls,
             servers: run.servers.by_name(),
             requests_per_second: run.calls as f64 / run.elapsed.as_secs_f64(),
@@ -134,6 +154,8 @@ pub(crate) async fn measure(
                 })
                 .collect(),
             repeats_requests_per_second: Vec::new(),
+            window_ms,
+            latency_histogram: plan.shard.map(|_| encode_histogram(&run.latency)),
         });
     }
     let rates: Vec<f64> = runs.iter().map(|run| run.requests_per_second).collect();
@@ -246,7 +268,29 @@ async fn drive(
 /// Latencies are recorded in microseconds, up to a minute (longer ones count as a minute).
 const MAX_LATENCY_US: u64 = 60_000_000;
 
-fn new_histogram() -> Histogram<u64> {
+/// A histogram in HdrHistogram's V2 encoding (what its other implementations read too), as
+/// base64 for JSON.
+pub(crate) fn encode_histogram(histogram: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Serializer as _;
+    let mut bytes = Vec::new();
+    hdrhistogram::serialization::V2Serializer::new()
+        .serialize(histogram, &mut bytes)
+        .expect("a histogram serializes into memory");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The inverse of [`encode_histogram`].
+pub fn decode_histogram(text: &str) -> anyhow::Result<Histogram<u64>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text)?;
+    let histogram = hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|error| anyhow::anyhow!("not a V2 histogram: {error:?}"))?;
+    Ok(histogram)
+}
+
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
 }
 

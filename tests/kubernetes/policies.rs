@@ -29,6 +29,7 @@ pub(crate) fn violations(docs: &[Value]) -> Vec<String> {
         network_policy_violations(docs),
         autoscaler_violations(docs),
         compare_target_violations(docs),
+        sharded_job_violations(docs),
     ]
     .concat()
 }
@@ -232,7 +233,8 @@ pub(crate) fn command_line_violations(docs: &[Value]) -> Vec<String> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|arg| arg.as_str().map_or_else(|| arg.to_string(), str::to_owned)),
+                .map(|arg| arg.as_str().map_or_else(|| arg.to_string(), str::to_owned))
+                .map(|arg| expand(&arg, spec)),
         );
         for var in spec["env"].as_array().into_iter().flatten() {
             let name = str_at(var, "/name");
@@ -254,6 +256,56 @@ pub(crate) fn command_line_violations(docs: &[Value]) -> Vec<String> {
         }
     }
     found
+}
+
+/// A compare Job that shards its load (`--shard=$(JOB_COMPLETION_INDEX)/N`) is an Indexed Job
+/// that runs all N shards at once: `completions` and `parallelism` both N.
+pub(crate) fn sharded_job_violations(docs: &[Value]) -> Vec<String> {
+    let mut found = Vec::new();
+    for job in objects(docs, "Job") {
+        let name = id(job);
+        let spec = &job["spec"];
+        let pod = &spec["template"]["spec"];
+        let containers = ["initContainers", "containers"]
+            .iter()
+            .flat_map(|list| pod[*list].as_array().into_iter().flatten());
+        for container in containers {
+            let args = container["args"].as_array().into_iter().flatten().filter_map(Value::as_str);
+            for shard in args.filter_map(|arg| arg.strip_prefix("--shard=")) {
+                let Some(count) = shard.strip_prefix("$(JOB_COMPLETION_INDEX)/") else {
+                    found.push(format!(
+                        "{name}: --shard={shard} does not take the pod's completion index"
+                    ));
+                    continue;
+                };
+                let count: i64 = count.parse().unwrap_or(-1);
+                if spec["completionMode"] != "Indexed" {
+                    found.push(format!("{name}: shards its load but is not an Indexed Job"));
+                }
+                for field in ["completions", "parallelism"] {
+                    if spec[field].as_i64() != Some(count) {
+                        found
+                            .push(format!("{name}: {field} is not {count}, the shards of --shard"));
+                    }
+                }
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// An argument as Kubernetes passes it: `$(NAME)` replaced by the container's variable NAME
+/// (a sample value for one the pod fills in, like an Indexed Job's completion index).
+fn expand(arg: &str, container: &Value) -> String {
+    let mut expanded = arg.to_owned();
+    for var in container["env"].as_array().into_iter().flatten() {
+        let name = str_at(var, "/name");
+        let value = var["value"].as_str().unwrap_or("0");
+        expanded = expanded.replace(&format!("$({name})"), value);
+    }
+    expanded
 }
 
 /// Every Service port names its application protocol (h2c for gRPC: proxies and meshes must
