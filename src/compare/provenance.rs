@@ -39,6 +39,9 @@ pub struct Merged {
     pub worst_overlap: f64,
 }
 
+// The parts of a provenance below are plain records, alike in shape because they are all data
+// read once and printed; one struct each keeps the JSON grouped as a reader looks for it.
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Machine {
     pub cpu: String,
