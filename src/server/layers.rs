@@ -31,10 +31,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use super::{
-    reply::{FinishReply, Finishing},
-    request_id::{REQUEST_ID, ensure_request_id},
-};
+use super::request_id::{REQUEST_ID, ensure_request_id};
 use crate::{
     config::{AccessConfig, Profile},
     port::PortService,
@@ -265,7 +262,7 @@ pub(super) struct PortFront<S> {
 impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S> {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<Finishing<Oneshot<S, axum::extract::Request>, FrontOfReply>>>;
+    type Future = Pin<Box<Finishing<Oneshot<S, axum::extract::Request>>>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let mut request = request.map(Body::new);
@@ -283,7 +280,7 @@ impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S>
             echo_id,
             request_line: (request.method().clone(), request.uri().path_and_query().cloned()),
         };
-        Box::pin(Finishing::new(self.inner.clone().oneshot(request), kept))
+        Box::pin(Finishing { inner: self.inner.clone().oneshot(request), kept: Some(kept) })
     }
 }
 
@@ -299,7 +296,32 @@ pub(super) struct FrontOfReply {
     request_line: (Method, Option<http::uri::PathAndQuery>),
 }
 
-impl FinishReply for FrontOfReply {
+pin_project_lite::pin_project! {
+    /// The inner service's reply, finished by what [`PortFront`] kept once it comes.
+    pub(super) struct Finishing<F> {
+        #[pin]
+        inner: F,
+        kept: Option<FrontOfReply>,
+    }
+}
+
+impl<F> std::future::Future for Finishing<F>
+where
+    F: std::future::Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = std::task::ready!(this.inner.poll(cx));
+        Poll::Ready(Ok(match this.kept.take() {
+            Some(kept) => kept.finish(response),
+            None => response,
+        }))
+    }
+}
+
+impl FrontOfReply {
     fn finish(self, mut response: Response) -> Response {
         let headers = response.headers_mut();
         headers.insert(SERVED_BY, self.served_by);

@@ -5,7 +5,6 @@
 mod activity;
 mod connections;
 mod layers;
-mod reply;
 mod request_id;
 mod tls;
 
