@@ -148,7 +148,7 @@ impl Guard {
             Ok(Ok(response)) => response,
             Ok(Err(infallible)) => match infallible {},
             Err(Refused::Overloaded) => {
-                status_response(Status::unavailable("the server is at capacity; retry shortly"))
+                status_response(Status::unavailable(crate::port::OVERLOADED))
             }
             Err(Refused::TimedOut) => {
                 status_response(Status::deadline_exceeded("the call took longer than its deadline"))

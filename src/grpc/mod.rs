@@ -20,7 +20,7 @@ pub use greeter_service::GreeterService;
 
 /// What a call gets once the server drains: UNAVAILABLE, so clients retry elsewhere.
 pub fn draining_refusal() -> axum::response::Response {
-    tonic::Status::unavailable("the server is shutting down").into_http()
+    tonic::Status::unavailable(crate::port::DRAINING).into_http()
 }
 
 /// What a call whose headers (metadata) are over the limit gets: RESOURCE_EXHAUSTED.

@@ -178,10 +178,8 @@ impl Refusal {
     pub(crate) fn error(self) -> ApiError {
         match self {
             Self::BadToken => ApiError::new(Code::Unauthenticated, crate::auth::REFUSED),
-            Self::Overloaded => {
-                ApiError::new(Code::Unavailable, "the server is at capacity; retry shortly")
-            }
-            Self::Draining => ApiError::new(Code::Unavailable, "the server is shutting down"),
+            Self::Overloaded => ApiError::new(Code::Unavailable, crate::port::OVERLOADED),
+            Self::Draining => ApiError::new(Code::Unavailable, crate::port::DRAINING),
             Self::TimedOut => ApiError::new(
                 Code::DeadlineExceeded,
                 "the request took longer than the server allows",
