@@ -2,12 +2,17 @@
 //! change in each cell that both measured, so that a user sees what a setting, a machine or a
 //! code change did.
 
-use std::{fmt::Write as _, path::Path};
+use std::path::Path;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use super::{provenance::Provenance, report::Format, run::Measurement, verdict::bytes_per_call};
+use super::{
+    provenance::Provenance,
+    report::{self, Format},
+    run::Measurement,
+    verdict::bytes_per_call,
+};
 
 /// What `compare --format json` writes: where the numbers came from, and the numbers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,42 +96,14 @@ fn row(change: &Change<'_>) -> [String; 12] {
     ]
 }
 
-/// The change per cell, as text (a table, or markdown) or as rows for the HTML report.
+/// The change per cell, as text: a table, or markdown.
 pub(crate) fn render(changes: &[Change<'_>], baseline: &Path, format: Format) -> String {
-    let rows: Vec<[String; 12]> = changes.iter().map(row).collect();
-    let mut out = format!(
+    let heading = format!(
         "\nChange from the baseline {} ({} cells in both runs)\n",
         baseline.display(),
-        rows.len()
+        changes.len()
     );
-    let widths: Vec<usize> = (0..HEADERS.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([HEADERS[i].chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<&str>| -> String {
-        match format {
-            Format::Markdown => format!("| {} |", cells.join(" | ")),
-            _ => cells
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:>width$}"))
-                .collect::<Vec<_>>()
-                .join("  "),
-        }
-    };
-    let _ = writeln!(out, "{}", line(HEADERS.to_vec()));
-    if format == Format::Markdown {
-        let _ = writeln!(out, "|{}", "---|".repeat(HEADERS.len()));
-    }
-    for row in &rows {
-        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
-    }
-    out
+    heading + &report::table(&HEADERS, &rows(changes), format, 2)
 }
 
 pub(crate) fn headers() -> &'static [&'static str] {

@@ -11,7 +11,7 @@ use super::{
     provenance::Provenance,
     report::{self, Format},
     run::{LatencyAt, Measurement},
-    verdict::Verdict,
+    verdict::{Verdict, distinct, label},
 };
 
 /// A comparison's report, and optionally how it changed from an earlier one.
@@ -38,7 +38,9 @@ pub(crate) fn render(page: &Page<'_>) -> String {
     let measurements = page.measurements;
     let (mut throughput, mut latency, mut bytes, mut cpu) =
         (String::new(), String::new(), String::new(), String::new());
-    for (workload, concurrency) in groups(measurements) {
+    for (workload, concurrency) in
+        distinct(measurements.iter().map(|m| (m.workload.clone(), m.concurrency)))
+    {
         let rows: Vec<&Measurement> = measurements
             .iter()
             .filter(|m| m.workload == workload && m.concurrency == concurrency)
@@ -165,26 +167,6 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         html += "</tr>";
     }
     html + "</table>"
-}
-
-/// (workload, concurrency) in the order measured.
-fn groups(measurements: &[Measurement]) -> Vec<(String, usize)> {
-    let mut groups: Vec<(String, usize)> = Vec::new();
-    for m in measurements {
-        if !groups.contains(&(m.workload.clone(), m.concurrency)) {
-            groups.push((m.workload.clone(), m.concurrency));
-        }
-    }
-    groups
-}
-
-/// A cell's name in a chart, with its connections when a chart shows it at several counts.
-fn label(m: &Measurement, rows: &[&Measurement]) -> String {
-    if rows.iter().filter(|other| other.cell == m.cell).count() > 1 {
-        format!("{} ({} conns)", m.cell, m.connections)
-    } else {
-        m.cell.clone()
-    }
 }
 
 fn escape(text: &str) -> String {

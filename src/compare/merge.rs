@@ -48,7 +48,7 @@ pub(crate) fn run(config: &MergeConfig) -> anyhow::Result<()> {
     let verdicts = verdict::verdicts(&merged.measurements);
     println!("{}", report::document(&merged.run, &merged.measurements, &verdicts, config.format)?);
     if config.per_shard && matches!(config.format, Format::Table | Format::Markdown) {
-        println!("{}", per_shard(&shards));
+        println!("{}", per_shard(&shards, config.format));
     }
     if let Some(path) = &config.report {
         let page = html::Page {
@@ -247,27 +247,26 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
 }
 
 /// Each shard's throughput and p99 per measurement, side by side.
-fn per_shard(shards: &[(String, Report)]) -> String {
-    let mut out = String::from("\nPer shard: calls/s and p99 ms\n");
-    let mut header = vec!["cell".to_owned(), "workload".to_owned(), "conc".to_owned()];
+fn per_shard(shards: &[(String, Report)], format: Format) -> String {
+    let mut headers = vec!["cell".to_owned(), "workload".to_owned(), "conc".to_owned()];
     for (_, report) in shards {
         let shard = report.run.shard.map_or("?".into(), |shard| shard.to_string());
-        header.push(format!("{shard} calls/s"));
-        header.push(format!("{shard} p99"));
+        headers.push(format!("{shard} calls/s"));
+        headers.push(format!("{shard} p99 ms"));
     }
-    out += &header.join("  ");
-    out.push('\n');
-    for position in 0..shards[0].1.measurements.len() {
-        let first = &shards[0].1.measurements[position];
-        let mut row =
-            vec![first.cell.clone(), first.workload.clone(), first.concurrency.to_string()];
-        for (_, report) in shards {
-            let m = &report.measurements[position];
-            row.push(format!("{:.0}", m.requests_per_second));
-            row.push(format!("{:.2}", m.p99_us as f64 / 1000.0));
-        }
-        out += &row.join("  ");
-        out.push('\n');
-    }
-    out
+    let rows: Vec<Vec<String>> = (0..shards[0].1.measurements.len())
+        .map(|position| {
+            let first = &shards[0].1.measurements[position];
+            let mut row =
+                vec![first.cell.clone(), first.workload.clone(), first.concurrency.to_string()];
+            for (_, report) in shards {
+                let m = &report.measurements[position];
+                row.push(format!("{:.0}", m.requests_per_second));
+                row.push(format!("{:.2}", m.p99_us as f64 / 1000.0));
+            }
+            row
+        })
+        .collect();
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    format!("\nPer shard: calls/s and p99\n{}", report::table(&headers, &rows, format, 2))
 }

@@ -78,35 +78,45 @@ pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Re
                 writeln!(out, "{}", row.join(","))?;
             }
         }
-        Format::Markdown => {
-            writeln!(out, "| {} |", HEADERS.join(" | "))?;
-            writeln!(out, "|{}", "---|".repeat(HEADERS.len()))?;
-            for row in rows {
-                writeln!(out, "| {} |", row.join(" | "))?;
-            }
-        }
-        Format::Table => {
-            let widths: Vec<usize> = (0..HEADERS.len())
-                .map(|i| {
-                    rows.iter().map(|r| r[i].len()).chain([HEADERS[i].len()]).max().unwrap_or(0)
-                })
-                .collect();
-            let line = |cells: Vec<&str>| {
-                cells
-                    .iter()
-                    .zip(&widths)
-                    .enumerate()
-                    .map(|(i, (c, w))| if i < 2 { format!("{c:<w$}") } else { format!("{c:>w$}") })
-                    .collect::<Vec<_>>()
-                    .join("  ")
-            };
-            writeln!(out, "{}", line(HEADERS.to_vec()))?;
-            for row in &rows {
-                writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
-            }
+        Format::Markdown | Format::Table => {
+            let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+            out = table(&HEADERS, &rows, format, 2);
         }
     }
     Ok(out)
+}
+
+/// Rows under their headers: a markdown table, or, for the terminal, aligned columns (the
+/// first `left` columns, names, to the left; the rest, numbers, to the right).
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>], format: Format, left: usize) -> String {
+    let mut out = String::new();
+    if format == Format::Markdown {
+        let _ = writeln!(out, "| {} |", headers.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(headers.len()));
+        for row in rows {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        return out;
+    }
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            let cells = rows.iter().filter_map(|row| row.get(i)).map(|cell| cell.chars().count());
+            cells.chain([headers[i].chars().count()]).max().unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        cells
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| if i < left { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let _ = writeln!(out, "{}", line(&mut headers.iter().copied()));
+    for row in rows {
+        let _ = writeln!(out, "{}", line(&mut row.iter().map(String::as_str)));
+    }
+    out
 }
 
 /// The whole output of a run in `format`: the measurements with where they came from (JSON:

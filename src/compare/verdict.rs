@@ -18,9 +18,9 @@ pub struct Verdict {
     pub lines: Vec<String>,
 }
 
-/// A measurement's name in a verdict: its cell, with its connections when the same cell ran
-/// with several counts at this concurrency.
-fn label(m: &Measurement, group: &[&Measurement]) -> String {
+/// A measurement's name in a verdict or a chart: its cell, with its connections when the same
+/// cell ran with several counts among `group`.
+pub(crate) fn label(m: &Measurement, group: &[&Measurement]) -> String {
     let same_cell = group.iter().filter(|other| other.cell == m.cell).count();
     if same_cell > 1 { format!("{} ({} conns)", m.cell, m.connections) } else { m.cell.clone() }
 }
@@ -40,7 +40,7 @@ fn ranked<'a>(
 }
 
 /// In the order the measurements first name them.
-fn distinct<T: PartialEq + Clone>(values: impl Iterator<Item = T>) -> Vec<T> {
+pub(crate) fn distinct<T: PartialEq + Clone>(values: impl Iterator<Item = T>) -> Vec<T> {
     let mut seen = Vec::new();
     for value in values {
         if !seen.contains(&value) {
