@@ -113,3 +113,35 @@ pub(crate) fn headers() -> &'static [&'static str] {
 pub(crate) fn rows(changes: &[Change<'_>]) -> Vec<Vec<String>> {
     changes.iter().map(|change| row(change).to_vec()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_baseline_written_before_the_later_fields_still_loads() {
+        let measurement = serde_json::json!({
+            "cell": "grpc", "workload": "unary", "server_profile": "default",
+            "concurrency": 1, "connections": 1, "calls": 10, "servers": {},
+            "requests_per_second": 100.0, "p50_us": 1, "p90_us": 2, "p99_us": 3,
+            "p999_us": 4, "max_us": 5, "errors": 0, "first_error": null,
+            "request_bytes_per_call": 67.0, "response_bytes_per_call": 88.0,
+            "server_cpu_ms_per_1000_calls": null
+        });
+        let run = serde_json::json!({
+            "command": "rpc-vs-rest compare", "version": "0.1.0", "commit": "unknown",
+            "date": "2026-11-27T00:00:00Z",
+            "machine": {"cpu": "x", "client_cores": 2, "server_cores": null,
+                        "memory_mib": null, "kernel": "k"},
+            "server": {"started_by_compare": true, "profile": "default",
+                       "grpc": ["127.0.0.1:1"], "rest": "127.0.0.1:2"},
+            "settings": {"cells": ["grpc"], "workloads": ["unary"], "concurrency": [1],
+                         "connections": [1], "warmup_seconds": 1.0, "duration_seconds": 2.0,
+                         "repeats": 1, "rate": null}
+        });
+        let text = serde_json::json!({"run": run, "measurements": [measurement]}).to_string();
+        let report: Report = serde_json::from_str(&text).unwrap();
+        assert!(report.measurements[0].latency_percentiles.is_empty());
+        assert_eq!(report.measurements[0].window_ms, [0, 0]);
+    }
+}

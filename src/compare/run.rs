@@ -22,6 +22,8 @@ use super::{
 };
 
 /// What one (cell, workload, concurrency) measured: the median run of `repeats` by throughput.
+/// Fields added after the first JSON format default when read back, so that a baseline written
+/// before them still loads.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Measurement {
     pub cell: String,
@@ -47,10 +49,13 @@ pub struct Measurement {
     /// Server CPU (user + system) per 1,000 calls, when the server runs on this machine.
     pub server_cpu_ms_per_1000_calls: Option<f64>,
     /// The latency distribution: the latency at each of [`PERCENTILES`].
+    #[serde(default)]
     pub latency_percentiles: Vec<LatencyAt>,
     /// Every repeat's throughput (this measurement is their median).
+    #[serde(default)]
     pub repeats_requests_per_second: Vec<f64>,
     /// When the measured run began and ended, Unix milliseconds: how shards' windows overlap.
+    #[serde(default)]
     pub window_ms: [u64; 2],
     /// A shard's latency histogram (HdrHistogram's V2 encoding, base64), which `compare merge`
     /// adds up exactly.
