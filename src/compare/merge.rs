@@ -14,7 +14,7 @@ use super::{
     html,
     provenance::{Merged, Provenance},
     report::{self, Format},
-    run::{LatencyAt, Measurement, PERCENTILES, decode_histogram, encode_histogram, new_histogram},
+    run::{Latencies, Measurement, decode_histogram, encode_histogram, new_histogram},
     verdict,
 };
 
@@ -210,6 +210,8 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
         parts.iter().map(|(_, m)| m.window_ms[1].saturating_sub(m.window_ms[0])).max().unwrap_or(0);
     let overlap = closed.saturating_sub(opened) as f64 / longest.max(1) as f64;
     let requests_per_second: f64 = parts.iter().map(|(_, m)| m.requests_per_second).sum();
+    let Latencies { p50_us, p90_us, p99_us, p999_us, max_us, latency_percentiles } =
+        Latencies::of(&histogram);
     let merged = Measurement {
         cell: first.cell.clone(),
         workload: first.workload.clone(),
@@ -219,23 +221,17 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
         calls,
         servers,
         requests_per_second,
-        p50_us: histogram.value_at_quantile(0.50),
-        p90_us: histogram.value_at_quantile(0.90),
-        p99_us: histogram.value_at_quantile(0.99),
-        p999_us: histogram.value_at_quantile(0.999),
-        max_us: histogram.max(),
+        p50_us,
+        p90_us,
+        p99_us,
+        p999_us,
+        max_us,
         errors: parts.iter().map(|(_, m)| m.errors).sum(),
         first_error: parts.iter().find_map(|(_, m)| m.first_error.clone()),
         request_bytes_per_call: weighted(|m| m.request_bytes_per_call),
         response_bytes_per_call: weighted(|m| m.response_bytes_per_call),
         server_cpu_ms_per_1000_calls: None,
-        latency_percentiles: PERCENTILES
-            .iter()
-            .map(|&percentile| LatencyAt {
-                percentile,
-                us: histogram.value_at_quantile(percentile / 100.0),
-            })
-            .collect(),
+        latency_percentiles,
         repeats_requests_per_second: vec![requests_per_second],
         window_ms: [
             parts.iter().map(|(_, m)| m.window_ms[0]).min().unwrap_or(0),

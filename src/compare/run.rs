@@ -74,6 +74,36 @@ pub struct LatencyAt {
 /// users plot them.
 pub(crate) const PERCENTILES: [f64; 9] = [50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99];
 
+/// A measurement's latency figures, read from its histogram the one way that both a run and
+/// a merge of shards read them.
+pub(crate) struct Latencies {
+    pub(crate) p50_us: u64,
+    pub(crate) p90_us: u64,
+    pub(crate) p99_us: u64,
+    pub(crate) p999_us: u64,
+    pub(crate) max_us: u64,
+    pub(crate) latency_percentiles: Vec<LatencyAt>,
+}
+
+impl Latencies {
+    pub(crate) fn of(histogram: &Histogram<u64>) -> Self {
+        Self {
+            p50_us: histogram.value_at_quantile(0.50),
+            p90_us: histogram.value_at_quantile(0.90),
+            p99_us: histogram.value_at_quantile(0.99),
+            p999_us: histogram.value_at_quantile(0.999),
+            max_us: histogram.max(),
+            latency_percentiles: PERCENTILES
+                .iter()
+                .map(|&percentile| LatencyAt {
+                    percentile,
+                    us: histogram.value_at_quantile(percentile / 100.0),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Measurement {
     /// How far apart the repeats' throughputs are, relative to their median: (max − min) ÷
     /// median. `None` with one repeat.
@@ -131,6 +161,8 @@ pub(crate) async fn measure(
         let cpu =
             target.server_cpu().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
         let calls = run.calls.max(1) as f64;
+        let Latencies { p50_us, p90_us, p99_us, p999_us, max_us, latency_percentiles } =
+            Latencies::of(&run.latency);
         runs.push(Measurement {
             cell: cell.to_string(),
             workload: workload.to_string(),
@@ -140,24 +172,18 @@ pub(crate) async fn measure(
             calls: run.calls,
             servers: run.servers.by_name(),
             requests_per_second: run.calls as f64 / run.elapsed.as_secs_f64(),
-            p50_us: run.latency.value_at_quantile(0.50),
-            p90_us: run.latency.value_at_quantile(0.90),
-            p99_us: run.latency.value_at_quantile(0.99),
-            p999_us: run.latency.value_at_quantile(0.999),
-            max_us: run.latency.max(),
+            p50_us,
+            p90_us,
+            p99_us,
+            p999_us,
+            max_us,
             errors: run.errors,
             first_error: run.first_error,
             request_bytes_per_call: (sent - sent_before) as f64 / calls,
             response_bytes_per_call: (received - received_before) as f64 / calls,
             server_cpu_ms_per_1000_calls: cpu
                 .map(|cpu| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls),
-            latency_percentiles: PERCENTILES
-                .iter()
-                .map(|&percentile| LatencyAt {
-                    percentile,
-                    us: run.latency.value_at_quantile(percentile / 100.0),
-                })
-                .collect(),
+            latency_percentiles,
             repeats_requests_per_second: Vec::new(),
             window_ms,
             latency_histogram: plan.shard.map(|_| encode_histogram(&run.latency)),
