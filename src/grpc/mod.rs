@@ -31,11 +31,11 @@ pub fn headers_too_large(limit: usize) -> axum::response::Response {
     .into_http()
 }
 
-/// The descriptors of every service the gRPC port serves: ours, health, and reflection (v1 and
-/// v1alpha, which tonic's reflection serves and describes on its own).
-const SERVED_DESCRIPTOR_SETS: [&[u8]; 4] = [
-    proto::FILE_DESCRIPTOR_SET,
-    tonic_health::pb::FILE_DESCRIPTOR_SET,
+/// The descriptors of the services the gRPC port serves besides reflection (which describes
+/// them), and reflection's own (v1 and v1alpha, which tonic's reflection describes itself).
+const DESCRIBED_SETS: [&[u8]; 2] =
+    [proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET];
+const REFLECTION_SETS: [&[u8]; 2] = [
     tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
     tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
 ];
@@ -46,7 +46,7 @@ const SERVED_DESCRIPTOR_SETS: [&[u8]; 4] = [
 pub fn served_methods() -> Vec<String> {
     use prost::Message as _;
     let mut methods = Vec::new();
-    for set in SERVED_DESCRIPTOR_SETS {
+    for set in DESCRIBED_SETS.into_iter().chain(REFLECTION_SETS) {
         let set = prost_types::FileDescriptorSet::decode(set)
             .expect("the descriptors compiled into the binary decode");
         for file in set.file {
@@ -84,14 +84,13 @@ pub fn router(
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection = || {
+        DESCRIBED_SETS.into_iter().fold(tonic_reflection::server::Builder::configure(), |b, set| {
+            b.register_encoded_file_descriptor_set(set)
+        })
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let routes = Routes::new(greeter)
         .add_service(health)
         .add_service(reflection_v1)
