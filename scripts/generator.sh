@@ -1,75 +1,127 @@
 #!/usr/bin/env bash
-# Is `compare` measuring the server, or itself? Against one running server (default profile,
-# pinned to SERVER_CORES cores, default 4), h2load and `compare` drive the same shapes from the
-# same load cores, and the script prints compare / h2load:
-#   gRPC SayHello and REST JSON over h2c, 64 calls in flight on 1 and on 8 connections;
-#   REST JSON over HTTP/1.1, 64 connections (h2load --h1);
-# then `compare`'s stream-100 at 64 in flight for grpc and rest-json-h2 (1 connection), whose
-# calls per second and p50/p99 show whether one write policy holds for both.
-# Settings as in scripts/scaling.sh: DURATION (default 4), BIN, H2LOAD, SKIP_BUILD, LOAD_CPUS.
-# Needs h2load (Debian: nghttp2-client), taskset, awk and sed.
+# Is `compare` measuring the server, or itself? Against one running server
+# (`serve --profile lean`), for each HTTP shape, `compare` and h2load:
+#   client instructions per call, counted by callgrind on the client process (CALLS calls
+#   for h2load; COUNT_SECONDS of compare with no warm-up, so compare's figure includes its
+#   start and connection setup, a few hundred instructions a call at most);
+#   the server's instructions per call for the same call (callgrind on the server);
+#   calls per second with the server and the client on separate cores (taskset), DURATION s
+#   after 1 s of warm-up.
+# Shapes: grpc and REST (JSON and protobuf) over h2c, 1 connection x 64 streams; REST (JSON
+# and protobuf) over HTTP/1.1, 64 connections. Prints a table; the last line is one JSON
+# object: {"shape":{"compare_instructions":N,"h2load_instructions":N,"server_instructions":N,
+# "compare_calls_per_second":N,"h2load_calls_per_second":N},...}
+# Settings: CALLS (default 20000), COUNT_SECONDS (default 10), DURATION (default 4),
+# SERVER_CPUS (default 0), LOAD_CPUS (default 1), SKIP_BUILD.
+# Needs valgrind, h2load (Debian: valgrind nghttp2-client), taskset, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+CALLS="${CALLS:-20000}"
+COUNT_SECONDS="${COUNT_SECONDS:-10}"
 DURATION="${DURATION:-4}"
-BIN="${BIN:-target/release/rpc-vs-rest}"
-H2LOAD="${H2LOAD:-h2load}"
-for tool in "$H2LOAD" taskset awk sed; do
-    command -v "$tool" >/dev/null || { echo "generator.sh: $tool is missing (apt-get install nghttp2-client)" >&2; exit 1; }
+SERVER_CPUS="${SERVER_CPUS:-0}"
+LOAD_CPUS="${LOAD_CPUS:-1}"
+BIN=target/release/rpc-vs-rest
+for tool in valgrind callgrind_control callgrind_annotate h2load taskset python3; do
+    command -v "$tool" >/dev/null || { echo "generator.sh: $tool is missing (apt-get install valgrind nghttp2-client)" >&2; exit 1; }
 done
 [[ -n "${SKIP_BUILD:-}" ]] || cargo build --release --quiet --bin rpc-vs-rest
-total=$(nproc)
-half=$(( total / 2 > 0 ? total / 2 : 1 ))
-load_first=$(( total > 1 ? total - half : 0 ))
-LOAD_CPUS="${LOAD_CPUS:-$load_first-$((total - 1))}"
-load_threads=$(( total - load_first ))
-SERVER_CORES="${SERVER_CORES:-$(( half < 4 ? half : 4 ))}"
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-printf '\x00\x00\x00\x00\x07\x0a\x05World' > "$work/hello.grpc"
-printf '{"name":"World"}' > "$work/hello.json"
+trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+printf '\x00\x00\x00\x00\x07\x0a\x05World' > "$work/grpc"
+printf '{"name":"World"}' > "$work/json"
+printf '\x0a\x05World' > "$work/proto"
+GRPC=127.0.0.1:50071
+REST=127.0.0.1:8071
 
-taskset -c "0-$((SERVER_CORES - 1))" "$BIN" serve --grpc-addr 127.0.0.1:50081 --rest-addr 127.0.0.1:8082 >/dev/null 2>&1 &
-for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/8082) 2>/dev/null && break; sleep 0.1; done
+wait_for() { for _ in $(seq 150); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.2; done; }
+total_instructions() { callgrind_annotate "$1" | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'; }
 
-h2load_rps() { # url h2load-arguments...
-    local url=$1; shift
-    # h2load needs at least one connection per thread.
-    local conns threads=$load_threads
-    conns=$(printf '%s\n' "$@" | awk 'prev == "-c" { print; exit } { prev = $0 }')
-    (( conns > 0 && conns < threads )) && threads=$conns
-    taskset -c "$LOAD_CPUS" "$H2LOAD" -t "$threads" -D "$DURATION" --warm-up-time=1 "$@" "$url" > "$work/h2load.out" 2>&1 || true
-    awk '/^requests:/ { failed = $10 } /^finished in/ { rps = $4 }
-         END { if (rps == "" || failed != 0) print "failed"; else printf "%.0f\n", rps }' "$work/h2load.out"
+# The h2load arguments of a shape (cell name as compare knows it).
+h2load_args() {
+    case "$1" in
+        grpc) echo "-c 1 -m 64 -d $work/grpc -H content-type:application/grpc -H te:trailers http://$GRPC/helloworld.Greeter/SayHello" ;;
+        rest-json-h2) echo "-c 1 -m 64 -d $work/json -H content-type:application/json http://$REST/v1/greeter/hello" ;;
+        rest-proto-h2) echo "-c 1 -m 64 -d $work/proto -H content-type:application/x-protobuf http://$REST/v1/greeter/hello" ;;
+        rest-json-h1) echo "--h1 -c 64 -d $work/json -H content-type:application/json http://$REST/v1/greeter/hello" ;;
+        rest-proto-h1) echo "--h1 -c 64 -d $work/proto -H content-type:application/x-protobuf http://$REST/v1/greeter/hello" ;;
+    esac
 }
-compare_field() { # field cell workload connections
-    taskset -c "$LOAD_CPUS" "$BIN" compare --grpc-target 127.0.0.1:50081 --rest-target 127.0.0.1:8082 \
-        --cells "$2" --workloads "$3" --concurrency 64 --connections "$4" --warmup 1 --duration "$DURATION" \
-        --format json 2>/dev/null > "$work/compare.json" || true
-    sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" "$work/compare.json" | head -1
+compare_args() { # shape seconds warmup
+    echo "compare --grpc-target $GRPC --rest-target $REST --cells $1 --workloads unary --concurrency 64 --connections 1 --warmup $3 --duration $2 --format json"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || a == "failed" || b == "failed" || b == 0) print "n/a"; else printf "%.2f\n", a / b }'; }
+compare_calls() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["measurements"][0]["calls"])' "$1"; }
+compare_rate() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["measurements"][0]; print(round(m["requests_per_second"]) if m["errors"] == 0 else "failed")' "$1"; }
+h2load_rate() { awk '/^requests:/ { failed = $10 } /^finished in/ { rps = $4 } END { if (rps == "" || failed != 0) print "failed"; else printf "%.0f\n", rps }' "$1"; }
 
-echo "machine: $total cores; server on cores 0..$((SERVER_CORES - 1)), load on $LOAD_CPUS; ${DURATION} s per measurement"
-echo "| shape | h2load req/s | compare req/s | compare / h2load |"
-echo "|---|---|---|---|"
-for conns in 1 8; do
-    per=$(( 64 / conns ))
-    h=$(h2load_rps http://127.0.0.1:50081/helloworld.Greeter/SayHello -c "$conns" -m "$per" -d "$work/hello.grpc" -H 'content-type: application/grpc' -H 'te: trailers')
-    c=$(compare_field requests_per_second grpc unary "$conns")
-    echo "| grpc, $conns conn × $per streams | $h | ${c%.*} | $(ratio "$c" "$h") |"
-    h=$(h2load_rps http://127.0.0.1:8082/v1/greeter/hello -c "$conns" -m "$per" -d "$work/hello.json" -H 'content-type: application/json')
-    c=$(compare_field requests_per_second rest-json-h2 unary "$conns")
-    echo "| rest-json-h2, $conns conn × $per streams | $h | ${c%.*} | $(ratio "$c" "$h") |"
+declare -A out
+# The server's own instructions per call, under h2load (as scripts/instructions.sh counts).
+valgrind --tool=callgrind --callgrind-out-file="$work/server.out" "$BIN" serve --grpc-addr "$GRPC" --rest-addr "$REST" --profile lean >/dev/null 2>&1 &
+server=$!
+wait_for "${REST##*:}"; wait_for "${GRPC##*:}"
+for shape in grpc rest-json-h2 rest-proto-h2 rest-json-h1 rest-proto-h1; do
+    # shellcheck disable=SC2046
+    h2load -n 1000 $(h2load_args "$shape") >/dev/null
+    callgrind_control -z "$server" >/dev/null 2>&1
+    # shellcheck disable=SC2046
+    h2load -n 5000 $(h2load_args "$shape") | grep -q ' 0 failed' || { echo "generator.sh: $shape failed" >&2; exit 1; }
+    callgrind_control -d "$server" >/dev/null 2>&1
+    out[$shape/server]=$(( $(total_instructions "$(ls -t "$work"/server.out.* | head -1)") / 5000 ))
+    rm -f "$work"/server.out.*
 done
-h=$(h2load_rps http://127.0.0.1:8082/v1/greeter/hello --h1 -c 64 -d "$work/hello.json" -H 'content-type: application/json')
-c=$(compare_field requests_per_second rest-json-h1 unary 1)
-echo "| rest-json-h1, 64 connections | $h | ${c%.*} | $(ratio "$c" "$h") |"
-echo
-echo "| stream-100, 64 in flight, 1 connection | calls/s | p50 ms | p99 ms |"
-echo "|---|---|---|---|"
-for cell in grpc rest-json-h2 rest-sse-h2; do
-    rps=$(compare_field requests_per_second "$cell" stream-100 1)
-    p50=$(sed -n 's/.*"p50_us": \([0-9]*\).*/\1/p' "$work/compare.json" | head -1)
-    p99=$(sed -n 's/.*"p99_us": \([0-9]*\).*/\1/p' "$work/compare.json" | head -1)
-    echo "| $cell | ${rps%.*} | $(awk -v v="$p50" 'BEGIN { printf "%.2f", v / 1000 }') | $(awk -v v="$p99" 'BEGIN { printf "%.2f", v / 1000 }') |"
+kill -9 "$server"; wait "$server" 2>/dev/null || true
+
+# The clients' instructions per call, against a plain (unmeasured) server.
+"$BIN" serve --grpc-addr "$GRPC" --rest-addr "$REST" --profile lean >/dev/null 2>&1 &
+server=$!
+wait_for "${REST##*:}"; wait_for "${GRPC##*:}"
+for shape in grpc rest-json-h2 rest-proto-h2 rest-json-h1 rest-proto-h1; do
+    # shellcheck disable=SC2046
+    valgrind --tool=callgrind --callgrind-out-file="$work/h2load.out" h2load -n "$CALLS" $(h2load_args "$shape") > "$work/h2load.txt" 2>/dev/null
+    grep -q ' 0 failed' "$work/h2load.txt" || { echo "generator.sh: h2load $shape failed" >&2; exit 1; }
+    out[$shape/h2load]=$(( $(total_instructions "$work/h2load.out") / CALLS ))
+    # shellcheck disable=SC2046
+    valgrind --tool=callgrind --callgrind-out-file="$work/compare.out" "$BIN" $(compare_args "$shape" "$COUNT_SECONDS" 0) > "$work/compare.json" 2>/dev/null
+    out[$shape/compare]=$(( $(total_instructions "$work/compare.out") / $(compare_calls "$work/compare.json") ))
 done
+kill "$server"; wait "$server" 2>/dev/null || true
+
+# Calls per second, server and client on separate cores.
+taskset -c "$SERVER_CPUS" "$BIN" serve --grpc-addr "$GRPC" --rest-addr "$REST" --profile lean >/dev/null 2>&1 &
+server=$!
+wait_for "${REST##*:}"; wait_for "${GRPC##*:}"
+for shape in grpc rest-json-h2 rest-proto-h2 rest-json-h1 rest-proto-h1; do
+    # shellcheck disable=SC2046
+    taskset -c "$LOAD_CPUS" h2load -D "$DURATION" --warm-up-time=1 $(h2load_args "$shape") > "$work/h2load.txt" 2>&1 || true
+    out[$shape/h2load_rate]=$(h2load_rate "$work/h2load.txt")
+    # shellcheck disable=SC2046
+    taskset -c "$LOAD_CPUS" "$BIN" $(compare_args "$shape" "$DURATION" 1) > "$work/compare.json" 2>/dev/null || true
+    out[$shape/compare_rate]=$(compare_rate "$work/compare.json")
+done
+
+args=()
+for shape in grpc rest-json-h2 rest-proto-h2 rest-json-h1 rest-proto-h1; do
+    args+=("$shape" "${out[$shape/compare]}" "${out[$shape/h2load]}" "${out[$shape/server]}" "${out[$shape/compare_rate]}" "${out[$shape/h2load_rate]}")
+done
+python3 - "$SERVER_CPUS" "$LOAD_CPUS" "$DURATION" "${args[@]}" <<'PY'
+import json, sys
+server_cpus, load_cpus, duration, rest = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+shapes = {}
+for i in range(0, len(rest), 6):
+    shape, c, h, s, cr, hr = rest[i:i + 6]
+    num = lambda v: None if v == "failed" else int(v)
+    shapes[shape] = {"compare_instructions": int(c), "h2load_instructions": int(h), "server_instructions": int(s),
+                     "compare_calls_per_second": num(cr), "h2load_calls_per_second": num(hr)}
+print("client instructions per unary SayHello call, 64 in flight, against serve --profile lean;")
+print(f"calls per second with the server on cores {server_cpus} and the client on cores {load_cpus}, {duration} s")
+print()
+print("| shape | compare | h2load | lean server | compare ÷ server | compare calls/s | h2load calls/s | compare ÷ h2load |")
+print("|---|---|---|---|---|---|---|---|")
+for shape, v in shapes.items():
+    cr, hr = v["compare_calls_per_second"], v["h2load_calls_per_second"]
+    rate = f"{cr / hr:.2f}" if cr and hr else "n/a"
+    print(f"| {shape} | {v['compare_instructions']:,} | {v['h2load_instructions']:,} | {v['server_instructions']:,} "
+          f"| {v['compare_instructions'] / v['server_instructions']:.2f} | {cr or 'failed'} | {hr or 'failed'} | {rate} |")
+print()
+print(json.dumps(shapes, separators=(",", ":")))
+PY

@@ -137,7 +137,7 @@ default_from_flags!(ServeConfig, RestLimits, GrpcLimits, ConnectionLimits, Acces
 
 /// The largest valid batch (10,000 names of 256 four-byte characters, about 10 MiB in either
 /// encoding, request or reply) fits in either limit.
-const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, Args)]
 pub struct RestLimits {

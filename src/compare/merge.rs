@@ -231,6 +231,12 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
         request_bytes_per_call: weighted(|m| m.request_bytes_per_call),
         response_bytes_per_call: weighted(|m| m.response_bytes_per_call),
         server_cpu_ms_per_1000_calls: None,
+        // Every shard's client is its own process: their CPU per call, weighted by calls.
+        client_cpu_ms_per_1000_calls: parts
+            .iter()
+            .map(|(_, m)| m.client_cpu_ms_per_1000_calls.map(|cpu| cpu * m.calls as f64))
+            .sum::<Option<f64>>()
+            .map(|total| total / calls.max(1) as f64),
         latency_percentiles,
         repeats_requests_per_second: vec![requests_per_second],
         window_ms: [

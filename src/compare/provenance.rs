@@ -49,6 +49,11 @@ pub struct Machine {
     pub client_cores: usize,
     /// Cores the server may run on, when it is compare's own child (its CPU affinity).
     pub server_cores: Option<usize>,
+    /// Whether client and server may run on the same cores (known when compare started the
+    /// server): then the client's CPU is taken from the server's, and its own per-cell cost
+    /// enters the figures.
+    #[serde(default)]
+    pub shared_cores: Option<bool>,
     pub memory_mib: Option<u64>,
     pub kernel: String,
 }
@@ -89,7 +94,11 @@ impl Provenance {
             machine: Machine {
                 cpu: cpu_model().unwrap_or_else(|| "unknown".into()),
                 client_cores: std::thread::available_parallelism().map_or(1, usize::from),
-                server_cores: target.pid().and_then(allowed_cores),
+                server_cores: target.pid().and_then(|pid| allowed_cores(&pid.to_string())),
+                shared_cores: target.pid().and_then(|pid| {
+                    let (client, server) = (allowed("self")?, allowed(&pid.to_string())?);
+                    Some(client.iter().any(|core| server.contains(core)))
+                }),
                 memory_mib: memory_mib(),
                 kernel: read_trimmed("/proc/sys/kernel/osrelease")
                     .unwrap_or_else(|| std::env::consts::OS.into()),
@@ -118,7 +127,16 @@ impl Provenance {
 
     /// The provenance as `key: value` lines, in the order a reader wants them.
     pub fn lines(&self) -> Vec<(&'static str, String)> {
-        let Machine { cpu, client_cores, server_cores, memory_mib, kernel } = &self.machine;
+        let Machine { cpu, client_cores, server_cores, shared_cores, memory_mib, kernel } =
+            &self.machine;
+        let sharing = match shared_cores {
+            Some(true) => {
+                ", shared: the client's CPU (cli CPU) is taken from the server's, and its \
+                 own cost per cell enters every figure"
+            }
+            Some(false) => ", separate",
+            None => "",
+        };
         let server = match (&self.server.started_by_compare, &self.server.profile) {
             (true, Some(profile)) => {
                 format!("started by compare on this machine, `serve --profile {profile}`")
@@ -140,7 +158,7 @@ impl Provenance {
             (
                 "cores",
                 format!(
-                    "{client_cores} for the client, {} for the server",
+                    "{client_cores} for the client, {} for the server{sharing}",
                     server_cores.map_or("unknown".into(), |cores| cores.to_string())
                 ),
             ),
@@ -215,16 +233,19 @@ fn memory_mib() -> Option<u64> {
     Some(kib / 1024)
 }
 
-/// How many cores a process may run on, from its `Cpus_allowed_list` ("0-3,8").
-fn allowed_cores(pid: u32) -> Option<usize> {
+/// How many cores a process may run on.
+fn allowed_cores(pid: &str) -> Option<usize> {
+    allowed(pid).map(|cores| cores.len())
+}
+
+/// The cores a process may run on, from its `Cpus_allowed_list` ("0-3,8").
+fn allowed(pid: &str) -> Option<Vec<usize>> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let list = status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:"))?.trim();
-    list.split(',')
-        .map(|range| match range.split_once('-') {
-            Some((first, last)) => {
-                Some(last.parse::<usize>().ok()? - first.parse::<usize>().ok()? + 1)
-            }
-            None => range.parse::<usize>().ok().map(|_| 1),
-        })
-        .sum()
+    let mut cores = Vec::new();
+    for range in list.split(',') {
+        let (first, last) = range.split_once('-').unwrap_or((range, range));
+        cores.extend(first.parse::<usize>().ok()?..=last.parse::<usize>().ok()?);
+    }
+    Some(cores)
 }

@@ -14,7 +14,7 @@ pub enum Format {
     Json,
 }
 
-const HEADERS: [&str; 15] = [
+const HEADERS: [&str; 16] = [
     "cell",
     "workload",
     "conc",
@@ -29,10 +29,11 @@ const HEADERS: [&str; 15] = [
     "B/call out",
     "B/call in",
     "srv CPU ms/1k",
+    "cli CPU ms/1k",
     "servers",
 ];
 
-fn row(m: &Measurement) -> [String; 15] {
+fn row(m: &Measurement) -> [String; 16] {
     let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
     [
         m.cell.clone(),
@@ -49,6 +50,7 @@ fn row(m: &Measurement) -> [String; 15] {
         format!("{:.0}", m.request_bytes_per_call),
         format!("{:.0}", m.response_bytes_per_call),
         m.server_cpu_ms_per_1000_calls.map_or("-".into(), |cpu| format!("{cpu:.0}")),
+        m.client_cpu_ms_per_1000_calls.map_or("-".into(), |cpu| format!("{cpu:.0}")),
         spread(m),
     ]
 }
@@ -68,7 +70,7 @@ fn spread(m: &Measurement) -> String {
 }
 
 pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Result<String> {
-    let rows: Vec<[String; 15]> = measurements.iter().map(row).collect();
+    let rows: Vec<[String; 16]> = measurements.iter().map(row).collect();
     let mut out = String::new();
     match format {
         Format::Json => out = serde_json::to_string_pretty(measurements)?,

@@ -48,6 +48,10 @@ pub struct Measurement {
     pub response_bytes_per_call: f64,
     /// Server CPU (user + system) per 1,000 calls, when the server runs on this machine.
     pub server_cpu_ms_per_1000_calls: Option<f64>,
+    /// `compare`'s own CPU (user + system) per 1,000 calls: the instrument's cost, which takes
+    /// from the server's when both share cores.
+    #[serde(default)]
+    pub client_cpu_ms_per_1000_calls: Option<f64>,
     /// The latency distribution: the latency at each of [`PERCENTILES`].
     #[serde(default)]
     pub latency_percentiles: Vec<LatencyAt>,
@@ -154,13 +158,18 @@ pub(crate) async fn measure(
     for _ in 0..plan.repeats.max(1) {
         let (sent_before, received_before) = counters.snapshot();
         let cpu_before = target.server_cpu();
+        let client_cpu_before = super::target::client_cpu();
         let opened = unix_ms();
         let run = drive(&clients, workload, plan.duration, rate).await;
         let window_ms = [opened, unix_ms()];
         let (sent, received) = counters.snapshot();
-        let cpu =
-            target.server_cpu().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
+        let since = |after: Option<Duration>, before: Option<Duration>| {
+            after.zip(before).map(|(after, before)| after.saturating_sub(before))
+        };
+        let cpu = since(target.server_cpu(), cpu_before);
+        let client_cpu = since(super::target::client_cpu(), client_cpu_before);
         let calls = run.calls.max(1) as f64;
+        let per_1000_calls = |cpu: Duration| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls;
         let Latencies { p50_us, p90_us, p99_us, p999_us, max_us, latency_percentiles } =
             Latencies::of(&run.latency);
         runs.push(Measurement {
@@ -181,8 +190,8 @@ pub(crate) async fn measure(
             first_error: run.first_error,
             request_bytes_per_call: (sent - sent_before) as f64 / calls,
             response_bytes_per_call: (received - received_before) as f64 / calls,
-            server_cpu_ms_per_1000_calls: cpu
-                .map(|cpu| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls),
+            server_cpu_ms_per_1000_calls: cpu.map(per_1000_calls),
+            client_cpu_ms_per_1000_calls: client_cpu.map(per_1000_calls),
             latency_percentiles,
             repeats_requests_per_second: Vec::new(),
             window_ms,

@@ -78,12 +78,21 @@ impl Target {
 
     /// The server's CPU time so far (user + system), when it is a local child.
     pub(crate) fn server_cpu(&self) -> Option<Duration> {
-        let pid = self.pid()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: u64 =
-            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
+        process_cpu(&self.pid()?.to_string())
     }
+}
+
+/// This process's CPU time so far (user + system): the client's own cost, which takes from
+/// the server's cores when both run on the same ones.
+pub(crate) fn client_cpu() -> Option<Duration> {
+    process_cpu("self")
+}
+
+/// A process's CPU time so far (user + system), from `/proc/PID/stat`.
+fn process_cpu(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
 }

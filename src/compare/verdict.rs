@@ -91,6 +91,9 @@ pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
             if let Some(line) = bytes_line(measurements, &workload, levels.first().copied()) {
                 lines.push(line);
             }
+            if let Some(line) = instrument_line(measurements, &workload) {
+                lines.push(line);
+            }
             for m in measurements.iter().filter(|m| m.workload == workload) {
                 if let Some(spread) = m.spread().filter(|spread| *spread > NOISY_SPREAD) {
                     let group = ranked(measurements, &workload, m.concurrency);
@@ -106,6 +109,26 @@ pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
             Verdict { workload, lines }
         })
         .collect()
+}
+
+/// How much CPU the client spent per call beside the server, across the workload's cells: on
+/// shared cores, that share of each figure is the instrument's, not the protocol's.
+fn instrument_line(measurements: &[Measurement], workload: &str) -> Option<String> {
+    let ratios: Vec<f64> = measurements
+        .iter()
+        .filter(|m| m.workload == workload)
+        .filter_map(|m| {
+            let (client, server) =
+                (m.client_cpu_ms_per_1000_calls?, m.server_cpu_ms_per_1000_calls?);
+            (server > 0.0).then(|| client / server)
+        })
+        .collect();
+    let low = ratios.iter().copied().reduce(f64::min)?;
+    let high = ratios.iter().copied().reduce(f64::max)?;
+    Some(format!(
+        "The client (compare) spent {low:.2}× to {high:.2}× the server's CPU per call: where the \
+         two share cores, that much of each cell's figure is the instrument's."
+    ))
 }
 
 /// Bytes a call puts on the wire, both ways.

@@ -3,7 +3,13 @@
 //! after the server's request timeout or the client's shorter `grpc-timeout`). Health and
 //! reflection stay open.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    future::{Future, Ready, ready},
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -11,17 +17,18 @@ use axum::{
     extract::Request,
     http::header::{ACCEPT, CONTENT_TYPE},
     response::Response,
+    routing::future::RouteFuture,
 };
 use futures_util::future::Either;
 use tonic::Status;
 use tonic_web::GrpcWebLayer;
-use tower::{ServiceBuilder, ServiceExt as _, service_fn};
+use tower::{Service, ServiceBuilder, service_fn};
 
 use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
     metrics::Metrics,
-    port::{Admission, PortService, Refused},
+    port::{Admission, Admitted, PortService, Refused},
 };
 
 /// Services anyone may call, token or not: probes and tools need them.
@@ -31,27 +38,25 @@ const OPEN_SERVICES: [&str; 3] = [
     "/grpc.reflection.v1alpha.ServerReflection/",
 ];
 
-/// The guard and the call's metrics around every gRPC service, as one async function over
-/// the services' router, with gRPC-Web translated in front: no layer boxes anything per call,
-/// and a call clones one handle (layers added with `Router::layer` and `from_fn` boxed and
-/// cloned several times a call). Plain gRPC skips the gRPC-Web translation altogether.
+/// The guard and the call's metrics around every gRPC service, as one plain service over the
+/// services' router, with gRPC-Web translated in front: no layer boxes anything per call
+/// (layers added with `Router::layer` and `from_fn` boxed and cloned several times a call).
+/// Plain gRPC skips the gRPC-Web translation altogether.
 pub(super) fn guard(
     router: Router,
     limits: &ConnectionLimits,
     token: Option<BearerToken>,
     metrics: Option<Metrics>,
 ) -> impl PortService {
-    let guard = Arc::new(Guard { token, admission: Admission::new(limits), metrics, router });
-    let guarded = service_fn(move |request: Request| {
-        let guard = guard.clone();
-        async move { Ok::<_, Infallible>(guard.call(request).await) }
-    });
+    let mut guarded = Guard { token, admission: Admission::new(limits), metrics, router };
     // gRPC-Web calls are translated first, so the guard and the metrics see plain gRPC.
-    let web = ServiceBuilder::new()
+    let mut web = ServiceBuilder::new()
         .map_response(|response: http::Response<tonic::body::Body>| response.map(Body::new))
         .layer(GrpcWebLayer::new())
         .map_request(|request: http::Request<tonic::body::Body>| request.map(Body::new))
         .service(guarded.clone());
+    // Both are always ready, and called here without a clone (the front clones this service,
+    // and so both, once per request).
     service_fn(move |mut request: Request| {
         let media = request.headers().get(CONTENT_TYPE).map(|media| media.as_bytes());
         match media.map(Media::of) {
@@ -59,7 +64,7 @@ pub(super) fn guard(
                 if text {
                     reply_in_text_unless_asked_otherwise(&mut request);
                 }
-                Either::Left(Either::Left(web.clone().oneshot(request)))
+                Either::Left(Either::Left(web.call(request)))
             }
             Some(Media::OtherCodec(codec)) => {
                 let status = Status::unimplemented(format!(
@@ -68,7 +73,7 @@ pub(super) fn guard(
                 ));
                 Either::Right(std::future::ready(Ok(status_response(status))))
             }
-            _ => Either::Left(Either::Right(guarded.clone().oneshot(request))),
+            _ => Either::Left(Either::Right(guarded.call(request))),
         }
     })
 }
@@ -111,6 +116,7 @@ fn reply_in_text_unless_asked_otherwise(request: &mut Request) {
     }
 }
 
+#[derive(Clone)]
 struct Guard {
     token: Option<BearerToken>,
     admission: Admission,
@@ -118,24 +124,31 @@ struct Guard {
     router: Router,
 }
 
-impl Guard {
-    async fn call(&self, request: Request) -> Response {
-        let Some(metrics) = &self.metrics else {
-            return self.admit(request).await;
-        };
-        let watch = super::metrics::watch(metrics, request.uri().path_and_query().cloned());
-        let response = self.admit(request).await;
-        watch.finish(response)
+impl Service<Request> for Guard {
+    type Response = Response;
+    type Error = Infallible;
+    type Future =
+        Counted<Either<Ready<Result<Response, Infallible>>, Admitted<RouteFuture<Infallible>>>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
 
     /// The token (UNAUTHENTICATED), load shedding (UNAVAILABLE), then the call within its
-    /// deadline (DEADLINE_EXCEEDED).
-    async fn admit(&self, request: Request) -> Response {
+    /// deadline (DEADLINE_EXCEEDED), counted by the metrics when there are metrics. The router
+    /// is called at once (axum's `Router` is always ready), so that the request is moved into
+    /// it here rather than carried through this guard's future.
+    fn call(&mut self, request: Request) -> Self::Future {
+        let watch = self
+            .metrics
+            .as_ref()
+            .map(|metrics| super::metrics::watch(metrics, request.uri().path_and_query().cloned()));
         if let Some(token) = &self.token {
             let open =
                 OPEN_SERVICES.iter().any(|service| request.uri().path().starts_with(service));
             if !open && !token.admits(request.headers()) {
-                return status_response(Status::unauthenticated(crate::auth::REFUSED));
+                let status = Status::unauthenticated(crate::auth::REFUSED);
+                return Counted { call: Either::Left(ready(Ok(status_response(status)))), watch };
             }
         }
         // The client's `grpc-timeout`, when shorter than the server's limit, bounds the time to
@@ -144,16 +157,37 @@ impl Guard {
             .headers()
             .get("grpc-timeout")
             .and_then(|value| parse_grpc_timeout(value.to_str().ok()?));
-        match self.admission.run(deadline, self.router.clone().oneshot(request)).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(infallible)) => match infallible {},
-            Err(Refused::Overloaded) => {
-                status_response(Status::unavailable(crate::port::OVERLOADED))
-            }
-            Err(Refused::TimedOut) => {
-                status_response(Status::deadline_exceeded("the call took longer than its deadline"))
-            }
-        }
+        let call = self.admission.admit(deadline, refusal, self.router.call(request));
+        Counted { call: Either::Right(call), watch }
+    }
+}
+
+fn refusal(refused: Refused) -> Result<Response, Infallible> {
+    Ok(status_response(match refused {
+        Refused::Overloaded => Status::unavailable(crate::port::OVERLOADED),
+        Refused::TimedOut => Status::deadline_exceeded("the call took longer than its deadline"),
+    }))
+}
+
+pin_project_lite::pin_project! {
+    /// A call whose reply the metrics count once it comes (when there are metrics).
+    struct Counted<F> {
+        #[pin]
+        call: F,
+        watch: Option<super::metrics::GrpcCallWatch>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Counted<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = std::task::ready!(this.call.poll(cx));
+        Poll::Ready(Ok(match this.watch.take() {
+            Some(watch) => watch.finish(response),
+            None => response,
+        }))
     }
 }
 

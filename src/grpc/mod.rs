@@ -70,6 +70,37 @@ pub fn serves_while_draining(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
 }
 
+/// The Greeter as a tonic service: gzip both ways, messages up to `max_message_bytes`. What
+/// our gRPC port serves behind its guard, and what the same-API baseline
+/// (`examples/same_api_tonic.rs`) serves with tonic's own server alone.
+pub fn greeter_server(
+    greeter: Greeter,
+    max_message_bytes: usize,
+) -> proto::greeter_server::GreeterServer<GreeterService> {
+    proto::greeter_server::GreeterServer::new(GreeterService::new(greeter))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(max_message_bytes)
+}
+
+/// Server reflection, v1 and v1alpha, describing every service of the gRPC port.
+pub fn reflection() -> anyhow::Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+)> {
+    let builder = || {
+        DESCRIBED_SETS.into_iter().fold(tonic_reflection::server::Builder::configure(), |b, set| {
+            b.register_encoded_file_descriptor_set(set)
+        })
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
+}
+
 /// Every gRPC service of the gRPC port, with gRPC-Web translated in front of them.
 pub fn router(
     greeter: Greeter,
@@ -78,19 +109,8 @@ pub fn router(
     token: Option<BearerToken>,
     metrics: Option<Metrics>,
 ) -> anyhow::Result<impl PortService> {
-    let limits = &config.grpc;
-    let greeter = proto::greeter_server::GreeterServer::new(GreeterService::new(greeter))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(limits.max_message_bytes)
-        .max_encoding_message_size(limits.max_message_bytes);
-    let reflection = || {
-        DESCRIBED_SETS.into_iter().fold(tonic_reflection::server::Builder::configure(), |b, set| {
-            b.register_encoded_file_descriptor_set(set)
-        })
-    };
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let greeter = greeter_server(greeter, config.grpc.max_message_bytes);
+    let (reflection_v1, reflection_v1alpha) = reflection()?;
     let routes = Routes::new(greeter)
         .add_service(health)
         .add_service(reflection_v1)

@@ -4,7 +4,7 @@
 
 mod admission;
 
-pub use admission::{Admission, Refused};
+pub use admission::{Admission, Admitted, Refused};
 
 /// What a call shed for load is told, on both ports (503 on REST, UNAVAILABLE on gRPC).
 pub const OVERLOADED: &str = "the server is at capacity; retry shortly";
@@ -12,9 +12,10 @@ pub const OVERLOADED: &str = "the server is at capacity; retry shortly";
 /// What a new call is told once the server drains, on both ports.
 pub const DRAINING: &str = "the server is shutting down";
 
-/// A port's service: cloneable, and answering every request (errors are responses too). What
-/// each adapter hands the server, which puts its own front around it (`server::layers`). Named
-/// once, so the adapters can return plain async services instead of routers with boxed layers.
+/// A port's service: cloneable, always ready (its `poll_ready` is `Ready` at once, so the
+/// front calls it without asking), and answering every request (errors are responses too).
+/// What each adapter hands the server, which puts its own front around it (`server::layers`).
+/// Named once, so the adapters can return plain services instead of routers with boxed layers.
 pub trait PortService:
     tower::Service<
         axum::extract::Request,

@@ -3,7 +3,11 @@
 //! bodies (decompressed before the body limit counts them; other encodings 415), each answered
 //! in the API's error shape.
 
-use std::{convert::Infallible, sync::Arc};
+use std::{
+    convert::Infallible,
+    future::{Ready, ready},
+    task::{Context, Poll},
+};
 
 use axum::http::header::CONTENT_ENCODING;
 use axum::{
@@ -16,7 +20,7 @@ use axum::{
 };
 use bytes::Bytes;
 use futures_util::future::Either;
-use tower::{ServiceBuilder, ServiceExt as _, service_fn};
+use tower::{Service, ServiceBuilder};
 use tower_http::{body::UnsyncBoxBody, decompression::RequestDecompressionLayer};
 
 use super::error::Refusal;
@@ -24,7 +28,7 @@ use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
     greeter::Greeter,
-    port::{Admission, PortService, Refused},
+    port::{Admission, Admitted, PortService, Refused},
 };
 
 /// Requires the token on every route of `api`, when there is one.
@@ -61,48 +65,63 @@ pub(crate) fn front(
         .map_response(into_axum_body)
         .layer(RequestDecompressionLayer::new())
         .service(router.clone());
-    let front = Arc::new(Front { admission: Admission::new(limits), router, decompressing });
-    service_fn(move |request: Request| {
-        let front = front.clone();
-        async move { Ok::<_, Infallible>(front.call(request).await) }
-    })
+    Front { admission: Admission::new(limits), router, decompressing }
 }
 
+#[derive(Clone)]
 struct Front<R, D> {
     admission: Admission,
     router: R,
     decompressing: D,
 }
 
-impl<R, D> Front<R, D>
+/// The router's reply (plain or through the decompressing twin), within admission or not.
+type Routed<R, D> = Either<<R as Service<Request>>::Future, <D as Service<Request>>::Future>;
+
+impl<R, D> Service<Request> for Front<R, D>
 where
     R: PortService,
     D: PortService,
 {
-    async fn call(&self, request: Request) -> Response {
+    type Response = Response;
+    type Error = Infallible;
+    type Future =
+        Either<Ready<Result<Response, Infallible>>, Either<Routed<R, D>, Admitted<Routed<R, D>>>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Calls the router at once (it is always ready, as axum's `Router` is), so that the
+    /// request is moved into it here rather than carried through this front's future: every
+    /// move of a request copies a few hundred bytes.
+    fn call(&mut self, request: Request) -> Self::Future {
         let bounded = request.uri().path().starts_with("/v1/");
         let encoding = request.headers().get(CONTENT_ENCODING).map(|value| value.as_bytes());
         let call = match encoding {
-            None => Either::Left(self.router.clone().oneshot(request)),
+            None => Either::Left(self.router.call(request)),
             Some(value) if value.eq_ignore_ascii_case(b"identity") => {
-                Either::Left(self.router.clone().oneshot(request))
+                Either::Left(self.router.call(request))
             }
             Some(value) if value.eq_ignore_ascii_case(b"gzip") => {
-                Either::Right(self.decompressing.clone().oneshot(request))
+                Either::Right(self.decompressing.call(request))
             }
-            Some(_) => return Refusal::UnsupportedEncoding.into_response(),
+            Some(_) => {
+                return Either::Left(ready(Ok(Refusal::UnsupportedEncoding.into_response())));
+            }
         };
         if !bounded {
-            let Ok(response) = call.await;
-            return response;
+            return Either::Right(Either::Left(call));
         }
-        match self.admission.run(None, call).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(infallible)) => match infallible {},
-            Err(Refused::Overloaded) => Refusal::Overloaded.into_response(),
-            Err(Refused::TimedOut) => Refusal::TimedOut.into_response(),
-        }
+        Either::Right(Either::Right(self.admission.admit(None, refusal, call)))
     }
+}
+
+fn refusal(refused: Refused) -> Result<Response, Infallible> {
+    Ok(match refused {
+        Refused::Overloaded => Refusal::Overloaded.into_response(),
+        Refused::TimedOut => Refusal::TimedOut.into_response(),
+    })
 }
 
 fn into_axum_body(response: http::Response<UnsyncBoxBody<Bytes, axum::BoxError>>) -> Response {

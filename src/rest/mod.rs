@@ -57,6 +57,15 @@ pub fn serves_while_draining(path: &str) -> bool {
     routes::HEALTH.iter().any(|route| route.path == path)
 }
 
+/// The REST API as plain axum: every documented route (the Greeter's, health and readiness),
+/// the docs, and the API's own answers to unknown routes and methods. No token, limits or
+/// metrics: what our server adds around it is in [`router`]. The same-API baseline
+/// (`examples/same_api_axum.rs`) serves exactly this through `axum::serve`, so that the
+/// comparison can tell what the REST contract costs from what our server adds.
+pub fn api(greeter: Greeter, readiness: Readiness) -> Router {
+    documented(greeter, readiness, None, None)
+}
+
 /// The REST port's router. The Greeter routes sit behind the bearer token (if any), and the
 /// front (`guard::front`) bounds them with load shedding and the request timeout; health,
 /// readiness and the docs stay open and unbounded, so an overloaded server still answers its
@@ -67,6 +76,22 @@ pub fn router(
     token: Option<BearerToken>,
 ) -> impl PortService {
     let AppState { greeter, readiness, metrics } = state;
+    let router = documented(greeter, readiness, token, metrics.as_ref());
+    let router = match metrics {
+        Some(metrics) => metrics::record_rest_calls(router, metrics),
+        None => router,
+    };
+    guard::front(router, &config.connections, config.rest.max_body_bytes)
+}
+
+/// The documented routes, with the token on the Greeter's and `/metrics` when given; the
+/// fallbacks come last, so that they cover every route.
+fn documented(
+    greeter: Greeter,
+    readiness: Readiness,
+    token: Option<BearerToken>,
+    metrics: Option<&Metrics>,
+) -> Router {
     let api = routes::GREETER
         .iter()
         .fold(Router::new(), |api, route| api.route(route.path, route.method_router()));
@@ -79,14 +104,8 @@ pub fn router(
         .merge(api)
         .merge(health)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()));
-    if let Some(metrics) = &metrics {
+    if let Some(metrics) = metrics {
         router = router.route("/metrics", get(metrics::serve).with_state(metrics.clone()));
     }
-    let router =
-        router.fallback(error::not_found).method_not_allowed_fallback(error::method_not_allowed);
-    let router = match metrics {
-        Some(metrics) => metrics::record_rest_calls(router, metrics),
-        None => router,
-    };
-    guard::front(router, &config.connections, config.rest.max_body_bytes)
+    router.fallback(error::not_found).method_not_allowed_fallback(error::method_not_allowed)
 }

@@ -21,14 +21,21 @@ use tokio::{
     time::Instant,
 };
 
-/// Whether the connection has seen traffic: a count of the reads and writes that moved bytes.
-/// A count rather than a timestamp, because it is bumped on every read and write of the
+/// Whether the connection has seen traffic: counts of the reads and of the writes that moved
+/// bytes. Counts rather than timestamps, because they are bumped on every read and write of the
 /// connection (several per request) and reading the clock each time cost more than the
-/// bookkeeping is worth; the clock is read only by [`Activity::silent_for`], a few times per
-/// period it watches.
+/// bookkeeping is worth; the clock is read only by the watchers ([`Activity::silent_for`],
+/// `HeadWatch::overdue`), a few times per period they watch.
 #[derive(Debug, Default)]
 pub(super) struct Activity {
-    moves: AtomicU64,
+    reads: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// Adds one to a counter that only the connection's own task writes: no need for an atomic
+/// read-modify-write.
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
 impl Activity {
@@ -36,20 +43,34 @@ impl Activity {
         Arc::default()
     }
 
-    fn touch(&self) {
-        // Only the connection's own task writes: no need for an atomic read-modify-write.
-        self.moves.store(self.moves.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    pub(super) fn count_read(&self) {
+        bump(&self.reads);
+    }
+
+    fn count_write(&self) {
+        bump(&self.writes);
+    }
+
+    /// Reads that moved bytes so far.
+    pub(super) fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Writes that moved bytes so far.
+    pub(super) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 
     /// Resolves once the connection has been silent for `limit`: never sooner, and at most a
     /// quarter of `limit` later.
     pub(super) async fn silent_for(&self, limit: Duration) {
         let step = (limit / 4).max(Duration::from_millis(1));
-        let mut seen = self.moves.load(Ordering::Relaxed);
+        let moves = || self.reads().wrapping_add(self.writes());
+        let mut seen = moves();
         let mut quiet_since = Instant::now();
         loop {
             tokio::time::sleep(step).await;
-            let moves = self.moves.load(Ordering::Relaxed);
+            let moves = moves();
             if moves != seen {
                 (seen, quiet_since) = (moves, Instant::now());
             } else if quiet_since.elapsed() >= limit {
@@ -84,7 +105,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.touch();
+            self.activity.count_read();
         }
         polled
     }
@@ -98,7 +119,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.activity.count_write();
         }
         polled
     }
@@ -133,7 +154,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.activity.count_write();
         }
         polled
     }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     activity::{Activity, TrackedIo},
+    head_watch::{HeadWatch, Watched},
     layers::ServedPort,
 };
 use crate::config::ConnectionLimits;
@@ -181,10 +182,11 @@ impl<A: ServedPort> Connections<A> {
 
 fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // No header-read timer of hyper's: it costs every HTTP/1.1 request a timer of its own,
+    // and `head_watch` keeps the same bound per connection.
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout())
+        .header_read_timeout(None)
         .max_buf_size(super::layers::stack_header_limit(limits.max_header_bytes));
     builder
         .http2()
@@ -245,7 +247,10 @@ where
 {
     let activity = Activity::new();
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
-    let connection = port.builder.serve_connection_with_upgrades(io, port.app.clone());
+    // HTTP/1.1's slow-header defence, kept by this connection's watcher (`head_watch`).
+    let heads = (!http2).then(HeadWatch::new);
+    let app = Watched { inner: port.app.clone(), heads: heads.clone() };
+    let connection = port.builder.serve_connection_with_upgrades(io, app);
     tokio::pin!(connection);
     // The reasons to close gracefully are watched by a task of their own, which sends word
     // here: polled beside the connection, they cost a timer poll and a lock on every wake of
@@ -257,22 +262,44 @@ where
     // protocol: a GOAWAY before its first request would reach the client as a reset stream,
     // where the refusal it gets instead (503 / UNAVAILABLE) says to go elsewhere.
     let close_when_quiet = !http2 || stop.is_cancelled();
-    let (mut close, closing) = oneshot::channel::<()>();
+    // A slow-header client is cut (the connection dropped, as hyper's own timeout did):
+    // closing gracefully would wait for the head it is trickling.
+    let (mut close, closing) = oneshot::channel::<Close>();
     let idle_timeout = port.limits.idle_timeout();
+    let header_read_timeout = port.limits.header_read_timeout();
     tokio::spawn(async move {
-        tokio::select! {
-            () = drained(&stop, close_when_quiet, &activity) => {}
-            () = activity.silent_for(idle_timeout) => {}
+        let overdue = async {
+            match &heads {
+                Some(heads) => heads.overdue(&activity, header_read_timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        let how = tokio::select! {
+            () = drained(&stop, close_when_quiet, &activity) => Close::Gracefully,
+            () = activity.silent_for(idle_timeout) => Close::Gracefully,
+            () = overdue => Close::Cut,
             () = close.closed() => return,
-        }
-        let _ = close.send(());
+        };
+        let _ = close.send(how);
     });
     tokio::select! {
         result = connection.as_mut() => return result,
-        _ = closing => {}
+        how = closing => {
+            if matches!(how, Ok(Close::Cut)) {
+                return Ok(());
+            }
+        }
     }
     connection.as_mut().graceful_shutdown();
     connection.await
+}
+
+/// How a connection's watcher asks it to end.
+enum Close {
+    /// Finish what is in flight, then close (GOAWAY on HTTP/2).
+    Gracefully,
+    /// Drop the connection now.
+    Cut,
 }
 
 /// How long a connection closed when quiet must be so, once the server drains, to be closed.

@@ -25,7 +25,7 @@ use futures_util::future::Either;
 use hyper::body::Incoming;
 use std::future::{Ready, ready};
 use std::pin::Pin;
-use tower::{Service, ServiceBuilder, ServiceExt as _, util::Oneshot};
+use tower::{Service, ServiceBuilder};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     trace::TraceLayer,
@@ -262,7 +262,7 @@ pub(super) struct PortFront<S> {
 impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S> {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<Finishing<Oneshot<S, axum::extract::Request>>>>;
+    type Future = Pin<Box<Finishing<S::Future>>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let mut request = request.map(Body::new);
@@ -280,7 +280,9 @@ impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S>
             echo_id,
             request_line: (request.method().clone(), request.uri().path_and_query().cloned()),
         };
-        Box::pin(Finishing { inner: self.inner.clone().oneshot(request), kept: Some(kept) })
+        // Called at once, without `poll_ready`: a port's services are always ready (see
+        // `PortService`), and a `Oneshot` would carry the request through the boxed future.
+        Box::pin(Finishing { inner: self.inner.clone().call(request), kept: Some(kept) })
     }
 }
 

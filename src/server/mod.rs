@@ -4,6 +4,7 @@
 
 mod activity;
 mod connections;
+mod head_watch;
 mod layers;
 mod request_id;
 mod tls;

@@ -1,0 +1,34 @@
+//! The same-API baseline for our REST port: the whole documented REST API (every route, JSON
+//! and protobuf negotiation, validation, the API's errors, the docs) with the body limit, served
+//! by `axum::serve` alone, as a user of axum would serve this API. What our server adds around
+//! it (its front, request ids, `x-served-by`, metrics, admission and deadlines, drain, header
+//! limits, the connection watch, CORS, auth, TLS) is left out, so that `scripts/instructions.sh`
+//! can tell what the REST contract costs from what our server adds.
+//! Usage: cargo run --release --example same_api_axum -- 127.0.0.1:8085 (port 0 works; the
+//! bound address is printed on stdout).
+
+use axum::{extract::DefaultBodyLimit, serve::ListenerExt};
+use rpc_vs_rest::{config::DEFAULT_MAX_MESSAGE_BYTES, greeter::Greeter, readiness::Readiness};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logging set up as our server sets it up (tracing to stderr, `info`): without a subscriber,
+    // tracing falls back to its `log` bridge on every span, a cost no real server pays.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::stderr)
+        .init();
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8085".into());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("{}", listener.local_addr()?);
+    // Readiness reports through gRPC health in our server; here nothing reads that side.
+    let readiness = Readiness::new(tonic_health::server::HealthReporter::new()).await;
+    let app = rpc_vs_rest::rest::api(Greeter::new(), readiness)
+        .layer(DefaultBodyLimit::max(DEFAULT_MAX_MESSAGE_BYTES));
+    // TCP_NODELAY, as our server sets it, so the comparison is like with like.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! The same-API baseline for our gRPC port: the Greeter service (through the domain, with
+//! gzip and the message limit), `grpc.health.v1.Health` and server reflection, served by
+//! tonic's own server alone, as a user of tonic would serve this API. What our server adds
+//! around it (its front, request ids, `x-served-by`, metrics, admission and deadlines, drain,
+//! header limits, the connection watch, gRPC-Web, auth, TLS) is left out, so that
+//! `scripts/instructions.sh` can tell what gRPC itself costs from what our server adds.
+//! Usage: cargo run --release --example same_api_tonic -- 127.0.0.1:50065 (port 0 works; the
+//! bound address is printed on stdout).
+
+use rpc_vs_rest::{config::DEFAULT_MAX_MESSAGE_BYTES, greeter::Greeter};
+use tonic::transport::{Server, server::TcpIncoming};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logging set up as our server sets it up (tracing to stderr, `info`): without a subscriber,
+    // tracing falls back to its `log` bridge on every span, a cost no real server pays.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::stderr)
+        .init();
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50065".into());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("{}", listener.local_addr()?);
+    // Health as our server answers it, reporting the Greeter as serving.
+    let reporter = tonic_health::server::HealthReporter::new();
+    let health = rpc_vs_rest::grpc::health::Health::new(
+        tonic_health::server::HealthService::from_health_reporter(reporter.clone()),
+    );
+    let _readiness = rpc_vs_rest::readiness::Readiness::new(reporter).await;
+    let (reflection_v1, reflection_v1alpha) = rpc_vs_rest::grpc::reflection()?;
+    Server::builder()
+        .add_service(rpc_vs_rest::grpc::greeter_server(Greeter::new(), DEFAULT_MAX_MESSAGE_BYTES))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        // TCP_NODELAY, as our server sets it, so the comparison is like with like.
+        .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))
+        .await?;
+    Ok(())
+}
