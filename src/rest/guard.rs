@@ -5,7 +5,8 @@
 
 use std::{
     convert::Infallible,
-    future::{Ready, ready},
+    future::{Future, Ready, ready},
+    pin::Pin,
     task::{Context, Poll},
 };
 
@@ -23,7 +24,10 @@ use futures_util::future::Either;
 use tower::{Service, ServiceBuilder};
 use tower_http::{body::UnsyncBoxBody, decompression::RequestDecompressionLayer};
 
-use super::error::Refusal;
+use super::{
+    error::Refusal,
+    metrics::{RestCallWatch, RestCalls},
+};
 use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
@@ -59,13 +63,14 @@ pub(crate) fn front(
     router: Router,
     limits: &ConnectionLimits,
     max_body_bytes: usize,
+    calls: Option<RestCalls>,
 ) -> impl PortService {
     let router = ServiceBuilder::new().layer(DefaultBodyLimit::max(max_body_bytes)).service(router);
     let decompressing = ServiceBuilder::new()
         .map_response(into_axum_body)
         .layer(RequestDecompressionLayer::new())
         .service(router.clone());
-    Front { admission: Admission::new(limits), router, decompressing }
+    Front { admission: Admission::new(limits), router, decompressing, calls }
 }
 
 #[derive(Clone)]
@@ -73,6 +78,8 @@ struct Front<R, D> {
     admission: Admission,
     router: R,
     decompressing: D,
+    /// The metrics' count of calls, in the default profile.
+    calls: Option<RestCalls>,
 }
 
 /// The router's reply (plain or through the decompressing twin), within admission or not.
@@ -85,8 +92,9 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future =
-        Either<Ready<Result<Response, Infallible>>, Either<Routed<R, D>, Admitted<Routed<R, D>>>>;
+    type Future = Counted<
+        Either<Ready<Result<Response, Infallible>>, Either<Routed<R, D>, Admitted<Routed<R, D>>>>,
+    >;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -96,6 +104,21 @@ where
     /// request is moved into it here rather than carried through this front's future: every
     /// move of a request copies a few hundred bytes.
     fn call(&mut self, request: Request) -> Self::Future {
+        let watch = self.calls.map(|calls| calls.start(&request));
+        Counted { call: self.route(request), watch }
+    }
+}
+
+impl<R, D> Front<R, D>
+where
+    R: PortService,
+    D: PortService,
+{
+    fn route(
+        &mut self,
+        request: Request,
+    ) -> Either<Ready<Result<Response, Infallible>>, Either<Routed<R, D>, Admitted<Routed<R, D>>>>
+    {
         let bounded = request.uri().path().starts_with("/v1/");
         let encoding = request.headers().get(CONTENT_ENCODING).map(|value| value.as_bytes());
         let call = match encoding {
@@ -114,6 +137,28 @@ where
             return Either::Right(Either::Left(call));
         }
         Either::Right(Either::Right(self.admission.admit(None, refusal, call)))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call whose reply the metrics count once it comes (when there are metrics).
+    struct Counted<F> {
+        #[pin]
+        call: F,
+        watch: Option<RestCallWatch>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Counted<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = std::task::ready!(this.call.poll(cx));
+        if let Some(watch) = this.watch.take() {
+            watch.finish(&response);
+        }
+        Poll::Ready(Ok(response))
     }
 }
 

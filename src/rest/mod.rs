@@ -57,6 +57,14 @@ pub fn serves_while_draining(path: &str) -> bool {
     routes::HEALTH.iter().any(|route| route.path == path)
 }
 
+/// Where the interactive docs and the OpenAPI document are served.
+const DOCS: &str = "/docs";
+const OPENAPI: &str = "/openapi.json";
+
+/// The routes the docs add (Swagger UI redirects `/docs` to `/docs/`), as the metrics count
+/// them.
+const DOCS_PATHS: [&str; 4] = [DOCS, "/docs/", "/docs/{*rest}", OPENAPI];
+
 /// The REST API as plain axum: every documented route (the Greeter's, health and readiness),
 /// the docs, and the API's own answers to unknown routes and methods. No token, limits or
 /// metrics: what our server adds around it is in [`router`]. The same-API baseline
@@ -76,12 +84,9 @@ pub fn router(
     token: Option<BearerToken>,
 ) -> impl PortService {
     let AppState { greeter, readiness, metrics } = state;
+    let calls = metrics.as_ref().map(metrics::RestCalls::new);
     let router = documented(greeter, readiness, token, metrics.as_ref());
-    let router = match metrics {
-        Some(metrics) => metrics::record_rest_calls(router, metrics),
-        None => router,
-    };
-    guard::front(router, &config.connections, config.rest.max_body_bytes)
+    guard::front(router, &config.connections, config.rest.max_body_bytes, calls)
 }
 
 /// The documented routes, with the token on the Greeter's and `/metrics` when given; the
@@ -103,9 +108,9 @@ fn documented(
     let mut router = Router::new()
         .merge(api)
         .merge(health)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document()));
+        .merge(SwaggerUi::new(DOCS).url(OPENAPI, openapi::document()));
     if let Some(metrics) = metrics {
-        router = router.route("/metrics", get(metrics::serve).with_state(metrics.clone()));
+        router = router.route(metrics::PATH, get(metrics::serve).with_state(metrics.clone()));
     }
     router.fallback(error::not_found).method_not_allowed_fallback(error::method_not_allowed)
 }
