@@ -24,16 +24,21 @@ fn start_server(runtime: &Runtime) -> (std::net::SocketAddr, std::net::SocketAdd
     })
 }
 
+/// Every cell's client for `workload`, as `compare` makes it.
 fn clients(
     runtime: &Runtime,
+    workload: &Workload,
     grpc: std::net::SocketAddr,
     rest: std::net::SocketAddr,
 ) -> Vec<(Cell, CellClient)> {
     Cell::ALL
         .into_iter()
+        .filter(|cell| cell.carries(workload))
         .map(|cell| {
             let counters = Arc::new(WireCounters::default());
-            (cell, runtime.block_on(CellClient::connect(cell, &[grpc], rest, 1, counters)).unwrap())
+            let grpc = [grpc];
+            let client = CellClient::connect(cell, workload, &grpc, rest, 1, counters);
+            (cell, runtime.block_on(client).unwrap())
         })
         .collect()
 }
@@ -41,13 +46,12 @@ fn clients(
 fn round_trips(c: &mut Criterion) {
     let runtime = Runtime::new().unwrap();
     let (grpc, rest) = start_server(&runtime);
-    let clients = clients(&runtime, grpc, rest);
     for workload in
         [Workload::Unary, Workload::batch(10), Workload::batch(1000), Workload::Stream(100)]
     {
         let expected = Expected::of(&workload);
         let mut group = c.benchmark_group(format!("round-trip/{workload}"));
-        for (cell, client) in clients.iter().filter(|(cell, _)| cell.carries(&workload)) {
+        for (cell, client) in clients(&runtime, &workload, grpc, rest) {
             // One task's client (its own connection on HTTP/1.1), kept across iterations.
             let client = tokio::sync::Mutex::new(client.for_task(0));
             group.bench_function(cell.to_string(), |b| {
@@ -62,7 +66,7 @@ fn round_trips(c: &mut Criterion) {
     let concurrency = 64;
     let expected = &Arc::new(Expected::of(&Workload::Unary));
     let mut group = c.benchmark_group(format!("in-flight-{concurrency}/unary"));
-    for (cell, client) in clients.iter().filter(|(cell, _)| cell.carries(&Workload::Unary)) {
+    for (cell, client) in &clients(&runtime, &Workload::Unary, grpc, rest) {
         group.bench_function(cell.to_string(), |b| {
             b.to_async(&runtime).iter_custom(|iterations| async move {
                 // `iterations` calls spread over `concurrency` tasks; the time per call is

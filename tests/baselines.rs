@@ -82,13 +82,13 @@ async fn seen(request: reqwest::RequestBuilder) -> Seen {
     Seen { status, content_type, body: response.bytes().await.unwrap().to_vec() }
 }
 
+/// One request to send: its path and query, its headers and its body.
+type Try = (String, Vec<(&'static str, &'static str)>, String);
+
 /// The requests each documented operation is tried with: valid and invalid bodies for a POST
 /// (whichever the operation takes; the rest it refuses alike), a good and a bad name for a
 /// path parameter, both encodings and both streaming formats by `Accept`.
-fn tries(
-    method: &HttpMethod,
-    path: &str,
-) -> Vec<(String, Vec<(&'static str, &'static str)>, String)> {
+fn tries(method: &HttpMethod, path: &str) -> Vec<Try> {
     let json = ("content-type", "application/json");
     match method {
         HttpMethod::Post => {

@@ -9,6 +9,7 @@ use super::{
     check::{CallError, Expected},
     grpc_client::{self, GrpcClients},
     rest_client::{RestClient, RestStyle},
+    unary_client::{self, UnaryClient},
     websocket_client,
     wire::WireCounters,
     workload::Workload,
@@ -102,6 +103,9 @@ pub type ServedBy = Option<HeaderValue>;
 /// file of its own (`grpc_client`, `rest_client`, `websocket_client`).
 #[derive(Clone, Debug)]
 pub enum CellClient {
+    /// Unary and batch workloads of the gRPC and REST cells (not SSE or WebSocket, which
+    /// carry only streams and chats).
+    Unary(Box<UnaryClient>),
     Grpc(GrpcClients),
     /// Boxed: hyper's pooled client is many times the size of the other variants.
     Rest(Box<RestClient>),
@@ -117,12 +121,32 @@ impl CellClient {
     /// server address); HTTP/1.1 cells connect as each task first calls.
     pub async fn connect(
         cell: Cell,
+        workload: &Workload,
         grpc: &[SocketAddr],
         rest: SocketAddr,
         connections: usize,
         counters: Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         let connections = connections.max(1);
+        if matches!(workload, Workload::Unary | Workload::Batch(_)) {
+            let unary = match cell {
+                Cell::Grpc => Some((grpc, unary_client::Reply::Grpc)),
+                Cell::RestJsonH1 | Cell::RestJsonH2 => {
+                    Some((&[rest][..], unary_client::Reply::Json))
+                }
+                Cell::RestProtoH1 | Cell::RestProtoH2 => {
+                    Some((&[rest][..], unary_client::Reply::Protobuf))
+                }
+                _ => None,
+            };
+            if let Some((addrs, reply)) = unary {
+                let http2 = cell.http2();
+                let client =
+                    UnaryClient::connect(addrs, http2, reply, workload, connections, &counters)
+                        .await?;
+                return Ok(Self::Unary(Box::new(client)));
+            }
+        }
         Ok(match cell {
             Cell::Grpc => Self::Grpc(grpc_client::connect(grpc, connections, &counters).await?),
             Cell::RestWsH1 => Self::WebSocket { addr: rest, counters },
@@ -140,6 +164,7 @@ impl CellClient {
     /// The client task number `task` of a run uses (see [`CellClient`]).
     pub fn for_task(&self, task: usize) -> Self {
         match self {
+            Self::Unary(client) => Self::Unary(Box::new(client.for_task(task))),
             Self::Grpc(clients) => Self::Grpc(clients.for_task(task)),
             Self::Rest(rest) => Self::Rest(Box::new(rest.for_task(task))),
             Self::WebSocket { .. } => self.clone(),
@@ -150,6 +175,7 @@ impl CellClient {
     /// call on its connections; HTTP/1.1 needs one per call in flight.
     pub fn connections(&self, concurrency: usize) -> usize {
         match self {
+            Self::Unary(client) => client.connections(concurrency),
             Self::Grpc(clients) => clients.len(),
             Self::Rest(rest) => rest.connections(concurrency),
             Self::WebSocket { .. } => concurrency,
@@ -164,6 +190,7 @@ impl CellClient {
         expected: &Expected,
     ) -> Result<ServedBy, CallError> {
         match (self, workload) {
+            (Self::Unary(client), _) => client.call(workload, expected).await,
             (Self::Grpc(clients), _) => grpc_client::call(clients, workload, expected).await,
             (Self::Rest(rest), _) => rest.call(workload, expected).await,
             (Self::WebSocket { addr, counters }, Workload::Chat(count)) => {

@@ -18,6 +18,7 @@ mod run;
 mod shard;
 mod target;
 mod turns;
+mod unary_client;
 mod verdict;
 mod websocket_client;
 mod wire;

@@ -150,8 +150,15 @@ pub(crate) async fn measure(
         None => (concurrency, connections, plan.rate),
     };
     let counters = Arc::new(WireCounters::default());
-    let client =
-        CellClient::connect(cell, &target.grpc, target.rest, connections, counters.clone()).await?;
+    let client = CellClient::connect(
+        cell,
+        workload,
+        &target.grpc,
+        target.rest,
+        connections,
+        counters.clone(),
+    )
+    .await?;
     let clients: Vec<CellClient> = (0..tasks).map(|task| client.for_task(task)).collect();
     drive(&clients, workload, plan.warmup, rate).await;
     let mut runs = Vec::with_capacity(plan.repeats);

@@ -82,8 +82,12 @@ struct Front<R, D> {
     calls: Option<RestCalls>,
 }
 
-/// The router's reply (plain or through the decompressing twin), within admission or not.
+/// The router's reply (plain or through the decompressing twin).
 type Routed<R, D> = Either<<R as Service<Request>>::Future, <D as Service<Request>>::Future>;
+
+/// The front's answer: a refusal of its own, or the router's reply, within admission or not.
+type Answer<R, D> =
+    Either<Ready<Result<Response, Infallible>>, Either<Routed<R, D>, Admitted<Routed<R, D>>>>;
 
 impl<R, D> Service<Request> for Front<R, D>
 where
@@ -92,9 +96,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Counted<
-        Either<Ready<Result<Response, Infallible>>, Either<Routed<R, D>, Admitted<Routed<R, D>>>>,
-    >;
+    type Future = Counted<Answer<R, D>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -114,11 +116,7 @@ where
     R: PortService,
     D: PortService,
 {
-    fn route(
-        &mut self,
-        request: Request,
-    ) -> Either<Ready<Result<Response, Infallible>>, Either<Routed<R, D>, Admitted<Routed<R, D>>>>
-    {
+    fn route(&mut self, request: Request) -> Answer<R, D> {
         let bounded = request.uri().path().starts_with("/v1/");
         let encoding = request.headers().get(CONTENT_ENCODING).map(|value| value.as_bytes());
         let call = match encoding {

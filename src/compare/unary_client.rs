@@ -1,0 +1,537 @@
+//! Unary and batch calls of the gRPC and REST cells, made with as little client as the
+//! protocol allows, so that the generator costs far less than the server it measures: the
+//! request (head and body) is made once per run, each call sends it as it is, on the `h2`
+//! crate's HTTP/2 connection (gRPC, h2c) or, over HTTP/1.1, straight on the socket from the
+//! calling task (see [`Http1Connection`]), and reads the reply into one buffer. Every reply is still checked: its status (HTTP, and for gRPC its
+//! `grpc-status` and framing) and its message, decoded and compared with what the domain says.
+//! tonic's generated client (with its codec, streaming bodies and a task per request body
+//! in hyper's HTTP/2 client) cost a gRPC call about as much as our server spends on it; the
+//! streaming workloads still go through it (`grpc_client`, `rest_client`).
+
+use std::{future::poll_fn, net::SocketAddr, sync::Arc};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::{
+    cell::ServedBy,
+    check::{CallError, Expected, NAME},
+    turns::Turns,
+    wire::{CountingStream, WireCounters},
+    workload::Workload,
+};
+use crate::{
+    proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest},
+    rest::{media, routes},
+    server::SERVED_BY,
+};
+
+/// What a cell's replies are, and how to read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// gRPC: a length-prefixed protobuf message, then `grpc-status` in the trailers.
+    Grpc,
+    Json,
+    Protobuf,
+}
+
+/// One request, made once and sent as it is by every call.
+#[derive(Debug, Clone)]
+struct Prepared {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    /// The whole request as HTTP/1.1 bytes: head and body.
+    http1: Bytes,
+}
+
+impl Prepared {
+    /// The request's head, for a call.
+    fn head(&self) -> Request<()> {
+        let mut request = Request::new(());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// How the calls reach the server.
+#[derive(Debug)]
+enum Wire {
+    /// Connections shared by every task (each task holds its own handles), taken in turn.
+    Http2(Turns<h2::client::SendRequest<Bytes>>),
+    /// A connection of the task's own, opened at its first call and again whenever the
+    /// server has closed it.
+    Http1 { addr: SocketAddr, counters: Arc<WireCounters>, connection: Option<Http1Connection> },
+}
+
+impl Clone for Wire {
+    /// A clone shares the HTTP/2 connections, and opens an HTTP/1.1 connection of its own.
+    fn clone(&self) -> Self {
+        match self {
+            Wire::Http2(connections) => Wire::Http2(connections.clone()),
+            Wire::Http1 { addr, counters, .. } => {
+                Wire::Http1 { addr: *addr, counters: counters.clone(), connection: None }
+            }
+        }
+    }
+}
+
+/// A cell's client for unary and batch workloads.
+#[derive(Debug, Clone)]
+pub struct UnaryClient {
+    wire: Wire,
+    request: Prepared,
+    reply: Reply,
+}
+
+impl UnaryClient {
+    /// A client for `workload` (unary or batch) to `addrs` (gRPC may have several; REST has
+    /// one): HTTP/2 opens `connections` connections per address now, HTTP/1.1 connects as
+    /// each task first calls.
+    pub(crate) async fn connect(
+        addrs: &[SocketAddr],
+        http2: bool,
+        reply: Reply,
+        workload: &Workload,
+        connections: usize,
+        counters: &Arc<WireCounters>,
+    ) -> anyhow::Result<Self> {
+        let first = *addrs.first().ok_or_else(|| anyhow::anyhow!("no address to connect to"))?;
+        let request = prepare(first, reply, workload)?;
+        let wire = if http2 {
+            let mut handles = Vec::with_capacity(addrs.len() * connections);
+            for _ in 0..connections {
+                for &addr in addrs {
+                    handles.push(connect_http2(addr, counters.clone()).await?);
+                }
+            }
+            Wire::Http2(Turns::new(handles, 0))
+        } else {
+            Wire::Http1 { addr: first, counters: counters.clone(), connection: None }
+        };
+        Ok(Self { wire, request, reply })
+    }
+
+    /// The client task number `task` uses: its own handles on the HTTP/2 connections, or a
+    /// connection of its own on HTTP/1.1.
+    pub(crate) fn for_task(&self, task: usize) -> Self {
+        let wire = match &self.wire {
+            Wire::Http2(connections) => Wire::Http2(connections.for_task(task)),
+            http1 => http1.clone(),
+        };
+        Self { wire, request: self.request.clone(), reply: self.reply }
+    }
+
+    /// How many connections are open at once at this concurrency.
+    pub(crate) fn connections(&self, concurrency: usize) -> usize {
+        match &self.wire {
+            Wire::Http2(connections) => connections.len(),
+            Wire::Http1 { .. } => concurrency,
+        }
+    }
+
+    /// One call of `workload`, checked against `expected`.
+    pub(crate) async fn call(
+        &mut self,
+        workload: &Workload,
+        expected: &Expected,
+    ) -> Result<ServedBy, CallError> {
+        let (status, served_by, body, grpc) = match &mut self.wire {
+            Wire::Http2(connections) => {
+                let (status, headers, body, trailers) =
+                    call_http2(connections.next(), &self.request).await?;
+                let served_by = headers.get(SERVED_BY).cloned();
+                (status, served_by, body, Some((headers, trailers)))
+            }
+            Wire::Http1 { addr, counters, connection } => {
+                let (status, served_by, body) =
+                    call_http1(*addr, counters, connection, &self.request).await?;
+                (status, served_by, body, None)
+            }
+        };
+        let message = match (self.reply, grpc) {
+            (Reply::Grpc, Some((headers, trailers))) => {
+                grpc_message(status, &headers, body, trailers.as_ref())?
+            }
+            (Reply::Grpc, None) => return Err(CallError::CannotCarry),
+            (_, _) if status != StatusCode::OK => {
+                let body = String::from_utf8_lossy(&body).into_owned();
+                return Err(CallError::Rest { status, body });
+            }
+            (_, _) => body,
+        };
+        match workload {
+            Workload::Batch(_) => {
+                let reply: BatchHelloReply = decode(self.reply, &message)?;
+                expected.batch(reply.replies.iter().map(|reply| reply.message.as_str()))?;
+            }
+            _ => {
+                let reply: HelloReply = decode(self.reply, &message)?;
+                expected.hello(&reply.message)?;
+            }
+        }
+        Ok(served_by)
+    }
+}
+
+/// The request every call of `workload` sends.
+fn prepare(addr: SocketAddr, reply: Reply, workload: &Workload) -> anyhow::Result<Prepared> {
+    let (grpc_method, route, message) = match workload {
+        Workload::Unary => {
+            let request = HelloRequest { name: NAME.into() };
+            ("SayHello", routes::SAY_HELLO.path, encode(reply, &request)?)
+        }
+        Workload::Batch(names) => {
+            let request = BatchHelloRequest { names: names.to_vec() };
+            ("SayHelloBatch", routes::SAY_HELLO_BATCH.path, encode(reply, &request)?)
+        }
+        _ => anyhow::bail!("{workload} is not a unary workload"),
+    };
+    let mut headers = HeaderMap::new();
+    let (path, body) = match reply {
+        Reply::Grpc => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            headers.insert(header::TE, HeaderValue::from_static("trailers"));
+            // The gRPC message frame: not compressed, then the length, big-endian.
+            let mut framed = Vec::with_capacity(5 + message.len());
+            framed.push(0);
+            framed.extend_from_slice(&u32::try_from(message.len())?.to_be_bytes());
+            framed.extend_from_slice(&message);
+            (format!("/helloworld.Greeter/{grpc_method}"), framed)
+        }
+        Reply::Json | Reply::Protobuf => {
+            let media = if reply == Reply::Json { media::JSON } else { media::PROTOBUF };
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+            headers.insert(header::ACCEPT, HeaderValue::from_static(media));
+            (route.to_owned(), message)
+        }
+    };
+    // HTTP/2 takes `:authority` from the URI; HTTP/1.1 has a Host header instead.
+    let mut http1 = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\n");
+    for (name, value) in &headers {
+        http1 += &format!("{name}: {}\r\n", value.to_str()?);
+    }
+    http1 += &format!("content-length: {}\r\n\r\n", body.len());
+    let mut http1 = http1.into_bytes();
+    http1.extend_from_slice(&body);
+    Ok(Prepared {
+        method: Method::POST,
+        uri: format!("http://{addr}{path}").parse()?,
+        headers,
+        body: Bytes::from(body),
+        http1: Bytes::from(http1),
+    })
+}
+
+fn encode<T: prost::Message + serde::Serialize>(
+    reply: Reply,
+    message: &T,
+) -> anyhow::Result<Vec<u8>> {
+    Ok(match reply {
+        Reply::Json => serde_json::to_vec(message)?,
+        Reply::Grpc | Reply::Protobuf => message.encode_to_vec(),
+    })
+}
+
+fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(
+    reply: Reply,
+    message: &[u8],
+) -> Result<T, CallError> {
+    match reply {
+        Reply::Json => serde_json::from_slice(message)
+            .map_err(|error| CallError::WrongReply(format!("bad JSON: {error}"))),
+        Reply::Grpc | Reply::Protobuf => T::decode(message)
+            .map_err(|error| CallError::WrongReply(format!("bad protobuf: {error}"))),
+    }
+}
+
+/// A reply as it came: status, headers, body and (HTTP/2) trailers.
+type Received = (StatusCode, HeaderMap, Bytes, Option<HeaderMap>);
+
+/// Opens an h2c connection (prior knowledge) to `addr`, counting its bytes.
+async fn connect_http2(
+    addr: SocketAddr,
+    counters: Arc<WireCounters>,
+) -> anyhow::Result<h2::client::SendRequest<Bytes>> {
+    let stream = CountingStream::connect(addr, counters).await?;
+    let (sender, connection) = h2::client::handshake(stream).await?;
+    // Runs until every handle is dropped.
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "HTTP/2 connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+async fn call_http2(
+    sender: &mut h2::client::SendRequest<Bytes>,
+    request: &Prepared,
+) -> Result<Received, CallError> {
+    let failed = |error: h2::Error| CallError::transport("HTTP/2", error);
+    poll_fn(|cx| sender.poll_ready(cx)).await.map_err(failed)?;
+    let (response, mut body) = sender.send_request(request.head(), false).map_err(failed)?;
+    body.send_data(request.body.clone(), true).map_err(failed)?;
+    let (parts, mut stream) = response.await.map_err(failed)?.into_parts();
+    let mut received = BytesMut::new();
+    while let Some(chunk) = stream.data().await {
+        let chunk = chunk.map_err(failed)?;
+        let _ = stream.flow_control().release_capacity(chunk.len());
+        received.extend_from_slice(&chunk);
+    }
+    let trailers = stream.trailers().await.map_err(failed)?;
+    Ok((parts.status, parts.headers, received.freeze(), trailers))
+}
+
+/// One HTTP/1.1 connection, spoken directly in the calling task: the prepared request is
+/// written as it is, and the reply read into one buffer and parsed with `httparse`. hyper's
+/// client connection runs in a task of its own that each call wakes through a channel and
+/// that wakes the call back (two task switches a call), and it builds a `HeaderMap` of every
+/// reply; this client reads only the status, `Content-Length`, `Connection` and
+/// `x-served-by`. A reply without `Content-Length` (chunked) is refused: our server and the
+/// usual ones send a length with a unary reply.
+#[derive(Debug)]
+struct Http1Connection {
+    stream: CountingStream,
+    buffer: BytesMut,
+}
+
+/// The most headers a reply may have here.
+const MAX_REPLY_HEADERS: usize = 32;
+
+async fn call_http1(
+    addr: SocketAddr,
+    counters: &Arc<WireCounters>,
+    connection: &mut Option<Http1Connection>,
+    request: &Prepared,
+) -> Result<(StatusCode, ServedBy, Bytes), CallError> {
+    let open = match connection {
+        Some(open) => open,
+        None => {
+            let stream = CountingStream::connect(addr, counters.clone())
+                .await
+                .map_err(|error| CallError::transport("connect", error))?;
+            connection.insert(Http1Connection { stream, buffer: BytesMut::with_capacity(4096) })
+        }
+    };
+    let result = exchange(open, request).await;
+    // A connection that failed, or that the server is closing, is not used again.
+    if !matches!(result, Ok((_, _, _, true))) {
+        *connection = None;
+    }
+    result.map(|(status, served_by, body, _)| (status, served_by, body))
+}
+
+/// Writes the request and reads its reply; the last field says whether the connection stays
+/// open.
+async fn exchange(
+    connection: &mut Http1Connection,
+    request: &Prepared,
+) -> Result<(StatusCode, ServedBy, Bytes, bool), CallError> {
+    let failed = |error: std::io::Error| CallError::transport("HTTP/1.1", error);
+    let Http1Connection { stream, buffer } = connection;
+    stream.write_all(&request.http1).await.map_err(failed)?;
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_REPLY_HEADERS];
+        let mut reply = httparse::Response::new(&mut headers);
+        let head = match reply.parse(buffer) {
+            Ok(httparse::Status::Complete(head)) => Some(head),
+            Ok(httparse::Status::Partial) => None,
+            Err(error) => return Err(CallError::transport("HTTP/1.1 reply", error)),
+        };
+        if let Some(head) = head {
+            let status = StatusCode::from_u16(reply.code.unwrap_or(0))
+                .map_err(|error| CallError::transport("HTTP/1.1 status", error))?;
+            let (mut length, mut served_by, mut keep_alive) = (None, None, true);
+            for header in reply.headers.iter() {
+                if header.name.eq_ignore_ascii_case("content-length") {
+                    length = std::str::from_utf8(header.value).ok().and_then(|v| v.parse().ok());
+                } else if header.name.eq_ignore_ascii_case(SERVED_BY.as_str()) {
+                    served_by = HeaderValue::from_bytes(header.value).ok();
+                } else if header.name.eq_ignore_ascii_case("connection") {
+                    keep_alive = !header.value.eq_ignore_ascii_case(b"close");
+                }
+            }
+            let length: usize = length.ok_or_else(|| {
+                CallError::transport(
+                    "HTTP/1.1 reply",
+                    "no Content-Length (chunked replies are not read here)",
+                )
+            })?;
+            while buffer.len() < head + length {
+                read_more(stream, buffer).await?;
+            }
+            buffer.advance(head);
+            let body = buffer.split_to(length).freeze();
+            return Ok((status, served_by, body, keep_alive));
+        }
+        read_more(stream, buffer).await?;
+    }
+}
+
+async fn read_more(stream: &mut CountingStream, buffer: &mut BytesMut) -> Result<(), CallError> {
+    buffer.reserve(4096);
+    match stream.read_buf(buffer).await {
+        Ok(0) => Err(CallError::Transport("HTTP/1.1: the server closed the connection".into())),
+        Ok(_) => Ok(()),
+        Err(error) => Err(CallError::transport("HTTP/1.1", error)),
+    }
+}
+
+/// The message of a gRPC reply, or the status it failed with.
+fn grpc_message(
+    status: StatusCode,
+    headers: &HeaderMap,
+    mut body: Bytes,
+    trailers: Option<&HeaderMap>,
+) -> Result<Bytes, CallError> {
+    if status != StatusCode::OK {
+        return Err(CallError::transport("gRPC", format!("HTTP status {status}")));
+    }
+    // A trailers-only reply carries its status in the headers.
+    let status_in = trailers.filter(|_| !headers.contains_key("grpc-status")).unwrap_or(headers);
+    let code = status_in
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok()?.parse::<i32>().ok())
+        .ok_or_else(|| CallError::WrongReply("no grpc-status".into()))?;
+    if code != 0 {
+        let message = status_in.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("");
+        return Err(CallError::Grpc { code: tonic::Code::from(code), message: message.into() });
+    }
+    if body.len() < 5 {
+        return Err(CallError::WrongReply(format!("a {}-byte gRPC frame", body.len())));
+    }
+    let compressed = body.get_u8();
+    let length = body.get_u32() as usize;
+    if compressed != 0 || length != body.len() {
+        return Err(CallError::WrongReply(format!(
+            "a gRPC frame (compressed {compressed}) of {length} bytes in {} bytes",
+            body.len()
+        )));
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    fn grpc_frame(message: &[u8]) -> Bytes {
+        let mut frame = vec![0];
+        frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        frame.extend_from_slice(message);
+        Bytes::from(frame)
+    }
+
+    fn trailers(code: &str, message: &str) -> HeaderMap {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", code.parse().unwrap());
+        trailers.insert("grpc-message", message.parse().unwrap());
+        trailers
+    }
+
+    #[test]
+    fn a_grpc_reply_gives_its_message_or_its_status() {
+        let ok = grpc_message(
+            StatusCode::OK,
+            &HeaderMap::new(),
+            grpc_frame(b"hi"),
+            Some(&trailers("0", "")),
+        );
+        assert_eq!(ok.unwrap(), Bytes::from_static(b"hi"));
+        // Trailers-only: the status comes in the headers.
+        let refused = grpc_message(StatusCode::OK, &trailers("3", "bad name"), Bytes::new(), None);
+        assert!(
+            matches!(&refused, Err(CallError::Grpc { code: tonic::Code::InvalidArgument, message }) if message == "bad name"),
+            "{refused:?}"
+        );
+        let no_status = grpc_message(StatusCode::OK, &HeaderMap::new(), grpc_frame(b"hi"), None);
+        assert!(matches!(no_status, Err(CallError::WrongReply(_))));
+    }
+
+    #[test]
+    fn a_malformed_grpc_frame_is_a_wrong_reply() {
+        let status = trailers("0", "");
+        let mut compressed = grpc_frame(b"hi").to_vec();
+        compressed[0] = 1;
+        let mut short = grpc_frame(b"hello").to_vec();
+        short.truncate(7);
+        for body in [Bytes::from(compressed), Bytes::from(short), Bytes::from_static(b"\0\0")] {
+            let result = grpc_message(StatusCode::OK, &HeaderMap::new(), body, Some(&status));
+            assert!(matches!(result, Err(CallError::WrongReply(_))), "{result:?}");
+        }
+    }
+
+    /// A server on a real socket that answers each request with the next of `replies`, each
+    /// written in two parts (so that the client has to read more than once).
+    async fn answering(replies: Vec<&'static str>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            for reply in replies {
+                let mut request = [0u8; 1024];
+                let _ = socket.read(&mut request).await.unwrap();
+                let (first, rest) = reply.split_at(reply.len() / 2);
+                socket.write_all(first.as_bytes()).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                socket.write_all(rest.as_bytes()).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn http1_replies_are_read_by_their_length_on_one_connection() {
+        let addr = answering(vec![
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-served-by: pod-a\r\n\r\nhello",
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad",
+        ])
+        .await;
+        let counters = Arc::new(WireCounters::default());
+        let request = prepare(addr, Reply::Json, &Workload::Unary).unwrap();
+        let mut connection = None;
+        let first = call_http1(addr, &counters, &mut connection, &request).await.unwrap();
+        assert_eq!(
+            first,
+            (StatusCode::OK, Some(HeaderValue::from_static("pod-a")), Bytes::from_static(b"hello"))
+        );
+        let second = call_http1(addr, &counters, &mut connection, &request).await.unwrap();
+        assert_eq!(second, (StatusCode::BAD_REQUEST, None, Bytes::from_static(b"bad")));
+        assert_eq!(counters.connections.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn an_http1_reply_without_a_length_is_an_error_and_drops_the_connection() {
+        let addr = answering(vec![
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ])
+        .await;
+        let counters = Arc::new(WireCounters::default());
+        let request = prepare(addr, Reply::Json, &Workload::Unary).unwrap();
+        let mut connection = None;
+        let result = call_http1(addr, &counters, &mut connection, &request).await;
+        assert!(
+            matches!(&result, Err(CallError::Transport(message)) if message.contains("Content-Length")),
+            "{result:?}"
+        );
+        assert!(connection.is_none());
+    }
+
+    #[test]
+    fn the_prepared_http1_request_is_a_complete_post() {
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let request = prepare(addr, Reply::Json, &Workload::Unary).unwrap();
+        let text = std::str::from_utf8(&request.http1).unwrap();
+        assert!(
+            text.starts_with("POST /v1/greeter/hello HTTP/1.1\r\nhost: 127.0.0.1:8080\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("content-length: 16\r\n\r\n{\"name\":\"World\"}"), "{text}");
+    }
+}
