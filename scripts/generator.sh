@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Is `compare` measuring the server, or itself? Against one running server
 # (`serve --profile lean`), for each HTTP shape, `compare` and h2load:
-#   client instructions per call, counted by callgrind on the client process (CALLS calls
-#   for h2load; COUNT_SECONDS of compare with no warm-up, so compare's figure includes its
-#   start and connection setup, a few hundred instructions a call at most);
+#   client instructions per call, counted by callgrind on the client process: h2load's over
+#   CALLS calls; compare's as the difference between a run of COUNT_SECONDS and one of 3 s
+#   (no warm-up), divided by the difference in calls, so that its start, its connections and
+#   its histograms are left out as h2load's start is (a few hundred instructions a call);
 #   the server's instructions per call for the same call (callgrind on the server);
 #   calls per second with the server and the client on separate cores (taskset), DURATION s
 #   after 1 s of warm-up.
@@ -11,13 +12,13 @@
 # and protobuf) over HTTP/1.1, 64 connections. Prints a table; the last line is one JSON
 # object: {"shape":{"compare_instructions":N,"h2load_instructions":N,"server_instructions":N,
 # "compare_calls_per_second":N,"h2load_calls_per_second":N},...}
-# Settings: CALLS (default 20000), COUNT_SECONDS (default 10), DURATION (default 4),
+# Settings: CALLS (default 20000), COUNT_SECONDS (default 9), DURATION (default 4),
 # SERVER_CPUS (default 0), LOAD_CPUS (default 1), SKIP_BUILD.
 # Needs valgrind, h2load (Debian: valgrind nghttp2-client), taskset, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS="${CALLS:-20000}"
-COUNT_SECONDS="${COUNT_SECONDS:-10}"
+COUNT_SECONDS="${COUNT_SECONDS:-9}"
 DURATION="${DURATION:-4}"
 SERVER_CPUS="${SERVER_CPUS:-0}"
 LOAD_CPUS="${LOAD_CPUS:-1}"
@@ -80,11 +81,15 @@ for shape in grpc rest-json-h2 rest-proto-h2 rest-json-h1 rest-proto-h1; do
     valgrind --tool=callgrind --callgrind-out-file="$work/h2load.out" h2load -n "$CALLS" $(h2load_args "$shape") > "$work/h2load.txt" 2>/dev/null
     grep -q ' 0 failed' "$work/h2load.txt" || { echo "generator.sh: h2load $shape failed" >&2; exit 1; }
     out[$shape/h2load]=$(( $(total_instructions "$work/h2load.out") / CALLS ))
-    # shellcheck disable=SC2046
-    valgrind --tool=callgrind --callgrind-out-file="$work/compare.out" "$BIN" $(compare_args "$shape" "$COUNT_SECONDS" 0) > "$work/compare.json" 2>/dev/null
-    out[$shape/compare]=$(( $(total_instructions "$work/compare.out") / $(compare_calls "$work/compare.json") ))
+    for seconds in 3 "$COUNT_SECONDS"; do
+        # shellcheck disable=SC2046
+        valgrind --tool=callgrind --callgrind-out-file="$work/compare-$seconds.out" "$BIN" $(compare_args "$shape" "$seconds" 0) > "$work/compare-$seconds.json" 2>/dev/null
+    done
+    instructions=$(( $(total_instructions "$work/compare-$COUNT_SECONDS.out") - $(total_instructions "$work/compare-3.out") ))
+    calls=$(( $(compare_calls "$work/compare-$COUNT_SECONDS.json") - $(compare_calls "$work/compare-3.json") ))
+    out[$shape/compare]=$(( instructions / calls ))
 done
-kill "$server"; wait "$server" 2>/dev/null || true
+kill -9 "$server"; wait "$server" 2>/dev/null || true
 
 # Calls per second, server and client on separate cores.
 taskset -c "$SERVER_CPUS" "$BIN" serve --grpc-addr "$GRPC" --rest-addr "$REST" --profile lean >/dev/null 2>&1 &
@@ -98,6 +103,8 @@ for shape in grpc rest-json-h2 rest-proto-h2 rest-json-h1 rest-proto-h1; do
     taskset -c "$LOAD_CPUS" "$BIN" $(compare_args "$shape" "$DURATION" 1) > "$work/compare.json" 2>/dev/null || true
     out[$shape/compare_rate]=$(compare_rate "$work/compare.json")
 done
+
+kill -9 "$server"; wait "$server" 2>/dev/null || true
 
 args=()
 for shape in grpc rest-json-h2 rest-proto-h2 rest-json-h1 rest-proto-h1; do

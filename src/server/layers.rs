@@ -249,7 +249,9 @@ pub(super) fn stack_header_limit(max_header_bytes: usize) -> usize {
 ///
 /// Its future is boxed, one allocation per request, so that hyper moves a pointer, not the
 /// future, into each HTTP/2 stream's task (measured: the unboxed future's copies cost a gRPC
-/// call more than the allocation does).
+/// call more than the allocation does). Boxing the router's future in each adapter's front
+/// instead, and this one not, was measured too: 250 instructions a call less on REST over
+/// HTTP/1.1, 800 more on gRPC and on REST over h2c.
 #[derive(Clone)]
 pub(super) struct PortFront<S> {
     inner: S,
@@ -266,10 +268,12 @@ impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S>
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let mut request = request.map(Body::new);
+        // The lean profile has no request ids: not even the client's is read (a lookup by a
+        // custom header name, on every call of both ports).
         let (request_id, echo_id) = if self.request_ids {
             (Some(ensure_request_id(request.headers_mut())), true)
         } else {
-            (request.headers().get(&REQUEST_ID).cloned(), false)
+            (None, false)
         };
         let kept = FrontOfReply {
             port: self.port,
