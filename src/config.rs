@@ -169,7 +169,9 @@ pub struct ConnectionLimits {
     #[arg(long, env = "RPC_VS_REST_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
 
-    /// Seconds a client has to send its first bytes, and each HTTP/1.1 request's headers.
+    /// Seconds a client has to send its first bytes; on HTTP/1.1, also how long bytes may
+    /// trickle in without completing a request's headers (while nothing is being answered)
+    /// before the connection is cut.
     #[arg(
         long,
         env = "RPC_VS_REST_HEADER_READ_TIMEOUT",

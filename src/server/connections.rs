@@ -1,5 +1,6 @@
 //! The accept loop both ports share. Per socket: TCP_NODELAY, a cap on open connections, a
-//! deadline for the first bytes, one hyper connection (HTTP/1.1 or HTTP/2 by prior knowledge,
+//! deadline for the first bytes (and on HTTP/1.1 for every request head, see `head_watch`),
+//! one hyper connection (HTTP/1.1 or HTTP/2 by prior knowledge,
 //! upgrades allowed) with header, stream and reset limits, and a graceful close when the
 //! connection falls silent. On shutdown: close every connection gracefully, refuse what still
 //! arrives until every port's connections are done, then stop accepting,
