@@ -5,8 +5,7 @@
 
 use std::{
     convert::Infallible,
-    future::{Future, Ready, ready},
-    pin::Pin,
+    future::{Ready, ready},
     task::{Context, Poll},
     time::Duration,
 };
@@ -24,11 +23,12 @@ use tonic::Status;
 use tonic_web::GrpcWebLayer;
 use tower::{Service, ServiceBuilder, service_fn};
 
+use super::metrics::GrpcCallWatch;
 use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
     metrics::Metrics,
-    port::{Admission, Admitted, PortService, Refused},
+    port::{Admission, Admitted, Finishing, PortService, Refused},
 };
 
 /// Services anyone may call, token or not: probes and tools need them.
@@ -127,8 +127,10 @@ struct Guard {
 impl Service<Request> for Guard {
     type Response = Response;
     type Error = Infallible;
-    type Future =
-        Counted<Either<Ready<Result<Response, Infallible>>, Admitted<RouteFuture<Infallible>>>>;
+    type Future = Finishing<
+        Either<Ready<Result<Response, Infallible>>, Admitted<RouteFuture<Infallible>>>,
+        GrpcCallWatch,
+    >;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -148,7 +150,7 @@ impl Service<Request> for Guard {
                 OPEN_SERVICES.iter().any(|service| request.uri().path().starts_with(service));
             if !open && !token.admits(request.headers()) {
                 let status = Status::unauthenticated(crate::auth::REFUSED);
-                return Counted { call: Either::Left(ready(Ok(status_response(status)))), watch };
+                return Finishing::new(Either::Left(ready(Ok(status_response(status)))), watch);
             }
         }
         // The client's `grpc-timeout`, when shorter than the server's limit, bounds the time to
@@ -158,7 +160,7 @@ impl Service<Request> for Guard {
             .get("grpc-timeout")
             .and_then(|value| parse_grpc_timeout(value.to_str().ok()?));
         let call = self.admission.admit(deadline, refusal, self.router.call(request));
-        Counted { call: Either::Right(call), watch }
+        Finishing::new(Either::Right(call), watch)
     }
 }
 
@@ -167,28 +169,6 @@ fn refusal(refused: Refused) -> Result<Response, Infallible> {
         Refused::Overloaded => Status::unavailable(crate::port::OVERLOADED),
         Refused::TimedOut => Status::deadline_exceeded("the call took longer than its deadline"),
     }))
-}
-
-pin_project_lite::pin_project! {
-    /// A call whose reply the metrics count once it comes (when there are metrics).
-    struct Counted<F> {
-        #[pin]
-        call: F,
-        watch: Option<super::metrics::GrpcCallWatch>,
-    }
-}
-
-impl<F: Future<Output = Result<Response, Infallible>>> Future for Counted<F> {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(response) = std::task::ready!(this.call.poll(cx));
-        Poll::Ready(Ok(match this.watch.take() {
-            Some(watch) => watch.finish(response),
-            None => response,
-        }))
-    }
 }
 
 fn status_response(status: Status) -> Response {

@@ -15,7 +15,10 @@ use axum::{
 };
 use http_body::Frame;
 
-use crate::metrics::{CallName, Metrics, Protocol, Recorder};
+use crate::{
+    metrics::{CallName, Metrics, Protocol, Recorder},
+    port::FinishReply,
+};
 
 /// Starts counting a gRPC call to `method` (the request path).
 pub(crate) fn watch(metrics: &Metrics, method: Option<PathAndQuery>) -> GrpcCallWatch {
@@ -30,10 +33,10 @@ pub(crate) struct GrpcCallWatch {
     started: Instant,
 }
 
-impl GrpcCallWatch {
+impl FinishReply for GrpcCallWatch {
     /// Counts the call by its gRPC status: from the headers of a trailers-only reply, or from
     /// the trailers once the body has been sent.
-    pub(crate) fn finish(self, response: Response) -> Response {
+    fn finish(self, response: Response) -> Response {
         if let Some(status) = grpc_status(response.headers()) {
             self.record(status);
             return response;
@@ -42,7 +45,9 @@ impl GrpcCallWatch {
         let body = StatusWatch { inner: body, watch: Some(self) };
         Response::from_parts(parts, Body::new(body))
     }
+}
 
+impl GrpcCallWatch {
     fn record(self, status: u16) {
         let path = self.method.as_ref().map_or("", PathAndQuery::path);
         let call = CallName { protocol: Protocol::Grpc, verb: "", path };

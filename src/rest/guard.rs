@@ -5,8 +5,7 @@
 
 use std::{
     convert::Infallible,
-    future::{Future, Ready, ready},
-    pin::Pin,
+    future::{Ready, ready},
     task::{Context, Poll},
 };
 
@@ -32,7 +31,7 @@ use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
     greeter::Greeter,
-    port::{Admission, Admitted, PortService, Refused},
+    port::{Admission, Admitted, Finishing, PortService, Refused},
 };
 
 /// Requires the token on every route of `api`, when there is one.
@@ -96,7 +95,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Counted<Answer<R, D>>;
+    type Future = Finishing<Answer<R, D>, RestCallWatch>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -107,7 +106,7 @@ where
     /// move of a request copies a few hundred bytes.
     fn call(&mut self, request: Request) -> Self::Future {
         let watch = self.calls.map(|calls| calls.start(&request));
-        Counted { call: self.route(request), watch }
+        Finishing::new(self.route(request), watch)
     }
 }
 
@@ -135,28 +134,6 @@ where
             return Either::Right(Either::Left(call));
         }
         Either::Right(Either::Right(self.admission.admit(None, refusal, call)))
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A call whose reply the metrics count once it comes (when there are metrics).
-    struct Counted<F> {
-        #[pin]
-        call: F,
-        watch: Option<RestCallWatch>,
-    }
-}
-
-impl<F: Future<Output = Result<Response, Infallible>>> Future for Counted<F> {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(response) = std::task::ready!(this.call.poll(cx));
-        if let Some(watch) = this.watch.take() {
-            watch.finish(&response);
-        }
-        Poll::Ready(Ok(response))
     }
 }
 

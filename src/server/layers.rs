@@ -34,7 +34,7 @@ use tower_http::{
 use super::request_id::{REQUEST_ID, ensure_request_id};
 use crate::{
     config::{AccessConfig, Profile},
-    port::PortService,
+    port::{FinishReply, Finishing, PortService},
 };
 
 /// Names the server (in Kubernetes, the pod) that answered: how `compare` sees the spread.
@@ -264,7 +264,7 @@ pub(super) struct PortFront<S> {
 impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S> {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<Finishing<S::Future>>>;
+    type Future = Pin<Box<Finishing<S::Future, FrontOfReply>>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let mut request = request.map(Body::new);
@@ -286,7 +286,7 @@ impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S>
         };
         // Called at once, without `poll_ready`: a port's services are always ready (see
         // `PortService`), and a `Oneshot` would carry the request through the boxed future.
-        Box::pin(Finishing { inner: self.inner.clone().call(request), kept: Some(kept) })
+        Box::pin(Finishing::new(self.inner.clone().call(request), Some(kept)))
     }
 }
 
@@ -302,32 +302,7 @@ pub(super) struct FrontOfReply {
     request_line: (Method, Option<http::uri::PathAndQuery>),
 }
 
-pin_project_lite::pin_project! {
-    /// The inner service's reply, finished by what [`PortFront`] kept once it comes.
-    pub(super) struct Finishing<F> {
-        #[pin]
-        inner: F,
-        kept: Option<FrontOfReply>,
-    }
-}
-
-impl<F> std::future::Future for Finishing<F>
-where
-    F: std::future::Future<Output = Result<Response, Infallible>>,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(response) = std::task::ready!(this.inner.poll(cx));
-        Poll::Ready(Ok(match this.kept.take() {
-            Some(kept) => kept.finish(response),
-            None => response,
-        }))
-    }
-}
-
-impl FrontOfReply {
+impl FinishReply for FrontOfReply {
     fn finish(self, mut response: Response) -> Response {
         let headers = response.headers_mut();
         headers.insert(SERVED_BY, self.served_by);
