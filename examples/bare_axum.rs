@@ -21,12 +21,10 @@ async fn say_hello(Json(request): Json<HelloRequest>) -> Json<HelloReply> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Logging set up as our server sets it up (tracing to stderr, `info`): without a subscriber,
-    // tracing falls back to its `log` bridge on every span, a cost no real server pays.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(std::io::stderr)
-        .init();
+    // Logging set up by our server's own code (tracing to stderr, `info` unless `RUST_LOG`
+    // says otherwise): without a subscriber, tracing falls back to its `log` bridge on every
+    // span, a cost no real server pays.
+    rpc_vs_rest::telemetry::init(rpc_vs_rest::cli::LogFormat::Text);
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8081".into());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let app = Router::new().route("/v1/greeter/hello", post(say_hello));

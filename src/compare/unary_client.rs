@@ -2,8 +2,9 @@
 //! protocol allows, so that the generator costs far less than the server it measures: the
 //! request (head and body) is made once per run, each call sends it as it is, on the `h2`
 //! crate's HTTP/2 connection (gRPC, h2c) or, over HTTP/1.1, straight on the socket from the
-//! calling task (see [`Http1Connection`]), and reads the reply into one buffer. Every reply is still checked: its status (HTTP, and for gRPC its
-//! `grpc-status` and framing) and its message, decoded and compared with what the domain says.
+//! calling task (see [`Http1Connection`]), and reads the reply into one buffer. Every reply is
+//! still checked: its status (HTTP, and for gRPC its `grpc-status` and framing) and its
+//! message, decoded and compared with what the domain says.
 //! tonic's generated client (with its codec, streaming bodies and a task per request body
 //! in hyper's HTTP/2 client) cost a gRPC call about as much as our server spends on it; the
 //! streaming workloads still go through it (`grpc_client`, `rest_client`).
