@@ -49,4 +49,7 @@ if command -v apt-get >/dev/null; then install_apt_packages; fi
 install_python_tools
 install_node_tools
 export PATH="$PWD/.venv/bin:$PATH"
+# The example servers tests/baselines.rs starts: `cargo test` builds examples only under
+# hashed names.
+cargo build --examples
 CI=true cargo test --all-targets --no-fail-fast "$@"

@@ -2,11 +2,11 @@
 //! answer every documented operation as our server does, status and body, so that a baseline
 //! cannot drift from the API it stands for. The REST operations are read from the OpenAPI
 //! document, not listed here: a new route is checked the day it is documented.
-//! The examples are built by `cargo test --all-targets` (the README's test command).
+//! The examples are built by `./scripts/test.sh` (`cargo build --examples`) before the tests run.
 
 mod common;
 
-use std::{net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
+use std::{net::SocketAddr, process::Stdio, time::Duration};
 
 use common::{TestServer, http1};
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -28,15 +28,9 @@ struct Example {
 }
 
 impl Example {
-    async fn start(name: &str) -> Self {
-        // Tests run from target/<profile>/deps; cargo puts examples in target/<profile>/examples.
-        let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-        let path: PathBuf = deps.parent().unwrap().join("examples").join(name);
-        assert!(
-            path.exists(),
-            "{} is not built: run `cargo test --all-targets` (or `cargo build --examples`)",
-            path.display()
-        );
+    /// `None` when the example is not built (see `tools::require_example`).
+    async fn start(name: &str) -> Option<Self> {
+        let path = common::tools::require_example(name)?;
         let mut child = Command::new(&path)
             .arg("127.0.0.1:0")
             .stdout(Stdio::piped())
@@ -50,7 +44,7 @@ impl Example {
             .unwrap_or_else(|_| panic!("{name} printed no address within 30 s"))
             .unwrap()
             .unwrap_or_else(|| panic!("{name} exited before it served"));
-        Self { _child: child, addr: line.parse().unwrap() }
+        Some(Self { _child: child, addr: line.parse().unwrap() })
     }
 }
 
@@ -141,7 +135,7 @@ fn tries(method: &HttpMethod, path: &str) -> Vec<Try> {
 #[tokio::test]
 async fn the_same_api_axum_server_answers_every_documented_operation_as_ours() {
     let ours = TestServer::spawn().await;
-    let same_api = Example::start("same_api_axum").await;
+    let Some(same_api) = Example::start("same_api_axum").await else { return };
     let client = http1();
     let document = rpc_vs_rest::rest::openapi::document();
     let mut checked = 0;
@@ -190,7 +184,7 @@ async fn the_same_api_axum_server_answers_every_documented_operation_as_ours() {
 #[tokio::test]
 async fn the_same_api_axum_server_chats_over_a_websocket_as_ours() {
     let ours = TestServer::spawn().await;
-    let same_api = Example::start("same_api_axum").await;
+    let Some(same_api) = Example::start("same_api_axum").await else { return };
     let mut transcripts = Vec::new();
     for addr in [ours.rest_addr, same_api.addr] {
         let (mut socket, _) =
@@ -243,7 +237,7 @@ async fn every_greeter_call(client: &mut GreeterClient<tonic::transport::Channel
 #[tokio::test]
 async fn the_same_api_tonic_server_answers_every_greeter_call_as_ours() {
     let ours = TestServer::spawn().await;
-    let same_api = Example::start("same_api_tonic").await;
+    let Some(same_api) = Example::start("same_api_tonic").await else { return };
     let by_ours = every_greeter_call(&mut ours.grpc_client().await).await;
     let mut client = GreeterClient::connect(format!("http://{}", same_api.addr)).await.unwrap();
     let by_same_api = every_greeter_call(&mut client).await;

@@ -1,6 +1,6 @@
-//! Outside tools the tests drive (grpcurl, Python's grpcio, npm packages). `scripts/test.sh`
-//! installs them into `.venv` and `tests/node`; a test whose tool is missing skips with a
-//! message, except under `CI=true`, where it fails.
+//! Outside tools the tests drive (grpcurl, Python's grpcio, npm packages, the example servers).
+//! `scripts/test.sh` installs them into `.venv` and `tests/node` and builds the examples; a test
+//! whose tool is missing skips with a message, except under `CI=true`, where it fails.
 
 use std::path::{Path, PathBuf};
 
@@ -61,5 +61,23 @@ pub fn require_node_with(package: &str) -> Option<PathBuf> {
     }
     missing(format!(
         "npm package `{package}` is not installed in tests/node: run ./scripts/test.sh, which installs it"
+    ))
+}
+
+/// The example program `name`, as `cargo build --examples` leaves it beside the test binaries
+/// (`cargo test` builds examples only under hashed names); `None` after saying why the test is
+/// skipped. Panics when it is missing and `CI=true`.
+pub fn require_example(name: &str) -> Option<PathBuf> {
+    // Tests run from target/<profile>/deps; examples are in target/<profile>/examples.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let path = profile_dir.join("examples").join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    missing(format!(
+        "example `{name}` is not built at {}: run ./scripts/test.sh, which builds the examples \
+         (cargo build --examples)",
+        path.display()
     ))
 }
