@@ -60,7 +60,7 @@ pub struct ServeConfig {
     /// Once both ports listen, print their addresses on stdout as one line of JSON,
     /// `{"grpc_addr":"127.0.0.1:50051","rest_addr":"127.0.0.1:8080"}`: how a program that starts
     /// the server on port 0 learns its ports (`compare` does), without reading the logs.
-    #[arg(long)]
+    #[arg(long, env = "RPC_VS_REST_PRINT_ADDRESSES")]
     pub print_addresses: bool,
 }
 
@@ -165,7 +165,7 @@ pub struct ConnectionLimits {
 
     /// Largest request header block, in bytes, counted as HTTP/2 does (each field's name and
     /// value plus 32): larger ones get 431 in the API's error shape (gRPC: RESOURCE_EXHAUSTED);
-    /// past twice the limit the HTTP stack refuses them itself, with a bare 431.
+    /// past twice the limit plus 8 KiB the HTTP stack refuses them itself, with a bare 431.
     #[arg(long, env = "RPC_VS_REST_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
 
@@ -194,8 +194,12 @@ pub struct ConnectionLimits {
     #[arg(long, env = "RPC_VS_REST_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
 
-    /// Seconds a request may take before it is answered 504 / DEADLINE_EXCEEDED. A gRPC
-    /// client's shorter `grpc-timeout` wins.
+    /// Seconds the server waits on a client. A unary call must be answered within it (504 /
+    /// DEADLINE_EXCEEDED; a gRPC client's shorter `grpc-timeout` wins). A stream the client
+    /// sends (a gRPC client or bidi stream, the WebSocket chat) must bring its next message, or
+    /// its end, within it of the previous one: otherwise the call ends with DEADLINE_EXCEEDED
+    /// (WebSocket: an error message, then Close 1008). Replies the server streams are not
+    /// timed by it.
     #[arg(long, env = "RPC_VS_REST_REQUEST_TIMEOUT", value_name = "SECONDS", default_value_t = 30)]
     pub request_timeout: u64,
 }
@@ -300,5 +304,20 @@ mod defaults_tests {
         let loopback = ServeConfig::loopback();
         assert_eq!(loopback.grpc_addr, SocketAddr::from(([127, 0, 0, 1], 0)));
         assert_eq!(loopback.connections.request_timeout, config.connections.request_timeout);
+    }
+
+    /// The README says every flag of `serve` has an environment fallback.
+    #[test]
+    fn every_serve_flag_has_an_environment_fallback() {
+        use clap::CommandFactory;
+        let command = crate::cli::Cli::command();
+        let serve = command.find_subcommand("serve").expect("a serve subcommand");
+        let without: Vec<_> = serve
+            .get_arguments()
+            .filter(|arg| !matches!(arg.get_id().as_str(), "help" | "version"))
+            .filter(|arg| arg.get_env().is_none())
+            .map(|arg| format!("--{}", arg.get_long().unwrap_or(arg.get_id().as_str())))
+            .collect();
+        assert!(without.is_empty(), "flags without an RPC_VS_REST_* variable: {without:?}");
     }
 }

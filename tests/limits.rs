@@ -1,5 +1,5 @@
 //! Limits a client runs into: request timeouts (504 / DEADLINE_EXCEEDED, the client's
-//! `grpc-timeout` honoured), load shedding (503 / UNAVAILABLE), header size (431), slow and
+//! `grpc-timeout` honoured; for streams the client sends, between its messages), load shedding (503 / UNAVAILABLE), header size (431), slow and
 //! silent connections (closed), the connection cap. Each also checks that a well-behaved
 //! client is still served.
 
@@ -11,7 +11,7 @@ use std::{
 };
 
 use common::{TestServer, http1, http2};
-use futures_util::stream;
+use futures_util::{SinkExt as _, StreamExt as _, stream};
 use prost::Message as _;
 use rpc_vs_rest::{config::ServeConfig, proto::HelloRequest};
 use serde_json::Value;
@@ -91,6 +91,85 @@ async fn a_grpc_call_past_the_servers_timeout_gets_deadline_exceeded() {
     let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
     let response = stuck_grpc_call(&server, None).send().await.unwrap();
     assert_eq!(response.headers()["grpc-status"], "4", "{response:?}");
+}
+
+/// Names sent `every` apart until `until` has passed, then the end of the stream.
+fn names_paced(every: Duration, until: Duration) -> impl futures_util::Stream<Item = HelloRequest> {
+    let started = Instant::now();
+    futures_util::stream::unfold(0, move |sent| async move {
+        if sent > 0 {
+            tokio::time::sleep(every).await;
+        }
+        (started.elapsed() < until).then(|| (HelloRequest { name: format!("n{sent}") }, sent + 1))
+    })
+}
+
+#[tokio::test]
+async fn a_bidi_stream_whose_client_falls_silent_ends_with_deadline_exceeded() {
+    let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
+    let (send, requests) = tokio::sync::mpsc::channel(1);
+    let requests = tokio_stream::wrappers::ReceiverStream::new(requests);
+    let mut client = server.grpc_client().await;
+    send.send(HelloRequest { name: "Ada".into() }).await.unwrap();
+    let mut replies = client.say_hello_bidi_stream(requests).await.unwrap().into_inner();
+    assert_eq!(replies.message().await.unwrap().unwrap().message, "Hello Ada");
+    let silent_since = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(5), replies.message())
+        .await
+        .expect("the server ended the stream within 5 s")
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("request timeout"), "{status:?}");
+    let waited = silent_since.elapsed();
+    assert!(waited > Duration::from_millis(800) && waited < Duration::from_secs(3), "{waited:?}");
+    drop(send);
+    healthy_call_succeeds(&server).await;
+}
+
+#[tokio::test]
+async fn a_bidi_stream_that_keeps_sending_outlives_the_request_timeout() {
+    let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
+    let requests = names_paced(Duration::from_millis(300), Duration::from_millis(2500));
+    let started = Instant::now();
+    let replies = server.grpc_client().await.say_hello_bidi_stream(requests).await.unwrap();
+    let replies: Vec<_> = replies.into_inner().collect().await;
+    assert!(started.elapsed() > Duration::from_secs(2), "the stream ran past the timeout");
+    assert!(replies.len() >= 7, "{replies:?}");
+    assert!(replies.iter().all(Result::is_ok), "{replies:?}");
+}
+
+#[tokio::test]
+async fn a_websocket_chat_whose_client_falls_silent_gets_deadline_exceeded_and_close_1008() {
+    use tokio_tungstenite::{connect_async, tungstenite::Message};
+    let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
+    let url = format!("ws://{}/v1/greeter/chat", server.rest_addr);
+    let (mut socket, _) = connect_async(&url).await.unwrap();
+    socket.send(Message::text(r#"{"name":"Ada"}"#)).await.unwrap();
+    let reply = socket.next().await.unwrap().unwrap();
+    assert_eq!(reply.to_text().unwrap(), r#"{"message":"Hello Ada"}"#);
+    let silent_since = Instant::now();
+    let error = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("the server ended the session within 5 s");
+    let error: Value = serde_json::from_str(error.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(error["error"]["status"], "DEADLINE_EXCEEDED", "{error}");
+    match socket.next().await.unwrap().unwrap() {
+        Message::Close(Some(close)) => assert_eq!(u16::from(close.code), 1008),
+        other => panic!("expected Close 1008, got {other:?}"),
+    }
+    let waited = silent_since.elapsed();
+    assert!(waited > Duration::from_millis(800) && waited < Duration::from_secs(3), "{waited:?}");
+
+    // A session that keeps talking is not cut, however long it lasts.
+    let (mut socket, _) = connect_async(&url).await.unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        socket.send(Message::text(r#"{"name":"Grace"}"#)).await.unwrap();
+        let reply = socket.next().await.unwrap().unwrap();
+        assert_eq!(reply.to_text().unwrap(), r#"{"message":"Hello Grace"}"#);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    socket.close(None).await.unwrap();
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! What stands between a gRPC call and the Greeter: the bearer token (UNAUTHENTICATED), load
 //! shedding (UNAVAILABLE when too many calls are in flight) and the deadline (DEADLINE_EXCEEDED
-//! after the server's request timeout or the client's shorter `grpc-timeout`). Health and
-//! reflection stay open.
+//! after the server's request timeout or the client's shorter `grpc-timeout`; for a stream the
+//! client sends, between its messages). Health and reflection stay open.
 
 use std::{
     convert::Infallible,
@@ -159,6 +159,13 @@ impl Service<Request> for Guard {
             .headers()
             .get("grpc-timeout")
             .and_then(|value| parse_grpc_timeout(value.to_str().ok()?));
+        // A stream the client sends is timed message by message instead (`client_pace`).
+        let request = if super::client_pace::client_streams(request.uri().path()) {
+            let limit = self.admission.time_limit();
+            request.map(|body| Body::new(super::client_pace::ClientPaced::new(body, limit)))
+        } else {
+            request
+        };
         let call = self.admission.admit(deadline, refusal, self.router.call(request));
         Finishing::new(Either::Right(call), watch)
     }

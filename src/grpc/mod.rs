@@ -2,6 +2,7 @@
 //! v1alpha) and gRPC-Web, behind the guard (token, load shedding, deadline), as one service
 //! that `server` serves on the gRPC port.
 
+mod client_pace;
 mod greeter_service;
 mod guard;
 pub mod health;
@@ -44,6 +45,12 @@ const REFLECTION_SETS: [&[u8]; 2] = [
 /// metrics count by name. Read from the services' own descriptors, so a new RPC is counted
 /// without being listed anywhere else.
 pub fn served_methods() -> Vec<String> {
+    served_method_descriptors().map(|(path, _)| path).collect()
+}
+
+/// Every method the gRPC port serves, as its request path and its descriptor.
+fn served_method_descriptors() -> impl Iterator<Item = (String, prost_types::MethodDescriptorProto)>
+{
     use prost::Message as _;
     let mut methods = Vec::new();
     for set in DESCRIBED_SETS.into_iter().chain(REFLECTION_SETS) {
@@ -52,17 +59,13 @@ pub fn served_methods() -> Vec<String> {
         for file in set.file {
             for service in &file.service {
                 for method in &service.method {
-                    methods.push(format!(
-                        "/{}.{}/{}",
-                        file.package(),
-                        service.name(),
-                        method.name()
-                    ));
+                    let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                    methods.push((path, method.clone()));
                 }
             }
         }
     }
-    methods
+    methods.into_iter()
 }
 
 /// While draining, gRPC health still answers (NOT_SERVING for the Greeter), as `/readyz` does.

@@ -52,6 +52,11 @@ impl Admission {
         }
     }
 
+    /// The server's time limit on a call (`--request-timeout`).
+    pub fn time_limit(&self) -> Duration {
+        self.time_limit
+    }
+
     /// `call`, if a slot is free, for at most the server's time limit or the client's
     /// `deadline`, whichever is shorter; a refused call ends with `refuse`'s answer. The slot is
     /// held until the returned future is dropped.

@@ -3,9 +3,14 @@
 //! protobuf and is answered in protobuf. As on gRPC, the first invalid request ends the
 //! conversation: the client gets the error in the API's JSON shape, then a close frame. A
 //! client's Close is echoed, as RFC 6455 asks. Replies are written with gRPC's policy: those
-//! ready together go out together, and none waits for a later one.
+//! ready together go out together, and none waits for a later one. The server's request timeout
+//! bounds the wait for each message, as it does for a gRPC bidi stream: a session silent for
+//! longer gets a DEADLINE_EXCEEDED error and Close 1008.
+
+use std::time::Duration;
 
 use axum::{
+    Extension,
     extract::{
         State,
         ws::{
@@ -25,8 +30,16 @@ use crate::{
     proto::{HelloReply, HelloRequest},
 };
 
+/// What bounds a chat session, given to the route by the router.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionLimits {
+    /// The longest wait for the client's next message (the server's request timeout).
+    pub(crate) message_timeout: Duration,
+}
+
 pub(crate) async fn chat(
     State(greeter): State<Greeter>,
+    Extension(limits): Extension<SessionLimits>,
     version: Version,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -38,7 +51,7 @@ pub(crate) async fn chat(
             )
             .into_response()
         }
-        Ok(upgrade) => upgrade.on_upgrade(move |socket| converse(socket, greeter)),
+        Ok(upgrade) => upgrade.on_upgrade(move |socket| converse(socket, greeter, limits)),
         Err(_) if version >= Version::HTTP_2 => ApiError::invalid_argument(
             "WebSocket is served over HTTP/1.1 only (an RFC 6455 Upgrade); this server does not \
              offer WebSocket over HTTP/2 (RFC 8441)",
@@ -71,14 +84,26 @@ struct Refusal {
     reason: &'static str,
 }
 
-async fn converse(mut socket: WebSocket, greeter: Greeter) {
+async fn converse(mut socket: WebSocket, greeter: Greeter, limits: SessionLimits) {
     let mut next = None;
+    // Pings and Pongs keep the connection alive but are not messages: they do not restart the
+    // wait for the next one.
+    let mut message_due = tokio::time::Instant::now() + limits.message_timeout;
     loop {
         let frame = match next.take() {
             Some(frame) => frame,
-            None => socket.recv().await,
+            None => match tokio::time::timeout_at(message_due, socket.recv()).await {
+                Ok(frame) => frame,
+                Err(_) => {
+                    let _ = refuse(&mut socket, silent(limits.message_timeout)).await;
+                    return;
+                }
+            },
         };
         let Some(Ok(frame)) = frame else { return };
+        if matches!(frame, Message::Text(_) | Message::Binary(_)) {
+            message_due = tokio::time::Instant::now() + limits.message_timeout;
+        }
         let answer = match frame {
             Message::Text(text) => answer_json(&greeter, text.as_bytes()),
             Message::Binary(bytes) => answer_protobuf(&greeter, &bytes),
@@ -103,13 +128,33 @@ async fn converse(mut socket: WebSocket, greeter: Greeter) {
                 }
             }
             Err(refusal) => {
-                let text = serde_json::to_string(&refusal.error.into_body()).unwrap_or_default();
-                let _ = socket.feed(Message::Text(text.into())).await;
-                let close = CloseFrame { code: refusal.close_code, reason: refusal.reason.into() };
-                let _ = socket.send(Message::Close(Some(close))).await;
+                let _ = refuse(&mut socket, refusal).await;
                 return;
             }
         }
+    }
+}
+
+/// Ends a session early: the error in the API's shape, then a Close frame with its code.
+async fn refuse(socket: &mut WebSocket, refusal: Refusal) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(&refusal.error.into_body()).unwrap_or_default();
+    socket.feed(Message::Text(text.into())).await?;
+    let close = CloseFrame { code: refusal.close_code, reason: refusal.reason.into() };
+    socket.send(Message::Close(Some(close))).await
+}
+
+/// A session whose client sent nothing for the request timeout.
+fn silent(timeout: Duration) -> Refusal {
+    Refusal {
+        error: ApiError::new(
+            super::error::Code::DeadlineExceeded,
+            format!(
+                "the client sent no message for {} s (the server's request timeout)",
+                timeout.as_secs_f64()
+            ),
+        ),
+        close_code: close_code::POLICY,
+        reason: "no message within the request timeout",
     }
 }
 

@@ -71,7 +71,8 @@ const DOCS_PATHS: [&str; 4] = [DOCS, "/docs/", "/docs/{*rest}", OPENAPI];
 /// (`examples/same_api_axum.rs`) serves exactly this through `axum::serve`, so that the
 /// comparison can tell what the REST contract costs from what our server adds.
 pub fn api(greeter: Greeter, readiness: Readiness) -> Router {
-    documented(greeter, readiness, None, None)
+    let request_timeout = crate::config::ConnectionLimits::default().request_timeout();
+    documented(greeter, readiness, None, None, request_timeout)
 }
 
 /// The REST port's router. The Greeter routes sit behind the bearer token (if any), and the
@@ -85,21 +86,31 @@ pub fn router(
 ) -> impl PortService {
     let AppState { greeter, readiness, metrics } = state;
     let calls = metrics.as_ref().map(metrics::RestCalls::new);
-    let router = documented(greeter, readiness, token, metrics.as_ref());
+    let request_timeout = config.connections.request_timeout();
+    let router = documented(greeter, readiness, token, metrics.as_ref(), request_timeout);
     guard::front(router, &config.connections, config.rest.max_body_bytes, calls)
 }
 
 /// The documented routes, with the token on the Greeter's and `/metrics` when given; the
-/// fallbacks come last, so that they cover every route.
+/// fallbacks come last, so that they cover every route. The WebSocket chat is told the request
+/// timeout, which bounds the wait for each of a session's messages.
 fn documented(
     greeter: Greeter,
     readiness: Readiness,
     token: Option<BearerToken>,
     metrics: Option<&Metrics>,
+    request_timeout: std::time::Duration,
 ) -> Router {
-    let api = routes::GREETER
-        .iter()
-        .fold(Router::new(), |api, route| api.route(route.path, route.method_router()));
+    let api = routes::GREETER.iter().fold(Router::new(), |api, route| {
+        let served = route.method_router();
+        // Only the chat's requests carry the extension: the others pay nothing for it.
+        let served = if route.path == routes::CHAT.path {
+            served.layer(axum::Extension(chat::SessionLimits { message_timeout: request_timeout }))
+        } else {
+            served
+        };
+        api.route(route.path, served)
+    });
     let api = guard::require_token(api, token).with_state(greeter);
     let health = routes::HEALTH
         .iter()
