@@ -81,17 +81,26 @@ fn every_overlay_keeps_our_policies() {
 }
 
 #[test]
+/// The README: dev is "one server pod" that `kubectl scale` raises to three, and applying the
+/// overlay again "leaves the 3 replicas alone"; prod runs three to ten pods by its autoscaler.
+/// Both hold only if no manifest carries a replica count (Kubernetes starts one pod, and
+/// `kubectl apply` then leaves the count to whoever scales).
 fn prod_scales_on_cpu_from_three_replicas_and_dev_runs_one() {
     let Some(kubectl) = tools::require("kubectl") else { return };
     let prod = parse(&render(&kubectl, &k8s_dir().join("overlays/prod")));
     let hpa = objects(&prod, "HorizontalPodAutoscaler").next().expect("prod has an HPA");
     assert_eq!(hpa.pointer("/spec/minReplicas"), Some(&json!(3)));
     assert_eq!(hpa.pointer("/spec/metrics/0/resource/name"), Some(&json!("cpu")));
-    assert_eq!(replicas(&prod, "rpc-vs-rest"), Some(3));
+    assert_eq!(hpa.pointer("/spec/maxReplicas"), Some(&json!(10)));
+    assert_eq!(replicas(&prod, "rpc-vs-rest"), None, "prod's count is the autoscaler's");
 
     let dev = parse(&render(&kubectl, &k8s_dir().join("overlays/dev")));
     assert_eq!(objects(&dev, "HorizontalPodAutoscaler").count(), 0);
-    assert_eq!(replicas(&dev, "rpc-vs-rest"), Some(1));
+    assert_eq!(
+        replicas(&dev, "rpc-vs-rest"),
+        None,
+        "a replica count in dev would undo `kubectl scale` on the next apply"
+    );
 }
 
 #[test]
@@ -117,7 +126,7 @@ fn policies_catch_a_removed_probe_limit_or_security_setting() {
 
     type Mutation = fn(&mut [Value]);
     let server = "Deployment/rpc-vs-rest container server";
-    let cases: [(&str, Mutation, String); 13] = [
+    let cases: [(&str, Mutation, String); 14] = [
         (
             "readiness probe removed",
             |docs| remove(server_container(docs), "readinessProbe"),
@@ -175,6 +184,13 @@ fn policies_catch_a_removed_probe_limit_or_security_setting() {
             |docs| set_env(server_container(docs), "RPC_VS_REST_SHUTDOWN_TIMEOUT", "30"),
             "Deployment/rpc-vs-rest: terminationGracePeriodSeconds 30 is not more than \
              preStop sleep 5 s + RPC_VS_REST_SHUTDOWN_TIMEOUT 30 s"
+                .into(),
+        ),
+        (
+            "a replica count put back in the Deployment",
+            |docs| object(docs, "Deployment", "rpc-vs-rest")["spec"]["replicas"] = json!(3),
+            "Deployment/rpc-vs-rest: sets replicas 3, which every kubectl apply puts back over \
+             kubectl scale and the autoscaler"
                 .into(),
         ),
         (

@@ -28,6 +28,7 @@ pub(crate) fn violations(docs: &[Value]) -> Vec<String> {
         disruption_budget_violations(docs),
         network_policy_violations(docs),
         autoscaler_violations(docs),
+        replica_count_violations(docs),
         compare_target_violations(docs),
         sharded_job_violations(docs),
     ]
@@ -424,7 +425,7 @@ pub(crate) fn network_policy_violations(docs: &[Value]) -> Vec<String> {
     found
 }
 
-/// An autoscaler scales a Deployment that exists, and that Deployment starts at its minimum.
+/// An autoscaler scales a Deployment that exists.
 pub(crate) fn autoscaler_violations(docs: &[Value]) -> Vec<String> {
     let mut found = Vec::new();
     for hpa in objects(docs, "HorizontalPodAutoscaler") {
@@ -434,18 +435,27 @@ pub(crate) fn autoscaler_violations(docs: &[Value]) -> Vec<String> {
         if max.is_none_or(|max| max < min) {
             found.push(format!("{}: maxReplicas is below minReplicas {min}", id(hpa)));
         }
-        match replicas(docs, target) {
-            Some(replicas) if replicas == min => {}
-            Some(replicas) => found.push(format!(
-                "{}: Deployment/{target} starts at {replicas} replicas, not minReplicas {min}",
-                id(hpa)
-            )),
-            None => {
-                found.push(format!("{}: scales Deployment/{target}, which is not here", id(hpa)))
-            }
+        if !objects(docs, "Deployment").any(|deployment| deployment["metadata"]["name"] == target) {
+            found.push(format!("{}: scales Deployment/{target}, which is not here", id(hpa)));
         }
     }
     found
+}
+
+/// No Deployment carries a replica count: `kubectl apply` sets a count the manifest carries
+/// back on every apply, over `kubectl scale` and over an autoscaler. Without one, Kubernetes
+/// starts one pod and later applies leave the count to whoever scales.
+pub(crate) fn replica_count_violations(docs: &[Value]) -> Vec<String> {
+    objects(docs, "Deployment")
+        .filter_map(|deployment| {
+            let replicas = deployment.pointer("/spec/replicas")?;
+            Some(format!(
+                "{}: sets replicas {replicas}, which every kubectl apply puts back over kubectl \
+                 scale and the autoscaler",
+                id(deployment)
+            ))
+        })
+        .collect()
 }
 
 /// `compare` targets address Services that exist, on ports they have; a `dns:///` target
