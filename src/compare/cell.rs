@@ -9,7 +9,7 @@ use super::{
     check::{CallError, Expected},
     grpc_client::{self, GrpcClients},
     rest_client::{RestClient, RestStyle},
-    unary_client::{self, UnaryClient},
+    unary_client::{self, ConnectionPolicy, UnaryClient},
     websocket_client,
     wire::WireCounters,
     workload::Workload,
@@ -118,47 +118,69 @@ pub enum CellClient {
 
 impl CellClient {
     /// Connects to the cell's port: HTTP/2 cells open `connections` connections (per gRPC
-    /// server address); HTTP/1.1 cells connect as each task first calls.
+    /// server address); HTTP/1.1 cells connect as each task first calls. Every cell and
+    /// workload is matched by name: a new cell does not compile until it is given a client
+    /// here, and a workload a cell cannot carry is refused.
     pub async fn connect(
         cell: Cell,
         workload: &Workload,
-        grpc: &[SocketAddr],
-        rest: SocketAddr,
+        (grpc, rest): (&[SocketAddr], SocketAddr),
         connections: usize,
+        policy: ConnectionPolicy,
         counters: Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         let connections = connections.max(1);
-        if matches!(workload, Workload::Unary | Workload::Batch(_)) {
-            let unary = match cell {
-                Cell::Grpc => Some((grpc, unary_client::Reply::Grpc)),
-                Cell::RestJsonH1 | Cell::RestJsonH2 => {
-                    Some((&[rest][..], unary_client::Reply::Json))
-                }
-                Cell::RestProtoH1 | Cell::RestProtoH2 => {
-                    Some((&[rest][..], unary_client::Reply::Protobuf))
-                }
-                _ => None,
-            };
-            if let Some((addrs, reply)) = unary {
-                let http2 = cell.http2();
-                let client =
-                    UnaryClient::connect(addrs, http2, reply, workload, connections, &counters)
-                        .await?;
-                return Ok(Self::Unary(Box::new(client)));
+        let lean = |addrs: &[SocketAddr], reply| {
+            let counters = counters.clone();
+            let addrs = addrs.to_vec();
+            async move {
+                let client = UnaryClient::connect(
+                    &addrs,
+                    cell.http2(),
+                    reply,
+                    workload,
+                    connections,
+                    policy,
+                    &counters,
+                )
+                .await?;
+                anyhow::Ok(Self::Unary(Box::new(client)))
             }
+        };
+        let rest_style = |sse| RestStyle { http2: cell.http2(), json: cell.json(), sse };
+        let unary = workload.is_unary_or_batch();
+        if !unary && policy != ConnectionPolicy::default() {
+            anyhow::bail!(
+                "--h1-connections and --connect-per-call apply to unary and batch workloads, \
+                 not {workload}"
+            );
         }
-        Ok(match cell {
-            Cell::Grpc => Self::Grpc(grpc_client::connect(grpc, connections, &counters).await?),
-            Cell::RestWsH1 => Self::WebSocket { addr: rest, counters },
-            _ => {
-                let style = RestStyle {
-                    http2: cell.http2(),
-                    json: cell.json(),
-                    sse: matches!(cell, Cell::RestSseH1 | Cell::RestSseH2),
-                };
-                Self::Rest(Box::new(RestClient::connect(rest, style, connections, counters).await?))
+        match (cell, workload) {
+            (_, _) if !cell.carries(workload) => {
+                anyhow::bail!("the {cell} cell cannot carry {workload}")
             }
-        })
+            (Cell::Grpc, Workload::Unary | Workload::Batch(_)) => {
+                lean(grpc, unary_client::Reply::Grpc).await
+            }
+            (Cell::RestJsonH1 | Cell::RestJsonH2, _) if unary => {
+                lean(&[rest], unary_client::Reply::Json).await
+            }
+            (Cell::RestProtoH1 | Cell::RestProtoH2, _) if unary => {
+                lean(&[rest], unary_client::Reply::Protobuf).await
+            }
+            (Cell::Grpc, Workload::Stream(_) | Workload::Chat(_)) => {
+                Ok(Self::Grpc(grpc_client::connect(grpc, connections, &counters).await?))
+            }
+            (Cell::RestJsonH1 | Cell::RestJsonH2 | Cell::RestProtoH1 | Cell::RestProtoH2, _) => {
+                let rest = RestClient::connect(rest, rest_style(false), connections, counters);
+                Ok(Self::Rest(Box::new(rest.await?)))
+            }
+            (Cell::RestSseH1 | Cell::RestSseH2, _) => {
+                let rest = RestClient::connect(rest, rest_style(true), connections, counters);
+                Ok(Self::Rest(Box::new(rest.await?)))
+            }
+            (Cell::RestWsH1, _) => Ok(Self::WebSocket { addr: rest, counters }),
+        }
     }
 
     /// The client task number `task` of a run uses (see [`CellClient`]).

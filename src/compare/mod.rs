@@ -10,6 +10,7 @@ mod check;
 mod grpc_client;
 mod html;
 mod http2;
+pub mod link;
 mod merge;
 mod provenance;
 mod report;
@@ -41,6 +42,7 @@ pub use provenance::Provenance;
 pub use report::Format;
 pub use run::{LatencyAt, Measurement, decode_histogram};
 pub use shard::{Shard, StartAt};
+pub use unary_client::ConnectionPolicy;
 pub use verdict::{Verdict, verdicts};
 pub use wire::{CountingConnector, CountingStream, WireCounters};
 pub use workload::Workload;
@@ -88,6 +90,27 @@ pub struct CompareConfig {
     /// ids and metrics on every call) or `lean` (the protocols alone).
     #[arg(long, value_enum, default_value_t = Profile::Default)]
     pub server_profile: Profile,
+
+    /// HTTP/1.1 cells share at most this many connections among the calls in flight (a
+    /// browser allows 6 per host); a call waits for a free one. Default: one per call in
+    /// flight. Unary and batch workloads.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub h1_connections: Option<usize>,
+
+    /// Every call opens a new connection and closes it after its reply: TCP (a round trip
+    /// on an emulated link) and, on HTTP/2, the preface and SETTINGS, per call, as a
+    /// short-lived client pays. Unary and batch workloads.
+    #[arg(long)]
+    pub connect_per_call: bool,
+
+    /// The network between the clients and the server, emulated in user space by a relay
+    /// that every cell's connections go through: `loopback` (none, the default), `lan`
+    /// (100 Mbit/s, 2 ms round trip), `wan` (20 Mbit/s, 30 ms), `longhaul` (1 Gbit/s, 200 ms),
+    /// or `rtt=20ms,rate=50mbit`. Each direction is one line shared by all of a cell's
+    /// connections. Not modelled: loss, congestion control and slow start at the emulated
+    /// round trip. Works against targets too. The relay's CPU counts as the client's.
+    #[arg(long, default_value = "loopback")]
+    pub link: link::Link,
 
     /// Seconds of warm-up before each measurement.
     #[arg(long, default_value_t = 1.0)]
@@ -141,6 +164,13 @@ pub struct CompareConfig {
     pub command: Option<CompareCommand>,
 }
 
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse() {
+        Ok(0) | Err(_) => Err(format!("a number of connections, at least 1, not {text:?}")),
+        Ok(count) => Ok(count),
+    }
+}
+
 /// What `compare` can do besides measuring.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum CompareCommand {
@@ -162,6 +192,15 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
         config.concurrency = vec![1, 16, 64, 256];
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         config.connections = if cores > 1 { vec![1, cores] } else { vec![1] };
+    }
+    // Refused before anything runs: the lean client is the one that pools or reconnects.
+    if config.h1_connections.is_some() || config.connect_per_call {
+        if let Some(workload) = config.workloads.iter().find(|w| !w.is_unary_or_batch()) {
+            anyhow::bail!(
+                "--h1-connections and --connect-per-call apply to unary and batch workloads, \
+                 not {workload}"
+            );
+        }
     }
     // Read first, so that a bad baseline fails before the measuring does.
     let before = config.baseline.as_deref().map(Report::load).transpose()?;
@@ -251,6 +290,11 @@ fn plan(config: &CompareConfig) -> run::Plan {
         duration: Duration::from_secs_f64(config.duration),
         repeats: config.repeats,
         rate: config.rate,
+        link: config.link.clone(),
+        policy: unary_client::ConnectionPolicy {
+            h1_pool: config.h1_connections,
+            per_call: config.connect_per_call,
+        },
     }
 }
 

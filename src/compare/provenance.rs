@@ -79,6 +79,19 @@ pub struct Settings {
     pub repeats: usize,
     /// Open loop at this many calls per second in all; `None`: closed loop (back to back).
     pub rate: Option<f64>,
+    /// The emulated network between the clients and the server (`loopback`: none).
+    #[serde(default = "loopback")]
+    pub link: String,
+    /// HTTP/1.1 cells' shared connections (`None`: one per call in flight).
+    #[serde(default)]
+    pub h1_connections: Option<usize>,
+    /// Whether every call opened a connection of its own.
+    #[serde(default)]
+    pub connect_per_call: bool,
+}
+
+fn loopback() -> String {
+    "loopback".into()
 }
 
 impl Provenance {
@@ -118,6 +131,9 @@ impl Provenance {
                 duration_seconds: config.duration,
                 repeats: config.repeats.max(1),
                 rate: config.rate,
+                link: config.link.to_string(),
+                h1_connections: config.h1_connections,
+                connect_per_call: config.connect_per_call,
             },
             shard: config.shard,
             late_by_seconds: None,
@@ -172,13 +188,7 @@ impl Provenance {
             ("cells", s.cells.join(",")),
             ("workloads", s.workloads.join(",")),
             ("concurrency", list(&s.concurrency)),
-            (
-                "connections",
-                format!(
-                    "{} per HTTP/2 cell; one per call in flight on HTTP/1.1",
-                    list(&s.connections)
-                ),
-            ),
+            ("connections", connections_line(s, &list(&s.connections))),
             (
                 "timing",
                 format!(
@@ -187,6 +197,7 @@ impl Provenance {
                 ),
             ),
             ("load", load),
+            ("link", link_line(&s.link)),
         ];
         if let Some(shard) = self.shard {
             let late = self
@@ -207,6 +218,27 @@ impl Provenance {
         }
         lines
     }
+}
+
+fn connections_line(settings: &Settings, http2: &str) -> String {
+    if settings.connect_per_call {
+        return "a new connection for every call (closed after its reply), on every cell".into();
+    }
+    let http1 = match settings.h1_connections {
+        Some(pool) => format!("at most {pool} shared by the calls in flight on HTTP/1.1"),
+        None => "one per call in flight on HTTP/1.1".into(),
+    };
+    format!("{http2} per HTTP/2 cell; {http1}")
+}
+
+fn link_line(link: &str) -> String {
+    if link == "loopback" {
+        return "loopback: no emulated delay or rate".into();
+    }
+    format!(
+        "{link}, emulated by a relay in compare (each direction one line shared by the cell's \
+         connections; no loss, congestion control or slow start); its CPU counts as the client's"
+    )
 }
 
 fn read_trimmed(path: impl AsRef<Path>) -> Option<String> {

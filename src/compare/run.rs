@@ -15,8 +15,10 @@ use hdrhistogram::Histogram;
 use super::{
     cell::{Cell, CellClient, ServedBy},
     check::Expected,
+    link::{Link, Relays},
     shard::{Shard, unix_ms},
     target::Target,
+    unary_client::ConnectionPolicy,
     wire::WireCounters,
     workload::Workload,
 };
@@ -130,6 +132,10 @@ pub(crate) struct Plan {
     pub(crate) repeats: usize,
     /// Open loop: calls per second in total, each timed from when it was meant to be sent.
     pub(crate) rate: Option<f64>,
+    /// The emulated network between the clients and the server.
+    pub(crate) link: Link,
+    /// How calls get connections: pooled HTTP/1.1, or a new one per call.
+    pub(crate) policy: ConnectionPolicy,
 }
 
 pub(crate) async fn measure(
@@ -150,24 +156,36 @@ pub(crate) async fn measure(
         None => (concurrency, connections, plan.rate),
     };
     let counters = Arc::new(WireCounters::default());
+    // Every measurement gets a link of its own: no cell inherits another's queue.
+    let relays = match plan.link.is_loopback() {
+        true => None,
+        false => Some(Relays::start(&plan.link, &target.grpc, target.rest).await?),
+    };
+    let (grpc, rest) = match &relays {
+        Some(relays) => (&relays.grpc[..], relays.rest),
+        None => (&target.grpc[..], target.rest),
+    };
     let client = CellClient::connect(
         cell,
         workload,
-        &target.grpc,
-        target.rest,
+        (grpc, rest),
         connections,
+        plan.policy,
         counters.clone(),
     )
     .await?;
     let clients: Vec<CellClient> = (0..tasks).map(|task| client.for_task(task)).collect();
-    drive(&clients, workload, plan.warmup, rate).await;
+    // Each run hands the tasks' clients back, so that a connection opened in the warm-up (an
+    // HTTP/1.1 task's own) carries the measured calls too, as HTTP/2's shared ones do.
+    let (_, mut clients) = drive(clients, workload, plan.warmup, rate).await;
     let mut runs = Vec::with_capacity(plan.repeats);
     for _ in 0..plan.repeats.max(1) {
         let (sent_before, received_before) = counters.snapshot();
         let cpu_before = target.server_cpu();
         let client_cpu_before = super::target::client_cpu();
         let opened = unix_ms();
-        let run = drive(&clients, workload, plan.duration, rate).await;
+        let run;
+        (run, clients) = drive(clients, workload, plan.duration, rate).await;
         let window_ms = [opened, unix_ms()];
         let (sent, received) = counters.snapshot();
         let since = |after: Option<Duration>, before: Option<Duration>| {
@@ -225,19 +243,21 @@ struct Run {
 /// with a `rate`, each call at its scheduled time and its latency counted from that time, so
 /// a stalled server shows as latency rather than as fewer samples (no coordinated omission).
 async fn drive(
-    clients: &[CellClient],
+    clients: Vec<CellClient>,
     workload: &Workload,
     duration: Duration,
     rate: Option<f64>,
-) -> Run {
+) -> (Run, Vec<CellClient>) {
     // What every reply must say, asked of the domain once rather than per call.
     let expected = Arc::new(Expected::of(workload));
     let started = Instant::now();
     let deadline = started + duration;
     let concurrency = clients.len();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|task| {
-            let (mut client, workload) = (clients[task].clone(), workload.clone());
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(task, mut client)| {
+            let workload = workload.clone();
             let expected = expected.clone();
             // Task `task` owns calls task, task + concurrency, task + 2·concurrency, …
             let interval = rate.map(|rate| Duration::from_secs_f64(concurrency as f64 / rate));
@@ -283,7 +303,7 @@ async fn drive(
                         }
                     }
                 }
-                (latency, servers, calls, errors, first_error)
+                (latency, servers, calls, errors, first_error, client)
             })
         })
         .collect();
@@ -295,8 +315,10 @@ async fn drive(
         latency: new_histogram(),
         elapsed: Duration::ZERO,
     };
+    let mut clients = Vec::with_capacity(concurrency);
     for task in tasks {
-        if let Ok((latency, servers, calls, errors, first_error)) = task.await {
+        if let Ok((latency, servers, calls, errors, first_error, client)) = task.await {
+            clients.push(client);
             run.latency.add(latency).expect("histograms of the same bounds add up");
             for (server, calls) in servers.0 {
                 run.servers.count(server, calls);
@@ -309,7 +331,7 @@ async fn drive(
         }
     }
     run.elapsed = started.elapsed();
-    run
+    (run, clients)
 }
 
 /// Latencies are recorded in microseconds, up to a minute (longer ones count as a minute).

@@ -59,6 +59,17 @@ impl Prepared {
     }
 }
 
+/// How a cell's calls get their connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionPolicy {
+    /// HTTP/1.1: at most this many connections, shared by every task; a call waits for a free
+    /// one (`None`: one per call in flight, each task its own).
+    pub h1_pool: Option<usize>,
+    /// Every call opens a connection of its own and closes it after the reply: TCP, and on
+    /// HTTP/2 the preface and SETTINGS, paid per call.
+    pub per_call: bool,
+}
+
 /// How the calls reach the server.
 #[derive(Debug)]
 enum Wire {
@@ -67,17 +78,56 @@ enum Wire {
     /// A connection of the task's own, opened at its first call and again whenever the
     /// server has closed it.
     Http1 { addr: SocketAddr, counters: Arc<WireCounters>, connection: Option<Http1Connection> },
+    /// Connections shared by every task, at most the pool's size; a call waits for one.
+    Http1Pool(Arc<Http1Pool>),
+    /// A new connection for every call, to each address in turn.
+    PerCall { addrs: Turns<SocketAddr>, http2: bool, counters: Arc<WireCounters> },
 }
 
 impl Clone for Wire {
-    /// A clone shares the HTTP/2 connections, and opens an HTTP/1.1 connection of its own.
+    /// A clone shares the HTTP/2 connections and the pool, and opens an HTTP/1.1 connection
+    /// of its own.
     fn clone(&self) -> Self {
         match self {
             Wire::Http2(connections) => Wire::Http2(connections.clone()),
             Wire::Http1 { addr, counters, .. } => {
                 Wire::Http1 { addr: *addr, counters: counters.clone(), connection: None }
             }
+            Wire::Http1Pool(pool) => Wire::Http1Pool(pool.clone()),
+            Wire::PerCall { addrs, http2, counters } => {
+                Wire::PerCall { addrs: addrs.clone(), http2: *http2, counters: counters.clone() }
+            }
         }
+    }
+}
+
+/// HTTP/1.1 connections shared by a cell's tasks: `size` of them at most, opened as needed
+/// and kept while the server keeps them open.
+#[derive(Debug)]
+struct Http1Pool {
+    addr: SocketAddr,
+    counters: Arc<WireCounters>,
+    size: usize,
+    /// A permit per connection that may be in use at once.
+    free: tokio::sync::Semaphore,
+    idle: std::sync::Mutex<Vec<Http1Connection>>,
+}
+
+impl Http1Pool {
+    /// One call on a pooled connection: waits for a free one (the queue a client with a
+    /// connection limit has), opens it if the pool has none idle.
+    async fn call(&self, request: &Prepared) -> Result<(StatusCode, ServedBy, Bytes), CallError> {
+        let _permit = self
+            .free
+            .acquire()
+            .await
+            .map_err(|error| CallError::transport("HTTP/1.1 pool", error))?;
+        let mut connection = self.idle.lock().unwrap_or_else(|poison| poison.into_inner()).pop();
+        let result = call_http1(self.addr, &self.counters, &mut connection, request).await;
+        if let Some(connection) = connection {
+            self.idle.lock().unwrap_or_else(|poison| poison.into_inner()).push(connection);
+        }
+        result
     }
 }
 
@@ -99,11 +149,26 @@ impl UnaryClient {
         reply: Reply,
         workload: &Workload,
         connections: usize,
+        policy: ConnectionPolicy,
         counters: &Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         let first = *addrs.first().ok_or_else(|| anyhow::anyhow!("no address to connect to"))?;
         let request = prepare(first, reply, workload)?;
-        let wire = if http2 {
+        let wire = if policy.per_call {
+            Wire::PerCall {
+                addrs: Turns::new(addrs.to_vec(), 0),
+                http2,
+                counters: counters.clone(),
+            }
+        } else if let (false, Some(size)) = (http2, policy.h1_pool) {
+            Wire::Http1Pool(Arc::new(Http1Pool {
+                addr: first,
+                counters: counters.clone(),
+                size,
+                free: tokio::sync::Semaphore::new(size),
+                idle: std::sync::Mutex::new(Vec::with_capacity(size)),
+            }))
+        } else if http2 {
             let mut handles = Vec::with_capacity(addrs.len() * connections);
             for _ in 0..connections {
                 for &addr in addrs {
@@ -122,7 +187,12 @@ impl UnaryClient {
     pub(crate) fn for_task(&self, task: usize) -> Self {
         let wire = match &self.wire {
             Wire::Http2(connections) => Wire::Http2(connections.for_task(task)),
-            http1 => http1.clone(),
+            Wire::PerCall { addrs, http2, counters } => Wire::PerCall {
+                addrs: addrs.for_task(task),
+                http2: *http2,
+                counters: counters.clone(),
+            },
+            other => other.clone(),
         };
         Self { wire, request: self.request.clone(), reply: self.reply }
     }
@@ -131,7 +201,8 @@ impl UnaryClient {
     pub(crate) fn connections(&self, concurrency: usize) -> usize {
         match &self.wire {
             Wire::Http2(connections) => connections.len(),
-            Wire::Http1 { .. } => concurrency,
+            Wire::Http1 { .. } | Wire::PerCall { .. } => concurrency,
+            Wire::Http1Pool(pool) => pool.size.min(concurrency),
         }
     }
 
@@ -151,6 +222,24 @@ impl UnaryClient {
             Wire::Http1 { addr, counters, connection } => {
                 let (status, served_by, body) =
                     call_http1(*addr, counters, connection, &self.request).await?;
+                (status, served_by, body, None)
+            }
+            Wire::Http1Pool(pool) => {
+                let (status, served_by, body) = pool.call(&self.request).await?;
+                (status, served_by, body, None)
+            }
+            Wire::PerCall { addrs, http2: true, counters } => {
+                let mut sender = connect_http2(*addrs.next(), counters.clone())
+                    .await
+                    .map_err(|error| CallError::Transport(format!("connect: {error:#}")))?;
+                let (status, headers, body, trailers) =
+                    call_http2(&mut sender, &self.request).await?;
+                let served_by = headers.get(SERVED_BY).cloned();
+                (status, served_by, body, Some((headers, trailers)))
+            }
+            Wire::PerCall { addrs, http2: false, counters } => {
+                let (status, served_by, body) =
+                    call_http1(*addrs.next(), counters, &mut None, &self.request).await?;
                 (status, served_by, body, None)
             }
         };

@@ -19,6 +19,11 @@ impl Workload {
     pub fn batch(size: usize) -> Self {
         Self::Batch((0..size).map(|i| format!("name-{i:05}")).collect())
     }
+
+    /// One request, one reply: what the lean client carries.
+    pub fn is_unary_or_batch(&self) -> bool {
+        matches!(self, Self::Unary | Self::Batch(_))
+    }
 }
 
 impl fmt::Display for Workload {

@@ -1,0 +1,213 @@
+//! A user runs `compare` under the conditions they deploy in: an emulated link (`--link`), a
+//! bounded HTTP/1.1 pool (`--h1-connections`) and a new connection per call
+//! (`--connect-per-call`), and sees what those conditions do to each cell. The connections the
+//! server accepts are counted at its address by a relay this test owns, not by `compare`.
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use common::TestServer;
+use serde_json::Value;
+use tokio::{
+    net::{TcpListener, TcpStream},
+    process::Command,
+};
+
+async fn compare(args: &[&str]) -> Vec<Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+        .arg("compare")
+        .args(["--format", "json"])
+        .args(args)
+        .output()
+        .await
+        .expect("run compare");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "compare {args:?} failed: {stderr}");
+    let output: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = output["measurements"].as_array().unwrap().clone();
+    for row in &rows {
+        assert_eq!(row["errors"], 0, "{} {}: {}", row["cell"], row["workload"], row["first_error"]);
+    }
+    rows
+}
+
+fn row<'a>(rows: &'a [Value], cell: &str) -> &'a Value {
+    rows.iter().find(|row| row["cell"] == cell).unwrap_or_else(|| panic!("no {cell} row"))
+}
+
+fn ms(row: &Value, field: &str) -> f64 {
+    row[field].as_f64().unwrap() / 1000.0
+}
+
+/// What the server's address accepts, counted: a plain TCP relay in front of `server`.
+async fn counted(server: SocketAddr) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut upstream = TcpStream::connect(server).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (addr.to_string(), accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_40ms_round_trip_gives_every_cell_a_median_of_40_to_46_ms_at_one_in_flight() {
+    let rows = compare(&[
+        "--link",
+        "rtt=40ms",
+        "--workloads",
+        "unary,stream-10",
+        "--cells",
+        "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2,rest-sse-h1,rest-sse-h2",
+        "--concurrency",
+        "1",
+        "--warmup",
+        "0.3",
+        "--duration",
+        "1",
+    ])
+    .await;
+    assert_eq!(rows.len(), 10, "5 cells carry unary, 5 carry streams");
+    for row in &rows {
+        let p50 = ms(row, "p50_us");
+        assert!((40.0..=46.0).contains(&p50), "{} {}: p50 {p50} ms", row["cell"], row["workload"]);
+    }
+}
+
+/// At 8 Mbit/s a reply direction carries 1 MB/s, and it is one line for the whole cell: 16
+/// HTTP/1.1 connections together get what one HTTP/2 connection gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_links_rate_is_shared_by_all_of_a_cells_connections() {
+    let rows = compare(&[
+        "--link",
+        "rate=8mbit",
+        "--workloads",
+        "batch-1000",
+        "--cells",
+        "grpc,rest-json-h1,rest-json-h2",
+        "--concurrency",
+        "16",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "2",
+    ])
+    .await;
+    let received = |cell: &str| {
+        let row = row(&rows, cell);
+        row["response_bytes_per_call"].as_f64().unwrap()
+            * row["requests_per_second"].as_f64().unwrap()
+    };
+    for cell in ["grpc", "rest-json-h1", "rest-json-h2"] {
+        let rate = received(cell);
+        assert!((900_000.0..=1_100_000.0).contains(&rate), "{cell}: {rate:.0} B/s received");
+    }
+    assert_eq!(row(&rows, "rest-json-h1")["connections"], 16);
+    assert_eq!(row(&rows, "rest-json-h2")["connections"], 1);
+    let (h1, h2) = (received("rest-json-h1"), received("rest-json-h2"));
+    assert!((h1 / h2 - 1.0).abs() < 0.1, "16 HTTP/1.1 connections {h1:.0} B/s, one HTTP/2 {h2:.0}");
+}
+
+/// Sixteen calls in flight over a pool of two HTTP/1.1 connections: the server accepts two,
+/// and each call waits its turn, which a 20 ms round trip makes plain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_two_http1_connections_makes_sixteen_calls_queue() {
+    let server = TestServer::spawn().await;
+    let (rest, accepted) = counted(server.rest_addr).await;
+    let grpc = server.grpc_addr.to_string();
+    let rows = compare(&[
+        "--grpc-target",
+        &grpc,
+        "--rest-target",
+        &rest,
+        "--link",
+        "rtt=20ms",
+        "--h1-connections",
+        "2",
+        "--cells",
+        "rest-json-h1",
+        "--workloads",
+        "unary",
+        "--concurrency",
+        "16",
+        "--warmup",
+        "0.3",
+        "--duration",
+        "1",
+    ])
+    .await;
+    let pooled = row(&rows, "rest-json-h1");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "the server accepted the pool's 2");
+    assert_eq!(pooled["connections"], 2);
+    // Eight calls per connection: a call waits for about seven before it.
+    let p50 = ms(pooled, "p50_us");
+    assert!(p50 > 4.0 * 20.0, "p50 {p50} ms: the calls did not queue for the two connections");
+}
+
+/// `--connect-per-call`: the server accepts one TCP connection per call, on HTTP/1.1 and on
+/// HTTP/2 alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_connection_per_call_is_one_accepted_connection_per_call() {
+    let server = TestServer::spawn().await;
+    for cell in ["grpc", "rest-json-h1", "rest-proto-h2"] {
+        let (grpc, grpc_accepted) = counted(server.grpc_addr).await;
+        let (rest, rest_accepted) = counted(server.rest_addr).await;
+        let rows = compare(&[
+            "--grpc-target",
+            &grpc,
+            "--rest-target",
+            &rest,
+            "--connect-per-call",
+            "--cells",
+            cell,
+            "--workloads",
+            "unary",
+            "--concurrency",
+            "4",
+            "--warmup",
+            "0",
+            "--duration",
+            "0.5",
+        ])
+        .await;
+        let calls = row(&rows, cell)["calls"].as_u64().unwrap() as usize;
+        assert!(calls > 10, "{cell}: {calls} calls");
+        let accepted = grpc_accepted.load(Ordering::SeqCst) + rest_accepted.load(Ordering::SeqCst);
+        assert_eq!(accepted, calls, "{cell}: connections accepted vs calls");
+    }
+}
+
+#[tokio::test]
+async fn conditions_the_lean_client_cannot_meet_are_refused_by_name() {
+    for (args, message) in [
+        (&["--connect-per-call", "--workloads", "stream-10"][..], "not stream-10"),
+        (&["--h1-connections", "2", "--workloads", "chat-10"][..], "not chat-10"),
+        (&["--h1-connections", "0"][..], "at least 1"),
+        (&["--link", "rtt=40"][..], "needs a unit"),
+        (&["--link", "moon"][..], "unknown link"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+            .arg("compare")
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} ran");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
