@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rpc_vs_rest::{
-    compare::{Cell, CellClient, ConnectionPolicy, Expected, WireCounters, Workload},
+    compare::{Cell, CellClient, ClientOptions, Expected, WireCounters, Workload},
     config::ServeConfig,
     server::{self, Listeners},
 };
@@ -37,8 +37,8 @@ fn clients(
         .map(|cell| {
             let counters = Arc::new(WireCounters::default());
             let grpc = [grpc];
-            let policy = ConnectionPolicy::default();
-            let client = CellClient::connect(cell, workload, (&grpc, rest), 1, policy, counters);
+            let options = ClientOptions::default();
+            let client = CellClient::connect(cell, workload, (&grpc, rest), 1, options, counters);
             (cell, runtime.block_on(client).unwrap())
         })
         .collect()

@@ -50,6 +50,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub grpc: GrpcLimits,
 
+    #[command(flatten)]
+    pub http2: Http2Windows,
+
     /// The per-call features besides the protocols: `default` gives every request an id
     /// (`x-request-id`, and in its log lines) and counts every call in `/metrics`; `lean` does
     /// neither, to measure the protocols alone. Limits, load shedding, deadlines, TLS and auth
@@ -133,7 +136,15 @@ macro_rules! default_from_flags {
     )*};
 }
 
-default_from_flags!(ServeConfig, RestLimits, GrpcLimits, ConnectionLimits, AccessConfig, TlsConfig);
+default_from_flags!(
+    ServeConfig,
+    RestLimits,
+    GrpcLimits,
+    ConnectionLimits,
+    AccessConfig,
+    TlsConfig,
+    Http2Windows
+);
 
 /// The largest valid batch (10,000 names of 256 four-byte characters, about 10 MiB in either
 /// encoding, request or reply) fits in either limit.
@@ -215,6 +226,46 @@ impl ConnectionLimits {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)
+    }
+}
+
+/// HTTP/2 flow control: the receive windows an end advertises, on both ports. A sender stops
+/// when it has sent a window's worth that the receiver has not yet acknowledged, so at a long
+/// round trip a window, not the protocol, caps how fast one large message moves (a window per
+/// round trip). `serve` sets the server's; `compare` sets its clients' and its own server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+pub struct Http2Windows {
+    /// Bytes a peer may send on one HTTP/2 stream before it must wait for a WINDOW_UPDATE
+    /// (65,535, HTTP/2's initial value, up to 2^31 - 1).
+    #[arg(
+        long = "http2-stream-window",
+        env = "RPC_VS_REST_HTTP2_STREAM_WINDOW",
+        value_name = "BYTES",
+        value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647),
+        default_value_t = 1024 * 1024
+    )]
+    pub stream: u32,
+
+    /// Bytes a peer may send on all of a connection's streams together before it must wait.
+    #[arg(
+        long = "http2-connection-window",
+        env = "RPC_VS_REST_HTTP2_CONNECTION_WINDOW",
+        value_name = "BYTES",
+        value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647),
+        default_value_t = 1024 * 1024
+    )]
+    pub connection: u32,
+
+    /// Let hyper grow both windows to the bandwidth-delay product it measures with PINGs (the
+    /// windows above become the starting point).
+    #[arg(long = "http2-adaptive-window", env = "RPC_VS_REST_HTTP2_ADAPTIVE_WINDOW")]
+    pub adaptive: bool,
+}
+
+impl std::fmt::Display for Http2Windows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let adaptive = if self.adaptive { "adaptive (BDP) on" } else { "adaptive off" };
+        write!(f, "stream {} B, connection {} B, {adaptive}", self.stream, self.connection)
     }
 }
 

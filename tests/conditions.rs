@@ -211,3 +211,50 @@ async fn conditions_the_lean_client_cannot_meet_are_refused_by_name() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+/// At a 100 ms round trip, a batch of 10,000 names (about 120 KB up, 200 KB down over gRPC)
+/// moves a window per round trip: with HTTP/2's initial 64 KiB windows it takes several round
+/// trips, with 1 MiB one. Set on both ends by `compare`, and on the server alone by `serve`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_kib_window_caps_a_large_message_at_a_long_round_trip() {
+    let batch = |extra: &'static [&'static str], target: Option<(String, String)>| async move {
+        let mut args = vec![
+            "--link",
+            "rtt=100ms",
+            "--workloads",
+            "batch-10000",
+            "--cells",
+            "grpc",
+            "--concurrency",
+            "1",
+            "--warmup",
+            "0.3",
+            "--duration",
+            "1.5",
+        ];
+        args.extend(extra);
+        let target_args;
+        if let Some((grpc, rest)) = &target {
+            target_args = [
+                "--grpc-target".to_owned(),
+                grpc.clone(),
+                "--rest-target".to_owned(),
+                rest.clone(),
+            ];
+            args.extend(target_args.iter().map(String::as_str));
+        }
+        ms(row(&compare(&args).await, "grpc"), "p50_us")
+    };
+    let wide = batch(&[], None).await;
+    let narrow = batch(&["--http2-stream-window", "65535"], None).await;
+    assert!(wide < 160.0, "1 MiB windows: p50 {wide} ms, more than one round trip and a half");
+    assert!(narrow > 2.5 * wide, "64 KiB windows both ends: p50 {narrow} ms vs {wide} ms");
+
+    let server = common::binary::Binary::start(&["--http2-stream-window", "65535"], &[]).await;
+    let target = (server.grpc_addr.to_string(), server.rest_addr.to_string());
+    let narrow_server = batch(&[], Some(target)).await;
+    assert!(
+        narrow_server > 1.5 * wide,
+        "a server started with a 64 KiB window makes the request wait: {narrow_server} ms vs {wide}"
+    );
+}

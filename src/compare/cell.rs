@@ -9,7 +9,7 @@ use super::{
     check::{CallError, Expected},
     grpc_client::{self, GrpcClients},
     rest_client::{RestClient, RestStyle},
-    unary_client::{self, ConnectionPolicy, UnaryClient},
+    unary_client::{self, ClientOptions, ConnectionPolicy, UnaryClient},
     websocket_client,
     wire::WireCounters,
     workload::Workload,
@@ -126,10 +126,11 @@ impl CellClient {
         workload: &Workload,
         (grpc, rest): (&[SocketAddr], SocketAddr),
         connections: usize,
-        policy: ConnectionPolicy,
+        options: ClientOptions,
         counters: Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         let connections = connections.max(1);
+        let windows = options.windows;
         let lean = |addrs: &[SocketAddr], reply| {
             let counters = counters.clone();
             let addrs = addrs.to_vec();
@@ -140,16 +141,16 @@ impl CellClient {
                     reply,
                     workload,
                     connections,
-                    policy,
+                    options,
                     &counters,
                 )
                 .await?;
                 anyhow::Ok(Self::Unary(Box::new(client)))
             }
         };
-        let rest_style = |sse| RestStyle { http2: cell.http2(), json: cell.json(), sse };
+        let rest_style = |sse| RestStyle { http2: cell.http2(), windows, json: cell.json(), sse };
         let unary = workload.is_unary_or_batch();
-        if !unary && policy != ConnectionPolicy::default() {
+        if !unary && options.policy != ConnectionPolicy::default() {
             anyhow::bail!(
                 "--h1-connections and --connect-per-call apply to unary and batch workloads, \
                  not {workload}"
@@ -169,7 +170,7 @@ impl CellClient {
                 lean(&[rest], unary_client::Reply::Protobuf).await
             }
             (Cell::Grpc, Workload::Stream(_) | Workload::Chat(_)) => {
-                Ok(Self::Grpc(grpc_client::connect(grpc, connections, &counters).await?))
+                Ok(Self::Grpc(grpc_client::connect(grpc, connections, windows, &counters).await?))
             }
             (Cell::RestJsonH1 | Cell::RestJsonH2 | Cell::RestProtoH1 | Cell::RestProtoH2, _) => {
                 let rest = RestClient::connect(rest, rest_style(false), connections, counters);

@@ -21,12 +21,13 @@ pub type GrpcClients = Turns<GreeterClient<Http2<tonic::body::Body>>>;
 pub(crate) async fn connect(
     addrs: &[SocketAddr],
     connections: usize,
+    windows: crate::config::Http2Windows,
     counters: &Arc<WireCounters>,
 ) -> anyhow::Result<GrpcClients> {
     let mut clients = Vec::with_capacity(addrs.len() * connections);
     for _ in 0..connections {
         for &addr in addrs {
-            let connection = Http2::connect(addr, counters.clone()).await?;
+            let connection = Http2::connect(addr, windows, counters.clone()).await?;
             let origin = format!("http://{addr}").parse()?;
             clients.push(
                 GreeterClient::with_origin(connection, origin)

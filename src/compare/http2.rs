@@ -16,6 +16,7 @@ use hyper::{body::Incoming, client::conn::http2::SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::wire::{CountingStream, WireCounters};
+use crate::config::Http2Windows;
 
 /// A handle on one HTTP/2 connection; clones share it.
 #[derive(Debug)]
@@ -33,11 +34,19 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    /// Opens an h2c connection (prior knowledge) to `addr`, counting its bytes.
-    pub async fn connect(addr: SocketAddr, counters: Arc<WireCounters>) -> anyhow::Result<Self> {
+    /// Opens an h2c connection (prior knowledge) to `addr` with these receive windows,
+    /// counting its bytes.
+    pub async fn connect(
+        addr: SocketAddr,
+        windows: Http2Windows,
+        counters: Arc<WireCounters>,
+    ) -> anyhow::Result<Self> {
         let stream = CountingStream::connect(addr, counters).await?;
         let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
+            .initial_stream_window_size(windows.stream)
+            .initial_connection_window_size(windows.connection)
+            .adaptive_window(windows.adaptive)
             .handshake(TokioIo::new(stream))
             .await?;
         // Runs until every handle is dropped.

@@ -42,7 +42,7 @@ pub use provenance::Provenance;
 pub use report::Format;
 pub use run::{LatencyAt, Measurement, decode_histogram};
 pub use shard::{Shard, StartAt};
-pub use unary_client::ConnectionPolicy;
+pub use unary_client::{ClientOptions, ConnectionPolicy};
 pub use verdict::{Verdict, verdicts};
 pub use wire::{CountingConnector, CountingStream, WireCounters};
 pub use workload::Workload;
@@ -111,6 +111,11 @@ pub struct CompareConfig {
     /// round trip. Works against targets too. The relay's CPU counts as the client's.
     #[arg(long, default_value = "loopback")]
     pub link: link::Link,
+
+    /// The HTTP/2 receive windows of compare's clients, and of the server it starts (a
+    /// target's are its own). The unary client (the `h2` crate) has no adaptive window.
+    #[command(flatten)]
+    pub http2: crate::config::Http2Windows,
 
     /// Seconds of warm-up before each measurement.
     #[arg(long, default_value_t = 1.0)]
@@ -244,7 +249,7 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
 async fn connect(config: &CompareConfig, profile: Profile) -> anyhow::Result<target::Target> {
     match (&config.grpc_target, &config.rest_target) {
         (Some(grpc), Some(rest)) => target::Target::remote(grpc, rest).await,
-        _ => target::Target::local(profile).await,
+        _ => target::Target::local(profile, config.http2).await,
     }
 }
 
@@ -291,9 +296,12 @@ fn plan(config: &CompareConfig) -> run::Plan {
         repeats: config.repeats,
         rate: config.rate,
         link: config.link.clone(),
-        policy: unary_client::ConnectionPolicy {
-            h1_pool: config.h1_connections,
-            per_call: config.connect_per_call,
+        client: ClientOptions {
+            policy: ConnectionPolicy {
+                h1_pool: config.h1_connections,
+                per_call: config.connect_per_call,
+            },
+            windows: config.http2,
         },
     }
 }
@@ -319,7 +327,7 @@ async fn feature_costs(config: &CompareConfig) -> anyhow::Result<Vec<report::Fea
     let plan = plan(config);
     let mut by_profile = Vec::new();
     for profile in [Profile::Default, Profile::Lean] {
-        let target = target::Target::local(profile).await?;
+        let target = target::Target::local(profile, config.http2).await?;
         let mut measured = Vec::new();
         for cell in cells {
             measured.push(run::measure(&target, cell, &Workload::Unary, 64, 1, &plan).await?);

@@ -88,6 +88,9 @@ pub struct Settings {
     /// Whether every call opened a connection of its own.
     #[serde(default)]
     pub connect_per_call: bool,
+    /// The HTTP/2 receive windows of compare's clients (and of its own server).
+    #[serde(default)]
+    pub http2_windows: String,
 }
 
 fn loopback() -> String {
@@ -134,6 +137,7 @@ impl Provenance {
                 link: config.link.to_string(),
                 h1_connections: config.h1_connections,
                 connect_per_call: config.connect_per_call,
+                http2_windows: config.http2.to_string(),
             },
             shard: config.shard,
             late_by_seconds: None,
@@ -198,6 +202,7 @@ impl Provenance {
             ),
             ("load", load),
             ("link", link_line(&s.link)),
+            ("http2 windows", windows_line(&s.http2_windows, self.server.started_by_compare)),
         ];
         if let Some(shard) = self.shard {
             let late = self
@@ -229,6 +234,14 @@ fn connections_line(settings: &Settings, http2: &str) -> String {
         None => "one per call in flight on HTTP/1.1".into(),
     };
     format!("{http2} per HTTP/2 cell; {http1}")
+}
+
+fn windows_line(windows: &str, own_server: bool) -> String {
+    let server = if own_server { "and the server's" } else { "(the target's are its own)" };
+    format!(
+        "{windows}: compare's clients' {server}; the unary client (the h2 crate) has no \
+         adaptive window"
+    )
 }
 
 fn link_line(link: &str) -> String {

@@ -47,6 +47,8 @@ enum RestTransport {
 /// How a REST cell writes its calls.
 pub(crate) struct RestStyle {
     pub(crate) http2: bool,
+    /// The receive windows of its HTTP/2 connections.
+    pub(crate) windows: crate::config::Http2Windows,
     pub(crate) json: bool,
     pub(crate) sse: bool,
 }
@@ -62,7 +64,7 @@ impl RestClient {
         let transport = if style.http2 {
             let mut handles = Vec::with_capacity(connections);
             for _ in 0..connections {
-                handles.push(Http2::connect(rest, counters.clone()).await?);
+                handles.push(Http2::connect(rest, style.windows, counters.clone()).await?);
             }
             RestTransport::Http2(Turns::new(handles, 0))
         } else {

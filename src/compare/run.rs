@@ -18,7 +18,7 @@ use super::{
     link::{Link, Relays},
     shard::{Shard, unix_ms},
     target::Target,
-    unary_client::ConnectionPolicy,
+    unary_client::ClientOptions,
     wire::WireCounters,
     workload::Workload,
 };
@@ -134,8 +134,9 @@ pub(crate) struct Plan {
     pub(crate) rate: Option<f64>,
     /// The emulated network between the clients and the server.
     pub(crate) link: Link,
-    /// How calls get connections: pooled HTTP/1.1, or a new one per call.
-    pub(crate) policy: ConnectionPolicy,
+    /// How calls get connections (pooled HTTP/1.1, or a new one per call), and HTTP/2's
+    /// windows.
+    pub(crate) client: ClientOptions,
 }
 
 pub(crate) async fn measure(
@@ -170,7 +171,7 @@ pub(crate) async fn measure(
         workload,
         (grpc, rest),
         connections,
-        plan.policy,
+        plan.client,
         counters.clone(),
     )
     .await?;

@@ -10,7 +10,10 @@ use tokio::{
 };
 
 use super::address::{GrpcTarget, RestTarget};
-use crate::{config::Profile, server::BoundAddresses};
+use crate::{
+    config::{Http2Windows, Profile},
+    server::BoundAddresses,
+};
 
 pub(crate) struct Target {
     /// One gRPC connection per address; calls go round robin when there are several.
@@ -37,7 +40,7 @@ impl Target {
 
     /// Starts `rpc-vs-rest serve --profile PROFILE` on loopback and waits for its addresses,
     /// which it prints on stdout (`--print-addresses`). Its errors go to our stderr.
-    pub(crate) async fn local(profile: Profile) -> anyhow::Result<Self> {
+    pub(crate) async fn local(profile: Profile, windows: Http2Windows) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find this binary to start a server")?;
         let mut child = Command::new(exe)
             .args([
@@ -50,6 +53,11 @@ impl Target {
                 "--profile",
                 profile.as_str(),
             ])
+            .args([
+                format!("--http2-stream-window={}", windows.stream),
+                format!("--http2-connection-window={}", windows.connection),
+            ])
+            .args(windows.adaptive.then_some("--http2-adaptive-window"))
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -23,6 +23,7 @@ use super::{
     workload::Workload,
 };
 use crate::{
+    config::Http2Windows,
     proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest},
     rest::{media, routes},
     server::SERVED_BY,
@@ -59,6 +60,14 @@ impl Prepared {
     }
 }
 
+/// How a cell's client connects, the same for every cell of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientOptions {
+    pub policy: ConnectionPolicy,
+    /// The receive windows of the client's HTTP/2 connections.
+    pub windows: Http2Windows,
+}
+
 /// How a cell's calls get their connections.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectionPolicy {
@@ -81,7 +90,12 @@ enum Wire {
     /// Connections shared by every task, at most the pool's size; a call waits for one.
     Http1Pool(Arc<Http1Pool>),
     /// A new connection for every call, to each address in turn.
-    PerCall { addrs: Turns<SocketAddr>, http2: bool, counters: Arc<WireCounters> },
+    PerCall {
+        addrs: Turns<SocketAddr>,
+        http2: bool,
+        windows: Http2Windows,
+        counters: Arc<WireCounters>,
+    },
 }
 
 impl Clone for Wire {
@@ -94,9 +108,12 @@ impl Clone for Wire {
                 Wire::Http1 { addr: *addr, counters: counters.clone(), connection: None }
             }
             Wire::Http1Pool(pool) => Wire::Http1Pool(pool.clone()),
-            Wire::PerCall { addrs, http2, counters } => {
-                Wire::PerCall { addrs: addrs.clone(), http2: *http2, counters: counters.clone() }
-            }
+            Wire::PerCall { addrs, http2, windows, counters } => Wire::PerCall {
+                addrs: addrs.clone(),
+                http2: *http2,
+                windows: *windows,
+                counters: counters.clone(),
+            },
         }
     }
 }
@@ -149,7 +166,7 @@ impl UnaryClient {
         reply: Reply,
         workload: &Workload,
         connections: usize,
-        policy: ConnectionPolicy,
+        ClientOptions { policy, windows }: ClientOptions,
         counters: &Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         let first = *addrs.first().ok_or_else(|| anyhow::anyhow!("no address to connect to"))?;
@@ -158,6 +175,7 @@ impl UnaryClient {
             Wire::PerCall {
                 addrs: Turns::new(addrs.to_vec(), 0),
                 http2,
+                windows,
                 counters: counters.clone(),
             }
         } else if let (false, Some(size)) = (http2, policy.h1_pool) {
@@ -172,7 +190,7 @@ impl UnaryClient {
             let mut handles = Vec::with_capacity(addrs.len() * connections);
             for _ in 0..connections {
                 for &addr in addrs {
-                    handles.push(connect_http2(addr, counters.clone()).await?);
+                    handles.push(connect_http2(addr, windows, counters.clone()).await?);
                 }
             }
             Wire::Http2(Turns::new(handles, 0))
@@ -187,9 +205,10 @@ impl UnaryClient {
     pub(crate) fn for_task(&self, task: usize) -> Self {
         let wire = match &self.wire {
             Wire::Http2(connections) => Wire::Http2(connections.for_task(task)),
-            Wire::PerCall { addrs, http2, counters } => Wire::PerCall {
+            Wire::PerCall { addrs, http2, windows, counters } => Wire::PerCall {
                 addrs: addrs.for_task(task),
                 http2: *http2,
+                windows: *windows,
                 counters: counters.clone(),
             },
             other => other.clone(),
@@ -228,8 +247,8 @@ impl UnaryClient {
                 let (status, served_by, body) = pool.call(&self.request).await?;
                 (status, served_by, body, None)
             }
-            Wire::PerCall { addrs, http2: true, counters } => {
-                let mut sender = connect_http2(*addrs.next(), counters.clone())
+            Wire::PerCall { addrs, http2: true, windows, counters } => {
+                let mut sender = connect_http2(*addrs.next(), *windows, counters.clone())
                     .await
                     .map_err(|error| CallError::Transport(format!("connect: {error:#}")))?;
                 let (status, headers, body, trailers) =
@@ -237,7 +256,7 @@ impl UnaryClient {
                 let served_by = headers.get(SERVED_BY).cloned();
                 (status, served_by, body, Some((headers, trailers)))
             }
-            Wire::PerCall { addrs, http2: false, counters } => {
+            Wire::PerCall { addrs, http2: false, counters, .. } => {
                 let (status, served_by, body) =
                     call_http1(*addrs.next(), counters, &mut None, &self.request).await?;
                 (status, served_by, body, None)
@@ -342,13 +361,20 @@ fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(
 /// A reply as it came: status, headers, body and (HTTP/2) trailers.
 type Received = (StatusCode, HeaderMap, Bytes, Option<HeaderMap>);
 
-/// Opens an h2c connection (prior knowledge) to `addr`, counting its bytes.
+/// Opens an h2c connection (prior knowledge) to `addr` with these receive windows (the `h2`
+/// crate has no adaptive window: `windows.adaptive` is for hyper's clients and the server),
+/// counting its bytes.
 async fn connect_http2(
     addr: SocketAddr,
+    windows: Http2Windows,
     counters: Arc<WireCounters>,
 ) -> anyhow::Result<h2::client::SendRequest<Bytes>> {
     let stream = CountingStream::connect(addr, counters).await?;
-    let (sender, connection) = h2::client::handshake(stream).await?;
+    let (sender, connection) = h2::client::Builder::new()
+        .initial_window_size(windows.stream)
+        .initial_connection_window_size(windows.connection)
+        .handshake(stream)
+        .await?;
     // Runs until every handle is dropped.
     tokio::spawn(async move {
         if let Err(error) = connection.await {

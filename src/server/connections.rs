@@ -27,7 +27,7 @@ use super::{
     head_watch::{HeadWatch, Watched},
     layers::ServedPort,
 };
-use crate::config::ConnectionLimits;
+use crate::config::{ConnectionLimits, Http2Windows};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -47,6 +47,8 @@ pub(super) struct Port<A> {
     pub(super) listener: TcpListener,
     pub(super) app: A,
     pub(super) tls: Option<Tls>,
+    /// The HTTP/2 receive windows the port advertises.
+    pub(super) http2: Http2Windows,
 }
 
 /// The TLS acceptor and how long a handshake may take.
@@ -89,13 +91,19 @@ pub(super) async fn serve<A: ServedPort>(
     drain_deadline: Duration,
     every_port: OpenConnections,
 ) {
-    let Port { name, listener, app, tls } = port;
+    let Port { name, listener, app, tls, http2 } = port;
     let mut all_open = every_port.0.subscribe();
     let mut connections = Connections {
         every_port,
         open: JoinSet::new(),
         slots: Arc::new(Semaphore::new(limits.max_connections)),
-        port: Arc::new(PortContext { name, builder: http_builder(&limits), app, tls, limits }),
+        port: Arc::new(PortContext {
+            name,
+            builder: http_builder(&limits, http2),
+            app,
+            tls,
+            limits,
+        }),
         stop: stop.clone(),
     };
     loop {
@@ -181,7 +189,7 @@ impl<A: ServedPort> Connections<A> {
     }
 }
 
-fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
+fn http_builder(limits: &ConnectionLimits, windows: Http2Windows) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // No header-read timer of hyper's: it costs every HTTP/1.1 request a timer of its own,
     // and `head_watch` keeps the same bound per connection.
@@ -197,7 +205,10 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
             u32::try_from(super::layers::stack_header_limit(limits.max_header_bytes))
                 .unwrap_or(u32::MAX),
         )
-        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS);
+        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .initial_stream_window_size(windows.stream)
+        .initial_connection_window_size(windows.connection)
+        .adaptive_window(windows.adaptive);
     // No `enable_connect_protocol`: the chat route speaks WebSocket over HTTP/1.1 only, so
     // neither port advertises WebSocket over HTTP/2 (RFC 8441) that it would then refuse.
     builder

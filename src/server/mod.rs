@@ -137,8 +137,15 @@ pub async fn run(
         listener: listeners.grpc,
         app: grpc_router,
         tls: tls.clone(),
+        http2: config.http2,
     };
-    let rest = connections::Port { name: "rest", listener: listeners.rest, app: rest_router, tls };
+    let rest = connections::Port {
+        name: "rest",
+        listener: listeners.rest,
+        app: rest_router,
+        tls,
+        http2: config.http2,
+    };
     let limits = &config.connections;
     let open = connections::OpenConnections::new();
     let grpc = tokio::spawn(connections::serve(
