@@ -20,6 +20,10 @@ use tokio::{
     process::Command,
 };
 
+/// The tests here time calls to a millisecond or measure rates: they run one at a time, so
+/// that one's load is not another's latency.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn compare(args: &[&str]) -> Vec<Value> {
     let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
         .arg("compare")
@@ -66,6 +70,7 @@ async fn counted(server: SocketAddr) -> (String, Arc<AtomicUsize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_40ms_round_trip_gives_every_cell_a_median_of_40_to_46_ms_at_one_in_flight() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let rows = compare(&[
         "--link",
         "rtt=40ms",
@@ -92,6 +97,7 @@ async fn a_40ms_round_trip_gives_every_cell_a_median_of_40_to_46_ms_at_one_in_fl
 /// HTTP/1.1 connections together get what one HTTP/2 connection gets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_links_rate_is_shared_by_all_of_a_cells_connections() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let rows = compare(&[
         "--link",
         "rate=8mbit",
@@ -126,6 +132,7 @@ async fn a_links_rate_is_shared_by_all_of_a_cells_connections() {
 /// and each call waits its turn, which a 20 ms round trip makes plain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_of_two_http1_connections_makes_sixteen_calls_queue() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = TestServer::spawn().await;
     let (rest, accepted) = counted(server.rest_addr).await;
     let grpc = server.grpc_addr.to_string();
@@ -162,6 +169,7 @@ async fn a_pool_of_two_http1_connections_makes_sixteen_calls_queue() {
 /// HTTP/2 alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_connection_per_call_is_one_accepted_connection_per_call() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = TestServer::spawn().await;
     for cell in ["grpc", "rest-json-h1", "rest-proto-h2"] {
         let (grpc, grpc_accepted) = counted(server.grpc_addr).await;
@@ -217,6 +225,7 @@ async fn conditions_the_lean_client_cannot_meet_are_refused_by_name() {
 /// trips, with 1 MiB one. Set on both ends by `compare`, and on the server alone by `serve`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_64_kib_window_caps_a_large_message_at_a_long_round_trip() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let batch = |extra: &'static [&'static str], target: Option<(String, String)>| async move {
         let mut args = vec![
             "--link",
@@ -257,4 +266,123 @@ async fn a_64_kib_window_caps_a_large_message_at_a_long_round_trip() {
         narrow_server > 1.5 * wide,
         "a server started with a 64 KiB window makes the request wait: {narrow_server} ms vs {wide}"
     );
+}
+
+/// Every cell over TLS: against the server compare starts (a certificate made at start), and
+/// against a target whose certificate chains to a CA file. TLS records add bytes on the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cell_runs_over_tls_against_its_own_server_and_a_target_with_a_ca_file() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let shape = ["--workloads", "unary,stream-5,chat-2", "--concurrency", "2"];
+    let timing = ["--warmup", "0.2", "--duration", "0.5"];
+    let own = compare(&[&shape[..], &timing, &["--tls"]].concat()).await;
+    assert_eq!(own.len(), 12, "5 unary cells, 5 stream cells, 2 chat cells");
+    let plain = compare(&[&shape[..], &timing, &["--cells", "rest-json-h1"]].concat()).await;
+    let request_bytes = |rows: &[Value]| {
+        let row = rows.iter().find(|r| r["cell"] == "rest-json-h1" && r["workload"] == "unary");
+        row.unwrap()["request_bytes_per_call"].as_f64().unwrap()
+    };
+    assert!(request_bytes(&own) > request_bytes(&plain) + 16.0, "TLS records cost bytes");
+
+    // A target with a certificate from a CA of its own.
+    let ca = rcgen::CertifiedIssuer::self_signed(
+        {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params
+        },
+        rcgen::KeyPair::generate().unwrap(),
+    )
+    .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(path("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(path("key.pem"), key.serialize_pem()).unwrap();
+    let (cert_file, key_file) = (path("cert.pem"), path("key.pem"));
+    let server =
+        common::binary::Binary::start(&["--tls-cert", &cert_file, "--tls-key", &key_file], &[])
+            .await;
+    let (grpc, rest, ca_file) =
+        (server.grpc_addr.to_string(), server.rest_addr.to_string(), path("ca.pem"));
+    let targets = [
+        "--grpc-target",
+        &grpc,
+        "--rest-target",
+        &rest,
+        "--tls",
+        "--tls-ca",
+        &ca_file,
+        "--tls-server-name",
+        "localhost",
+    ];
+    let remote = compare(&[&shape[..], &timing, &targets].concat()).await;
+    assert_eq!(remote.len(), 12);
+}
+
+/// A TLS server for `localhost` that offers `alpn` (none: it takes no part in ALPN, as a
+/// server that only speaks HTTP/1.1 may), and the PEM of its certificate.
+async fn tls_server(alpn: &[&[u8]]) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert =
+        rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(socket).await {
+                    let _ = tokio::io::AsyncReadExt::read(&mut tls, &mut [0; 1024]).await;
+                }
+            });
+        }
+    });
+    (addr, cert.pem())
+}
+
+/// An HTTP/2 cell whose server does not agree to `h2` by ALPN fails, saying so, rather than
+/// measuring HTTP/1.1 under an HTTP/2 cell's name: a server without ALPN (which speaks
+/// HTTP/1.1) is refused by compare, one offering only `http/1.1` refuses the handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_cell_without_h2_from_alpn_is_an_error() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    for (alpn, message) in [
+        (&[][..], "the server chose nothing by ALPN where this cell asked for h2"),
+        (&[&b"http/1.1"[..]][..], "NoApplicationProtocol"),
+    ] {
+        let (addr, cert) = tls_server(alpn).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, cert).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+            .args(["compare", "--grpc-target", &addr, "--rest-target", &addr, "--tls"])
+            .arg("--tls-ca")
+            .arg(&ca)
+            .args(["--tls-server-name", "localhost", "--cells", "grpc", "--workloads", "unary"])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "compare measured a server without h2 as gRPC");
+        assert!(stderr.contains(message), "{message}: {stderr}");
+    }
 }

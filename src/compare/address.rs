@@ -66,6 +66,12 @@ impl RestTarget {
     pub(crate) async fn resolve(&self) -> anyhow::Result<SocketAddr> {
         resolve_first(&self.0).await
     }
+
+    /// The host part (a name or an address), without brackets or port.
+    pub(crate) fn host(&self) -> String {
+        let host = self.0.rsplit_once(':').map_or(&self.0[..], |(host, _)| host);
+        host.trim_start_matches('[').trim_end_matches(']').to_owned()
+    }
 }
 
 impl FromStr for RestTarget {

@@ -112,6 +112,7 @@ pub enum CellClient {
     /// A new WebSocket session per conversation: HTTP/1.1 cannot multiplex them.
     WebSocket {
         addr: SocketAddr,
+        tls: Option<super::tls::ClientTls>,
         counters: Arc<WireCounters>,
     },
 }
@@ -130,9 +131,9 @@ impl CellClient {
         counters: Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         let connections = connections.max(1);
-        let windows = options.windows;
+        let (windows, tls) = (options.windows, options.tls.clone());
         let lean = |addrs: &[SocketAddr], reply| {
-            let counters = counters.clone();
+            let (counters, options) = (counters.clone(), options.clone());
             let addrs = addrs.to_vec();
             async move {
                 let client = UnaryClient::connect(
@@ -148,7 +149,13 @@ impl CellClient {
                 anyhow::Ok(Self::Unary(Box::new(client)))
             }
         };
-        let rest_style = |sse| RestStyle { http2: cell.http2(), windows, json: cell.json(), sse };
+        let rest_style = |sse| RestStyle {
+            http2: cell.http2(),
+            windows,
+            tls: tls.clone(),
+            json: cell.json(),
+            sse,
+        };
         let unary = workload.is_unary_or_batch();
         if !unary && options.policy != ConnectionPolicy::default() {
             anyhow::bail!(
@@ -170,7 +177,10 @@ impl CellClient {
                 lean(&[rest], unary_client::Reply::Protobuf).await
             }
             (Cell::Grpc, Workload::Stream(_) | Workload::Chat(_)) => {
-                Ok(Self::Grpc(grpc_client::connect(grpc, connections, windows, &counters).await?))
+                let tls = tls.as_ref();
+                Ok(Self::Grpc(
+                    grpc_client::connect(grpc, connections, windows, tls, &counters).await?,
+                ))
             }
             (Cell::RestJsonH1 | Cell::RestJsonH2 | Cell::RestProtoH1 | Cell::RestProtoH2, _) => {
                 let rest = RestClient::connect(rest, rest_style(false), connections, counters);
@@ -180,7 +190,7 @@ impl CellClient {
                 let rest = RestClient::connect(rest, rest_style(true), connections, counters);
                 Ok(Self::Rest(Box::new(rest.await?)))
             }
-            (Cell::RestWsH1, _) => Ok(Self::WebSocket { addr: rest, counters }),
+            (Cell::RestWsH1, _) => Ok(Self::WebSocket { addr: rest, tls, counters }),
         }
     }
 
@@ -216,8 +226,8 @@ impl CellClient {
             (Self::Unary(client), _) => client.call(workload, expected).await,
             (Self::Grpc(clients), _) => grpc_client::call(clients, workload, expected).await,
             (Self::Rest(rest), _) => rest.call(workload, expected).await,
-            (Self::WebSocket { addr, counters }, Workload::Chat(count)) => {
-                websocket_client::chat(*addr, counters, *count, expected).await
+            (Self::WebSocket { addr, tls, counters }, Workload::Chat(count)) => {
+                websocket_client::chat(*addr, tls.as_ref(), counters, *count, expected).await
             }
             (Self::WebSocket { .. }, _) => Err(CallError::CannotCarry),
         }

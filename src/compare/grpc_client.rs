@@ -22,13 +22,15 @@ pub(crate) async fn connect(
     addrs: &[SocketAddr],
     connections: usize,
     windows: crate::config::Http2Windows,
+    tls: Option<&super::tls::ClientTls>,
     counters: &Arc<WireCounters>,
 ) -> anyhow::Result<GrpcClients> {
     let mut clients = Vec::with_capacity(addrs.len() * connections);
     for _ in 0..connections {
         for &addr in addrs {
-            let connection = Http2::connect(addr, windows, counters.clone()).await?;
-            let origin = format!("http://{addr}").parse()?;
+            let connection = Http2::connect(addr, windows, tls, counters.clone()).await?;
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let origin = format!("{scheme}://{addr}").parse()?;
             clients.push(
                 GreeterClient::with_origin(connection, origin)
                     .max_decoding_message_size(usize::MAX),

@@ -15,7 +15,10 @@ use std::{
 use hyper::{body::Incoming, client::conn::http2::SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use super::wire::{CountingStream, WireCounters};
+use super::{
+    tls::{Alpn, ClientTls},
+    wire::{CountingStream, WireCounters},
+};
 use crate::config::Http2Windows;
 
 /// A handle on one HTTP/2 connection; clones share it.
@@ -34,14 +37,15 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    /// Opens an h2c connection (prior knowledge) to `addr` with these receive windows,
-    /// counting its bytes.
+    /// Opens an HTTP/2 connection to `addr` (h2c by prior knowledge, or `h2` over TLS) with
+    /// these receive windows, counting its bytes.
     pub async fn connect(
         addr: SocketAddr,
         windows: Http2Windows,
+        tls: Option<&ClientTls>,
         counters: Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
-        let stream = CountingStream::connect(addr, counters).await?;
+        let stream = CountingStream::connect(addr, tls, Alpn::H2, counters).await?;
         let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .initial_stream_window_size(windows.stream)

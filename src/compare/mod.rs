@@ -18,6 +18,7 @@ mod rest_client;
 mod run;
 mod shard;
 mod target;
+pub mod tls;
 mod turns;
 mod unary_client;
 mod verdict;
@@ -111,6 +112,22 @@ pub struct CompareConfig {
     /// round trip. Works against targets too. The relay's CPU counts as the client's.
     #[arg(long, default_value = "loopback")]
     pub link: link::Link,
+
+    /// Every cell over TLS (rustls): HTTP/2 cells by ALPN `h2`, HTTP/1.1 cells by `http/1.1`;
+    /// bytes on the wire and CPU include it. The server compare starts gets a certificate
+    /// made at start; a target needs `--tls-ca`.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// With `--tls` and targets: the CA certificate(s), PEM, that the targets' certificates
+    /// chain to.
+    #[arg(long, value_name = "FILE.pem", requires = "tls")]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// With `--tls` and targets: the name the targets' certificates must carry (default: the
+    /// REST target's host).
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    pub tls_server_name: Option<String>,
 
     /// The HTTP/2 receive windows of compare's clients, and of the server it starts (a
     /// target's are its own). The unary client (the `h2` crate) has no adaptive window.
@@ -248,8 +265,21 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
 
 async fn connect(config: &CompareConfig, profile: Profile) -> anyhow::Result<target::Target> {
     match (&config.grpc_target, &config.rest_target) {
-        (Some(grpc), Some(rest)) => target::Target::remote(grpc, rest).await,
-        _ => target::Target::local(profile, config.http2).await,
+        (Some(grpc), Some(rest)) => {
+            let tls = match (config.tls, &config.tls_ca) {
+                (false, _) => None,
+                (true, None) => anyhow::bail!("--tls with targets needs --tls-ca FILE.pem"),
+                (true, Some(ca)) => {
+                    use anyhow::Context as _;
+                    let pem = std::fs::read(ca)
+                        .with_context(|| format!("cannot read the CA file {}", ca.display()))?;
+                    let name = config.tls_server_name.clone().unwrap_or_else(|| rest.host());
+                    Some(tls::ClientTls::trusting(&pem, &name)?)
+                }
+            };
+            target::Target::remote(grpc, rest, tls).await
+        }
+        _ => target::Target::local(profile, config.http2, config.tls).await,
     }
 }
 
@@ -302,6 +332,8 @@ fn plan(config: &CompareConfig) -> run::Plan {
                 per_call: config.connect_per_call,
             },
             windows: config.http2,
+            // The target's: see `run::measure`.
+            tls: None,
         },
     }
 }
@@ -327,7 +359,7 @@ async fn feature_costs(config: &CompareConfig) -> anyhow::Result<Vec<report::Fea
     let plan = plan(config);
     let mut by_profile = Vec::new();
     for profile in [Profile::Default, Profile::Lean] {
-        let target = target::Target::local(profile, config.http2).await?;
+        let target = target::Target::local(profile, config.http2, config.tls).await?;
         let mut measured = Vec::new();
         for cell in cells {
             measured.push(run::measure(&target, cell, &Workload::Unary, 64, 1, &plan).await?);

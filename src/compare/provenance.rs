@@ -91,6 +91,9 @@ pub struct Settings {
     /// The HTTP/2 receive windows of compare's clients (and of its own server).
     #[serde(default)]
     pub http2_windows: String,
+    /// Whether every cell ran over TLS.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 fn loopback() -> String {
@@ -138,6 +141,7 @@ impl Provenance {
                 h1_connections: config.h1_connections,
                 connect_per_call: config.connect_per_call,
                 http2_windows: config.http2.to_string(),
+                tls: config.tls,
             },
             shard: config.shard,
             late_by_seconds: None,
@@ -202,6 +206,15 @@ impl Provenance {
             ),
             ("load", load),
             ("link", link_line(&s.link)),
+            (
+                "tls",
+                if s.tls {
+                    "every cell over TLS (rustls; ALPN h2 for HTTP/2, http/1.1 for HTTP/1.1)"
+                } else {
+                    "none: h2c and plain HTTP/1.1"
+                }
+                .into(),
+            ),
             ("http2 windows", windows_line(&s.http2_windows, self.server.started_by_compare)),
         ];
         if let Some(shard) = self.shard {

@@ -49,6 +49,7 @@ pub(crate) struct RestStyle {
     pub(crate) http2: bool,
     /// The receive windows of its HTTP/2 connections.
     pub(crate) windows: crate::config::Http2Windows,
+    pub(crate) tls: Option<super::tls::ClientTls>,
     pub(crate) json: bool,
     pub(crate) sse: bool,
 }
@@ -64,11 +65,12 @@ impl RestClient {
         let transport = if style.http2 {
             let mut handles = Vec::with_capacity(connections);
             for _ in 0..connections {
-                handles.push(Http2::connect(rest, style.windows, counters.clone()).await?);
+                let tls = style.tls.as_ref();
+                handles.push(Http2::connect(rest, style.windows, tls, counters.clone()).await?);
             }
             RestTransport::Http2(Turns::new(handles, 0))
         } else {
-            let connector = CountingConnector { addr: rest, counters };
+            let connector = CountingConnector { addr: rest, tls: style.tls.clone(), counters };
             RestTransport::Http1 { client: Box::new(http1_client(connector.clone())), connector }
         };
         Ok(Self {

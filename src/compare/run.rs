@@ -171,7 +171,7 @@ pub(crate) async fn measure(
         workload,
         (grpc, rest),
         connections,
-        plan.client,
+        ClientOptions { tls: target.tls.clone(), ..plan.client.clone() },
         counters.clone(),
     )
     .await?;

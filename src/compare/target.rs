@@ -9,7 +9,10 @@ use tokio::{
     process::{Child, Command},
 };
 
-use super::address::{GrpcTarget, RestTarget};
+use super::{
+    address::{GrpcTarget, RestTarget},
+    tls::ClientTls,
+};
 use crate::{
     config::{Http2Windows, Profile},
     server::BoundAddresses,
@@ -23,25 +26,42 @@ pub(crate) struct Target {
     pub(crate) profile: Option<Profile>,
     /// The child server, when `compare` started it (killed on drop).
     child: Option<Child>,
+    /// How the clients speak TLS to it; `None`: plaintext.
+    pub(crate) tls: Option<ClientTls>,
+    /// The certificate of the server compare started, kept while it runs.
+    _certificate: Option<CertificateFiles>,
 }
 
 /// Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ).
 const TICKS_PER_SECOND: u64 = 100;
 
 impl Target {
-    pub(crate) async fn remote(grpc: &GrpcTarget, rest: &RestTarget) -> anyhow::Result<Self> {
+    pub(crate) async fn remote(
+        grpc: &GrpcTarget,
+        rest: &RestTarget,
+        tls: Option<ClientTls>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             grpc: grpc.resolve().await?,
             rest: rest.resolve().await?,
             profile: None,
             child: None,
+            tls,
+            _certificate: None,
         })
     }
 
     /// Starts `rpc-vs-rest serve --profile PROFILE` on loopback and waits for its addresses,
     /// which it prints on stdout (`--print-addresses`). Its errors go to our stderr.
-    pub(crate) async fn local(profile: Profile, windows: Http2Windows) -> anyhow::Result<Self> {
+    /// With `tls`, the server gets a certificate made now (its files are removed when the
+    /// server stops), and the clients trust it.
+    pub(crate) async fn local(
+        profile: Profile,
+        windows: Http2Windows,
+        tls: bool,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find this binary to start a server")?;
+        let certificate = tls.then(CertificateFiles::new).transpose()?;
         let mut child = Command::new(exe)
             .args([
                 "serve",
@@ -58,6 +78,14 @@ impl Target {
                 format!("--http2-connection-window={}", windows.connection),
             ])
             .args(windows.adaptive.then_some("--http2-adaptive-window"))
+            .args(certificate.iter().flat_map(|files| {
+                [
+                    "--tls-cert".as_ref(),
+                    files.cert.as_os_str(),
+                    "--tls-key".as_ref(),
+                    files.key.as_os_str(),
+                ]
+            }))
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -76,6 +104,8 @@ impl Target {
             rest: addresses.rest_addr,
             profile: Some(profile),
             child: Some(child),
+            tls: certificate.as_ref().map(|files| files.client.clone()),
+            _certificate: certificate,
         })
     }
 
@@ -87,6 +117,38 @@ impl Target {
     /// The server's CPU time so far (user + system), when it is a local child.
     pub(crate) fn server_cpu(&self) -> Option<Duration> {
         process_cpu(&self.pid()?.to_string())
+    }
+}
+
+/// A certificate for the server compare starts, in files the server reads at start; removed
+/// when dropped.
+struct CertificateFiles {
+    dir: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    /// Clients that trust it.
+    client: ClientTls,
+}
+
+impl CertificateFiles {
+    fn new() -> anyhow::Result<Self> {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("rpc-vs-rest-compare-{}-{made}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let (cert_pem, key_pem) = super::tls::self_signed()?;
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, &cert_pem)?;
+        std::fs::write(&key, key_pem)?;
+        let client = ClientTls::trusting(cert_pem.as_bytes(), "localhost")?;
+        Ok(Self { dir, cert, key, client })
+    }
+}
+
+impl Drop for CertificateFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

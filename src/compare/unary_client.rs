@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use super::{
     cell::ServedBy,
     check::{CallError, Expected, NAME},
+    tls::{Alpn, ClientTls},
     turns::Turns,
     wire::{CountingStream, WireCounters},
     workload::Workload,
@@ -61,11 +62,13 @@ impl Prepared {
 }
 
 /// How a cell's client connects, the same for every cell of a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
     pub policy: ConnectionPolicy,
     /// The receive windows of the client's HTTP/2 connections.
     pub windows: Http2Windows,
+    /// TLS, or plaintext (h2c and plain HTTP/1.1).
+    pub tls: Option<ClientTls>,
 }
 
 /// How a cell's calls get their connections.
@@ -86,7 +89,12 @@ enum Wire {
     Http2(Turns<h2::client::SendRequest<Bytes>>),
     /// A connection of the task's own, opened at its first call and again whenever the
     /// server has closed it.
-    Http1 { addr: SocketAddr, counters: Arc<WireCounters>, connection: Option<Http1Connection> },
+    Http1 {
+        addr: SocketAddr,
+        tls: Option<ClientTls>,
+        counters: Arc<WireCounters>,
+        connection: Option<Http1Connection>,
+    },
     /// Connections shared by every task, at most the pool's size; a call waits for one.
     Http1Pool(Arc<Http1Pool>),
     /// A new connection for every call, to each address in turn.
@@ -94,6 +102,7 @@ enum Wire {
         addrs: Turns<SocketAddr>,
         http2: bool,
         windows: Http2Windows,
+        tls: Option<ClientTls>,
         counters: Arc<WireCounters>,
     },
 }
@@ -104,14 +113,18 @@ impl Clone for Wire {
     fn clone(&self) -> Self {
         match self {
             Wire::Http2(connections) => Wire::Http2(connections.clone()),
-            Wire::Http1 { addr, counters, .. } => {
-                Wire::Http1 { addr: *addr, counters: counters.clone(), connection: None }
-            }
+            Wire::Http1 { addr, tls, counters, .. } => Wire::Http1 {
+                addr: *addr,
+                tls: tls.clone(),
+                counters: counters.clone(),
+                connection: None,
+            },
             Wire::Http1Pool(pool) => Wire::Http1Pool(pool.clone()),
-            Wire::PerCall { addrs, http2, windows, counters } => Wire::PerCall {
+            Wire::PerCall { addrs, http2, windows, tls, counters } => Wire::PerCall {
                 addrs: addrs.clone(),
                 http2: *http2,
                 windows: *windows,
+                tls: tls.clone(),
                 counters: counters.clone(),
             },
         }
@@ -123,6 +136,7 @@ impl Clone for Wire {
 #[derive(Debug)]
 struct Http1Pool {
     addr: SocketAddr,
+    tls: Option<ClientTls>,
     counters: Arc<WireCounters>,
     size: usize,
     /// A permit per connection that may be in use at once.
@@ -140,7 +154,8 @@ impl Http1Pool {
             .await
             .map_err(|error| CallError::transport("HTTP/1.1 pool", error))?;
         let mut connection = self.idle.lock().unwrap_or_else(|poison| poison.into_inner()).pop();
-        let result = call_http1(self.addr, &self.counters, &mut connection, request).await;
+        let tls = self.tls.as_ref();
+        let result = call_http1(self.addr, tls, &self.counters, &mut connection, request).await;
         if let Some(connection) = connection {
             self.idle.lock().unwrap_or_else(|poison| poison.into_inner()).push(connection);
         }
@@ -166,7 +181,7 @@ impl UnaryClient {
         reply: Reply,
         workload: &Workload,
         connections: usize,
-        ClientOptions { policy, windows }: ClientOptions,
+        ClientOptions { policy, windows, tls }: ClientOptions,
         counters: &Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         let first = *addrs.first().ok_or_else(|| anyhow::anyhow!("no address to connect to"))?;
@@ -176,11 +191,13 @@ impl UnaryClient {
                 addrs: Turns::new(addrs.to_vec(), 0),
                 http2,
                 windows,
+                tls,
                 counters: counters.clone(),
             }
         } else if let (false, Some(size)) = (http2, policy.h1_pool) {
             Wire::Http1Pool(Arc::new(Http1Pool {
                 addr: first,
+                tls,
                 counters: counters.clone(),
                 size,
                 free: tokio::sync::Semaphore::new(size),
@@ -190,12 +207,13 @@ impl UnaryClient {
             let mut handles = Vec::with_capacity(addrs.len() * connections);
             for _ in 0..connections {
                 for &addr in addrs {
-                    handles.push(connect_http2(addr, windows, counters.clone()).await?);
+                    handles
+                        .push(connect_http2(addr, windows, tls.as_ref(), counters.clone()).await?);
                 }
             }
             Wire::Http2(Turns::new(handles, 0))
         } else {
-            Wire::Http1 { addr: first, counters: counters.clone(), connection: None }
+            Wire::Http1 { addr: first, tls, counters: counters.clone(), connection: None }
         };
         Ok(Self { wire, request, reply })
     }
@@ -205,10 +223,11 @@ impl UnaryClient {
     pub(crate) fn for_task(&self, task: usize) -> Self {
         let wire = match &self.wire {
             Wire::Http2(connections) => Wire::Http2(connections.for_task(task)),
-            Wire::PerCall { addrs, http2, windows, counters } => Wire::PerCall {
+            Wire::PerCall { addrs, http2, windows, tls, counters } => Wire::PerCall {
                 addrs: addrs.for_task(task),
                 http2: *http2,
                 windows: *windows,
+                tls: tls.clone(),
                 counters: counters.clone(),
             },
             other => other.clone(),
@@ -238,17 +257,18 @@ impl UnaryClient {
                 let served_by = headers.get(SERVED_BY).cloned();
                 (status, served_by, body, Some((headers, trailers)))
             }
-            Wire::Http1 { addr, counters, connection } => {
+            Wire::Http1 { addr, tls, counters, connection } => {
                 let (status, served_by, body) =
-                    call_http1(*addr, counters, connection, &self.request).await?;
+                    call_http1(*addr, tls.as_ref(), counters, connection, &self.request).await?;
                 (status, served_by, body, None)
             }
             Wire::Http1Pool(pool) => {
                 let (status, served_by, body) = pool.call(&self.request).await?;
                 (status, served_by, body, None)
             }
-            Wire::PerCall { addrs, http2: true, windows, counters } => {
-                let mut sender = connect_http2(*addrs.next(), *windows, counters.clone())
+            Wire::PerCall { addrs, http2: true, windows, tls, counters } => {
+                let tls = tls.as_ref();
+                let mut sender = connect_http2(*addrs.next(), *windows, tls, counters.clone())
                     .await
                     .map_err(|error| CallError::Transport(format!("connect: {error:#}")))?;
                 let (status, headers, body, trailers) =
@@ -256,9 +276,10 @@ impl UnaryClient {
                 let served_by = headers.get(SERVED_BY).cloned();
                 (status, served_by, body, Some((headers, trailers)))
             }
-            Wire::PerCall { addrs, http2: false, counters, .. } => {
+            Wire::PerCall { addrs, http2: false, tls, counters, .. } => {
+                let (addr, tls) = (*addrs.next(), tls.as_ref());
                 let (status, served_by, body) =
-                    call_http1(*addrs.next(), counters, &mut None, &self.request).await?;
+                    call_http1(addr, tls, counters, &mut None, &self.request).await?;
                 (status, served_by, body, None)
             }
         };
@@ -367,9 +388,10 @@ type Received = (StatusCode, HeaderMap, Bytes, Option<HeaderMap>);
 async fn connect_http2(
     addr: SocketAddr,
     windows: Http2Windows,
+    tls: Option<&ClientTls>,
     counters: Arc<WireCounters>,
 ) -> anyhow::Result<h2::client::SendRequest<Bytes>> {
-    let stream = CountingStream::connect(addr, counters).await?;
+    let stream = CountingStream::connect(addr, tls, Alpn::H2, counters).await?;
     let (sender, connection) = h2::client::Builder::new()
         .initial_window_size(windows.stream)
         .initial_connection_window_size(windows.connection)
@@ -421,6 +443,7 @@ const MAX_REPLY_HEADERS: usize = 32;
 
 async fn call_http1(
     addr: SocketAddr,
+    tls: Option<&ClientTls>,
     counters: &Arc<WireCounters>,
     connection: &mut Option<Http1Connection>,
     request: &Prepared,
@@ -428,7 +451,7 @@ async fn call_http1(
     let open = match connection {
         Some(open) => open,
         None => {
-            let stream = CountingStream::connect(addr, counters.clone())
+            let stream = CountingStream::connect(addr, tls, Alpn::Http1, counters.clone())
                 .await
                 .map_err(|error| CallError::transport("connect", error))?;
             connection.insert(Http1Connection { stream, buffer: BytesMut::with_capacity(4096) })
@@ -612,12 +635,12 @@ mod tests {
         let counters = Arc::new(WireCounters::default());
         let request = prepare(addr, Reply::Json, &Workload::Unary).unwrap();
         let mut connection = None;
-        let first = call_http1(addr, &counters, &mut connection, &request).await.unwrap();
+        let first = call_http1(addr, None, &counters, &mut connection, &request).await.unwrap();
         assert_eq!(
             first,
             (StatusCode::OK, Some(HeaderValue::from_static("pod-a")), Bytes::from_static(b"hello"))
         );
-        let second = call_http1(addr, &counters, &mut connection, &request).await.unwrap();
+        let second = call_http1(addr, None, &counters, &mut connection, &request).await.unwrap();
         assert_eq!(second, (StatusCode::BAD_REQUEST, None, Bytes::from_static(b"bad")));
         assert_eq!(counters.connections.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
@@ -631,7 +654,7 @@ mod tests {
         let counters = Arc::new(WireCounters::default());
         let request = prepare(addr, Reply::Json, &Workload::Unary).unwrap();
         let mut connection = None;
-        let result = call_http1(addr, &counters, &mut connection, &request).await;
+        let result = call_http1(addr, None, &counters, &mut connection, &request).await;
         assert!(
             matches!(&result, Err(CallError::Transport(message)) if message.contains("Content-Length")),
             "{result:?}"

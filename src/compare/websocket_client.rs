@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::{
     cell::ServedBy,
     check::{CallError, Expected, NAME},
+    tls::{Alpn, ClientTls},
     wire::{CountingStream, WireCounters},
 };
 use crate::{
@@ -20,12 +21,14 @@ use crate::{
 /// One conversation of `count` exchanges, each reply checked against `expected`.
 pub(crate) async fn chat(
     addr: SocketAddr,
+    tls: Option<&ClientTls>,
     counters: &Arc<WireCounters>,
     count: u32,
     expected: &Expected,
 ) -> Result<ServedBy, CallError> {
     let failed = |error| CallError::transport("WebSocket", error);
-    let stream = CountingStream::connect(addr, counters.clone()).await.map_err(failed)?;
+    let stream =
+        CountingStream::connect(addr, tls, Alpn::Http1, counters.clone()).await.map_err(failed)?;
     let url = format!("ws://{addr}{}", routes::CHAT.path);
     let (mut socket, handshake) = tokio_tungstenite::client_async(url, stream)
         .await

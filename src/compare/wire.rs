@@ -12,6 +12,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use super::tls::{Alpn, ClientTls};
 use hyper_util::{
     client::legacy::connect::{Connected, Connection},
     rt::TokioIo,
@@ -35,24 +36,83 @@ impl WireCounters {
     }
 }
 
+/// A client's connection: TCP, counted at the socket, with TLS above the count when the run
+/// has TLS (so that the bytes counted are the bytes on the wire, TLS records included).
 #[derive(Debug)]
-pub struct CountingStream {
+pub enum CountingStream {
+    Plain(CountedTcp),
+    Tls(Box<tokio_rustls::client::TlsStream<CountedTcp>>),
+}
+
+impl CountingStream {
+    /// Connects to `addr`, and with `tls` shakes hands asking for `alpn`.
+    pub(crate) async fn connect(
+        addr: SocketAddr,
+        tls: Option<&ClientTls>,
+        alpn: Alpn,
+        counters: Arc<WireCounters>,
+    ) -> io::Result<Self> {
+        let inner = TcpStream::connect(addr).await?;
+        inner.set_nodelay(true)?;
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+        let tcp = CountedTcp { inner, counters };
+        Ok(match tls {
+            None => Self::Plain(tcp),
+            Some(tls) => Self::Tls(Box::new(tls.handshake(tcp, alpn).await?)),
+        })
+    }
+}
+
+impl AsyncRead for CountingStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for CountingStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_write(cx, data),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Self::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A TCP stream that adds what it reads and writes to its counters.
+#[derive(Debug)]
+pub struct CountedTcp {
     inner: TcpStream,
     counters: Arc<WireCounters>,
 }
 
-impl CountingStream {
-    pub(crate) async fn connect(addr: SocketAddr, counters: Arc<WireCounters>) -> io::Result<Self> {
-        let inner = TcpStream::connect(addr).await?;
-        inner.set_nodelay(true)?;
-        counters.connections.fetch_add(1, Ordering::Relaxed);
-        Ok(Self { inner, counters })
-    }
-}
-
 // The same pass-through shape as the server's `TrackedIo`, which notes activity rather than
 // counting bytes: two wrappers of a few lines each, for two different jobs, on two sides.
-impl AsyncRead for CountingStream {
+impl AsyncRead for CountedTcp {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -66,7 +126,7 @@ impl AsyncRead for CountingStream {
     }
 }
 
-impl AsyncWrite for CountingStream {
+impl AsyncWrite for CountedTcp {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -94,10 +154,12 @@ impl Connection for CountingStream {
     }
 }
 
-/// A connector for tonic and hyper clients that always dials `addr` and counts the bytes.
+/// A connector for hyper's HTTP/1.1 client that always dials `addr` (with TLS when given)
+/// and counts the bytes.
 #[derive(Debug, Clone)]
 pub struct CountingConnector {
     pub addr: SocketAddr,
+    pub tls: Option<ClientTls>,
     pub counters: Arc<WireCounters>,
 }
 
@@ -111,7 +173,10 @@ impl tower::Service<http::Uri> for CountingConnector {
     }
 
     fn call(&mut self, _: http::Uri) -> Self::Future {
-        let (addr, counters) = (self.addr, self.counters.clone());
-        Box::pin(async move { Ok(TokioIo::new(CountingStream::connect(addr, counters).await?)) })
+        let (addr, tls, counters) = (self.addr, self.tls.clone(), self.counters.clone());
+        Box::pin(async move {
+            let stream = CountingStream::connect(addr, tls.as_ref(), Alpn::Http1, counters).await?;
+            Ok(TokioIo::new(stream))
+        })
     }
 }
