@@ -15,36 +15,74 @@ use super::{
     workload::Workload,
 };
 
-/// One protocol stack: what is compared.
+/// One protocol stack, what is compared, as independent parts: the API style with its framing
+/// and encoding, and the HTTP version. What every cell of a run shares (TLS, the link, how
+/// calls get connections) is an option of the run, not a part of the cell. Named as before:
+/// `grpc`, `rest-json-h1`, `rest-proto-h2`, `rest-sse-h1`, `rest-ws-h1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Cell {
-    /// Protobuf over HTTP/2 with gRPC framing (tonic).
+pub struct Cell {
+    pub api: Api,
+    pub http: HttpVersion,
+}
+
+/// How calls are framed and encoded on top of HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// Protobuf with gRPC framing and trailers.
     Grpc,
-    RestJsonH1,
-    RestJsonH2,
-    RestProtoH1,
-    RestProtoH2,
-    /// Server streams as Server-Sent Events (stream workloads only).
-    RestSseH1,
-    RestSseH2,
-    /// Conversations as WebSocket sessions over HTTP/1.1 (chat workloads only).
-    RestWsH1,
+    /// REST routes; streams as NDJSON in JSON (protobuf has no streaming media type here).
+    Rest(Encoding),
+    /// REST server streams as Server-Sent Events (stream workloads only).
+    Sse,
+    /// Conversations as WebSocket sessions (chat workloads only).
+    WebSocket,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    Json,
+    Protobuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpVersion {
+    H1,
+    H2,
 }
 
 impl Cell {
+    pub const GRPC: Cell = Cell { api: Api::Grpc, http: HttpVersion::H2 };
+    pub const REST_JSON_H1: Cell = Cell { api: Api::Rest(Encoding::Json), http: HttpVersion::H1 };
+    pub const REST_JSON_H2: Cell = Cell { api: Api::Rest(Encoding::Json), http: HttpVersion::H2 };
+
+    /// Every cell there is: each part combined with the others wherever the combination has
+    /// a meaning here (see [`Cell::new`]).
     pub const ALL: [Cell; 8] = [
-        Cell::Grpc,
-        Cell::RestJsonH1,
-        Cell::RestJsonH2,
-        Cell::RestProtoH1,
-        Cell::RestProtoH2,
-        Cell::RestSseH1,
-        Cell::RestSseH2,
-        Cell::RestWsH1,
+        Cell::GRPC,
+        Cell::REST_JSON_H1,
+        Cell::REST_JSON_H2,
+        Cell { api: Api::Rest(Encoding::Protobuf), http: HttpVersion::H1 },
+        Cell { api: Api::Rest(Encoding::Protobuf), http: HttpVersion::H2 },
+        Cell { api: Api::Sse, http: HttpVersion::H1 },
+        Cell { api: Api::Sse, http: HttpVersion::H2 },
+        Cell { api: Api::WebSocket, http: HttpVersion::H1 },
     ];
 
+    /// The cell of these parts, or why there is none.
+    pub fn new(api: Api, http: HttpVersion) -> Result<Self, String> {
+        match (api, http) {
+            (Api::Grpc, HttpVersion::H1) => {
+                Err("gRPC needs HTTP/2 (gRPC-Web over HTTP/1.1 is not a cell)".into())
+            }
+            (Api::WebSocket, HttpVersion::H2) => Err("WebSocket over HTTP/2 (RFC 8441) is not \
+                 served: the chat is an HTTP/1.1 Upgrade"
+                .into()),
+            (Api::Grpc | Api::Rest(_) | Api::Sse | Api::WebSocket, _) => Ok(Cell { api, http }),
+        }
+    }
+
     pub(crate) fn http2(self) -> bool {
-        matches!(self, Cell::Grpc | Cell::RestJsonH2 | Cell::RestProtoH2 | Cell::RestSseH2)
+        self.http == HttpVersion::H2
     }
 
     /// Whether the cell has a way to carry the workload: protobuf REST has no streaming media
@@ -52,45 +90,69 @@ impl Cell {
     pub fn carries(self, workload: &Workload) -> bool {
         let streaming = matches!(workload, Workload::Stream(_));
         let chat = matches!(workload, Workload::Chat(_));
-        match self {
-            Cell::Grpc => true,
-            Cell::RestJsonH1 | Cell::RestJsonH2 => !chat,
-            Cell::RestProtoH1 | Cell::RestProtoH2 => !streaming && !chat,
-            Cell::RestSseH1 | Cell::RestSseH2 => streaming,
-            Cell::RestWsH1 => chat,
+        match self.api {
+            Api::Grpc => true,
+            Api::Rest(Encoding::Json) => !chat,
+            Api::Rest(Encoding::Protobuf) => !streaming && !chat,
+            Api::Sse => streaming,
+            Api::WebSocket => chat,
         }
     }
 
     fn json(self) -> bool {
-        matches!(self, Cell::RestJsonH1 | Cell::RestJsonH2)
+        self.api == Api::Rest(Encoding::Json)
     }
 }
 
 impl fmt::Display for Cell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Cell::Grpc => "grpc",
-            Cell::RestJsonH1 => "rest-json-h1",
-            Cell::RestJsonH2 => "rest-json-h2",
-            Cell::RestProtoH1 => "rest-proto-h1",
-            Cell::RestProtoH2 => "rest-proto-h2",
-            Cell::RestSseH1 => "rest-sse-h1",
-            Cell::RestSseH2 => "rest-sse-h2",
-            Cell::RestWsH1 => "rest-ws-h1",
-        })
+        let http = match self.http {
+            HttpVersion::H1 => "h1",
+            HttpVersion::H2 => "h2",
+        };
+        match self.api {
+            Api::Grpc => f.write_str("grpc"),
+            Api::Rest(Encoding::Json) => write!(f, "rest-json-{http}"),
+            Api::Rest(Encoding::Protobuf) => write!(f, "rest-proto-{http}"),
+            Api::Sse => write!(f, "rest-sse-{http}"),
+            Api::WebSocket => write!(f, "rest-ws-{http}"),
+        }
     }
 }
 
 impl FromStr for Cell {
     type Err = String;
 
+    /// `grpc`, or `rest-{json,proto,sse,ws}-{h1,h2}`, read part by part.
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Cell::ALL.into_iter().find(|cell| cell.to_string() == name).ok_or_else(|| {
-            format!(
-                "unknown cell {name:?}; cells: grpc, rest-json-h1, rest-json-h2, \
-                     rest-proto-h1, rest-proto-h2, rest-sse-h1, rest-sse-h2, rest-ws-h1"
-            )
-        })
+        let unknown = || {
+            let names: Vec<String> = Cell::ALL.iter().map(ToString::to_string).collect();
+            format!("unknown cell {name:?}; cells: {}", names.join(", "))
+        };
+        let (api, http) = match name.split('-').collect::<Vec<_>>()[..] {
+            ["grpc"] => (Api::Grpc, HttpVersion::H2),
+            ["grpc", http] => (Api::Grpc, http_version(http).ok_or_else(unknown)?),
+            ["rest", style, http] => {
+                let api = match style {
+                    "json" => Api::Rest(Encoding::Json),
+                    "proto" => Api::Rest(Encoding::Protobuf),
+                    "sse" => Api::Sse,
+                    "ws" => Api::WebSocket,
+                    _ => return Err(unknown()),
+                };
+                (api, http_version(http).ok_or_else(unknown)?)
+            }
+            _ => return Err(unknown()),
+        };
+        Cell::new(api, http).map_err(|why| format!("no cell {name:?}: {why}"))
+    }
+}
+
+fn http_version(name: &str) -> Option<HttpVersion> {
+    match name {
+        "h1" => Some(HttpVersion::H1),
+        "h2" => Some(HttpVersion::H2),
+        _ => None,
     }
 }
 
@@ -163,34 +225,30 @@ impl CellClient {
                  not {workload}"
             );
         }
-        match (cell, workload) {
-            (_, _) if !cell.carries(workload) => {
-                anyhow::bail!("the {cell} cell cannot carry {workload}")
-            }
-            (Cell::Grpc, Workload::Unary | Workload::Batch(_)) => {
-                lean(grpc, unary_client::Reply::Grpc).await
-            }
-            (Cell::RestJsonH1 | Cell::RestJsonH2, _) if unary => {
-                lean(&[rest], unary_client::Reply::Json).await
-            }
-            (Cell::RestProtoH1 | Cell::RestProtoH2, _) if unary => {
+        if !cell.carries(workload) {
+            anyhow::bail!("the {cell} cell cannot carry {workload}");
+        }
+        match (cell.api, unary) {
+            (Api::Grpc, true) => lean(grpc, unary_client::Reply::Grpc).await,
+            (Api::Rest(Encoding::Json), true) => lean(&[rest], unary_client::Reply::Json).await,
+            (Api::Rest(Encoding::Protobuf), true) => {
                 lean(&[rest], unary_client::Reply::Protobuf).await
             }
-            (Cell::Grpc, Workload::Stream(_) | Workload::Chat(_)) => {
+            (Api::Grpc, false) => {
                 let tls = tls.as_ref();
                 Ok(Self::Grpc(
                     grpc_client::connect(grpc, connections, windows, tls, &counters).await?,
                 ))
             }
-            (Cell::RestJsonH1 | Cell::RestJsonH2 | Cell::RestProtoH1 | Cell::RestProtoH2, _) => {
+            (Api::Rest(_), false) => {
                 let rest = RestClient::connect(rest, rest_style(false), connections, counters);
                 Ok(Self::Rest(Box::new(rest.await?)))
             }
-            (Cell::RestSseH1 | Cell::RestSseH2, _) => {
+            (Api::Sse, _) => {
                 let rest = RestClient::connect(rest, rest_style(true), connections, counters);
                 Ok(Self::Rest(Box::new(rest.await?)))
             }
-            (Cell::RestWsH1, _) => Ok(Self::WebSocket { addr: rest, tls, counters }),
+            (Api::WebSocket, _) => Ok(Self::WebSocket { addr: rest, tls, counters }),
         }
     }
 
@@ -230,6 +288,32 @@ impl CellClient {
                 websocket_client::chat(*addr, tls.as_ref(), counters, *count, expected).await
             }
             (Self::WebSocket { .. }, _) => Err(CallError::CannotCarry),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cell_is_named_by_its_parts_and_read_back() {
+        for cell in Cell::ALL {
+            assert_eq!(cell.to_string().parse::<Cell>(), Ok(cell));
+        }
+        assert_eq!("grpc-h2".parse::<Cell>(), Ok(Cell::GRPC));
+    }
+
+    #[test]
+    fn parts_that_do_not_go_together_are_refused_with_the_reason() {
+        for (name, reason) in [
+            ("grpc-h1", "gRPC needs HTTP/2"),
+            ("rest-ws-h2", "RFC 8441"),
+            ("rest-xml-h1", "unknown cell"),
+            ("rest-json-h3", "unknown cell"),
+        ] {
+            let refused = name.parse::<Cell>().unwrap_err();
+            assert!(refused.contains(reason), "{name}: {refused}");
         }
     }
 }

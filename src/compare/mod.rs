@@ -35,7 +35,7 @@ use crate::config::Profile;
 
 pub use address::{GrpcTarget, RestTarget};
 pub use baseline::Report;
-pub use cell::{Cell, CellClient, ServedBy};
+pub use cell::{Api, Cell, CellClient, Encoding, HttpVersion, ServedBy};
 pub use check::{CallError, Expected};
 pub use grpc_client::GrpcClients;
 pub use http2::Http2;
@@ -355,7 +355,7 @@ fn connection_counts(cell: Cell, concurrency: usize, connections: &[usize]) -> V
 /// in flight, on one connection per HTTP/2 cell, against a default and then a lean server of
 /// compare's own.
 async fn feature_costs(config: &CompareConfig) -> anyhow::Result<Vec<report::FeatureCost>> {
-    let cells = [Cell::Grpc, Cell::RestJsonH1, Cell::RestJsonH2];
+    let cells = [Cell::GRPC, Cell::REST_JSON_H1, Cell::REST_JSON_H2];
     let plan = plan(config);
     let mut by_profile = Vec::new();
     for profile in [Profile::Default, Profile::Lean] {
