@@ -386,3 +386,34 @@ async fn an_http2_cell_without_h2_from_alpn_is_an_error() {
         assert!(stderr.contains(message), "{message}: {stderr}");
     }
 }
+
+/// Several links in one run: each measurement names its link, and the verdicts say which cell
+/// wins under each and whether the winner changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_over_several_links_compares_them_in_its_verdicts() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+        .args(["compare", "--link", "loopback;rtt=20ms", "--cells", "grpc,rest-json-h1"])
+        .args([
+            "--workloads",
+            "unary",
+            "--concurrency",
+            "1",
+            "--warmup",
+            "0.2",
+            "--duration",
+            "0.5",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let header = stdout.lines().next().unwrap();
+    assert!(header.split_whitespace().last() == Some("link"), "{header}");
+    assert!(stdout.lines().any(|l| l.starts_with("grpc ") && l.ends_with(" loopback")), "{stdout}");
+    assert!(stdout.contains("unary @ rtt=20ms,rate=unlimited:"), "{stdout}");
+    assert!(stdout.contains("across conditions:"), "{stdout}");
+    assert!(stdout.contains("unary at 1 in flight, fastest under loopback: "), "{stdout}");
+    assert!(stdout.contains("; rtt=20ms,rate=unlimited: "), "{stdout}");
+}

@@ -40,8 +40,8 @@ pub(crate) struct Change<'a> {
 }
 
 fn same_point(a: &Measurement, b: &Measurement) -> bool {
-    (a.cell.as_str(), a.workload.as_str(), a.concurrency, a.connections)
-        == (b.cell.as_str(), b.workload.as_str(), b.concurrency, b.connections)
+    (a.cell.as_str(), a.scenario(), a.concurrency, a.connections)
+        == (b.cell.as_str(), b.scenario(), b.concurrency, b.connections)
 }
 
 /// The cells both runs measured, in this run's order.

@@ -39,11 +39,11 @@ pub(crate) fn render(page: &Page<'_>) -> String {
     let (mut throughput, mut latency, mut bytes, mut cpu) =
         (String::new(), String::new(), String::new(), String::new());
     for (workload, concurrency) in
-        distinct(measurements.iter().map(|m| (m.workload.clone(), m.concurrency)))
+        distinct(measurements.iter().map(|m| (m.scenario(), m.concurrency)))
     {
         let rows: Vec<&Measurement> = measurements
             .iter()
-            .filter(|m| m.workload == workload && m.concurrency == concurrency)
+            .filter(|m| m.scenario() == workload && m.concurrency == concurrency)
             .collect();
         let name = |m: &Measurement| label(m, &rows);
         let title = format!("{workload}, {concurrency} in flight");

@@ -11,11 +11,17 @@
 //! relay at all.
 
 use std::{
+    cmp::Reverse,
+    collections::BinaryHeap,
     fmt, io,
     net::SocketAddr,
     str::FromStr,
-    sync::{Arc, Mutex},
-    time::Duration,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread::Thread,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -25,8 +31,7 @@ use tokio::{
         TcpListener, TcpStream,
         tcp::{OwnedReadHalf, OwnedWriteHalf},
     },
-    sync::{Semaphore, mpsc},
-    time::Instant,
+    sync::{Semaphore, mpsc, oneshot},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +57,14 @@ impl Link {
 
     pub fn is_loopback(&self) -> bool {
         self.rtt.is_zero() && self.bits_per_second.is_none()
+    }
+
+    /// The preset's name, or the round trip and rate: what a table's column shows.
+    pub fn short_name(&self) -> String {
+        match self.name {
+            Some(name) => name.to_owned(),
+            None => self.to_string(),
+        }
     }
 
     fn bytes_per_second(&self) -> Option<f64> {
@@ -192,6 +205,109 @@ impl Line {
     }
 }
 
+/// When each piece is due, kept by a thread of its own: tokio's timers tick by the
+/// millisecond, which would add up to a millisecond each way (doubling a 2 ms round trip),
+/// while a parked thread wakes within tens of microseconds of its deadline.
+#[derive(Debug)]
+struct Clock {
+    alarms: Mutex<BinaryHeap<Reverse<Alarm>>>,
+    thread: Thread,
+    stopped: AtomicBool,
+    made: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Alarm {
+    at: Instant,
+    /// Breaks ties in the order the alarms were set.
+    number: u64,
+    wake: oneshot::Sender<()>,
+}
+
+impl PartialEq for Alarm {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.number) == (other.at, other.number)
+    }
+}
+
+impl Eq for Alarm {}
+
+impl PartialOrd for Alarm {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Alarm {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.number).cmp(&(other.at, other.number))
+    }
+}
+
+impl Clock {
+    fn start() -> Arc<Self> {
+        let (sender, receiver) = std::sync::mpsc::channel::<Arc<Clock>>();
+        let thread = std::thread::Builder::new()
+            .name("link-clock".into())
+            .spawn(move || {
+                if let Ok(clock) = receiver.recv() {
+                    clock.run();
+                }
+            })
+            .expect("a thread for the link's clock");
+        let clock = Arc::new(Self {
+            alarms: Mutex::new(BinaryHeap::new()),
+            thread: thread.thread().clone(),
+            stopped: AtomicBool::new(false),
+            made: AtomicU64::new(0),
+        });
+        let _ = sender.send(clock.clone());
+        clock
+    }
+
+    fn run(&self) {
+        while !self.stopped.load(Ordering::Acquire) {
+            let next = {
+                let mut alarms = self.alarms.lock().unwrap_or_else(|poison| poison.into_inner());
+                let now = Instant::now();
+                while alarms.peek().is_some_and(|Reverse(alarm)| alarm.at <= now) {
+                    if let Some(Reverse(alarm)) = alarms.pop() {
+                        let _ = alarm.wake.send(());
+                    }
+                }
+                alarms.peek().map(|Reverse(alarm)| alarm.at - now)
+            };
+            match next {
+                Some(wait) => std::thread::park_timeout(wait),
+                None => std::thread::park(),
+            }
+        }
+    }
+
+    /// Waits until `at`.
+    async fn until(&self, at: Instant) {
+        if at <= Instant::now() {
+            return;
+        }
+        let (wake, woken) = oneshot::channel();
+        let number = self.made.fetch_add(1, Ordering::Relaxed);
+        let earliest = {
+            let mut alarms = self.alarms.lock().unwrap_or_else(|poison| poison.into_inner());
+            alarms.push(Reverse(Alarm { at, number, wake }));
+            alarms.peek().is_some_and(|Reverse(first)| first.number == number)
+        };
+        if earliest {
+            self.thread.unpark();
+        }
+        let _ = woken.await;
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
 /// The relays of one measurement: the addresses its clients connect to instead of the
 /// server's, in the same order. The relays stop when this is dropped.
 #[derive(Debug)]
@@ -199,11 +315,13 @@ pub(crate) struct Relays {
     pub(crate) grpc: Vec<SocketAddr>,
     pub(crate) rest: SocketAddr,
     stop: CancellationToken,
+    clock: Arc<Clock>,
 }
 
 impl Drop for Relays {
     fn drop(&mut self) {
         self.stop.cancel();
+        self.clock.stop();
     }
 }
 
@@ -215,18 +333,19 @@ impl Relays {
         rest: SocketAddr,
     ) -> io::Result<Self> {
         let stop = CancellationToken::new();
+        let clock = Clock::start();
         let lines = (Line::new(link), Line::new(link));
         let rtt = link.rtt;
         let relay = |server: SocketAddr| {
-            let (stop, lines) = (stop.clone(), lines.clone());
+            let (stop, lines, clock) = (stop.clone(), lines.clone(), clock.clone());
             async move {
                 let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
                 let addr = listener.local_addr()?;
                 tokio::spawn(stop.clone().run_until_cancelled_owned(async move {
                     while let Ok((client, _)) = listener.accept().await {
-                        let (stop, lines) = (stop.clone(), lines.clone());
+                        let (stop, lines, clock) = (stop.clone(), lines.clone(), clock.clone());
                         tokio::spawn(stop.clone().run_until_cancelled_owned(async move {
-                            let _ = relay_connection(client, server, lines, rtt).await;
+                            let _ = relay_connection(client, server, lines, clock, rtt).await;
                         }));
                     }
                 }));
@@ -238,7 +357,7 @@ impl Relays {
             relayed.push(relay(addr).await?);
         }
         let rest = relay(rest).await?;
-        Ok(Self { grpc: relayed, rest, stop })
+        Ok(Self { grpc: relayed, rest, stop, clock })
     }
 }
 
@@ -246,28 +365,36 @@ async fn relay_connection(
     client: TcpStream,
     server: SocketAddr,
     (up, down): (Arc<Line>, Arc<Line>),
+    clock: Arc<Clock>,
     rtt: Duration,
 ) -> io::Result<()> {
     let server = TcpStream::connect(server).await?;
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
     // The TCP handshake's round trip, which the relay's local accept did not pay.
-    tokio::time::sleep(rtt).await;
+    clock.until(Instant::now() + rtt).await;
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let _ =
-        tokio::join!(carry(client_read, server_write, up), carry(server_read, client_write, down));
+    let _ = tokio::join!(
+        carry(client_read, server_write, up, &clock),
+        carry(server_read, client_write, down, &clock)
+    );
     Ok(())
 }
 
 /// Moves bytes one way: read as they come, each piece written when the line delivers it.
-async fn carry(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, line: Arc<Line>) -> io::Result<()> {
+async fn carry(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    line: Arc<Line>,
+    clock: &Clock,
+) -> io::Result<()> {
     let budget = Arc::new(Semaphore::new(line.budget()));
     let (pieces, mut arriving) = mpsc::unbounded_channel::<(Instant, Bytes)>();
     let budget_for_writer = budget.clone();
     let writer = async move {
         while let Some((arrival, piece)) = arriving.recv().await {
-            tokio::time::sleep_until(arrival).await;
+            clock.until(arrival).await;
             if piece.is_empty() {
                 return to.shutdown().await;
             }

@@ -141,7 +141,7 @@ fn check_together(shards: &[(String, Report)]) -> anyhow::Result<()> {
             report
                 .measurements
                 .iter()
-                .map(|m| (m.cell.clone(), m.workload.clone(), m.concurrency))
+                .map(|m| (m.cell.clone(), m.scenario(), m.concurrency))
                 .collect()
         };
         if points(report) != points(first) {
@@ -244,6 +244,8 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
             parts.iter().map(|(_, m)| m.window_ms[1]).max().unwrap_or(0),
         ],
         latency_histogram: Some(encode_histogram(&histogram)),
+        link: first.link.clone(),
+        tls: first.tls,
     };
     Ok((merged, overlap))
 }

@@ -107,11 +107,13 @@ pub struct CompareConfig {
     /// The network between the clients and the server, emulated in user space by a relay
     /// that every cell's connections go through: `loopback` (none, the default), `lan`
     /// (100 Mbit/s, 2 ms round trip), `wan` (20 Mbit/s, 30 ms), `longhaul` (1 Gbit/s, 200 ms),
-    /// or `rtt=20ms,rate=50mbit`. Each direction is one line shared by all of a cell's
-    /// connections. Not modelled: loss, congestion control and slow start at the emulated
-    /// round trip. Works against targets too. The relay's CPU counts as the client's.
-    #[arg(long, default_value = "loopback")]
-    pub link: link::Link,
+    /// or `rtt=20ms,rate=50mbit`; several, separated by `;`, run every measurement under each
+    /// (`--link 'loopback;lan;wan;longhaul'`), and the verdicts compare them. Each direction is
+    /// one line shared by all of a cell's connections. Not modelled: loss, congestion control
+    /// and slow start at the emulated round trip. Works against targets too. The relay's CPU
+    /// counts as the client's.
+    #[arg(long, value_delimiter = ';', default_value = "loopback")]
+    pub link: Vec<link::Link>,
 
     /// Every cell over TLS (rustls): HTTP/2 cells by ALPN `h2`, HTTP/1.1 cells by `http/1.1`;
     /// bytes on the wire and CPU include it. The server compare starts gets a certificate
@@ -288,16 +290,22 @@ async fn measure_all(
     config: &CompareConfig,
     target: &target::Target,
 ) -> anyhow::Result<Vec<Measurement>> {
-    let plan = plan(config);
-    let runs: Vec<(&Workload, usize, usize, Cell)> = config
-        .workloads
+    let base = plan(config);
+    let runs: Vec<(&link::Link, &Workload, usize, usize, Cell)> = config
+        .link
         .iter()
-        .flat_map(|workload| {
-            config.concurrency.iter().flat_map(move |&concurrency| {
-                config.cells.iter().filter(|cell| cell.carries(workload)).flat_map(move |&cell| {
-                    connection_counts(cell, concurrency, &config.connections)
-                        .into_iter()
-                        .map(move |connections| (workload, concurrency, connections, cell))
+        .flat_map(|link| {
+            config.workloads.iter().flat_map(move |workload| {
+                config.concurrency.iter().flat_map(move |&concurrency| {
+                    config.cells.iter().filter(|cell| cell.carries(workload)).flat_map(
+                        move |&cell| {
+                            connection_counts(cell, concurrency, &config.connections)
+                                .into_iter()
+                                .map(move |connections| {
+                                    (link, workload, concurrency, connections, cell)
+                                })
+                        },
+                    )
                 })
             })
         })
@@ -308,8 +316,12 @@ async fn measure_all(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut measurements = Vec::with_capacity(total);
-    for (workload, concurrency, connections, cell) in runs {
-        progress.set_message(format!("{cell} {workload} x{concurrency} /{connections}"));
+    for (link, workload, concurrency, connections, cell) in runs {
+        progress.set_message(format!(
+            "{cell} {workload} x{concurrency} /{connections} @{}",
+            link.short_name()
+        ));
+        let plan = run::Plan { link: link.clone(), ..base.clone() };
         measurements
             .push(run::measure(target, cell, workload, concurrency, connections, &plan).await?);
         progress.inc(1);
@@ -325,7 +337,7 @@ fn plan(config: &CompareConfig) -> run::Plan {
         duration: Duration::from_secs_f64(config.duration),
         repeats: config.repeats,
         rate: config.rate,
-        link: config.link.clone(),
+        link: link::Link::LOOPBACK,
         client: ClientOptions {
             policy: ConnectionPolicy {
                 h1_pool: config.h1_connections,

@@ -137,7 +137,7 @@ impl Provenance {
                 duration_seconds: config.duration,
                 repeats: config.repeats.max(1),
                 rate: config.rate,
-                link: config.link.to_string(),
+                link: config.link.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
                 h1_connections: config.h1_connections,
                 connect_per_call: config.connect_per_call,
                 http2_windows: config.http2.to_string(),

@@ -14,7 +14,7 @@ pub enum Format {
     Json,
 }
 
-const HEADERS: [&str; 16] = [
+const HEADERS: [&str; 17] = [
     "cell",
     "workload",
     "conc",
@@ -31,9 +31,10 @@ const HEADERS: [&str; 16] = [
     "srv CPU ms/1k",
     "cli CPU ms/1k",
     "servers",
+    "link",
 ];
 
-fn row(m: &Measurement) -> [String; 16] {
+fn row(m: &Measurement) -> [String; 17] {
     let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
     [
         m.cell.clone(),
@@ -52,6 +53,7 @@ fn row(m: &Measurement) -> [String; 16] {
         m.server_cpu_ms_per_1000_calls.map_or("-".into(), |cpu| format!("{cpu:.0}")),
         m.client_cpu_ms_per_1000_calls.map_or("-".into(), |cpu| format!("{cpu:.0}")),
         spread(m),
+        m.condition(),
     ]
 }
 
@@ -70,7 +72,7 @@ fn spread(m: &Measurement) -> String {
 }
 
 pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Result<String> {
-    let rows: Vec<[String; 16]> = measurements.iter().map(row).collect();
+    let rows: Vec<[String; 17]> = measurements.iter().map(row).collect();
     let mut out = String::new();
     match format {
         Format::Json => out = serde_json::to_string_pretty(measurements)?,

@@ -67,6 +67,32 @@ pub struct Measurement {
     /// adds up exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_histogram: Option<String>,
+    /// The emulated link it ran over (`loopback`: none).
+    #[serde(default = "loopback")]
+    pub link: String,
+    /// Whether it ran over TLS.
+    #[serde(default)]
+    pub tls: bool,
+}
+
+fn loopback() -> String {
+    "loopback".into()
+}
+
+impl Measurement {
+    /// The conditions it ran under: the link, and `+tls`.
+    pub fn condition(&self) -> String {
+        if self.tls { format!("{}+tls", self.link) } else { self.link.clone() }
+    }
+
+    /// Its workload under its conditions: what verdicts and charts group by (`unary`, or
+    /// `unary @ wan+tls` away from plain loopback).
+    pub fn scenario(&self) -> String {
+        match self.condition().as_str() {
+            "loopback" => self.workload.clone(),
+            condition => format!("{} @ {condition}", self.workload),
+        }
+    }
 }
 
 /// The latency at one percentile.
@@ -124,6 +150,7 @@ impl Measurement {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Plan {
     /// This generator's part of the load, when it is one of several.
     pub(crate) shard: Option<Shard>,
@@ -222,6 +249,8 @@ pub(crate) async fn measure(
             repeats_requests_per_second: Vec::new(),
             window_ms,
             latency_histogram: plan.shard.map(|_| encode_histogram(&run.latency)),
+            link: plan.link.short_name(),
+            tls: target.tls.is_some(),
         });
     }
     let rates: Vec<f64> = runs.iter().map(|run| run.requests_per_second).collect();

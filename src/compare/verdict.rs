@@ -25,7 +25,8 @@ pub(crate) fn label(m: &Measurement, group: &[&Measurement]) -> String {
     if same_cell > 1 { format!("{} ({} conns)", m.cell, m.connections) } else { m.cell.clone() }
 }
 
-/// The measurements of one workload at one concurrency, fastest first.
+/// The measurements of one scenario (a workload under its conditions, see
+/// [`Measurement::scenario`]) at one concurrency, fastest first.
 fn ranked<'a>(
     measurements: &'a [Measurement],
     workload: &str,
@@ -33,7 +34,7 @@ fn ranked<'a>(
 ) -> Vec<&'a Measurement> {
     let mut group: Vec<&Measurement> = measurements
         .iter()
-        .filter(|m| m.workload == workload && m.concurrency == concurrency)
+        .filter(|m| m.scenario() == workload && m.concurrency == concurrency)
         .collect();
     group.sort_by(|a, b| b.requests_per_second.total_cmp(&a.requests_per_second));
     group
@@ -51,12 +52,12 @@ pub(crate) fn distinct<T: PartialEq + Clone>(values: impl Iterator<Item = T>) ->
 }
 
 pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
-    distinct(measurements.iter().map(|m| m.workload.clone()))
+    let mut verdicts: Vec<Verdict> = distinct(measurements.iter().map(Measurement::scenario))
         .into_iter()
         .map(|workload| {
             let mut lines = Vec::new();
             let levels = distinct(
-                measurements.iter().filter(|m| m.workload == workload).map(|m| m.concurrency),
+                measurements.iter().filter(|m| m.scenario() == workload).map(|m| m.concurrency),
             );
             let mut fastest = Vec::new();
             for &concurrency in &levels {
@@ -94,7 +95,7 @@ pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
             if let Some(line) = instrument_line(measurements, &workload) {
                 lines.push(line);
             }
-            for m in measurements.iter().filter(|m| m.workload == workload) {
+            for m in measurements.iter().filter(|m| m.scenario() == workload) {
                 if let Some(spread) = m.spread().filter(|spread| *spread > NOISY_SPREAD) {
                     let group = ranked(measurements, &workload, m.concurrency);
                     lines.push(format!(
@@ -108,7 +109,67 @@ pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
             }
             Verdict { workload, lines }
         })
-        .collect()
+        .collect();
+    verdicts.extend(across_conditions(measurements));
+    verdicts
+}
+
+/// Where a run measured under several conditions (links, TLS): for each workload and
+/// concurrency, the fastest cell under each, by how much, with its p50 and bytes, and whether
+/// the winner changes from one condition to another.
+fn across_conditions(measurements: &[Measurement]) -> Option<Verdict> {
+    let conditions = distinct(measurements.iter().map(Measurement::condition));
+    if conditions.len() < 2 {
+        return None;
+    }
+    let mut lines = Vec::new();
+    for (workload, concurrency) in
+        distinct(measurements.iter().map(|m| (m.workload.clone(), m.concurrency)))
+    {
+        let mut winners = Vec::new();
+        let mut parts = Vec::new();
+        for condition in &conditions {
+            let mut group: Vec<&Measurement> = measurements
+                .iter()
+                .filter(|m| {
+                    m.workload == workload
+                        && m.concurrency == concurrency
+                        && &m.condition() == condition
+                })
+                .collect();
+            group.sort_by(|a, b| b.requests_per_second.total_cmp(&a.requests_per_second));
+            let Some(best) = group.first() else { continue };
+            let margin = group.get(1).map_or(String::new(), |second| {
+                format!(
+                    ", {:.2}× {}",
+                    best.requests_per_second / second.requests_per_second.max(f64::MIN_POSITIVE),
+                    label(second, &group)
+                )
+            });
+            parts.push(format!(
+                "{condition}: {} ({:.0} calls/s{margin}; p50 {:.1} ms, {:.0} B a call)",
+                label(best, &group),
+                best.requests_per_second,
+                best.p50_us as f64 / 1000.0,
+                bytes_per_call(best)
+            ));
+            winners.push((condition.clone(), label(best, &group)));
+        }
+        let mut line =
+            format!("{workload} at {concurrency} in flight, fastest under {}.", parts.join("; "));
+        let changes: Vec<String> = winners
+            .windows(2)
+            .filter(|pair| pair[0].1 != pair[1].1)
+            .map(|pair| format!("{} ({}) to {} ({})", pair[0].0, pair[0].1, pair[1].0, pair[1].1))
+            .collect();
+        if changes.is_empty() {
+            line += " The same cell wins under every condition.";
+        } else {
+            line += &format!(" The winner changes from {}.", changes.join(" and from "));
+        }
+        lines.push(line);
+    }
+    Some(Verdict { workload: "across conditions".into(), lines })
 }
 
 /// How much CPU the client spent per call beside the server, across the workload's cells: on
@@ -116,7 +177,7 @@ pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
 fn instrument_line(measurements: &[Measurement], workload: &str) -> Option<String> {
     let ratios: Vec<f64> = measurements
         .iter()
-        .filter(|m| m.workload == workload)
+        .filter(|m| m.scenario() == workload)
         .filter_map(|m| {
             let (client, server) =
                 (m.client_cpu_ms_per_1000_calls?, m.server_cpu_ms_per_1000_calls?);
