@@ -23,6 +23,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reporter = tonic_health::server::HealthReporter::new();
     let health = rpc_vs_rest::grpc::health::Health::new(
         tonic_health::server::HealthService::from_health_reporter(reporter.clone()),
+        // Never drains: tonic's own server has no drain of ours to announce.
+        Default::default(),
     );
     let _readiness = rpc_vs_rest::readiness::Readiness::new(reporter).await;
     let (reflection_v1, reflection_v1alpha) = rpc_vs_rest::grpc::reflection()?;

@@ -110,6 +110,25 @@ async fn get_hello_by_path_greets_the_decoded_name() {
 }
 
 #[tokio::test]
+async fn a_malformed_percent_escape_in_the_path_is_400_not_taken_literally() {
+    let server = TestServer::spawn().await;
+    for (version, client) in http_clients() {
+        for (path, what) in [("%ZZ", "malformed percent-escape"), ("%FF", "UTF-8")] {
+            let response = client
+                .get(server.rest_url(&format!("/v1/greeter/hello/{path}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{version} {path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["status"], "INVALID_ARGUMENT", "{version} {path}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(what), "{version} {path}: {message}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn post_hello_again_in_both_encodings() {
     let server = TestServer::spawn().await;
     for (version, client) in http_clients() {
@@ -307,6 +326,7 @@ async fn readyz_is_503_not_serving_while_draining() {
             greeter: Greeter::new(),
             readiness: readiness.clone(),
             metrics: Some(rpc_vs_rest::metrics::Metrics::new(rpc_vs_rest::grpc::served_methods())),
+            sessions: Default::default(),
         },
         &ServeConfig::loopback(),
         None,

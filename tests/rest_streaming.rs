@@ -141,6 +141,27 @@ async fn chat_without_a_websocket_upgrade_is_refused_in_the_error_shape() {
     assert!(body["error"]["message"].as_str().unwrap().contains("WebSocket"));
 }
 
+/// RFC 6455, section 4.4: a version the server does not speak is refused with the one it
+/// does, so that a client can retry with it.
+#[tokio::test]
+async fn chat_in_an_unsupported_websocket_version_is_refused_naming_version_13() {
+    let server = TestServer::spawn().await;
+    let response = http1()
+        .get(server.rest_url("/v1/greeter/chat"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-version", "8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["sec-websocket-version"], "13");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
+    assert!(body["error"]["message"].as_str().unwrap().contains("version 13"), "{body}");
+}
+
 #[tokio::test]
 async fn chat_over_http2_is_refused_with_400_saying_why() {
     let server = TestServer::spawn().await;

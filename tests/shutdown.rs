@@ -145,3 +145,64 @@ async fn while_draining_probes_answer_and_new_calls_are_refused_without_error_lo
     let errors: Vec<&String> = logs.iter().filter(|line| line.contains("\"ERROR\"")).collect();
     assert!(errors.is_empty(), "a planned drain logs no errors: {errors:?}");
 }
+
+/// Client-side health checking keeps a `Health.Watch` open for as long as it uses the server:
+/// a stock grpcio client holding one sees NOT_SERVING when the drain starts, then its stream
+/// ends (UNAVAILABLE, which it retries elsewhere), and the watch does not hold the shutdown:
+/// the process exits as soon as the last other call is done, not at the deadline.
+#[tokio::test]
+async fn an_open_health_watch_sees_not_serving_and_does_not_hold_the_drain() {
+    let Some(python) = common::tools::require_python_with("grpc_tools") else { return };
+    let mut server = Binary::start(&["--shutdown-timeout", "10"], &[]).await;
+    let url = format!("http://{}", server.grpc_addr);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stock_client/watch.py");
+    let mut watcher = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(server.grpc_addr.to_string())
+        .arg("helloworld.Greeter")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut watched = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        watcher.stdout.take().unwrap(),
+    ));
+    let mut next_status = async || -> serde_json::Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), watched.next_line())
+            .await
+            .expect("the watcher reports")
+            .unwrap()
+            .expect("a line from the watcher");
+        serde_json::from_str(&line).unwrap()
+    };
+    assert_eq!(next_status().await, serde_json::json!({"status": "SERVING"}));
+
+    // Another call in flight, which the drain must wait for.
+    let mut client = GreeterClient::connect(url).await.unwrap();
+    let (requests, outbound) = mpsc::channel(4);
+    requests.send(HelloRequest { name: "held".into() }).await.unwrap();
+    let mut replies =
+        client.say_hello_bidi_stream(ReceiverStream::new(outbound)).await.unwrap().into_inner();
+    assert_eq!(replies.next().await.unwrap().unwrap().message, "Hello held");
+
+    server.sigterm().await;
+    assert_eq!(next_status().await, serde_json::json!({"status": "NOT_SERVING"}));
+    assert_eq!(
+        next_status().await,
+        serde_json::json!({"end": "UNAVAILABLE", "details": "the server is shutting down"})
+    );
+    assert!(watcher.wait().await.unwrap().success());
+
+    requests.send(HelloRequest { name: "after".into() }).await.unwrap();
+    assert_eq!(replies.next().await.unwrap().unwrap().message, "Hello after");
+    drop(requests);
+    assert!(replies.next().await.is_none(), "the held call ends cleanly");
+    let last_call_ended = Instant::now();
+    drop((replies, client));
+    exits_cleanly(&mut server, "the process exits").await;
+    assert!(
+        last_call_ended.elapsed() < Duration::from_secs(2),
+        "exited {:?} after the last call, where the deadline is 10 s",
+        last_call_ended.elapsed()
+    );
+}

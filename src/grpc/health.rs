@@ -2,11 +2,16 @@
 //! does not know: gRPC's `health.proto` says that call stays open and first sends
 //! `SERVICE_UNKNOWN`, so that a client can wait for a service that comes later, where
 //! tonic-health ends it with NOT_FOUND. (`Check` on an unknown service is NOT_FOUND, as the
-//! protocol asks.)
+//! protocol asks.) And once the server drains, every `Watch` ends, right after the
+//! NOT_SERVING it is owed, with UNAVAILABLE: a watch is a call that never finishes by itself,
+//! and an open one would hold every shutdown for the whole drain deadline. A client doing
+//! health checking has by then been told NOT_SERVING and GOAWAY; UNAVAILABLE is the status it
+//! retries elsewhere.
 
 use std::pin::Pin;
 
-use futures_util::{Stream, StreamExt as _, stream};
+use futures_util::{FutureExt as _, Stream, StreamExt as _, stream};
+use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request, Response, Status};
 use tonic_health::{
     pb::{
@@ -21,11 +26,16 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>
 #[derive(Debug)]
 pub struct Health {
     inner: HealthService,
+    draining: CancellationToken,
 }
 
 impl Health {
-    pub fn new(inner: HealthService) -> health_server::HealthServer<Self> {
-        health_server::HealthServer::new(Self { inner })
+    /// `draining` is cancelled when the server drains.
+    pub fn new(
+        inner: HealthService,
+        draining: CancellationToken,
+    ) -> health_server::HealthServer<Self> {
+        health_server::HealthServer::new(Self { inner, draining })
     }
 }
 
@@ -44,14 +54,34 @@ impl health_server::Health for Health {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<WatchStream>, Status> {
-        match health_server::Health::watch(&self.inner, request).await {
-            Ok(statuses) => Ok(statuses.map(|statuses| Box::pin(statuses) as WatchStream)),
+        let statuses: WatchStream = match health_server::Health::watch(&self.inner, request).await {
+            Ok(statuses) => Box::pin(statuses.into_inner()),
             Err(status) if status.code() == Code::NotFound => {
                 let unknown = HealthCheckResponse { status: ServingStatus::ServiceUnknown.into() };
-                let open = stream::iter([Ok(unknown)]).chain(stream::pending());
-                Ok(Response::new(Box::pin(open)))
+                Box::pin(stream::iter([Ok(unknown)]).chain(stream::pending()))
             }
-            Err(status) => Err(status),
-        }
+            Err(status) => return Err(status),
+        };
+        Ok(Response::new(until_drained(statuses, self.draining.clone())))
     }
+}
+
+/// The watch's statuses until the server drains, then UNAVAILABLE. A status that is ready when
+/// the drain begins (the NOT_SERVING it announces) goes out first.
+fn until_drained(statuses: WatchStream, draining: CancellationToken) -> WatchStream {
+    let watching = Some((statuses, draining));
+    Box::pin(stream::unfold(watching, |watching| async move {
+        let (mut statuses, draining) = watching?;
+        tokio::select! {
+            biased;
+            status = statuses.next() => Some((status?, Some((statuses, draining)))),
+            () = draining.cancelled() => {
+                // What the reporter has already sent (NOT_SERVING) is still owed.
+                match statuses.next().now_or_never().flatten() {
+                    Some(status) => Some((status, Some((statuses, draining)))),
+                    None => Some((Err(Status::unavailable(crate::port::DRAINING)), None)),
+                }
+            }
+        }
+    }))
 }

@@ -1,12 +1,15 @@
 //! What each protocol adapter builds its port on, below both adapters and the server that
 //! wires them: the shape of a port's service, and admission (load shedding and deadlines),
-//! which both ports apply alike, and the future that finishes a reply on its way out.
+//! which both ports apply alike, the future that finishes a reply on its way out, and the
+//! sessions (WebSocket) that outlive their HTTP exchange.
 
 mod admission;
 mod finishing;
+mod sessions;
 
 pub use admission::{Admission, Admitted, Refused};
 pub use finishing::{FinishReply, Finishing};
+pub use sessions::{Session, Sessions};
 
 /// What a call shed for load is told, on both ports (503 on REST, UNAVAILABLE on gRPC).
 pub const OVERLOADED: &str = "the server is at capacity; retry shortly";

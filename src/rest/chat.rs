@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use axum::{
     Extension,
     extract::{
@@ -18,7 +20,7 @@ use axum::{
             rejection::WebSocketUpgradeRejection,
         },
     },
-    http::{HeaderMap, HeaderValue, Version},
+    http::{HeaderMap, HeaderValue, Version, header::SEC_WEBSOCKET_VERSION},
     response::{IntoResponse, Response},
 };
 use futures_util::{FutureExt as _, SinkExt as _};
@@ -27,14 +29,20 @@ use prost::Message as _;
 use super::{encoding::decode_json_object, error::ApiError};
 use crate::{
     greeter::Greeter,
+    port::Sessions,
     proto::{HelloReply, HelloRequest},
 };
 
 /// What bounds a chat session, given to the route by the router.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct SessionLimits {
     /// The longest wait for the client's next message (the server's request timeout).
     pub(crate) message_timeout: Duration,
+    /// The longest silence, any frame counted, before the session pings its client, and then
+    /// before it closes without a reply (the server's idle timeout).
+    pub(crate) idle_timeout: Duration,
+    /// The server's sessions: this one is counted there while open, and leaves when told.
+    pub(crate) sessions: Sessions,
 }
 
 pub(crate) async fn chat(
@@ -57,6 +65,16 @@ pub(crate) async fn chat(
              offer WebSocket over HTTP/2 (RFC 8441)",
         )
         .into_response(),
+        // RFC 6455, section 4.4: a version the server does not speak is refused with the
+        // versions it does.
+        Err(rejection @ WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_)) => (
+            [(SEC_WEBSOCKET_VERSION, "13")],
+            ApiError::invalid_argument(format!(
+                "this route speaks WebSocket version 13 only: {}",
+                rejection.body_text()
+            )),
+        )
+            .into_response(),
         Err(rejection) => ApiError::invalid_argument(format!(
             "this route speaks WebSocket only: {}",
             rejection.body_text()
@@ -85,24 +103,45 @@ struct Refusal {
 }
 
 async fn converse(mut socket: WebSocket, greeter: Greeter, limits: SessionLimits) {
+    let session = limits.sessions.enter();
     let mut next = None;
     // Pings and Pongs keep the connection alive but are not messages: they do not restart the
     // wait for the next one.
-    let mut message_due = tokio::time::Instant::now() + limits.message_timeout;
+    let mut message_due = Instant::now() + limits.message_timeout;
+    let mut idle = IdleWatch::new(limits.idle_timeout);
     loop {
         let frame = match next.take() {
             Some(frame) => frame,
-            None => match tokio::time::timeout_at(message_due, socket.recv()).await {
-                Ok(frame) => frame,
-                Err(_) => {
+            None => tokio::select! {
+                // A frame that has arrived is answered before the session leaves: a reply
+                // already owed goes out before the Close.
+                biased;
+                frame = socket.recv() => frame,
+                () = tokio::time::sleep_until(message_due) => {
                     let _ = refuse(&mut socket, silent(limits.message_timeout)).await;
+                    return;
+                }
+                () = tokio::time::sleep_until(idle.due()) => {
+                    if idle.ping_unanswered() {
+                        let _ = close(&mut socket, close_code::AWAY, "no reply to a ping within the idle timeout").await;
+                        return;
+                    }
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
+                    idle.pinged();
+                    continue;
+                }
+                () = session.told_to_leave() => {
+                    leave(&mut socket, limits.idle_timeout).await;
                     return;
                 }
             },
         };
         let Some(Ok(frame)) = frame else { return };
+        idle.heard();
         if matches!(frame, Message::Text(_) | Message::Binary(_)) {
-            message_due = tokio::time::Instant::now() + limits.message_timeout;
+            message_due = Instant::now() + limits.message_timeout;
         }
         let answer = match frame {
             Message::Text(text) => answer_json(&greeter, text.as_bytes()),
@@ -135,12 +174,65 @@ async fn converse(mut socket: WebSocket, greeter: Greeter, limits: SessionLimits
     }
 }
 
+/// When a session last heard from its client, and whether it has pinged since: a session
+/// that hears nothing, not even a Pong, for the idle timeout gets a Ping, and one that still
+/// hears nothing for another idle timeout is closed.
+struct IdleWatch {
+    timeout: Duration,
+    heard: Instant,
+    pinged: bool,
+}
+
+impl IdleWatch {
+    fn new(timeout: Duration) -> Self {
+        Self { timeout, heard: Instant::now(), pinged: false }
+    }
+
+    fn heard(&mut self) {
+        self.heard = Instant::now();
+        self.pinged = false;
+    }
+
+    fn pinged(&mut self) {
+        self.heard = Instant::now();
+        self.pinged = true;
+    }
+
+    fn ping_unanswered(&self) -> bool {
+        self.pinged
+    }
+
+    fn due(&self) -> Instant {
+        self.heard + self.timeout
+    }
+}
+
+/// The server drains: Close 1001 ("going away", RFC 6455 section 7.4.1), then the client's
+/// Close is awaited (what it still sends is dropped, as the RFC asks once a Close is sent),
+/// for at most `patience`; the drain deadline cuts the session after that in any case.
+async fn leave(socket: &mut WebSocket, patience: Duration) {
+    if close(socket, close_code::AWAY, "the server is shutting down").await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(patience, async {
+        while let Some(Ok(frame)) = socket.recv().await {
+            if matches!(frame, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), axum::Error> {
+    socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await
+}
+
 /// Ends a session early: the error in the API's shape, then a Close frame with its code.
 async fn refuse(socket: &mut WebSocket, refusal: Refusal) -> Result<(), axum::Error> {
     let text = serde_json::to_string(&refusal.error.into_body()).unwrap_or_default();
     socket.feed(Message::Text(text.into())).await?;
-    let close = CloseFrame { code: refusal.close_code, reason: refusal.reason.into() };
-    socket.send(Message::Close(Some(close))).await
+    close(socket, refusal.close_code, refusal.reason).await
 }
 
 /// A session whose client sent nothing for the request timeout.

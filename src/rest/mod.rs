@@ -25,18 +25,24 @@ use axum::{Router, routing::get};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    auth::BearerToken, config::ServeConfig, greeter::Greeter, metrics::Metrics, port::PortService,
+    auth::BearerToken,
+    config::{ConnectionLimits, ServeConfig},
+    greeter::Greeter,
+    metrics::Metrics,
+    port::{PortService, Sessions},
     readiness::Readiness,
 };
 
-/// What the REST port's routes read: the domain, the readiness switch, and the metrics (none
-/// in the lean profile). Each route is given only its part, since axum clones a route's state
-/// on every request.
+/// What the REST port's routes read: the domain, the readiness switch, the metrics (none
+/// in the lean profile), and the server's WebSocket sessions (counted for its drain, told when
+/// to leave). Each route is given only its part, since axum clones a route's state on every
+/// request.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub greeter: Greeter,
     pub readiness: Readiness,
     pub metrics: Option<Metrics>,
+    pub sessions: Sessions,
 }
 
 /// What a request gets once the server drains: 503 in the API's error shape.
@@ -71,8 +77,18 @@ const DOCS_PATHS: [&str; 4] = [DOCS, "/docs/", "/docs/{*rest}", OPENAPI];
 /// (`examples/same_api_axum.rs`) serves exactly this through `axum::serve`, so that the
 /// comparison can tell what the REST contract costs from what our server adds.
 pub fn api(greeter: Greeter, readiness: Readiness) -> Router {
-    let request_timeout = crate::config::ConnectionLimits::default().request_timeout();
-    documented(greeter, readiness, None, None, request_timeout)
+    let session = session_limits(&ConnectionLimits::default(), Sessions::default());
+    documented(greeter, readiness, None, None, session)
+}
+
+/// What bounds a chat session: the request timeout for each message, the idle timeout for
+/// any frame, and the server's drain.
+fn session_limits(limits: &ConnectionLimits, sessions: Sessions) -> chat::SessionLimits {
+    chat::SessionLimits {
+        message_timeout: limits.request_timeout(),
+        idle_timeout: limits.idle_timeout(),
+        sessions,
+    }
 }
 
 /// The REST port's router. The Greeter routes sit behind the bearer token (if any), and the
@@ -84,28 +100,28 @@ pub fn router(
     config: &ServeConfig,
     token: Option<BearerToken>,
 ) -> impl PortService {
-    let AppState { greeter, readiness, metrics } = state;
+    let AppState { greeter, readiness, metrics, sessions } = state;
     let calls = metrics.as_ref().map(metrics::RestCalls::new);
-    let request_timeout = config.connections.request_timeout();
-    let router = documented(greeter, readiness, token, metrics.as_ref(), request_timeout);
+    let session = session_limits(&config.connections, sessions);
+    let router = documented(greeter, readiness, token, metrics.as_ref(), session);
     guard::front(router, &config.connections, config.rest.max_body_bytes, calls)
 }
 
 /// The documented routes, with the token on the Greeter's and `/metrics` when given; the
-/// fallbacks come last, so that they cover every route. The WebSocket chat is told the request
-/// timeout, which bounds the wait for each of a session's messages.
+/// fallbacks come last, so that they cover every route. The WebSocket chat is told what bounds
+/// its sessions.
 fn documented(
     greeter: Greeter,
     readiness: Readiness,
     token: Option<BearerToken>,
     metrics: Option<&Metrics>,
-    request_timeout: std::time::Duration,
+    session: chat::SessionLimits,
 ) -> Router {
     let api = routes::GREETER.iter().fold(Router::new(), |api, route| {
         let served = route.method_router();
         // Only the chat's requests carry the extension: the others pay nothing for it.
         let served = if route.path == routes::CHAT.path {
-            served.layer(axum::Extension(chat::SessionLimits { message_timeout: request_timeout }))
+            served.layer(axum::Extension(session.clone()))
         } else {
             served
         };

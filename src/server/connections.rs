@@ -27,7 +27,10 @@ use super::{
     head_watch::{HeadWatch, Watched},
     layers::ServedPort,
 };
-use crate::config::{ConnectionLimits, Http2Windows};
+use crate::{
+    config::{ConnectionLimits, Http2Windows},
+    port::Sessions,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -58,15 +61,15 @@ pub(super) struct Tls {
     pub(super) handshake_timeout: Duration,
 }
 
-/// The open connections of every port, counted together: while any port still has one, every
-/// listener stays open, so that the REST port's liveness and readiness keep answering while
-/// gRPC calls finish (and the other way round).
+/// The open connections of every port, counted together, and the WebSocket sessions that
+/// outlive theirs: while any is open, every listener stays open, so that the REST port's
+/// liveness and readiness keep answering while gRPC calls finish (and the other way round).
 #[derive(Clone, Debug)]
-pub(super) struct OpenConnections(Arc<watch::Sender<usize>>);
+pub(super) struct OpenConnections(Arc<watch::Sender<usize>>, Sessions);
 
 impl OpenConnections {
-    pub(super) fn new() -> Self {
-        Self(Arc::new(watch::Sender::new(0)))
+    pub(super) fn new(sessions: Sessions) -> Self {
+        Self(Arc::new(watch::Sender::new(0)), sessions)
     }
 
     /// Counts a connection until the returned guard is dropped (also when its task is aborted).
@@ -120,16 +123,33 @@ pub(super) async fn serve<A: ServedPort>(
     // cut mid-way.
     let deadline = tokio::time::sleep(drain_deadline);
     tokio::pin!(deadline);
+    let sessions = connections.every_port.1.clone();
+    let mut open_sessions = sessions.watch();
+    tracing::info!(
+        port = name,
+        connections = connections.open.len(),
+        sessions = sessions.open(),
+        "draining: waiting for this port's connections and the server's WebSocket sessions"
+    );
     loop {
-        let all_done = *all_open.borrow_and_update() == 0;
+        let all_done =
+            *all_open.borrow_and_update() == 0 && *open_sessions.borrow_and_update() == 0;
         tokio::select! {
             Some(_) = connections.open.join_next(), if !connections.open.is_empty() => {}
             Ok(()) = all_open.changed() => {}
+            Ok(()) = open_sessions.changed() => {}
             // Every connection is done; close once clients have stopped arriving too, since
             // close() resets any the kernel has completed but we have not yet accepted.
             () = tokio::time::sleep(LISTENER_QUIET), if all_done => break,
             () = &mut deadline => {
-                tracing::warn!(port = name, open = connections.open.len(), "drain deadline passed; cutting the remaining connections");
+                let open = connections.open.len();
+                if open > 0 {
+                    tracing::warn!(port = name, connections = open, "drain deadline passed; cutting this port's remaining connections");
+                }
+                // Sessions are the REST port's; they end with the process.
+                if name == "rest" && sessions.open() > 0 {
+                    tracing::warn!(port = name, sessions = sessions.open(), "drain deadline passed; cutting the remaining WebSocket sessions");
+                }
                 connections.open.abort_all();
                 while connections.open.join_next().await.is_some() {}
                 break;

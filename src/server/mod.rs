@@ -22,6 +22,7 @@ use crate::{
     greeter::Greeter,
     grpc,
     metrics::Metrics,
+    port::Sessions,
     readiness::Readiness,
     rest::{self, AppState},
 };
@@ -65,16 +66,19 @@ pub struct BoundAddresses {
 
 /// Serves until `shutdown` resolves, then drains: readiness goes NOT_SERVING on both
 /// protocols, new requests are refused (health and readiness still answer), in-flight calls
-/// finish, the listeners close once every port's connections are done, and whatever is still
-/// open at the deadline is cut.
+/// finish, health watches and WebSocket sessions are told to end, the listeners close once
+/// every port's connections and every session are done, and whatever is still open at the
+/// deadline is cut.
 pub async fn run(
     listeners: Listeners,
     config: &ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
     let health_reporter = tonic_health::server::HealthReporter::new();
     let health_service = grpc::health::Health::new(
         tonic_health::server::HealthService::from_health_reporter(health_reporter.clone()),
+        stop.clone(),
     );
     let readiness = Readiness::new(health_reporter).await;
     let greeter = Greeter::new();
@@ -83,9 +87,10 @@ pub async fn run(
         (config.profile == Profile::Default).then(|| Metrics::new(grpc::served_methods()));
     let grpc_router =
         grpc::router(greeter.clone(), health_service, config, token.clone(), metrics.clone())?;
-    let state = AppState { greeter, readiness: readiness.clone(), metrics };
+    let sessions = Sessions::default();
+    let state =
+        AppState { greeter, readiness: readiness.clone(), metrics, sessions: sessions.clone() };
     let rest_router = rest::router(state, config, token.clone());
-    let stop = CancellationToken::new();
     let draining = layers::Draining::default();
     let name = config.server_name();
     let settings = |port, refusal, serves_while_draining, headers_too_large| layers::PortSettings {
@@ -147,7 +152,7 @@ pub async fn run(
         http2: config.http2,
     };
     let limits = &config.connections;
-    let open = connections::OpenConnections::new();
+    let open = connections::OpenConnections::new(sessions.clone());
     let grpc = tokio::spawn(connections::serve(
         grpc,
         limits.clone(),
@@ -162,6 +167,7 @@ pub async fn run(
     readiness.set_draining().await;
     draining.start();
     stop.cancel();
+    sessions.close_all();
     let (grpc, rest) = tokio::join!(grpc, rest);
     grpc?;
     rest?;
