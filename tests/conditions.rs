@@ -256,14 +256,16 @@ async fn a_64_kib_window_caps_a_large_message_at_a_long_round_trip() {
     };
     let wide = batch(&[], None).await;
     let narrow = batch(&["--http2-stream-window", "65535"], None).await;
-    assert!(wide < 160.0, "1 MiB windows: p50 {wide} ms, more than one round trip and a half");
-    assert!(narrow > 2.5 * wide, "64 KiB windows both ends: p50 {narrow} ms vs {wide} ms");
+    // Lower bounds set by the link, which a slow (debug, shared) machine can only raise, and
+    // the ratio: how long one round trip with wide windows takes depends on the CPU too.
+    assert!(narrow > 400.0, "64 KiB windows both ends take 4 round trips or more: {narrow} ms");
+    assert!(narrow > 2.0 * wide, "64 KiB windows both ends: p50 {narrow} ms vs {wide} ms");
 
     let server = common::binary::Binary::start(&["--http2-stream-window", "65535"], &[]).await;
     let target = (server.grpc_addr.to_string(), server.rest_addr.to_string());
     let narrow_server = batch(&[], Some(target)).await;
     assert!(
-        narrow_server > 1.5 * wide,
+        narrow_server > 200.0 && narrow_server > 1.5 * wide,
         "a server started with a 64 KiB window makes the request wait: {narrow_server} ms vs {wide}"
     );
 }

@@ -163,11 +163,11 @@ async fn chat_in_an_unsupported_websocket_version_is_refused_naming_version_13()
 }
 
 #[tokio::test]
-async fn chat_over_http2_is_refused_with_400_saying_why() {
+async fn a_plain_get_of_the_chat_over_http2_is_refused_naming_extended_connect() {
     let server = TestServer::spawn().await;
     let response = http2().get(server.rest_url("/v1/greeter/chat")).send().await.unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
-    assert!(body["error"]["message"].as_str().unwrap().contains("HTTP/1.1"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("RFC 8441"), "{body}");
 }

@@ -42,22 +42,49 @@ async fn a_websockets_client_chats_and_closes_cleanly_both_ways() {
 const ENABLE_CONNECT_PROTOCOL: &str = "8";
 
 #[tokio::test]
-async fn neither_port_advertises_websocket_over_http2() {
+async fn only_the_rest_port_advertises_websocket_over_http2() {
     let Some(python) = tools::require_python_with("hyperframe") else { return };
     let server = TestServer::spawn().await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/websocket_client/settings.py");
-    for addr in [server.rest_addr, server.grpc_addr] {
+    for (addr, advertised) in [(server.rest_addr, Some(1)), (server.grpc_addr, None)] {
         let output =
             Command::new(&python).arg(script).arg(addr.to_string()).output().await.unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "reading SETTINGS from {addr} failed:\n{stderr}");
         let settings: Value = serde_json::from_slice(&output.stdout).unwrap();
-        assert!(
-            settings.get(ENABLE_CONNECT_PROTOCOL).is_none(),
-            "{addr} advertises it: {settings}"
+        assert_eq!(
+            settings.get(ENABLE_CONNECT_PROTOCOL).and_then(Value::as_u64),
+            advertised,
+            "{addr}: {settings}"
         );
         assert!(settings.get("3").is_some(), "SETTINGS were read: {settings}");
     }
+}
+
+/// RFC 8441 as a client that speaks it by hand (the `h2` package): the chat opens with an
+/// extended CONNECT, answers, shares its connection with a plain call, and closes cleanly.
+#[tokio::test]
+async fn a_chat_over_http2_opens_with_extended_connect_and_closes_cleanly() {
+    let Some(python) = tools::require_python_with("h2") else { return };
+    let server = TestServer::spawn().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/websocket_client/over_http2.py");
+    let output =
+        Command::new(python).arg(script).arg(server.rest_addr.to_string()).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the HTTP/2 WebSocket client failed:\n{stderr}");
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        seen,
+        json!({
+            "settings": true,
+            "enable_connect_protocol": 1,
+            "status": "200",
+            "reply": [1, {"message": "Hello Ada"}],
+            "call_on_the_same_connection": {"message": "Hello Grace"},
+            "server_close": [8, 1000],
+            "stream_ended": true,
+        })
+    );
 }
 
 #[tokio::test]

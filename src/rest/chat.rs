@@ -1,4 +1,5 @@
-//! SayHelloBidiStream as a WebSocket at `GET /v1/greeter/chat`. A text frame carries a
+//! SayHelloBidiStream as a WebSocket at `GET /v1/greeter/chat` (over HTTP/2, an extended
+//! CONNECT to it: RFC 8441). A text frame carries a
 //! `HelloRequest` in JSON and is answered by a `HelloReply` in JSON; a binary frame carries
 //! protobuf and is answered in protobuf. As on gRPC, the first invalid request ends the
 //! conversation: the client gets the error in the API's JSON shape, then a close frame. A
@@ -52,19 +53,18 @@ pub(crate) async fn chat(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let http2 = version >= Version::HTTP_2;
     match upgrade {
-        Ok(_) if !headers.get("sec-websocket-key").is_some_and(is_valid_websocket_key) => {
+        // HTTP/2's extended CONNECT has no key: the stream is the handshake (RFC 8441).
+        Ok(_)
+            if !http2 && !headers.get("sec-websocket-key").is_some_and(is_valid_websocket_key) =>
+        {
             ApiError::invalid_argument(
                 "Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455, section 4.1)",
             )
             .into_response()
         }
         Ok(upgrade) => upgrade.on_upgrade(move |socket| converse(socket, greeter, limits)),
-        Err(_) if version >= Version::HTTP_2 => ApiError::invalid_argument(
-            "WebSocket is served over HTTP/1.1 only (an RFC 6455 Upgrade); this server does not \
-             offer WebSocket over HTTP/2 (RFC 8441)",
-        )
-        .into_response(),
         // RFC 6455, section 4.4: a version the server does not speak is refused with the
         // versions it does.
         Err(rejection @ WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_)) => (
@@ -75,6 +75,12 @@ pub(crate) async fn chat(
             )),
         )
             .into_response(),
+        Err(rejection) if http2 => ApiError::invalid_argument(format!(
+            "over HTTP/2 a WebSocket opens with an extended CONNECT, `:protocol websocket` \
+                 (RFC 8441): {}",
+            rejection.body_text()
+        ))
+        .into_response(),
         Err(rejection) => ApiError::invalid_argument(format!(
             "this route speaks WebSocket only: {}",
             rejection.body_text()

@@ -401,7 +401,8 @@ pub(super) fn chat() -> OperationBuilder {
              binary frame holds a protobuf HelloRequest and is answered in protobuf. The first \
              invalid request is answered by an `Error` text frame, then a close frame (1008 for \
              a broken rule, 1007 for an undecodable message). Without an upgrade the route \
-             answers 400.",
+             answers 400. Over HTTP/2 the WebSocket opens with an extended CONNECT instead \
+             (RFC 8441, `:protocol websocket`; no `Sec-WebSocket-Key`).",
         ))
         .parameters(Some(websocket_handshake_headers()))
         .responses(

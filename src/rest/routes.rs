@@ -92,11 +92,12 @@ pub(crate) const SAY_HELLO_STREAM: Route<Greeter> = Route {
     operation: openapi::say_hello_stream,
 };
 
-/// `GET /v1/greeter/chat`: SayHelloBidiStream, over a WebSocket.
+/// `GET /v1/greeter/chat`: SayHelloBidiStream, over a WebSocket. Over HTTP/2 a WebSocket opens
+/// with an extended CONNECT (RFC 8441) instead of a GET, so the handler takes both.
 pub(crate) const CHAT: Route<Greeter> = Route {
     method: Method::Get,
     path: "/v1/greeter/chat",
-    handler: |method| on(method, chat::chat),
+    handler: |method| on(method.or(MethodFilter::CONNECT), chat::chat),
     operation: openapi::chat,
 };
 

@@ -52,6 +52,9 @@ pub(super) struct Port<A> {
     pub(super) tls: Option<Tls>,
     /// The HTTP/2 receive windows the port advertises.
     pub(super) http2: Http2Windows,
+    /// Whether the port serves WebSocket over HTTP/2 (RFC 8441) and so advertises
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL: the REST port does, the gRPC port has no WebSocket.
+    pub(super) websocket_over_http2: bool,
 }
 
 /// The TLS acceptor and how long a handshake may take.
@@ -94,7 +97,7 @@ pub(super) async fn serve<A: ServedPort>(
     drain_deadline: Duration,
     every_port: OpenConnections,
 ) {
-    let Port { name, listener, app, tls, http2 } = port;
+    let Port { name, listener, app, tls, http2, websocket_over_http2 } = port;
     let mut all_open = every_port.0.subscribe();
     let mut connections = Connections {
         every_port,
@@ -102,7 +105,7 @@ pub(super) async fn serve<A: ServedPort>(
         slots: Arc::new(Semaphore::new(limits.max_connections)),
         port: Arc::new(PortContext {
             name,
-            builder: http_builder(&limits, http2),
+            builder: http_builder(&limits, http2, websocket_over_http2),
             app,
             tls,
             limits,
@@ -209,7 +212,11 @@ impl<A: ServedPort> Connections<A> {
     }
 }
 
-fn http_builder(limits: &ConnectionLimits, windows: Http2Windows) -> auto::Builder<TokioExecutor> {
+fn http_builder(
+    limits: &ConnectionLimits,
+    windows: Http2Windows,
+    websocket_over_http2: bool,
+) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // No header-read timer of hyper's: it costs every HTTP/1.1 request a timer of its own,
     // and `head_watch` keeps the same bound per connection.
@@ -229,8 +236,9 @@ fn http_builder(limits: &ConnectionLimits, windows: Http2Windows) -> auto::Build
         .initial_stream_window_size(windows.stream)
         .initial_connection_window_size(windows.connection)
         .adaptive_window(windows.adaptive);
-    // No `enable_connect_protocol`: the chat route speaks WebSocket over HTTP/1.1 only, so
-    // neither port advertises WebSocket over HTTP/2 (RFC 8441) that it would then refuse.
+    if websocket_over_http2 {
+        builder.http2().enable_connect_protocol();
+    }
     builder
 }
 

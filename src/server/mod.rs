@@ -143,6 +143,7 @@ pub async fn run(
         app: grpc_router,
         tls: tls.clone(),
         http2: config.http2,
+        websocket_over_http2: false,
     };
     let rest = connections::Port {
         name: "rest",
@@ -150,6 +151,7 @@ pub async fn run(
         app: rest_router,
         tls,
         http2: config.http2,
+        websocket_over_http2: true,
     };
     let limits = &config.connections;
     let open = connections::OpenConnections::new(sessions.clone());
