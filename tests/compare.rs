@@ -147,13 +147,13 @@ async fn streams_compare_grpc_ndjson_and_sse() {
 }
 
 #[tokio::test]
-async fn chats_compare_grpc_bidi_streams_and_websockets() {
+async fn chats_compare_grpc_bidi_streams_and_websockets_over_both_http_versions() {
     let (ok, stdout, stderr) =
         compare(&["--workloads", "chat-5", "--concurrency", "2", "--format", "json"]).await;
     assert!(ok, "{stderr}");
     let rows = measurements(&stdout);
     let cells: Vec<&str> = rows.iter().map(|r| r["cell"].as_str().unwrap()).collect();
-    assert_eq!(cells, ["grpc", "rest-ws-h1"]);
+    assert_eq!(cells, ["grpc", "rest-ws-h1", "rest-ws-h2"]);
     for row in &rows {
         assert_eq!(row["errors"], 0, "{}: {}", row["cell"], row["first_error"]);
         assert!(row["calls"].as_u64().unwrap() > 0);

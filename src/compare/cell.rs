@@ -3,12 +3,16 @@
 
 use std::{fmt, net::SocketAddr, str::FromStr, sync::Arc};
 
+use bytes::Bytes;
 use http::HeaderValue;
+use http_body_util::Empty;
 
 use super::{
     check::{CallError, Expected},
     grpc_client::{self, GrpcClients},
+    http2::Http2,
     rest_client::{RestClient, RestStyle},
+    turns::Turns,
     unary_client::{self, ClientOptions, ConnectionPolicy, UnaryClient},
     websocket_client,
     wire::WireCounters,
@@ -57,7 +61,7 @@ impl Cell {
 
     /// Every cell there is: each part combined with the others wherever the combination has
     /// a meaning here (see [`Cell::new`]).
-    pub const ALL: [Cell; 8] = [
+    pub const ALL: [Cell; 9] = [
         Cell::GRPC,
         Cell::REST_JSON_H1,
         Cell::REST_JSON_H2,
@@ -66,6 +70,7 @@ impl Cell {
         Cell { api: Api::Sse, http: HttpVersion::H1 },
         Cell { api: Api::Sse, http: HttpVersion::H2 },
         Cell { api: Api::WebSocket, http: HttpVersion::H1 },
+        Cell { api: Api::WebSocket, http: HttpVersion::H2 },
     ];
 
     /// The cell of these parts, or why there is none.
@@ -74,9 +79,6 @@ impl Cell {
             (Api::Grpc, HttpVersion::H1) => {
                 Err("gRPC needs HTTP/2 (gRPC-Web over HTTP/1.1 is not a cell)".into())
             }
-            (Api::WebSocket, HttpVersion::H2) => Err("WebSocket over HTTP/2 (RFC 8441) is not \
-                 served: the chat is an HTTP/1.1 Upgrade"
-                .into()),
             (Api::Grpc | Api::Rest(_) | Api::Sse | Api::WebSocket, _) => Ok(Cell { api, http }),
         }
     }
@@ -177,6 +179,12 @@ pub enum CellClient {
         tls: Option<super::tls::ClientTls>,
         counters: Arc<WireCounters>,
     },
+    /// A WebSocket session per conversation, each a stream of the shared HTTP/2 connections
+    /// (RFC 8441).
+    WebSocketOverHttp2 {
+        connections: Turns<Http2<Empty<Bytes>>>,
+        authority: String,
+    },
 }
 
 impl CellClient {
@@ -248,7 +256,18 @@ impl CellClient {
                 let rest = RestClient::connect(rest, rest_style(true), connections, counters);
                 Ok(Self::Rest(Box::new(rest.await?)))
             }
-            (Api::WebSocket, _) => Ok(Self::WebSocket { addr: rest, tls, counters }),
+            (Api::WebSocket, _) if !cell.http2() => {
+                Ok(Self::WebSocket { addr: rest, tls, counters })
+            }
+            (Api::WebSocket, _) => {
+                let mut handles = Vec::with_capacity(connections);
+                for _ in 0..connections {
+                    let tls = tls.as_ref();
+                    handles.push(Http2::connect(rest, windows, tls, counters.clone()).await?);
+                }
+                let connections = Turns::new(handles, 0);
+                Ok(Self::WebSocketOverHttp2 { connections, authority: rest.to_string() })
+            }
         }
     }
 
@@ -259,6 +278,10 @@ impl CellClient {
             Self::Grpc(clients) => Self::Grpc(clients.for_task(task)),
             Self::Rest(rest) => Self::Rest(Box::new(rest.for_task(task))),
             Self::WebSocket { .. } => self.clone(),
+            Self::WebSocketOverHttp2 { connections, authority } => Self::WebSocketOverHttp2 {
+                connections: connections.for_task(task),
+                authority: authority.clone(),
+            },
         }
     }
 
@@ -270,6 +293,7 @@ impl CellClient {
             Self::Grpc(clients) => clients.len(),
             Self::Rest(rest) => rest.connections(concurrency),
             Self::WebSocket { .. } => concurrency,
+            Self::WebSocketOverHttp2 { connections, .. } => connections.len(),
         }
     }
 
@@ -287,7 +311,13 @@ impl CellClient {
             (Self::WebSocket { addr, tls, counters }, Workload::Chat(count)) => {
                 websocket_client::chat(*addr, tls.as_ref(), counters, *count, expected).await
             }
-            (Self::WebSocket { .. }, _) => Err(CallError::CannotCarry),
+            (Self::WebSocketOverHttp2 { connections, authority }, Workload::Chat(count)) => {
+                let connection = connections.next();
+                websocket_client::chat_over_http2(connection, authority, *count, expected).await
+            }
+            (Self::WebSocket { .. } | Self::WebSocketOverHttp2 { .. }, _) => {
+                Err(CallError::CannotCarry)
+            }
         }
     }
 }
@@ -308,7 +338,6 @@ mod tests {
     fn parts_that_do_not_go_together_are_refused_with_the_reason() {
         for (name, reason) in [
             ("grpc-h1", "gRPC needs HTTP/2"),
-            ("rest-ws-h2", "RFC 8441"),
             ("rest-xml-h1", "unknown cell"),
             ("rest-json-h3", "unknown cell"),
         ] {

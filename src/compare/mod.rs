@@ -63,11 +63,11 @@ pub struct CompareConfig {
 
     /// Cells to compare (comma-separated). A cell runs only the workloads it can carry:
     /// `rest-proto-*` no streams, `rest-sse-*` only streams (`rest-json-*` streams NDJSON),
-    /// `rest-ws-h1` only chats.
+    /// `rest-ws-*` only chats (`rest-ws-h2` is WebSocket over HTTP/2, RFC 8441).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2,rest-sse-h1,rest-sse-h2,rest-ws-h1"
+        default_value = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2,rest-sse-h1,rest-sse-h2,rest-ws-h1,rest-ws-h2"
     )]
     pub cells: Vec<Cell>,
 
