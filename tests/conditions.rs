@@ -199,6 +199,46 @@ async fn a_new_connection_per_call_is_one_accepted_connection_per_call() {
     }
 }
 
+/// A connection per call over TLS pays a handshake per call: a full one (the server's
+/// certificate on the wire every time) with `--tls-resumption off`, a resumed one (no
+/// certificate) by default, as rustls and most clients resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_per_call_over_tls_resumes_its_session_unless_told_not_to() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let received = |resumption: &'static str| async move {
+        let rows = compare(&[
+            "--tls",
+            "--tls-resumption",
+            resumption,
+            "--connect-per-call",
+            "--cells",
+            "grpc,rest-json-h1",
+            "--workloads",
+            "unary",
+            "--concurrency",
+            "2",
+            "--warmup",
+            "0.2",
+            "--duration",
+            "0.5",
+        ])
+        .await;
+        ["grpc", "rest-json-h1"]
+            .map(|cell| row(&rows, cell)["response_bytes_per_call"].as_f64().unwrap())
+    };
+    let resumed = received("on").await;
+    let full = received("off").await;
+    for (i, cell) in ["grpc", "rest-json-h1"].into_iter().enumerate() {
+        // The certificate compare's server makes is a few hundred bytes of DER.
+        assert!(
+            full[i] > resumed[i] + 200.0,
+            "{cell}: {} bytes received per call with full handshakes, {} resumed",
+            full[i],
+            resumed[i]
+        );
+    }
+}
+
 #[tokio::test]
 async fn conditions_the_lean_client_cannot_meet_are_refused_by_name() {
     for (args, message) in [

@@ -121,6 +121,12 @@ pub struct CompareConfig {
     #[arg(long)]
     pub tls: bool,
 
+    /// With `--tls`: whether a new connection may resume an earlier TLS session (a shorter
+    /// handshake, no certificate sent), as rustls and most clients do by default. Off, every
+    /// connection pays a full handshake; it matters with `--connect-per-call`.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set, requires = "tls")]
+    pub tls_resumption: bool,
+
     /// With `--tls` and targets: the CA certificate(s), PEM, that the targets' certificates
     /// chain to.
     #[arg(long, value_name = "FILE.pem", requires = "tls")]
@@ -265,7 +271,27 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `on` or `off`, as a flag's value.
+fn on_off(value: &str) -> Result<bool, String> {
+    match value {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{value:?}: on or off")),
+    }
+}
+
 async fn connect(config: &CompareConfig, profile: Profile) -> anyhow::Result<target::Target> {
+    let mut target = connect_resuming(config, profile).await?;
+    if !config.tls_resumption {
+        target.tls = target.tls.map(tls::ClientTls::without_resumption);
+    }
+    Ok(target)
+}
+
+async fn connect_resuming(
+    config: &CompareConfig,
+    profile: Profile,
+) -> anyhow::Result<target::Target> {
     match (&config.grpc_target, &config.rest_target) {
         (Some(grpc), Some(rest)) => {
             let tls = match (config.tls, &config.tls_ca) {

@@ -94,6 +94,13 @@ pub struct Settings {
     /// Whether every cell ran over TLS.
     #[serde(default)]
     pub tls: bool,
+    /// With TLS: whether connections could resume an earlier session.
+    #[serde(default = "resuming")]
+    pub tls_resumption: bool,
+}
+
+fn resuming() -> bool {
+    true
 }
 
 fn loopback() -> String {
@@ -142,6 +149,7 @@ impl Provenance {
                 connect_per_call: config.connect_per_call,
                 http2_windows: config.http2.to_string(),
                 tls: config.tls,
+                tls_resumption: config.tls_resumption,
             },
             shard: config.shard,
             late_by_seconds: None,
@@ -208,10 +216,16 @@ impl Provenance {
             ("link", link_line(&s.link)),
             (
                 "tls",
-                if s.tls {
-                    "every cell over TLS (rustls; ALPN h2 for HTTP/2, http/1.1 for HTTP/1.1)"
-                } else {
-                    "none: h2c and plain HTTP/1.1"
+                match (s.tls, s.tls_resumption) {
+                    (true, true) => {
+                        "every cell over TLS (rustls; ALPN h2 for HTTP/2, http/1.1 for \
+                         HTTP/1.1; sessions resumed)"
+                    }
+                    (true, false) => {
+                        "every cell over TLS (rustls; ALPN h2 for HTTP/2, http/1.1 for \
+                         HTTP/1.1; no session resumption: a full handshake per connection)"
+                    }
+                    (false, _) => "none: h2c and plain HTTP/1.1",
                 }
                 .into(),
             ),

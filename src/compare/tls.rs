@@ -55,6 +55,17 @@ impl ClientTls {
         })
     }
 
+    /// The same clients, with TLS session resumption off: every connection pays a full
+    /// handshake (rustls resumes by default, as most clients do).
+    pub fn without_resumption(self) -> Self {
+        let off = |config: &Arc<ClientConfig>| {
+            let mut config = ClientConfig::clone(config);
+            config.resumption = rustls::client::Resumption::disabled();
+            Arc::new(config)
+        };
+        Self { h2: off(&self.h2), http1: off(&self.http1), ..self }
+    }
+
     /// The TLS handshake on `stream`, asking for `alpn`; the protocol the server chose must
     /// be it (an HTTP/1.1 cell also takes a server that chose none).
     pub(crate) async fn handshake<S>(&self, stream: S, alpn: Alpn) -> io::Result<TlsStream<S>>
