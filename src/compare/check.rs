@@ -37,6 +37,20 @@ impl CallError {
     pub(crate) fn transport(context: &str, error: impl std::fmt::Display) -> Self {
         Self::Transport(format!("{context}: {error}"))
     }
+
+    /// Whether the server said it has no such method or route (UNIMPLEMENTED, 404, 405).
+    pub fn is_not_served(&self) -> bool {
+        match self {
+            Self::Grpc { code, .. } => *code == tonic::Code::Unimplemented,
+            Self::Rest { status, .. } => {
+                matches!(
+                    *status,
+                    http::StatusCode::NOT_FOUND | http::StatusCode::METHOD_NOT_ALLOWED
+                )
+            }
+            Self::Transport(_) | Self::WrongReply(_) | Self::CannotCarry => false,
+        }
+    }
 }
 
 /// The replies a workload's calls must get: the domain's own greetings for [`NAME`] (unary,

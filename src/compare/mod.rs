@@ -48,27 +48,31 @@ pub use verdict::{Verdict, verdicts};
 pub use wire::{CountingConnector, CountingStream, WireCounters};
 pub use workload::Workload;
 
+/// The cells a run compares unless told otherwise: every one.
+const DEFAULT_CELLS: &str = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2,\
+                             rest-sse-h1,rest-sse-h2,rest-ws-h1,rest-ws-h2";
+
 /// `rpc-vs-rest compare`.
 #[derive(Debug, Clone, Args)]
 pub struct CompareConfig {
     /// A running server's gRPC address: `host:port` (one connection), `dns:///host:port`
     /// (every address behind the name, e.g. a headless Service, calls round robin) or
     /// `ipv4:a:p,b:p`. Without targets, compare starts its own server.
-    #[arg(long, env = "RPC_VS_REST_GRPC_TARGET", requires = "rest_target")]
+    /// With only this target, the gRPC cell runs alone.
+    #[arg(long, env = "RPC_VS_REST_GRPC_TARGET")]
     pub grpc_target: Option<GrpcTarget>,
 
-    /// A running server's REST address: `host:port`.
-    #[arg(long, env = "RPC_VS_REST_REST_TARGET", requires = "grpc_target")]
+    /// A running server's REST address: `host:port`. With only this target, the REST cells
+    /// run alone.
+    #[arg(long, env = "RPC_VS_REST_REST_TARGET")]
     pub rest_target: Option<RestTarget>,
 
     /// Cells to compare (comma-separated). A cell runs only the workloads it can carry:
     /// `rest-proto-*` no streams, `rest-sse-*` only streams (`rest-json-*` streams NDJSON),
     /// `rest-ws-*` only chats (`rest-ws-h2` is WebSocket over HTTP/2, RFC 8441).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2,rest-sse-h1,rest-sse-h2,rest-ws-h1,rest-ws-h2"
-    )]
+    /// With one target only, the default is the cells that target serves, and a cell asked
+    /// for without its target is refused.
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_CELLS)]
     pub cells: Vec<Cell>,
 
     /// Workloads: `unary`, `batch-N`, `stream-N`, `chat-N` (comma-separated).
@@ -223,6 +227,7 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         config.connections = if cores > 1 { vec![1, cores] } else { vec![1] };
     }
+    config.cells = cells_with_targets(&config)?;
     // Refused before anything runs: the lean client is the one that pools or reconnects.
     if config.h1_connections.is_some() || config.connect_per_call {
         if let Some(workload) = config.workloads.iter().find(|w| !w.is_unary_or_batch()) {
@@ -271,6 +276,32 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The cells to run given the targets: with one target only, the default cells narrow to those
+/// it serves, and a cell asked for by name without its target is refused, naming the flag.
+fn cells_with_targets(config: &CompareConfig) -> anyhow::Result<Vec<Cell>> {
+    let (grpc, rest) = (config.grpc_target.is_some(), config.rest_target.is_some());
+    if grpc == rest {
+        return Ok(config.cells.clone());
+    }
+    let needs_grpc = |cell: &Cell| cell.api == cell::Api::Grpc;
+    let served = |cell: &&Cell| if needs_grpc(cell) { grpc } else { rest };
+    let defaults: Vec<Cell> = DEFAULT_CELLS
+        .split(',')
+        .map(|name| name.parse().map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    if config.cells == defaults {
+        return Ok(config.cells.iter().filter(served).copied().collect());
+    }
+    if let Some(cell) = config.cells.iter().find(|cell| !served(cell)) {
+        let (needed, given) = match needs_grpc(cell) {
+            true => ("--grpc-target", "--rest-target"),
+            false => ("--rest-target", "--grpc-target"),
+        };
+        anyhow::bail!("the {cell} cell needs {needed}; only {given} was given");
+    }
+    Ok(config.cells.clone())
+}
+
 /// `on` or `off`, as a flag's value.
 fn on_off(value: &str) -> Result<bool, String> {
     match value {
@@ -293,7 +324,8 @@ async fn connect_resuming(
     profile: Profile,
 ) -> anyhow::Result<target::Target> {
     match (&config.grpc_target, &config.rest_target) {
-        (Some(grpc), Some(rest)) => {
+        (None, None) => target::Target::local(profile, config.http2, config.tls).await,
+        (grpc, rest) => {
             let tls = match (config.tls, &config.tls_ca) {
                 (false, _) => None,
                 (true, None) => anyhow::bail!("--tls with targets needs --tls-ca FILE.pem"),
@@ -301,13 +333,18 @@ async fn connect_resuming(
                     use anyhow::Context as _;
                     let pem = std::fs::read(ca)
                         .with_context(|| format!("cannot read the CA file {}", ca.display()))?;
-                    let name = config.tls_server_name.clone().unwrap_or_else(|| rest.host());
+                    let name = match (&config.tls_server_name, rest) {
+                        (Some(name), _) => name.clone(),
+                        (None, Some(rest)) => rest.host(),
+                        (None, None) => anyhow::bail!(
+                            "--tls with --grpc-target alone needs --tls-server-name NAME"
+                        ),
+                    };
                     Some(tls::ClientTls::trusting(&pem, &name)?)
                 }
             };
-            target::Target::remote(grpc, rest, tls).await
+            target::Target::remote(grpc.as_ref(), rest.as_ref(), tls).await
         }
-        _ => target::Target::local(profile, config.http2, config.tls).await,
     }
 }
 
@@ -317,21 +354,20 @@ async fn measure_all(
     target: &target::Target,
 ) -> anyhow::Result<Vec<Measurement>> {
     let base = plan(config);
+    let unserved = &unserved(config, target, &base).await?;
     let runs: Vec<(&link::Link, &Workload, usize, usize, Cell)> = config
         .link
         .iter()
         .flat_map(|link| {
             config.workloads.iter().flat_map(move |workload| {
                 config.concurrency.iter().flat_map(move |&concurrency| {
-                    config.cells.iter().filter(|cell| cell.carries(workload)).flat_map(
-                        move |&cell| {
-                            connection_counts(cell, concurrency, &config.connections)
-                                .into_iter()
-                                .map(move |connections| {
-                                    (link, workload, concurrency, connections, cell)
-                                })
-                        },
-                    )
+                    let asked = config.cells.iter().filter(|cell| cell.carries(workload));
+                    let served = asked.filter(|&&cell| !unserved.contains(&(cell, workload)));
+                    served.flat_map(move |&cell| {
+                        connection_counts(cell, concurrency, &config.connections).into_iter().map(
+                            move |connections| (link, workload, concurrency, connections, cell),
+                        )
+                    })
                 })
             })
         })
@@ -354,6 +390,41 @@ async fn measure_all(
     }
     progress.finish_and_clear();
     Ok(measurements)
+}
+
+/// The cells and workloads a target does not serve, found by one call of each before the run
+/// (UNIMPLEMENTED, 404 or 405: a grpcio helloworld server has SayHello alone), each said in a
+/// line and skipped, rather than measured as a row of errors. Errors of other kinds, and any
+/// mid-run, are measured as ever. Compare's own server serves them all, and is not asked.
+async fn unserved<'a>(
+    config: &'a CompareConfig,
+    target: &target::Target,
+    plan: &run::Plan,
+) -> anyhow::Result<Vec<(Cell, &'a Workload)>> {
+    let mut unserved = Vec::new();
+    if target.profile.is_some() {
+        return Ok(unserved);
+    }
+    let options = ClientOptions { tls: target.tls.clone(), ..plan.client.clone() };
+    for workload in &config.workloads {
+        for &cell in config.cells.iter().filter(|cell| cell.carries(workload)) {
+            let counters = std::sync::Arc::new(WireCounters::default());
+            let addresses = (&target.grpc[..], target.rest);
+            let mut client =
+                CellClient::connect(cell, workload, addresses, 1, options.clone(), counters)
+                    .await?;
+            if let Err(error) = client.call(workload, &Expected::of(workload)).await {
+                if error.is_not_served() {
+                    eprintln!(
+                        "compare: {cell} {workload}: skipped, the target does not serve it \
+                         ({error})"
+                    );
+                    unserved.push((cell, workload));
+                }
+            }
+        }
+    }
+    Ok(unserved)
 }
 
 fn plan(config: &CompareConfig) -> run::Plan {

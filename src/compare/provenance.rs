@@ -133,7 +133,10 @@ impl Provenance {
                 started_by_compare: target.profile.is_some(),
                 profile: target.profile.map(|profile| profile.as_str().into()),
                 grpc: target.grpc.iter().map(ToString::to_string).collect(),
-                rest: target.rest.to_string(),
+                rest: match target.rest {
+                    super::target::UNSPECIFIED => "none".into(),
+                    rest => rest.to_string(),
+                },
             },
             settings: Settings {
                 cells: config.cells.iter().map(ToString::to_string).collect(),
@@ -199,7 +202,14 @@ impl Provenance {
             ("server", server),
             (
                 "server addresses",
-                format!("gRPC {}, REST {}", self.server.grpc.join(" "), self.server.rest),
+                format!(
+                    "gRPC {}, REST {}",
+                    match self.server.grpc.is_empty() {
+                        true => "none".into(),
+                        false => self.server.grpc.join(" "),
+                    },
+                    self.server.rest
+                ),
             ),
             ("cells", s.cells.join(",")),
             ("workloads", s.workloads.join(",")),

@@ -18,6 +18,10 @@ use crate::{
     server::BoundAddresses,
 };
 
+/// Where a target that was not given "is": an address no cell connects to.
+pub(crate) const UNSPECIFIED: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
 pub(crate) struct Target {
     /// One gRPC connection per address; calls go round robin when there are several.
     pub(crate) grpc: Vec<SocketAddr>,
@@ -36,14 +40,25 @@ pub(crate) struct Target {
 const TICKS_PER_SECOND: u64 = 100;
 
 impl Target {
+    /// Running servers: the gRPC one, the REST one, or both. A missing one is left without
+    /// addresses (no gRPC address, REST at the unspecified address), which no cell of the run
+    /// uses: the cells are narrowed to the targets first.
     pub(crate) async fn remote(
-        grpc: &GrpcTarget,
-        rest: &RestTarget,
+        grpc: Option<&GrpcTarget>,
+        rest: Option<&RestTarget>,
         tls: Option<ClientTls>,
     ) -> anyhow::Result<Self> {
+        let grpc = match grpc {
+            Some(grpc) => grpc.resolve().await?,
+            None => Vec::new(),
+        };
+        let rest = match rest {
+            Some(rest) => Some(rest.resolve().await?),
+            None => None,
+        };
         Ok(Self {
-            grpc: grpc.resolve().await?,
-            rest: rest.resolve().await?,
+            grpc,
+            rest: rest.unwrap_or(UNSPECIFIED),
             profile: None,
             child: None,
             tls,
