@@ -176,7 +176,10 @@ impl Provenance {
             (true, Some(profile)) => {
                 format!("started by compare on this machine, `serve --profile {profile}`")
             }
-            _ => "given by address (its profile is its own)".into(),
+            _ => "given by address (its profile is its own); `srv CPU` is `-`: compare reads \
+                  CPU only for a server it started; `servers` is `-` where replies carry no \
+                  `x-served-by` (a server other than ours)"
+                .into(),
         };
         let s = &self.settings;
         let list =
