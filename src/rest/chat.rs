@@ -21,7 +21,7 @@ use axum::{
             rejection::WebSocketUpgradeRejection,
         },
     },
-    http::{HeaderMap, HeaderValue, Version, header::SEC_WEBSOCKET_VERSION},
+    http::{HeaderMap, HeaderValue, Method, Version, header::SEC_WEBSOCKET_VERSION},
     response::{IntoResponse, Response},
 };
 use futures_util::{FutureExt as _, SinkExt as _};
@@ -86,6 +86,22 @@ pub(crate) async fn chat(
             rejection.body_text()
         ))
         .into_response(),
+    }
+}
+
+/// The chat route's other methods: CONNECT is the chat over HTTP/2 (RFC 8441); any other
+/// method is refused as on every route.
+pub(crate) async fn connect_or_not_allowed(
+    method: Method,
+    greeter: State<Greeter>,
+    limits: Extension<SessionLimits>,
+    version: Version,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match method {
+        Method::CONNECT => chat(greeter, limits, version, headers, upgrade).await,
+        _ => super::error::method_not_allowed().await.into_response(),
     }
 }
 

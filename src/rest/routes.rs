@@ -93,11 +93,12 @@ pub(crate) const SAY_HELLO_STREAM: Route<Greeter> = Route {
 };
 
 /// `GET /v1/greeter/chat`: SayHelloBidiStream, over a WebSocket. Over HTTP/2 a WebSocket opens
-/// with an extended CONNECT (RFC 8441) instead of a GET, so the handler takes both.
+/// with an extended CONNECT (RFC 8441) instead, a method an OpenAPI 3.1 document cannot list:
+/// the route takes it in its fallback, so that `Allow` names only the documented methods.
 pub(crate) const CHAT: Route<Greeter> = Route {
     method: Method::Get,
     path: "/v1/greeter/chat",
-    handler: |method| on(method.or(MethodFilter::CONNECT), chat::chat),
+    handler: |method| on(method, chat::chat).fallback(chat::connect_or_not_allowed),
     operation: openapi::chat,
 };
 
