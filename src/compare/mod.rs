@@ -354,20 +354,21 @@ async fn measure_all(
     target: &target::Target,
 ) -> anyhow::Result<Vec<Measurement>> {
     let base = plan(config);
-    let unserved = &unserved(config, target, &base).await?;
     let runs: Vec<(&link::Link, &Workload, usize, usize, Cell)> = config
         .link
         .iter()
         .flat_map(|link| {
             config.workloads.iter().flat_map(move |workload| {
                 config.concurrency.iter().flat_map(move |&concurrency| {
-                    let asked = config.cells.iter().filter(|cell| cell.carries(workload));
-                    let served = asked.filter(|&&cell| !unserved.contains(&(cell, workload)));
-                    served.flat_map(move |&cell| {
-                        connection_counts(cell, concurrency, &config.connections).into_iter().map(
-                            move |connections| (link, workload, concurrency, connections, cell),
-                        )
-                    })
+                    config.cells.iter().filter(|cell| cell.carries(workload)).flat_map(
+                        move |&cell| {
+                            connection_counts(cell, concurrency, &config.connections)
+                                .into_iter()
+                                .map(move |connections| {
+                                    (link, workload, concurrency, connections, cell)
+                                })
+                        },
+                    )
                 })
             })
         })
@@ -378,53 +379,62 @@ async fn measure_all(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut measurements = Vec::with_capacity(total);
+    let mut unserved: Vec<(Cell, &Workload)> = Vec::new();
     for (link, workload, concurrency, connections, cell) in runs {
+        if unserved.contains(&(cell, workload)) {
+            progress.inc(1);
+            continue;
+        }
         progress.set_message(format!(
             "{cell} {workload} x{concurrency} /{connections} @{}",
             link.short_name()
         ));
         let plan = run::Plan { link: link.clone(), ..base.clone() };
-        measurements
-            .push(run::measure(target, cell, workload, concurrency, connections, &plan).await?);
+        let measurement =
+            run::measure(target, cell, workload, concurrency, connections, &plan).await?;
+        if measurement.calls == 0 && measurement.errors > 0 {
+            if let Some(error) = not_served(target, &plan, cell, workload).await? {
+                progress.suspend(|| {
+                    eprintln!(
+                        "compare: {cell} {workload}: skipped, the target does not serve it \
+                         ({error})"
+                    );
+                });
+                unserved.push((cell, workload));
+                progress.inc(1);
+                continue;
+            }
+        }
+        measurements.push(measurement);
         progress.inc(1);
     }
     progress.finish_and_clear();
     Ok(measurements)
 }
 
-/// The cells and workloads a target does not serve, found by one call of each before the run
-/// (UNIMPLEMENTED, 404 or 405: a grpcio helloworld server has SayHello alone), each said in a
-/// line and skipped, rather than measured as a row of errors. Errors of other kinds, and any
-/// mid-run, are measured as ever. Compare's own server serves them all, and is not asked.
-async fn unserved<'a>(
-    config: &'a CompareConfig,
+/// Why a cell's workload failed every call, when the reason is that the target does not
+/// serve it (UNIMPLEMENTED, 404 or 405 to one more call: a grpcio helloworld server has
+/// SayHello alone). Such a workload is skipped with a line saying so rather than reported as
+/// a row of errors; errors of any other kind are measured as ever. Compare's own server serves
+/// every workload and is not asked. Only a measurement without a single good call asks, so a
+/// run that goes well opens no connection more than it measures.
+async fn not_served(
     target: &target::Target,
     plan: &run::Plan,
-) -> anyhow::Result<Vec<(Cell, &'a Workload)>> {
-    let mut unserved = Vec::new();
+    cell: Cell,
+    workload: &Workload,
+) -> anyhow::Result<Option<CallError>> {
     if target.profile.is_some() {
-        return Ok(unserved);
+        return Ok(None);
     }
     let options = ClientOptions { tls: target.tls.clone(), ..plan.client.clone() };
-    for workload in &config.workloads {
-        for &cell in config.cells.iter().filter(|cell| cell.carries(workload)) {
-            let counters = std::sync::Arc::new(WireCounters::default());
-            let addresses = (&target.grpc[..], target.rest);
-            let mut client =
-                CellClient::connect(cell, workload, addresses, 1, options.clone(), counters)
-                    .await?;
-            if let Err(error) = client.call(workload, &Expected::of(workload)).await {
-                if error.is_not_served() {
-                    eprintln!(
-                        "compare: {cell} {workload}: skipped, the target does not serve it \
-                         ({error})"
-                    );
-                    unserved.push((cell, workload));
-                }
-            }
-        }
+    let counters = std::sync::Arc::new(WireCounters::default());
+    let addresses = (&target.grpc[..], target.rest);
+    let mut client = CellClient::connect(cell, workload, addresses, 1, options, counters).await?;
+    match client.call(workload, &Expected::of(workload)).await {
+        Err(error) if error.is_not_served() => Ok(Some(error)),
+        _ => Ok(None),
     }
-    Ok(unserved)
 }
 
 fn plan(config: &CompareConfig) -> run::Plan {
