@@ -8,7 +8,7 @@ use common::binary::Binary;
 
 use std::time::{Duration, Instant};
 
-use rpc_vs_rest::proto::{HelloRequest, greeter_client::GreeterClient};
+use rpc_vs_rest::proto::{HelloReply, HelloRequest, greeter_client::GreeterClient};
 use tokio::{io::AsyncWriteExt, net::TcpStream, sync::mpsc};
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic_health::pb::{
@@ -19,6 +19,25 @@ const SHUTDOWN_TIMEOUT_SECONDS: u64 = 3;
 
 async fn start_binary() -> Binary {
     Binary::start(&["--shutdown-timeout", &SHUTDOWN_TIMEOUT_SECONDS.to_string()], &[]).await
+}
+
+/// A bidirectional call whose first request, `name`, has been answered: the client, its
+/// request sender and its replies.
+async fn bidi_call_answered(
+    url: &str,
+    name: &str,
+) -> (
+    GreeterClient<tonic::transport::Channel>,
+    mpsc::Sender<HelloRequest>,
+    tonic::Streaming<HelloReply>,
+) {
+    let mut client = GreeterClient::connect(url.to_owned()).await.unwrap();
+    let (requests, outbound) = mpsc::channel(4);
+    requests.send(HelloRequest { name: name.into() }).await.unwrap();
+    let mut replies =
+        client.say_hello_bidi_stream(ReceiverStream::new(outbound)).await.unwrap().into_inner();
+    assert_eq!(replies.next().await.unwrap().unwrap().message, format!("Hello {name}"));
+    (client, requests, replies)
 }
 
 /// Waits (a little past the shutdown deadline) for the process to exit, and checks it exited 0.
@@ -49,12 +68,7 @@ async fn sigterm_lets_the_call_in_flight_finish_and_turns_readiness_off_first() 
     assert_eq!(watch.next().await.unwrap().unwrap().status(), ServingStatus::Serving);
 
     // A bidirectional call: one request answered before SIGTERM, one after.
-    let mut client = GreeterClient::connect(url).await.unwrap();
-    let (requests, outbound) = mpsc::channel(4);
-    requests.send(HelloRequest { name: "before".into() }).await.unwrap();
-    let mut replies =
-        client.say_hello_bidi_stream(ReceiverStream::new(outbound)).await.unwrap().into_inner();
-    assert_eq!(replies.next().await.unwrap().unwrap().message, "Hello before");
+    let (client, requests, mut replies) = bidi_call_answered(&url, "before").await;
 
     server.sigterm().await;
     assert_eq!(
@@ -101,12 +115,7 @@ async fn while_draining_probes_answer_and_new_calls_are_refused_without_error_lo
     let mut server = start_binary().await;
     let url = format!("http://{}", server.grpc_addr);
     // A call held open keeps the server draining while the probes below look at it.
-    let mut client = GreeterClient::connect(url.clone()).await.unwrap();
-    let (requests, outbound) = mpsc::channel(4);
-    requests.send(HelloRequest { name: "held".into() }).await.unwrap();
-    let mut replies =
-        client.say_hello_bidi_stream(ReceiverStream::new(outbound)).await.unwrap().into_inner();
-    assert_eq!(replies.next().await.unwrap().unwrap().message, "Hello held");
+    let (client, requests, mut replies) = bidi_call_answered(&url, "held").await;
 
     server.sigterm().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -178,12 +187,7 @@ async fn an_open_health_watch_sees_not_serving_and_does_not_hold_the_drain() {
     assert_eq!(next_status().await, serde_json::json!({"status": "SERVING"}));
 
     // Another call in flight, which the drain must wait for.
-    let mut client = GreeterClient::connect(url).await.unwrap();
-    let (requests, outbound) = mpsc::channel(4);
-    requests.send(HelloRequest { name: "held".into() }).await.unwrap();
-    let mut replies =
-        client.say_hello_bidi_stream(ReceiverStream::new(outbound)).await.unwrap().into_inner();
-    assert_eq!(replies.next().await.unwrap().unwrap().message, "Hello held");
+    let (client, requests, mut replies) = bidi_call_answered(&url, "held").await;
 
     server.sigterm().await;
     assert_eq!(next_status().await, serde_json::json!({"status": "NOT_SERVING"}));

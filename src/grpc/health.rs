@@ -10,7 +10,7 @@
 
 use std::pin::Pin;
 
-use futures_util::{FutureExt as _, Stream, StreamExt as _, stream};
+use futures_util::{Stream, StreamExt as _, stream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request, Response, Status};
 use tonic_health::{
@@ -67,7 +67,8 @@ impl health_server::Health for Health {
 }
 
 /// The watch's statuses until the server drains, then UNAVAILABLE. A status that is ready when
-/// the drain begins (the NOT_SERVING it announces) goes out first.
+/// the drain begins (the NOT_SERVING it announces) goes out first: the statuses are polled
+/// before the drain on every turn.
 fn until_drained(statuses: WatchStream, draining: CancellationToken) -> WatchStream {
     let watching = Some((statuses, draining));
     Box::pin(stream::unfold(watching, |watching| async move {
@@ -76,11 +77,7 @@ fn until_drained(statuses: WatchStream, draining: CancellationToken) -> WatchStr
             biased;
             status = statuses.next() => Some((status?, Some((statuses, draining)))),
             () = draining.cancelled() => {
-                // What the reporter has already sent (NOT_SERVING) is still owed.
-                match statuses.next().now_or_never().flatten() {
-                    Some(status) => Some((status, Some((statuses, draining)))),
-                    None => Some((Err(Status::unavailable(crate::port::DRAINING)), None)),
-                }
+                Some((Err(Status::unavailable(crate::port::DRAINING)), None))
             }
         }
     }))
