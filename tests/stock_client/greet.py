@@ -5,34 +5,17 @@ Usage: python greet.py HOST:PORT
 """
 
 import json
-import pathlib
 import sys
 import tempfile
 
 import grpc
-from grpc_tools import protoc
 
-HERE = pathlib.Path(__file__).parent
-
-
-def generate(into: pathlib.Path) -> None:
-    include = protoc._get_resource_file_name("grpc_tools", "_proto")  # the well-known types
-    status = protoc.main([
-        "protoc",
-        f"-I{HERE}",
-        f"-I{include}",
-        f"--python_out={into}",
-        f"--grpc_python_out={into}",
-        str(HERE / "helloworld.proto"),
-    ])
-    if status != 0:
-        sys.exit(f"protoc failed with status {status}")
+from generated import generated
 
 
 def main(target: str) -> None:
-    with tempfile.TemporaryDirectory() as generated:
-        generate(pathlib.Path(generated))
-        sys.path.insert(0, generated)
+    with tempfile.TemporaryDirectory() as into:
+        generated("helloworld.proto", into)
         import helloworld_pb2
         import helloworld_pb2_grpc
 

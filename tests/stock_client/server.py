@@ -4,26 +4,17 @@ helloworld.proto: SayHello only. Listens on 127.0.0.1, port 0, and prints the po
 Usage: python server.py
 """
 
-import pathlib
-import sys
 import tempfile
 from concurrent import futures
 
 import grpc
-from grpc_tools import protoc
 
-HERE = pathlib.Path(__file__).parent
+from generated import generated
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as generated:
-        status = protoc.main(
-            ["protoc", f"-I{HERE}", f"--python_out={generated}", f"--grpc_python_out={generated}",
-             str(HERE / "helloworld.proto")]
-        )
-        if status != 0:
-            sys.exit(f"protoc failed with status {status}")
-        sys.path.insert(0, generated)
+    with tempfile.TemporaryDirectory() as into:
+        generated("helloworld.proto", into)
         import helloworld_pb2
         import helloworld_pb2_grpc
 

@@ -6,14 +6,12 @@ Usage: python watch.py HOST:PORT SERVICE
 """
 
 import json
-import pathlib
 import sys
 import tempfile
 
 import grpc
-from grpc_tools import protoc
 
-HERE = pathlib.Path(__file__).parent
+from generated import generated
 
 
 def say(line: dict) -> None:
@@ -21,14 +19,8 @@ def say(line: dict) -> None:
 
 
 def main(target: str, service: str) -> None:
-    with tempfile.TemporaryDirectory() as generated:
-        status = protoc.main(
-            ["protoc", f"-I{HERE}", f"--python_out={generated}", f"--grpc_python_out={generated}",
-             str(HERE / "health.proto")]
-        )
-        if status != 0:
-            sys.exit(f"protoc failed with status {status}")
-        sys.path.insert(0, generated)
+    with tempfile.TemporaryDirectory() as into:
+        generated("health.proto", into)
         import health_pb2
         import health_pb2_grpc
 
