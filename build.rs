@@ -7,7 +7,15 @@ use prost::Message as _;
 
 const PROTO: &str = "proto/helloworld.proto";
 
-/// The REST adapter serialises the same messages as proto3 canonical JSON through serde.
+/// gRPC's own helloworld messages and our first additions hold only strings and counts, whose
+/// proto3 JSON is what serde's derive writes; the REST adapter serialises them that way.
+const SERDE_DERIVED: [&str; 5] = [
+    ".helloworld.HelloRequest",
+    ".helloworld.HelloReply",
+    ".helloworld.HelloStreamRequest",
+    ".helloworld.BatchHelloRequest",
+    ".helloworld.BatchHelloReply",
+];
 const MESSAGE_DERIVES: &str = "#[derive(serde::Serialize, serde::Deserialize)] \
      #[serde(rename_all = \"camelCase\", default, deny_unknown_fields)]";
 
@@ -17,9 +25,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile([PROTO], ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out_dir.join("helloworld_descriptor.bin"), descriptors.encode_to_vec())?;
-    tonic_prost_build::configure()
-        .type_attribute(".helloworld", MESSAGE_DERIVES)
-        .compile_fds(descriptors)?;
+    let mut config = tonic_prost_build::configure()
+        // Timestamps as our own type, which writes the canonical proto3 JSON text.
+        .extern_path(".google.protobuf.Timestamp", "crate::proto::Timestamp")
+        // Maps in key order, so that a reply reads the same on every call and every protocol.
+        .btree_map(".helloworld");
+    for message in SERDE_DERIVED {
+        config = config.type_attribute(message, MESSAGE_DERIVES);
+    }
+    config.compile_fds(descriptors.clone())?;
+    // Every other message (int64, bytes, enums, maps, timestamps) gets pbjson's generated
+    // serde code, which follows the proto3 JSON mapping field type by field type.
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptors.encode_to_vec())?
+        .exclude(SERDE_DERIVED)
+        .btree_map([".helloworld"])
+        .build(&[".helloworld"])?;
     Ok(())
 }
 

@@ -53,6 +53,21 @@ impl Greeter for BareGreeter {
     ) -> Result<Response<rpc_vs_rest::proto::BatchHelloReply>, Status> {
         Err(Status::unimplemented("not in the baseline"))
     }
+
+    // The payload echoes send the request back unchecked: the floor under our checked ones.
+    async fn echo_complex(
+        &self,
+        request: Request<rpc_vs_rest::proto::ComplexRequest>,
+    ) -> Result<Response<rpc_vs_rest::proto::ComplexReply>, Status> {
+        Ok(Response::new(rpc_vs_rest::proto::ComplexReply { response: Some(request.into_inner()) }))
+    }
+
+    async fn echo_people(
+        &self,
+        request: Request<rpc_vs_rest::proto::PeopleRequest>,
+    ) -> Result<Response<rpc_vs_rest::proto::PeopleReply>, Status> {
+        Ok(Response::new(rpc_vs_rest::proto::PeopleReply { people: request.into_inner().people }))
+    }
 }
 
 #[tokio::main]

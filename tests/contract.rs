@@ -17,7 +17,9 @@ async fn schemathesis_finds_no_failure_in_any_operation() {
         .env("PYTHONPATH", format!("{root}/tests/contract"))
         .env("SCHEMATHESIS_HOOKS", "protobuf_hooks")
         .args(["--config-file", "tests/contract/schemathesis.toml", "run", "openapi/openapi.json"])
-        .args(["--url", &server.rest_url(""), "--max-examples", "100", "--checks", "all"])
+        // Every check runs (schemathesis's default), save what the configuration turns off
+        // for some operations; `--checks all` would turn those back on.
+        .args(["--url", &server.rest_url(""), "--max-examples", "100"])
         .output()
         .await
         .expect("run schemathesis");

@@ -33,6 +33,8 @@ async fn docs_page_lists_the_operations_and_try_it_out_says_hello() {
             "/readyz GET",
             "/v1/greeter/batch POST",
             "/v1/greeter/chat GET",
+            "/v1/greeter/echo/complex POST",
+            "/v1/greeter/echo/people POST",
             "/v1/greeter/hello POST",
             "/v1/greeter/hello-again POST",
             "/v1/greeter/hello/{name} GET",

@@ -54,6 +54,8 @@ async fn grpcurl_describes_the_greeter() {
         "rpc SayHelloStreamReply ( .helloworld.HelloStreamRequest ) returns ( stream .helloworld.HelloReply );",
         "rpc SayHelloBidiStream ( stream .helloworld.HelloRequest ) returns ( stream .helloworld.HelloReply );",
         "rpc SayHelloBatch ( .helloworld.BatchHelloRequest ) returns ( .helloworld.BatchHelloReply );",
+        "rpc EchoComplex ( .helloworld.ComplexRequest ) returns ( .helloworld.ComplexReply );",
+        "rpc EchoPeople ( .helloworld.PeopleRequest ) returns ( .helloworld.PeopleReply );",
     ] {
         assert!(stdout.contains(rpc), "{rpc} missing from:\n{stdout}");
     }
@@ -98,4 +100,41 @@ async fn grpcurl_health_check_is_serving() {
         let reply: Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(reply, json!({"status": "SERVING"}), "{body}");
     }
+}
+
+/// A record with the types whose proto3 JSON is the least obvious (int64 beyond 2^53, bytes,
+/// a timestamp before 1970, an enum, a map): grpcurl (Go's protojson) and our REST port read
+/// the same body and write the same JSON back.
+#[tokio::test]
+async fn grpcurl_and_rest_echo_the_same_people_json() {
+    let server = TestServer::spawn().await;
+    let body = json!({"people": [{
+        "id": "9007199254740993",
+        "name": "Ada",
+        "role": "ROLE_ADMIN",
+        "createdAt": "1969-07-20T20:17:40.500Z",
+        "avatar": "iVBORw==",
+        "labels": {"team": "core", "desk": "4"},
+        "address": {"city": "London", "postalCode": "SW1Y 4JH"},
+        "tags": ["analyst"],
+        "score": 0.5,
+    }]});
+    let Some((ok, stdout, stderr)) =
+        grpcurl(&server, Some(&body.to_string()), &["helloworld.Greeter/EchoPeople"]).await
+    else {
+        return;
+    };
+    assert!(ok, "{stderr}");
+    let by_grpcurl: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(by_grpcurl, body);
+    let by_rest: Value = common::http1()
+        .post(server.rest_url("/v1/greeter/echo/people"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_rest, body);
 }

@@ -25,4 +25,32 @@ pub enum DomainError {
 
     #[error("names[{index}]: {source}")]
     InvalidBatchName { index: usize, source: Box<DomainError> },
+
+    #[error("{field} must hold at least one entry")]
+    NoEntries { field: &'static str },
+
+    #[error("{field} holds {len} entries; at most {max} are allowed")]
+    TooManyEntries { field: &'static str, len: usize, max: usize },
+
+    #[error("{field} is {len} bytes long; at most {max} are allowed")]
+    TooManyBytes { field: &'static str, len: usize, max: usize },
+
+    #[error("{field} must be positive, got {value}")]
+    NotPositive { field: &'static str, value: i64 },
+
+    #[error("{field} must be a finite number")]
+    NotFinite { field: &'static str },
+
+    #[error("{field} has no value numbered {value}")]
+    UnknownEnumValue { field: &'static str, value: i32 },
+
+    #[error(
+        "{field} must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z \
+         (got {seconds} seconds and {nanos} nanoseconds)"
+    )]
+    TimestampOutOfRange { field: &'static str, seconds: i64, nanos: i32 },
+
+    /// A rule broken inside one entry of a list: `people[3]: id must be positive, got 0`.
+    #[error("{list}[{index}].{source}")]
+    InEntry { list: &'static str, index: usize, source: Box<DomainError> },
 }

@@ -1,15 +1,21 @@
 //! The Greeter domain: which names are valid and what a greeting says, for one name, a stream
-//! of greetings or a batch. It knows nothing of HTTP, gRPC, JSON or protobuf; the adapters in
+//! of greetings or a batch; and which records the payload echoes accept and send back. It
+//! knows nothing of HTTP, gRPC, JSON or protobuf; the adapters in
 //! [`crate::grpc`] and [`crate::rest`] decode a request, call a method here, and encode what
 //! it returns.
 
 mod error;
 mod limits;
 mod name;
+pub mod records;
 
 pub use error::DomainError;
-pub use limits::{DEFAULT_STREAM_COUNT, MAX_BATCH_NAMES, MAX_NAME_CHARS, MAX_STREAM_COUNT};
+pub use limits::{
+    DEFAULT_STREAM_COUNT, MAX_AVATAR_BYTES, MAX_BATCH_NAMES, MAX_LABELS, MAX_NAME_CHARS,
+    MAX_RECORDS, MAX_STREAM_COUNT, MAX_TAGS, MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS,
+};
 pub use name::Name;
+use records::{Complex, Person};
 
 /// The greeter itself. It holds no state today; it is a type so that the adapters share one
 /// handle and the domain can grow (an identity, a clock) without touching them.
@@ -69,6 +75,16 @@ impl Greeter {
                 })
             })
             .collect()
+    }
+
+    /// `EchoComplex`: grpc_bench's complex request, checked and sent back unchanged.
+    pub fn echo_complex(&self, complex: Complex) -> Result<Complex, DomainError> {
+        records::check_complex(&complex).map(|()| complex)
+    }
+
+    /// `EchoPeople`: 1 to [`MAX_RECORDS`] people, checked and sent back unchanged, in order.
+    pub fn echo_people(&self, people: Vec<Person>) -> Result<Vec<Person>, DomainError> {
+        records::check_people(&people).map(|()| people)
     }
 }
 

@@ -13,6 +13,11 @@ impl Name {
     /// Checks the rules in a fixed order (length, control characters, emptiness), so that an
     /// input breaking several of them always gets the same error on every protocol.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        Self::check(raw).map(|()| Self(raw.trim().to_owned()))
+    }
+
+    /// The rules of [`Name::parse`], for a name that is kept as it came (a record sent back).
+    pub fn check(raw: &str) -> Result<(), DomainError> {
         // A string of n bytes holds at most n characters: most names skip the count.
         if raw.len() > MAX_NAME_CHARS {
             let len = raw.chars().count();
@@ -23,11 +28,10 @@ impl Name {
         if let Some((index, c)) = raw.char_indices().find(|(_, c)| c.is_control()) {
             return Err(DomainError::NameHasControlCharacter { code_point: c.into(), index });
         }
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        if raw.trim().is_empty() {
             return Err(DomainError::EmptyName);
         }
-        Ok(Self(trimmed.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {

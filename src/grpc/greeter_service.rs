@@ -9,8 +9,8 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::{
     greeter::Greeter,
     proto::{
-        BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest, HelloStreamRequest,
-        greeter_server,
+        self, BatchHelloReply, BatchHelloRequest, ComplexReply, ComplexRequest, HelloReply,
+        HelloRequest, HelloStreamRequest, PeopleReply, PeopleRequest, greeter_server,
     },
 };
 
@@ -93,5 +93,22 @@ impl greeter_server::Greeter for GreeterService {
     ) -> Result<Response<BatchHelloReply>, Status> {
         let messages = self.greeter.say_hello_batch(&request.into_inner().names)?;
         Ok(Response::new(BatchHelloReply { replies: messages.into_iter().map(reply).collect() }))
+    }
+
+    async fn echo_complex(
+        &self,
+        request: Request<ComplexRequest>,
+    ) -> Result<Response<ComplexReply>, Status> {
+        let complex = self.greeter.echo_complex(proto::complex_from_wire(request.into_inner())?)?;
+        Ok(Response::new(ComplexReply { response: Some(proto::complex_to_wire(complex)) }))
+    }
+
+    async fn echo_people(
+        &self,
+        request: Request<PeopleRequest>,
+    ) -> Result<Response<PeopleReply>, Status> {
+        let people = proto::people_from_wire(request.into_inner().people)?;
+        let people = self.greeter.echo_people(people)?;
+        Ok(Response::new(PeopleReply { people: proto::people_to_wire(people) }))
     }
 }

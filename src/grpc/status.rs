@@ -16,7 +16,15 @@ impl From<DomainError> for Status {
             | DomainError::StreamCountOutOfRange { .. }
             | DomainError::EmptyBatch
             | DomainError::BatchTooLarge { .. }
-            | DomainError::InvalidBatchName { .. } => Status::invalid_argument(error.to_string()),
+            | DomainError::InvalidBatchName { .. }
+            | DomainError::NoEntries { .. }
+            | DomainError::TooManyEntries { .. }
+            | DomainError::TooManyBytes { .. }
+            | DomainError::NotPositive { .. }
+            | DomainError::NotFinite { .. }
+            | DomainError::UnknownEnumValue { .. }
+            | DomainError::TimestampOutOfRange { .. }
+            | DomainError::InEntry { .. } => Status::invalid_argument(error.to_string()),
         }
     }
 }

@@ -115,8 +115,21 @@ pub(crate) fn decode_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T,
     if !starts_as_object {
         return Err(ApiError::invalid_argument("invalid JSON body: expected a JSON object"));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|error| ApiError::invalid_argument(format!("invalid JSON body: {error}")))
+    serde_json::from_slice(bytes).map_err(|error| {
+        let message = match field_path::<T>(bytes) {
+            Some(path) => format!("invalid JSON body at {path}: {error}"),
+            None => format!("invalid JSON body: {error}"),
+        };
+        ApiError::invalid_argument(message)
+    })
+}
+
+/// Where in a refused JSON body decoding failed (`people[0].createdAt`), if inside a field.
+/// The body is read again to learn it, so that only a refused request pays for the tracking.
+fn field_path<T: DeserializeOwned>(bytes: &[u8]) -> Option<String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let error = serde_path_to_error::deserialize::<_, T>(&mut deserializer).err()?;
+    Some(error.path().to_string()).filter(|path| path != ".")
 }
 
 fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {

@@ -120,7 +120,15 @@ impl From<DomainError> for ApiError {
             | DomainError::StreamCountOutOfRange { .. }
             | DomainError::EmptyBatch
             | DomainError::BatchTooLarge { .. }
-            | DomainError::InvalidBatchName { .. } => Self::invalid_argument(error.to_string()),
+            | DomainError::InvalidBatchName { .. }
+            | DomainError::NoEntries { .. }
+            | DomainError::TooManyEntries { .. }
+            | DomainError::TooManyBytes { .. }
+            | DomainError::NotPositive { .. }
+            | DomainError::NotFinite { .. }
+            | DomainError::UnknownEnumValue { .. }
+            | DomainError::TimestampOutOfRange { .. }
+            | DomainError::InEntry { .. } => Self::invalid_argument(error.to_string()),
         }
     }
 }

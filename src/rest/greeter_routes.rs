@@ -11,7 +11,10 @@ use super::{
 };
 use crate::{
     greeter::Greeter,
-    proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest},
+    proto::{
+        self, BatchHelloReply, BatchHelloRequest, ComplexReply, ComplexRequest, HelloReply,
+        HelloRequest, PeopleReply, PeopleRequest,
+    },
 };
 
 #[derive(Debug, Deserialize)]
@@ -58,4 +61,24 @@ pub(crate) async fn say_hello_batch(
     let messages = greeter.say_hello_batch(&request.names)?;
     let replies = messages.into_iter().map(|message| HelloReply { message }).collect();
     Ok(encoding.reply(BatchHelloReply { replies }))
+}
+
+/// `POST /v1/greeter/echo/complex` — EchoComplex.
+pub(crate) async fn echo_complex(
+    State(greeter): State<Greeter>,
+    ReplyEncoding(encoding): ReplyEncoding,
+    Body(request): Body<ComplexRequest>,
+) -> Result<Reply<ComplexReply>, ApiError> {
+    let complex = greeter.echo_complex(proto::complex_from_wire(request)?)?;
+    Ok(encoding.reply(ComplexReply { response: Some(proto::complex_to_wire(complex)) }))
+}
+
+/// `POST /v1/greeter/echo/people` — EchoPeople.
+pub(crate) async fn echo_people(
+    State(greeter): State<Greeter>,
+    ReplyEncoding(encoding): ReplyEncoding,
+    Body(request): Body<PeopleRequest>,
+) -> Result<Reply<PeopleReply>, ApiError> {
+    let people = greeter.echo_people(proto::people_from_wire(request.people)?)?;
+    Ok(encoding.reply(PeopleReply { people: proto::people_to_wire(people) }))
 }

@@ -12,6 +12,7 @@ mod guard;
 mod health;
 mod metrics;
 pub mod openapi;
+mod record_schemas;
 pub(crate) mod routes;
 
 /// The media types the REST port reads and writes.

@@ -22,7 +22,7 @@ use super::{
     encoding::{JSON, NDJSON, PROTOBUF, SSE},
     error::{ApiError, ErrorBody, Refusal, headers_too_large, not_acceptable},
     health::HealthStatus,
-    routes,
+    record_schemas, routes,
 };
 use crate::{
     config::ConnectionLimits,
@@ -135,6 +135,7 @@ fn components() -> utoipa::openapi::Components {
         .schema("HelloReply", hello_reply)
         .schema("BatchHelloRequest", batch_request)
         .schema("BatchHelloReply", batch_reply)
+        .schemas_from_iter(record_schemas::schemas())
         .schema("Error", ErrorBody::schema())
         .schemas_from_iter(schemas_of::<ErrorBody>())
         .schema("HealthStatus", HealthStatus::schema())
@@ -330,6 +331,26 @@ pub(super) fn hello_reply(
 ) -> (&'static str, &'static str, Value) {
     let example = rpc(&Greeter::new(), "World").expect("the example's name is valid");
     ("The greeting", "HelloReply", json!({"message": example}))
+}
+
+/// The request and reply of EchoComplex, with the example the schema carries.
+pub(super) fn complex_request_and_reply() -> (Request, (&'static str, &'static str, Value)) {
+    let request = record_schemas::complex_request();
+    let reply = crate::proto::ComplexReply { response: Some(request.clone()) };
+    (
+        Request::Body("ComplexRequest", record_schemas::example(&request)),
+        ("The request, as the server read it", "ComplexReply", record_schemas::example(&reply)),
+    )
+}
+
+/// The request and reply of EchoPeople.
+pub(super) fn people_request_and_reply() -> (Request, (&'static str, &'static str, Value)) {
+    let request = record_schemas::people_request();
+    let reply = crate::proto::PeopleReply { people: request.people.clone() };
+    (
+        Request::Body("PeopleRequest", record_schemas::example(&request)),
+        ("The people, as the server read them", "PeopleReply", record_schemas::example(&reply)),
+    )
 }
 
 /// The BatchHelloRequest and BatchHelloReply of SayHelloBatch, with the domain's greetings.

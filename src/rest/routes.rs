@@ -113,10 +113,40 @@ pub(crate) const SAY_HELLO_BATCH: Route<Greeter> = Route {
     },
 };
 
+/// `POST /v1/greeter/echo/complex`: EchoComplex, grpc_bench's complex message sent back.
+pub(crate) const ECHO_COMPLEX: Route<Greeter> = Route {
+    method: Method::Post,
+    path: "/v1/greeter/echo/complex",
+    handler: |method| on(method, greeter_routes::echo_complex),
+    operation: || {
+        let (request, reply) = openapi::complex_request_and_reply();
+        openapi::unary("EchoComplex", "Sends a complex message back (EchoComplex)", request, reply)
+    },
+};
+
+/// `POST /v1/greeter/echo/people`: EchoPeople, a list of records sent back.
+pub(crate) const ECHO_PEOPLE: Route<Greeter> = Route {
+    method: Method::Post,
+    path: "/v1/greeter/echo/people",
+    handler: |method| on(method, greeter_routes::echo_people),
+    operation: || {
+        let (request, reply) = openapi::people_request_and_reply();
+        openapi::unary("EchoPeople", "Sends a list of people back (EchoPeople)", request, reply)
+    },
+};
+
 /// The Greeter's routes: behind the bearer token (when the server has one), load shedding and
 /// the request timeout.
-pub(crate) const GREETER: [Route<Greeter>; 6] =
-    [SAY_HELLO, SAY_HELLO_BY_PATH, SAY_HELLO_AGAIN, SAY_HELLO_STREAM, CHAT, SAY_HELLO_BATCH];
+pub(crate) const GREETER: [Route<Greeter>; 8] = [
+    SAY_HELLO,
+    SAY_HELLO_BY_PATH,
+    SAY_HELLO_AGAIN,
+    SAY_HELLO_STREAM,
+    CHAT,
+    SAY_HELLO_BATCH,
+    ECHO_COMPLEX,
+    ECHO_PEOPLE,
+];
 
 /// Liveness and readiness: always open and unbounded, so probes get through an overloaded
 /// server.

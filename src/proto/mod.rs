@@ -1,6 +1,6 @@
 //! The messages and service stubs generated from `proto/helloworld.proto`, shared by both
 //! adapters: gRPC sends them as protobuf, REST as protobuf or as proto3 JSON (serde derives
-//! are added at generation time, see `build.rs`).
+//! on the string-only messages, pbjson's generated code on the rest: see `build.rs`).
 
 #![allow(
     clippy::all,
@@ -11,7 +11,14 @@
 )]
 
 tonic::include_proto!("helloworld");
+include!(concat!(env!("OUT_DIR"), "/helloworld.serde.rs"));
 
 /// The encoded `FileDescriptorSet` of `helloworld.proto`, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/helloworld_descriptor.bin"));
+
+mod records;
+mod timestamp;
+
+pub use records::{complex_from_wire, complex_to_wire, people_from_wire, people_to_wire};
+pub use timestamp::Timestamp;
