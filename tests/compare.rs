@@ -132,6 +132,30 @@ async fn open_loop_holds_the_rate_and_writes_an_html_report() {
     );
 }
 
+/// The payload workloads send realistic records back and forth: every cell's replies are
+/// checked field by field, and JSON costs more bytes than protobuf for them.
+#[tokio::test]
+async fn payload_workloads_echo_complex_messages_and_records_on_every_cell() {
+    let (ok, stdout, stderr) =
+        compare(&["--workloads", "complex,records-20", "--concurrency", "2", "--format", "json"])
+            .await;
+    assert!(ok, "{stderr}");
+    let rows = measurements(&stdout);
+    assert_eq!(rows.len(), 10, "5 cells × 2 workloads");
+    for row in &rows {
+        let label = format!("{} {}", row["cell"], row["workload"]);
+        assert_eq!(row["errors"], 0, "{label}: {}", row["first_error"]);
+        assert!(row["calls"].as_u64().unwrap() > 0, "{label}");
+    }
+    let reply_bytes = |cell: &str| {
+        rows.iter()
+            .find(|r| r["cell"] == cell && r["workload"] == "records-20")
+            .map(|r| r["response_bytes_per_call"].as_f64().unwrap())
+            .unwrap()
+    };
+    assert!(reply_bytes("rest-json-h2") > 1.5 * reply_bytes("rest-proto-h2"));
+}
+
 #[tokio::test]
 async fn streams_compare_grpc_ndjson_and_sse() {
     let (ok, stdout, stderr) =

@@ -48,6 +48,10 @@ fn people_cases() -> Vec<(&'static str, Vec<Person>)> {
     large.avatar = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
     let mut oldest = person(3);
     oldest.created_at = Some(Timestamp { seconds: -62_135_596_800, nanos: 0 });
+    let mut precise = person(5);
+    // A double whose shortest decimal form has 17 digits (1.6099999999999999): a JSON parser
+    // that is not exact reads it back as 1.61.
+    precise.score = 0.37 * 3.0 + 0.5;
     let mut latest = person(4);
     latest.created_at = Some(Timestamp { seconds: 253_402_300_799, nanos: 999_999_999 });
     vec![
@@ -55,6 +59,7 @@ fn people_cases() -> Vec<(&'static str, Vec<Person>)> {
         ("defaults and empty bytes", vec![empty]),
         ("64 KiB of bytes", vec![large]),
         ("the first and last moments", vec![oldest, latest]),
+        ("a double of 17 digits", vec![precise]),
         ("a hundred people", (1..=100).map(person).collect()),
     ]
 }

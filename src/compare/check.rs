@@ -2,7 +2,10 @@
 //! (asked of the domain once per run, never restated here), or an error that says what went
 //! wrong.
 
-use crate::greeter::Greeter;
+use crate::{
+    greeter::Greeter,
+    proto::{self, ComplexReply, PeopleReply},
+};
 
 use super::workload::Workload;
 
@@ -54,12 +57,14 @@ impl CallError {
 }
 
 /// The replies a workload's calls must get: the domain's own greetings for [`NAME`] (unary,
-/// chat and stream) or for the batch's names.
+/// chat and stream) or for the batch's names, or the payload as the domain sends it back.
 #[derive(Debug, Clone)]
 pub struct Expected {
     hello: String,
     stream: Vec<String>,
     batch: Vec<String>,
+    complex: Option<ComplexReply>,
+    people: Option<PeopleReply>,
 }
 
 impl Expected {
@@ -76,7 +81,39 @@ impl Expected {
             Workload::Batch(names) => greeter.say_hello_batch(names).expect(valid),
             _ => Vec::new(),
         };
-        Self { hello: greeter.say_hello(NAME).expect(valid), stream, batch }
+        let complex = match workload {
+            Workload::Complex(request) => {
+                let complex = proto::complex_from_wire(request.as_ref().clone()).expect(valid);
+                let complex = greeter.echo_complex(complex).expect(valid);
+                Some(ComplexReply { response: Some(proto::complex_to_wire(complex)) })
+            }
+            _ => None,
+        };
+        let people = match workload {
+            Workload::Records(request) => {
+                let people = proto::people_from_wire(request.people.clone()).expect(valid);
+                let people = greeter.echo_people(people).expect(valid);
+                Some(PeopleReply { people: proto::people_to_wire(people) })
+            }
+            _ => None,
+        };
+        Self { hello: greeter.say_hello(NAME).expect(valid), stream, batch, complex, people }
+    }
+
+    pub(crate) fn complex(&self, reply: &ComplexReply) -> Result<(), CallError> {
+        Self::same(self.complex.as_ref(), reply, "complex message")
+    }
+
+    pub(crate) fn people(&self, reply: &PeopleReply) -> Result<(), CallError> {
+        Self::same(self.people.as_ref(), reply, "people")
+    }
+
+    fn same<T: PartialEq>(expected: Option<&T>, reply: &T, what: &str) -> Result<(), CallError> {
+        match expected {
+            Some(expected) if expected == reply => Ok(()),
+            Some(_) => Err(CallError::WrongReply(format!("the {what} came back changed"))),
+            None => Err(CallError::WrongReply(format!("a {what} this workload did not send"))),
+        }
     }
 
     pub(crate) fn hello(&self, message: &str) -> Result<(), CallError> {
@@ -130,5 +167,17 @@ mod tests {
         assert!(expected.stream(stream.iter().map(String::as_str)).is_ok());
         assert!(expected.stream(stream.iter().rev().map(String::as_str)).is_err());
         assert!(expected.stream(stream[..1].iter().map(String::as_str)).is_err());
+    }
+
+    #[test]
+    fn a_payload_must_come_back_unchanged() {
+        let workload = Workload::records(3);
+        let expected = Expected::of(&workload);
+        let Workload::Records(request) = &workload else { unreachable!() };
+        let mut reply = PeopleReply { people: request.people.clone() };
+        assert!(expected.people(&reply).is_ok());
+        reply.people[2].labels.insert("extra".into(), String::new());
+        assert!(expected.people(&reply).is_err());
+        assert!(expected.complex(&ComplexReply::default()).is_err());
     }
 }

@@ -61,6 +61,18 @@ pub(crate) async fn call(
             expected.batch(reply.replies.iter().map(|reply| reply.message.as_str()))?;
             metadata
         }
+        Workload::Complex(request) => {
+            let request = request.as_ref().clone();
+            let (metadata, reply, _) = client.echo_complex(request).await?.into_parts();
+            expected.complex(&reply)?;
+            metadata
+        }
+        Workload::Records(request) => {
+            let request = request.as_ref().clone();
+            let (metadata, reply, _) = client.echo_people(request).await?.into_parts();
+            expected.people(&reply)?;
+            metadata
+        }
         Workload::Stream(count) => {
             let request = HelloStreamRequest { name: NAME.into(), count: Some(*count) };
             let (metadata, mut stream, _) =

@@ -1,6 +1,7 @@
 //! `rpc-vs-rest compare`: the same workload through every protocol stack, side by side.
 //! Cells: `grpc` (protobuf, HTTP/2, gRPC framing) and REST with JSON or protobuf bodies over
-//! HTTP/1.1 or h2c. Workloads: unary SayHello and batches of N names. Every reply is checked;
+//! HTTP/1.1 or h2c. Workloads: unary SayHello, batches of N names, streams, chats, and the
+//! payload echoes (grpc_bench's complex message, N person records). Every reply is checked;
 //! latency percentiles, throughput, bytes on the wire per call and server CPU per call.
 
 mod address;
@@ -12,6 +13,7 @@ mod html;
 mod http2;
 pub mod link;
 mod merge;
+pub mod payload;
 mod provenance;
 mod report;
 mod rest_client;
@@ -75,7 +77,8 @@ pub struct CompareConfig {
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_CELLS)]
     pub cells: Vec<Cell>,
 
-    /// Workloads: `unary`, `batch-N`, `stream-N`, `chat-N` (comma-separated).
+    /// Workloads: `unary`, `batch-N`, `stream-N`, `chat-N`, `complex`, `records-N`
+    /// (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "unary,batch-1000")]
     pub workloads: Vec<Workload>,
 

@@ -28,9 +28,11 @@ use crate::{
 pub struct RestClient {
     transport: RestTransport,
     base: String,
-    /// The unary and batch routes, parsed once rather than per call.
+    /// The unary, batch and payload routes, parsed once rather than per call.
     hello: http::Uri,
     batch: http::Uri,
+    complex: http::Uri,
+    people: http::Uri,
     /// The media type of bodies (JSON or protobuf) and of streams (NDJSON or SSE).
     body_media: &'static str,
     stream_media: &'static str,
@@ -78,6 +80,8 @@ impl RestClient {
             base: format!("http://{rest}"),
             hello: format!("http://{rest}{}", routes::SAY_HELLO.path).parse()?,
             batch: format!("http://{rest}{}", routes::SAY_HELLO_BATCH.path).parse()?,
+            complex: format!("http://{rest}{}", routes::ECHO_COMPLEX.path).parse()?,
+            people: format!("http://{rest}{}", routes::ECHO_PEOPLE.path).parse()?,
             body_media: if style.json { media::JSON } else { media::PROTOBUF },
             stream_media: if style.sse { media::SSE } else { media::NDJSON },
         })
@@ -125,6 +129,20 @@ impl RestClient {
                 let (served_by, body) = self.post(self.batch.clone(), &request).await?;
                 let reply: BatchHelloReply = self.decode(&body)?;
                 expected.batch(reply.replies.iter().map(|reply| reply.message.as_str()))?;
+                Ok(served_by)
+            }
+            // The payloads are cloned per call as the gRPC client must (tonic takes its
+            // request by value), so that both clients pay the same to build a request.
+            Workload::Complex(request) => {
+                let request = request.as_ref().clone();
+                let (served_by, body) = self.post(self.complex.clone(), &request).await?;
+                expected.complex(&self.decode(&body)?)?;
+                Ok(served_by)
+            }
+            Workload::Records(request) => {
+                let request = request.as_ref().clone();
+                let (served_by, body) = self.post(self.people.clone(), &request).await?;
+                expected.people(&self.decode(&body)?)?;
                 Ok(served_by)
             }
             Workload::Stream(count) => {

@@ -299,6 +299,8 @@ impl UnaryClient {
                 let reply: BatchHelloReply = decode(self.reply, &message)?;
                 expected.batch(reply.replies.iter().map(|reply| reply.message.as_str()))?;
             }
+            Workload::Complex(_) => expected.complex(&decode(self.reply, &message)?)?,
+            Workload::Records(_) => expected.people(&decode(self.reply, &message)?)?,
             _ => {
                 let reply: HelloReply = decode(self.reply, &message)?;
                 expected.hello(&reply.message)?;
@@ -318,6 +320,12 @@ fn prepare(addr: SocketAddr, reply: Reply, workload: &Workload) -> anyhow::Resul
         Workload::Batch(names) => {
             let request = BatchHelloRequest { names: names.to_vec() };
             ("SayHelloBatch", routes::SAY_HELLO_BATCH.path, encode(reply, &request)?)
+        }
+        Workload::Complex(request) => {
+            ("EchoComplex", routes::ECHO_COMPLEX.path, encode(reply, request.as_ref())?)
+        }
+        Workload::Records(request) => {
+            ("EchoPeople", routes::ECHO_PEOPLE.path, encode(reply, request.as_ref())?)
         }
         _ => anyhow::bail!("{workload} is not a unary workload"),
     };

@@ -32,9 +32,10 @@ fn ranked<'a>(
     workload: &str,
     concurrency: usize,
 ) -> Vec<&'a Measurement> {
+    // A cell none of whose calls succeeded has no per-call figures to rank.
     let mut group: Vec<&Measurement> = measurements
         .iter()
-        .filter(|m| m.scenario() == workload && m.concurrency == concurrency)
+        .filter(|m| m.scenario() == workload && m.concurrency == concurrency && m.calls > 0)
         .collect();
     group.sort_by(|a, b| b.requests_per_second.total_cmp(&a.requests_per_second));
     group
@@ -177,7 +178,7 @@ fn across_conditions(measurements: &[Measurement]) -> Option<Verdict> {
 fn instrument_line(measurements: &[Measurement], workload: &str) -> Option<String> {
     let ratios: Vec<f64> = measurements
         .iter()
-        .filter(|m| m.scenario() == workload)
+        .filter(|m| m.scenario() == workload && m.calls > 0)
         .filter_map(|m| {
             let (client, server) =
                 (m.client_cpu_ms_per_1000_calls?, m.server_cpu_ms_per_1000_calls?);

@@ -1,9 +1,14 @@
-//! What each call asks for: one SayHello, a batch of N names (the payload-size knob), or a
-//! server stream of N greetings.
+//! What each call asks for: one SayHello, a batch of N names (the payload-size knob), a
+//! server stream of N greetings, a conversation, or a realistic payload sent back (grpc_bench's
+//! complex message, or N person records).
 
 use std::{fmt, str::FromStr, sync::Arc};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::proto::{ComplexRequest, PeopleRequest};
+
+use super::payload;
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum Workload {
     Unary,
     /// A batch of this many distinct names.
@@ -13,6 +18,10 @@ pub enum Workload {
     /// A conversation of this many request-reply exchanges, each waiting for the last
     /// (SayHelloBidiStream; a WebSocket session on REST).
     Chat(u32),
+    /// grpc_bench's complex message, sent back (EchoComplex).
+    Complex(Arc<ComplexRequest>),
+    /// This many person records, sent back (EchoPeople).
+    Records(Arc<PeopleRequest>),
 }
 
 impl Workload {
@@ -20,9 +29,17 @@ impl Workload {
         Self::Batch((0..size).map(|i| format!("name-{i:05}")).collect())
     }
 
+    pub fn complex() -> Self {
+        Self::Complex(Arc::new(payload::complex()))
+    }
+
+    pub fn records(count: usize) -> Self {
+        Self::Records(Arc::new(payload::people(count)))
+    }
+
     /// One request, one reply: what the lean client carries.
     pub fn is_unary_or_batch(&self) -> bool {
-        matches!(self, Self::Unary | Self::Batch(_))
+        matches!(self, Self::Unary | Self::Batch(_) | Self::Complex(_) | Self::Records(_))
     }
 }
 
@@ -33,6 +50,8 @@ impl fmt::Display for Workload {
             Workload::Batch(names) => write!(f, "batch-{}", names.len()),
             Workload::Stream(count) => write!(f, "stream-{count}"),
             Workload::Chat(count) => write!(f, "chat-{count}"),
+            Workload::Complex(_) => f.write_str("complex"),
+            Workload::Records(request) => write!(f, "records-{}", request.people.len()),
         }
     }
 }
@@ -41,8 +60,10 @@ impl FromStr for Workload {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        if name == "unary" {
-            return Ok(Self::Unary);
+        match name {
+            "unary" => return Ok(Self::Unary),
+            "complex" => return Ok(Self::complex()),
+            _ => {}
         }
         let batch = name
             .strip_prefix("batch-")
@@ -61,10 +82,16 @@ impl FromStr for Workload {
                 .filter(|n| *n >= 1)
                 .map(Self::Chat)
         };
-        batch.or_else(stream).or_else(chat).ok_or_else(|| {
+        let records = || {
+            name.strip_prefix("records-")
+                .and_then(|n| n.parse().ok())
+                .filter(|n| (1..=crate::greeter::MAX_RECORDS).contains(n))
+                .map(Self::records)
+        };
+        batch.or_else(stream).or_else(chat).or_else(records).ok_or_else(|| {
             format!(
                 "unknown workload {name:?}; workloads: unary, batch-N (1..=10000), \
-                 stream-N (1..=1000), chat-N"
+                 stream-N (1..=1000), chat-N, complex, records-N (1..=1000)"
             )
         })
     }
