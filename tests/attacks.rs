@@ -82,6 +82,10 @@ async fn h2_attack(python: &std::path::Path, attack: &str, port: u16, kind: &str
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+fn zstd(bytes: &[u8]) -> Vec<u8> {
+    zstd::encode_all(bytes, 19).unwrap()
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
     encoder.write_all(bytes).unwrap();
@@ -117,36 +121,45 @@ async fn the_server_withstands_every_attack_and_keeps_serving() {
     let client = reqwest::Client::new();
     let rest = |path: &str| format!("http://{}{path}", server.rest_addr);
 
-    // A gzip bomb to REST: 64 MiB of spaces in ~64 KiB, past the 16 MiB body limit once inflated.
-    let bomb = gzip(&vec![b' '; 64 * 1024 * 1024]);
-    assert!(bomb.len() < 256 * 1024);
-    let response = client
-        .post(rest("/v1/greeter/batch"))
-        .header("content-type", "application/json")
-        .header("content-encoding", "gzip")
-        .body(bomb)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 413, "gzip bomb to REST");
-
-    // A gzip bomb to gRPC: a 64 MiB name in one compressed frame.
-    let message = HelloRequest { name: "a".repeat(64 * 1024 * 1024) }.encode_to_vec();
-    let compressed = gzip(&message);
-    let mut frame = vec![1u8];
-    frame.extend_from_slice(&u32::try_from(compressed.len()).unwrap().to_be_bytes());
-    frame.extend_from_slice(&compressed);
+    // Bombs in each encoding, to each port: 64 MiB that compress to a few KiB, past the 16 MiB
+    // REST body limit and the 4 MiB gRPC message limit once inflated.
     let h2c = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
-    let response = h2c
-        .post(format!("http://{}/helloworld.Greeter/SayHello", server.grpc_addr))
-        .header("content-type", "application/grpc")
-        .header("grpc-encoding", "gzip")
-        .header("te", "trailers")
-        .body(frame)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.headers()["grpc-status"], "8", "gzip bomb to gRPC: RESOURCE_EXHAUSTED");
+    type Compress = fn(&[u8]) -> Vec<u8>;
+    let encodings: [(&str, Compress); 2] = [("gzip", gzip), ("zstd", zstd)];
+    for (encoding, compress) in encodings {
+        let bomb = compress(&vec![b' '; 64 * 1024 * 1024]);
+        assert!(bomb.len() < 256 * 1024);
+        let response = client
+            .post(rest("/v1/greeter/echo/people"))
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(bomb)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413, "{encoding} bomb to REST");
+
+        // A 64 MiB name in one compressed frame.
+        let message = HelloRequest { name: "a".repeat(64 * 1024 * 1024) }.encode_to_vec();
+        let compressed = compress(&message);
+        let mut frame = vec![1u8];
+        frame.extend_from_slice(&u32::try_from(compressed.len()).unwrap().to_be_bytes());
+        frame.extend_from_slice(&compressed);
+        let response = h2c
+            .post(format!("http://{}/helloworld.Greeter/SayHello", server.grpc_addr))
+            .header("content-type", "application/grpc")
+            .header("grpc-encoding", encoding)
+            .header("te", "trailers")
+            .body(frame)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["grpc-status"],
+            "8",
+            "{encoding} bomb to gRPC: RESOURCE_EXHAUSTED"
+        );
+    }
 
     // Deeply nested JSON: serde_json stops at its recursion limit.
     let nested = format!(r#"{{"name": {}"x"{}}}"#, "[".repeat(100_000), "]".repeat(100_000));

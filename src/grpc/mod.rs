@@ -73,7 +73,9 @@ pub fn serves_while_draining(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
 }
 
-/// The Greeter as a tonic service: gzip both ways, messages up to `max_message_bytes`. What
+/// The Greeter as a tonic service: gzip and zstd both ways (a reply is compressed only when the
+/// client's `grpc-accept-encoding` asks for it), messages up to `max_message_bytes` after
+/// decompression. What
 /// our gRPC port serves behind its guard, and what the same-API baseline
 /// (`examples/same_api_tonic.rs`) serves with tonic's own server alone.
 pub fn greeter_server(
@@ -82,7 +84,9 @@ pub fn greeter_server(
 ) -> proto::greeter_server::GreeterServer<GreeterService> {
     proto::greeter_server::GreeterServer::new(GreeterService::new(greeter))
         .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(max_message_bytes)
 }

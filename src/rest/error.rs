@@ -178,7 +178,7 @@ pub(crate) enum Refusal {
     BodyTooLarge,
     /// 415: a `Content-Type` that is neither JSON nor protobuf.
     UnsupportedMediaType,
-    /// 415: a `Content-Encoding` other than gzip or identity.
+    /// 415: a `Content-Encoding` other than gzip, zstd or identity.
     UnsupportedEncoding,
 }
 
@@ -217,7 +217,7 @@ impl Refusal {
             Self::UnsupportedEncoding => ApiError::with_status(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Code::InvalidArgument,
-                "Content-Encoding must be gzip or identity",
+                "Content-Encoding must be gzip, zstd or identity",
             ),
         }
     }

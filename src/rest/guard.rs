@@ -1,7 +1,7 @@
 //! What stands between a REST request and its handler: the bearer token (401), load shedding
-//! (503 when too many requests are in flight), the request timeout (504) and gzip request
-//! bodies (decompressed before the body limit counts them; other encodings 415), each answered
-//! in the API's error shape.
+//! (503 when too many requests are in flight), the request timeout (504), gzip and zstd request
+//! bodies (decompressed before the body limit counts them; other encodings 415) and replies
+//! compressed when `Accept-Encoding` asks, each answered in the API's error shape.
 
 use std::{
     convert::Infallible,
@@ -9,7 +9,10 @@ use std::{
     task::{Context, Poll},
 };
 
-use axum::http::header::CONTENT_ENCODING;
+use axum::http::{
+    HeaderMap, StatusCode, Version,
+    header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE},
+};
 use axum::{
     Router,
     body::Body,
@@ -21,9 +24,12 @@ use axum::{
 use bytes::Bytes;
 use futures_util::future::Either;
 use tower::{Service, ServiceBuilder};
-use tower_http::{body::UnsyncBoxBody, decompression::RequestDecompressionLayer};
+use tower_http::{
+    body::UnsyncBoxBody, compression::CompressionLayer, decompression::RequestDecompressionLayer,
+};
 
 use super::{
+    encoding::{JSON, PROTOBUF},
     error::Refusal,
     metrics::{RestCallWatch, RestCalls},
 };
@@ -53,8 +59,10 @@ async fn check_token(State(token): State<BearerToken>, request: Request, next: N
 /// The REST port's front, as one plain service around the whole router (no route lookup,
 /// boxed layer or shared counter of its own per request):
 /// - the body limit, counted after decompression so that a small bomb cannot expand past it;
-/// - gzip request bodies decompressed, other encodings refused (415), and bodies without
-///   `Content-Encoding` passed straight through without the decompressing wrapper;
+/// - gzip and zstd request bodies decompressed, other encodings refused (415), and replies
+///   (JSON or protobuf messages, not streams) compressed in the encoding `Accept-Encoding`
+///   prefers, as tonic does for gRPC's `grpc-accept-encoding`; requests that ask for neither
+///   pass straight through, without the encoding wrappers;
 /// - on the Greeter routes (`/v1/`), load shedding beyond `max_in_flight` requests (503) and
 ///   the request timeout (504), as the gRPC guard applies them. Health, readiness, metrics and
 ///   the docs stay unbounded, so an overloaded server still answers its probes.
@@ -65,23 +73,36 @@ pub(crate) fn front(
     calls: Option<RestCalls>,
 ) -> impl PortService {
     let router = ServiceBuilder::new().layer(DefaultBodyLimit::max(max_body_bytes)).service(router);
-    let decompressing = ServiceBuilder::new()
+    let encoding = ServiceBuilder::new()
+        .map_response(|response: http::Response<_>| response.map(Body::new))
+        .layer(CompressionLayer::new().no_br().no_deflate().compress_when(is_a_message))
         .map_response(into_axum_body)
-        .layer(RequestDecompressionLayer::new())
+        .layer(RequestDecompressionLayer::new().no_br().no_deflate())
         .service(router.clone());
-    Front { admission: Admission::new(limits), router, decompressing, calls }
+    Front { admission: Admission::new(limits), router, encoding, calls }
+}
+
+/// Whether a reply is a message (JSON or protobuf, an error included), which is compressed
+/// whatever its size, as gRPC compresses every message. Streams (NDJSON, SSE) are not: a
+/// compressor holds their items back until it has enough to write.
+fn is_a_message(_: StatusCode, _: Version, headers: &HeaderMap, _: &http::Extensions) -> bool {
+    headers.get(CONTENT_TYPE).is_some_and(|value| {
+        let value = value.as_bytes();
+        value.starts_with(JSON.as_bytes()) || value.starts_with(PROTOBUF.as_bytes())
+    })
 }
 
 #[derive(Clone)]
 struct Front<R, D> {
     admission: Admission,
     router: R,
-    decompressing: D,
+    /// The router behind request decompression and reply compression.
+    encoding: D,
     /// The metrics' count of calls, in the default profile.
     calls: Option<RestCalls>,
 }
 
-/// The router's reply (plain or through the decompressing twin).
+/// The router's reply (plain or through the encoding twin).
 type Routed<R, D> = Either<<R as Service<Request>>::Future, <D as Service<Request>>::Future>;
 
 /// The front's answer: a refusal of its own, or the router's reply, within admission or not.
@@ -117,18 +138,25 @@ where
 {
     fn route(&mut self, request: Request) -> Answer<R, D> {
         let bounded = request.uri().path().starts_with("/v1/");
-        let encoding = request.headers().get(CONTENT_ENCODING).map(|value| value.as_bytes());
-        let call = match encoding {
-            None => Either::Left(self.router.call(request)),
-            Some(value) if value.eq_ignore_ascii_case(b"identity") => {
-                Either::Left(self.router.call(request))
-            }
-            Some(value) if value.eq_ignore_ascii_case(b"gzip") => {
-                Either::Right(self.decompressing.call(request))
-            }
+        let headers = request.headers();
+        let compressed_reply = headers.get(ACCEPT_ENCODING).is_some_and(|value| {
+            let asks =
+                |w: &[u8]| w.eq_ignore_ascii_case(b"gzip") || w.eq_ignore_ascii_case(b"zstd");
+            value.as_bytes().windows(4).any(asks)
+        });
+        let compressed_body = match headers.get(CONTENT_ENCODING).map(|value| value.as_bytes()) {
+            None => false,
+            Some(value) if value.eq_ignore_ascii_case(b"identity") => false,
+            Some(value) if value.eq_ignore_ascii_case(b"gzip") => true,
+            Some(value) if value.eq_ignore_ascii_case(b"zstd") => true,
             Some(_) => {
                 return Either::Left(ready(Ok(Refusal::UnsupportedEncoding.into_response())));
             }
+        };
+        let call = if compressed_body || compressed_reply {
+            Either::Right(self.encoding.call(request))
+        } else {
+            Either::Left(self.router.call(request))
         };
         if !bounded {
             return Either::Right(Either::Left(call));
