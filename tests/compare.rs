@@ -156,6 +156,32 @@ async fn payload_workloads_echo_complex_messages_and_records_on_every_cell() {
     assert!(reply_bytes("rest-json-h2") > 1.5 * reply_bytes("rest-proto-h2"));
 }
 
+/// Compressed cells compress the request and ask for a compressed reply, on both protocols:
+/// every reply still checked, and records shrink several times on the wire.
+#[tokio::test]
+async fn compressed_cells_send_fewer_bytes_with_checked_replies() {
+    let cells =
+        "grpc,grpc+zstd,rest-json-h1,rest-json-h1+gzip,rest-json-h2+zstd,rest-proto-h1+gzip";
+    let args = ["--cells", cells, "--workloads", "records-20", "--concurrency", "2"];
+    let (ok, stdout, stderr) = compare(&[&args[..], &["--format", "json"]].concat()).await;
+    assert!(ok, "{stderr}");
+    let rows = measurements(&stdout);
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        assert_eq!(row["errors"], 0, "{}: {}", row["cell"], row["first_error"]);
+        assert!(row["calls"].as_u64().unwrap() > 0, "{}", row["cell"]);
+    }
+    let bytes = |cell: &str| {
+        let row = rows.iter().find(|r| r["cell"] == cell).unwrap();
+        row["request_bytes_per_call"].as_f64().unwrap()
+            + row["response_bytes_per_call"].as_f64().unwrap()
+    };
+    assert!(bytes("grpc+zstd") * 3.0 < bytes("grpc"), "{} {}", bytes("grpc+zstd"), bytes("grpc"));
+    assert!(bytes("rest-json-h1+gzip") * 3.0 < bytes("rest-json-h1"));
+    let (ok, _, stderr) = compare(&["--cells", "rest-sse-h1+gzip"]).await;
+    assert!(!ok && stderr.contains("not compressed here"), "{stderr}");
+}
+
 #[tokio::test]
 async fn streams_compare_grpc_ndjson_and_sse() {
     let (ok, stdout, stderr) =

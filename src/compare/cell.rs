@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use http_body_util::Empty;
 
+use super::compression::Compression;
 use super::{
     check::{CallError, Expected},
     grpc_client::{self, GrpcClients},
@@ -20,13 +21,15 @@ use super::{
 };
 
 /// One protocol stack, what is compared, as independent parts: the API style with its framing
-/// and encoding, and the HTTP version. What every cell of a run shares (TLS, the link, how
-/// calls get connections) is an option of the run, not a part of the cell. Named as before:
-/// `grpc`, `rest-json-h1`, `rest-proto-h2`, `rest-sse-h1`, `rest-ws-h1`.
+/// and encoding, the HTTP version, and the compression of messages. What every cell of a run
+/// shares (TLS, the link, how calls get connections) is an option of the run, not a part of
+/// the cell. Named as before: `grpc`, `rest-json-h1`, `rest-proto-h2`, `rest-sse-h1`,
+/// `rest-ws-h1`, with `+gzip` or `+zstd` for compressed messages (`rest-json-h1+gzip`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cell {
     pub api: Api,
     pub http: HttpVersion,
+    pub compression: Compression,
 }
 
 /// How calls are framed and encoded on top of HTTP.
@@ -55,31 +58,40 @@ pub enum HttpVersion {
 }
 
 impl Cell {
-    pub const GRPC: Cell = Cell { api: Api::Grpc, http: HttpVersion::H2 };
-    pub const REST_JSON_H1: Cell = Cell { api: Api::Rest(Encoding::Json), http: HttpVersion::H1 };
-    pub const REST_JSON_H2: Cell = Cell { api: Api::Rest(Encoding::Json), http: HttpVersion::H2 };
+    const fn plain(api: Api, http: HttpVersion) -> Cell {
+        Cell { api, http, compression: Compression::None }
+    }
 
-    /// Every cell there is: each part combined with the others wherever the combination has
-    /// a meaning here (see [`Cell::new`]).
+    pub const GRPC: Cell = Cell::plain(Api::Grpc, HttpVersion::H2);
+    pub const REST_JSON_H1: Cell = Cell::plain(Api::Rest(Encoding::Json), HttpVersion::H1);
+    pub const REST_JSON_H2: Cell = Cell::plain(Api::Rest(Encoding::Json), HttpVersion::H2);
+
+    /// Every uncompressed cell: each part combined with the others wherever the combination
+    /// has a meaning here (see [`Cell::new`]). Each of the first five also comes compressed.
     pub const ALL: [Cell; 9] = [
         Cell::GRPC,
         Cell::REST_JSON_H1,
         Cell::REST_JSON_H2,
-        Cell { api: Api::Rest(Encoding::Protobuf), http: HttpVersion::H1 },
-        Cell { api: Api::Rest(Encoding::Protobuf), http: HttpVersion::H2 },
-        Cell { api: Api::Sse, http: HttpVersion::H1 },
-        Cell { api: Api::Sse, http: HttpVersion::H2 },
-        Cell { api: Api::WebSocket, http: HttpVersion::H1 },
-        Cell { api: Api::WebSocket, http: HttpVersion::H2 },
+        Cell::plain(Api::Rest(Encoding::Protobuf), HttpVersion::H1),
+        Cell::plain(Api::Rest(Encoding::Protobuf), HttpVersion::H2),
+        Cell::plain(Api::Sse, HttpVersion::H1),
+        Cell::plain(Api::Sse, HttpVersion::H2),
+        Cell::plain(Api::WebSocket, HttpVersion::H1),
+        Cell::plain(Api::WebSocket, HttpVersion::H2),
     ];
 
     /// The cell of these parts, or why there is none.
-    pub fn new(api: Api, http: HttpVersion) -> Result<Self, String> {
+    pub fn new(api: Api, http: HttpVersion, compression: Compression) -> Result<Self, String> {
         match (api, http) {
             (Api::Grpc, HttpVersion::H1) => {
                 Err("gRPC needs HTTP/2 (gRPC-Web over HTTP/1.1 is not a cell)".into())
             }
-            (Api::Grpc | Api::Rest(_) | Api::Sse | Api::WebSocket, _) => Ok(Cell { api, http }),
+            (Api::Sse | Api::WebSocket, _) if compression != Compression::None => {
+                Err("streams and WebSocket messages are not compressed here".into())
+            }
+            (Api::Grpc | Api::Rest(_) | Api::Sse | Api::WebSocket, _) => {
+                Ok(Cell { api, http, compression })
+            }
         }
     }
 
@@ -89,9 +101,15 @@ impl Cell {
 
     /// Whether the cell has a way to carry the workload: protobuf REST has no streaming media
     /// type here, and SSE carries streams only. For streams, `rest-json-*` means NDJSON.
+    /// Compressed cells carry one-request-one-reply workloads only: REST streams are sent
+    /// uncompressed (a compressor would hold their items back), so a compressed gRPC stream
+    /// would have no REST counterpart.
     pub fn carries(self, workload: &Workload) -> bool {
         let streaming = matches!(workload, Workload::Stream(_));
         let chat = matches!(workload, Workload::Chat(_));
+        if self.compression != Compression::None && !workload.is_unary_or_batch() {
+            return false;
+        }
         match self.api {
             Api::Grpc => true,
             Api::Rest(Encoding::Json) => !chat,
@@ -118,6 +136,10 @@ impl fmt::Display for Cell {
             Api::Rest(Encoding::Protobuf) => write!(f, "rest-proto-{http}"),
             Api::Sse => write!(f, "rest-sse-{http}"),
             Api::WebSocket => write!(f, "rest-ws-{http}"),
+        }?;
+        match self.compression.name() {
+            Some(encoding) => write!(f, "+{encoding}"),
+            None => Ok(()),
         }
     }
 }
@@ -125,13 +147,23 @@ impl fmt::Display for Cell {
 impl FromStr for Cell {
     type Err = String;
 
-    /// `grpc`, or `rest-{json,proto,sse,ws}-{h1,h2}`, read part by part.
+    /// `grpc`, or `rest-{json,proto,sse,ws}-{h1,h2}`, then `+gzip` or `+zstd` if compressed,
+    /// read part by part.
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         let unknown = || {
             let names: Vec<String> = Cell::ALL.iter().map(ToString::to_string).collect();
-            format!("unknown cell {name:?}; cells: {}", names.join(", "))
+            format!(
+                "unknown cell {name:?}; cells: {}, each of the first five with +gzip or +zstd",
+                names.join(", ")
+            )
         };
-        let (api, http) = match name.split('-').collect::<Vec<_>>()[..] {
+        let (stack, compression) = match name.split_once('+') {
+            None => (name, Compression::None),
+            Some((stack, "gzip")) => (stack, Compression::Gzip),
+            Some((stack, "zstd")) => (stack, Compression::Zstd),
+            Some(_) => return Err(unknown()),
+        };
+        let (api, http) = match stack.split('-').collect::<Vec<_>>()[..] {
             ["grpc"] => (Api::Grpc, HttpVersion::H2),
             ["grpc", http] => (Api::Grpc, http_version(http).ok_or_else(unknown)?),
             ["rest", style, http] => {
@@ -146,7 +178,7 @@ impl FromStr for Cell {
             }
             _ => return Err(unknown()),
         };
-        Cell::new(api, http).map_err(|why| format!("no cell {name:?}: {why}"))
+        Cell::new(api, http, compression).map_err(|why| format!("no cell {name:?}: {why}"))
     }
 }
 
@@ -209,7 +241,7 @@ impl CellClient {
                 let client = UnaryClient::connect(
                     &addrs,
                     cell.http2(),
-                    reply,
+                    (reply, cell.compression),
                     workload,
                     connections,
                     options,
@@ -331,6 +363,10 @@ mod tests {
         for cell in Cell::ALL {
             assert_eq!(cell.to_string().parse::<Cell>(), Ok(cell));
         }
+        for name in ["grpc+zstd", "rest-json-h1+gzip", "rest-proto-h2+zstd"] {
+            assert_eq!(name.parse::<Cell>().unwrap().to_string(), name);
+        }
+        assert_eq!("grpc+gzip".parse::<Cell>().unwrap().compression, Compression::Gzip);
         assert_eq!("grpc-h2".parse::<Cell>(), Ok(Cell::GRPC));
     }
 
@@ -338,6 +374,7 @@ mod tests {
     fn parts_that_do_not_go_together_are_refused_with_the_reason() {
         for (name, reason) in [
             ("grpc-h1", "gRPC needs HTTP/2"),
+            ("rest-sse-h1+gzip", "not compressed here"),
             ("rest-xml-h1", "unknown cell"),
             ("rest-json-h3", "unknown cell"),
         ] {

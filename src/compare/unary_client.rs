@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use super::{
     cell::ServedBy,
     check::{CallError, Expected, NAME},
+    compression::Compression,
     tls::{Alpn, ClientTls},
     turns::Turns,
     wire::{CountingStream, WireCounters},
@@ -169,6 +170,7 @@ pub struct UnaryClient {
     wire: Wire,
     request: Prepared,
     reply: Reply,
+    compression: Compression,
 }
 
 impl UnaryClient {
@@ -178,14 +180,14 @@ impl UnaryClient {
     pub(crate) async fn connect(
         addrs: &[SocketAddr],
         http2: bool,
-        reply: Reply,
+        (reply, compression): (Reply, Compression),
         workload: &Workload,
         connections: usize,
         ClientOptions { policy, windows, tls }: ClientOptions,
         counters: &Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         let first = *addrs.first().ok_or_else(|| anyhow::anyhow!("no address to connect to"))?;
-        let request = prepare(first, reply, workload)?;
+        let request = prepare(first, (reply, compression), workload)?;
         let wire = if policy.per_call {
             Wire::PerCall {
                 addrs: Turns::new(addrs.to_vec(), 0),
@@ -215,7 +217,7 @@ impl UnaryClient {
         } else {
             Wire::Http1 { addr: first, tls, counters: counters.clone(), connection: None }
         };
-        Ok(Self { wire, request, reply })
+        Ok(Self { wire, request, reply, compression })
     }
 
     /// The client task number `task` uses: its own handles on the HTTP/2 connections, or a
@@ -232,7 +234,7 @@ impl UnaryClient {
             },
             other => other.clone(),
         };
-        Self { wire, request: self.request.clone(), reply: self.reply }
+        Self { wire, request: self.request.clone(), ..*self }
     }
 
     /// How many connections are open at once at this concurrency.
@@ -285,12 +287,25 @@ impl UnaryClient {
         };
         let message = match (self.reply, grpc) {
             (Reply::Grpc, Some((headers, trailers))) => {
-                grpc_message(status, &headers, body, trailers.as_ref())?
+                let (compressed, message) =
+                    grpc_message(status, &headers, body, trailers.as_ref())?;
+                let encoding = headers.get("grpc-encoding").and_then(|v| v.to_str().ok());
+                if !compressed {
+                    message
+                } else if encoding.is_some() && encoding == self.compression.name() {
+                    Bytes::from(self.compression.decompress(&message)?)
+                } else {
+                    let wrong = format!("a message compressed in {encoding:?}, not asked for");
+                    return Err(CallError::WrongReply(wrong));
+                }
             }
             (Reply::Grpc, None) => return Err(CallError::CannotCarry),
             (_, _) if status != StatusCode::OK => {
                 let body = String::from_utf8_lossy(&body).into_owned();
                 return Err(CallError::Rest { status, body });
+            }
+            (_, _) if self.compression.is_in(&body) => {
+                Bytes::from(self.compression.decompress(&body)?)
             }
             (_, _) => body,
         };
@@ -311,7 +326,11 @@ impl UnaryClient {
 }
 
 /// The request every call of `workload` sends.
-fn prepare(addr: SocketAddr, reply: Reply, workload: &Workload) -> anyhow::Result<Prepared> {
+fn prepare(
+    addr: SocketAddr,
+    (reply, compression): (Reply, Compression),
+    workload: &Workload,
+) -> anyhow::Result<Prepared> {
     let (grpc_method, route, message) = match workload {
         Workload::Unary => {
             let request = HelloRequest { name: NAME.into() };
@@ -329,14 +348,20 @@ fn prepare(addr: SocketAddr, reply: Reply, workload: &Workload) -> anyhow::Resul
         }
         _ => anyhow::bail!("{workload} is not a unary workload"),
     };
+    // Compressed once, as the message is encoded once: each call sends the same bytes.
+    let message = compression.compress(message)?;
     let mut headers = HeaderMap::new();
     let (path, body) = match reply {
         Reply::Grpc => {
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
             headers.insert(header::TE, HeaderValue::from_static("trailers"));
-            // The gRPC message frame: not compressed, then the length, big-endian.
+            if let Some(encoding) = compression.name() {
+                headers.insert("grpc-encoding", HeaderValue::from_static(encoding));
+                headers.insert("grpc-accept-encoding", HeaderValue::from_static(encoding));
+            }
+            // The gRPC message frame: compressed or not, then the length, big-endian.
             let mut framed = Vec::with_capacity(5 + message.len());
-            framed.push(0);
+            framed.push(u8::from(compression.name().is_some()));
             framed.extend_from_slice(&u32::try_from(message.len())?.to_be_bytes());
             framed.extend_from_slice(&message);
             (format!("/helloworld.Greeter/{grpc_method}"), framed)
@@ -345,6 +370,10 @@ fn prepare(addr: SocketAddr, reply: Reply, workload: &Workload) -> anyhow::Resul
             let media = if reply == Reply::Json { media::JSON } else { media::PROTOBUF };
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
             headers.insert(header::ACCEPT, HeaderValue::from_static(media));
+            if let Some(encoding) = compression.name() {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+                headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(encoding));
+            }
             (route.to_owned(), message)
         }
     };
@@ -438,8 +467,8 @@ async fn call_http2(
 /// client connection runs in a task of its own that each call wakes through a channel and
 /// that wakes the call back (two task switches a call), and it builds a `HeaderMap` of every
 /// reply; this client reads only the status, `Content-Length`, `Connection` and
-/// `x-served-by`. A reply without `Content-Length` (chunked) is refused: our server and the
-/// usual ones send a length with a unary reply.
+/// `x-served-by`, and reads a body by its `Content-Length` or, as compressed replies come,
+/// chunked.
 #[derive(Debug)]
 struct Http1Connection {
     stream: CountingStream,
@@ -494,20 +523,25 @@ async fn exchange(
             let status = StatusCode::from_u16(reply.code.unwrap_or(0))
                 .map_err(|error| CallError::transport("HTTP/1.1 status", error))?;
             let (mut length, mut served_by, mut keep_alive) = (None, None, true);
+            let mut chunked = false;
             for header in reply.headers.iter() {
                 if header.name.eq_ignore_ascii_case("content-length") {
                     length = std::str::from_utf8(header.value).ok().and_then(|v| v.parse().ok());
+                } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = header.value.eq_ignore_ascii_case(b"chunked");
                 } else if header.name.eq_ignore_ascii_case(SERVED_BY.as_str()) {
                     served_by = HeaderValue::from_bytes(header.value).ok();
                 } else if header.name.eq_ignore_ascii_case("connection") {
                     keep_alive = !header.value.eq_ignore_ascii_case(b"close");
                 }
             }
+            if chunked {
+                buffer.advance(head);
+                let body = read_chunked(stream, buffer).await?;
+                return Ok((status, served_by, body, keep_alive));
+            }
             let length: usize = length.ok_or_else(|| {
-                CallError::transport(
-                    "HTTP/1.1 reply",
-                    "no Content-Length (chunked replies are not read here)",
-                )
+                CallError::transport("HTTP/1.1 reply", "neither Content-Length nor chunked")
             })?;
             while buffer.len() < head + length {
                 read_more(stream, buffer).await?;
@@ -517,6 +551,37 @@ async fn exchange(
             return Ok((status, served_by, body, keep_alive));
         }
         read_more(stream, buffer).await?;
+    }
+}
+
+/// A chunked body (what a compressed reply comes as, its length unknown when its head is
+/// sent), from the first chunk to the empty last one; trailers are not expected.
+async fn read_chunked(
+    stream: &mut CountingStream,
+    buffer: &mut BytesMut,
+) -> Result<Bytes, CallError> {
+    let mut body = BytesMut::new();
+    loop {
+        let (start, size) = match httparse::parse_chunk_size(buffer) {
+            Ok(httparse::Status::Complete(found)) => found,
+            Ok(httparse::Status::Partial) => {
+                read_more(stream, buffer).await?;
+                continue;
+            }
+            Err(_) => return Err(CallError::Transport("HTTP/1.1: a bad chunk size".into())),
+        };
+        let size = usize::try_from(size)
+            .map_err(|_| CallError::Transport("HTTP/1.1: a chunk too large".into()))?;
+        // The chunk and its CRLF (after the last, empty chunk: the CRLF ending the body).
+        while buffer.len() < start + size + 2 {
+            read_more(stream, buffer).await?;
+        }
+        buffer.advance(start);
+        body.extend_from_slice(&buffer[..size]);
+        buffer.advance(size + 2);
+        if size == 0 {
+            return Ok(body.freeze());
+        }
     }
 }
 
@@ -535,7 +600,7 @@ fn grpc_message(
     headers: &HeaderMap,
     mut body: Bytes,
     trailers: Option<&HeaderMap>,
-) -> Result<Bytes, CallError> {
+) -> Result<(bool, Bytes), CallError> {
     if status != StatusCode::OK {
         return Err(CallError::transport("gRPC", format!("HTTP status {status}")));
     }
@@ -554,13 +619,13 @@ fn grpc_message(
     }
     let compressed = body.get_u8();
     let length = body.get_u32() as usize;
-    if compressed != 0 || length != body.len() {
+    if compressed > 1 || length != body.len() {
         return Err(CallError::WrongReply(format!(
             "a gRPC frame (compressed {compressed}) of {length} bytes in {} bytes",
             body.len()
         )));
     }
-    Ok(body)
+    Ok((compressed == 1, body))
 }
 
 #[cfg(test)]
@@ -590,7 +655,7 @@ mod tests {
             grpc_frame(b"hi"),
             Some(&trailers("0", "")),
         );
-        assert_eq!(ok.unwrap(), Bytes::from_static(b"hi"));
+        assert_eq!(ok.unwrap(), (false, Bytes::from_static(b"hi")));
         // Trailers-only: the status comes in the headers.
         let refused = grpc_message(StatusCode::OK, &trailers("3", "bad name"), Bytes::new(), None);
         assert!(
@@ -604,11 +669,11 @@ mod tests {
     #[test]
     fn a_malformed_grpc_frame_is_a_wrong_reply() {
         let status = trailers("0", "");
-        let mut compressed = grpc_frame(b"hi").to_vec();
-        compressed[0] = 1;
+        let mut flagged = grpc_frame(b"hi").to_vec();
+        flagged[0] = 2;
         let mut short = grpc_frame(b"hello").to_vec();
         short.truncate(7);
-        for body in [Bytes::from(compressed), Bytes::from(short), Bytes::from_static(b"\0\0")] {
+        for body in [Bytes::from(flagged), Bytes::from(short), Bytes::from_static(b"\0\0")] {
             let result = grpc_message(StatusCode::OK, &HeaderMap::new(), body, Some(&status));
             assert!(matches!(result, Err(CallError::WrongReply(_))), "{result:?}");
         }
@@ -641,7 +706,7 @@ mod tests {
         ])
         .await;
         let counters = Arc::new(WireCounters::default());
-        let request = prepare(addr, Reply::Json, &Workload::Unary).unwrap();
+        let request = prepare(addr, (Reply::Json, Compression::None), &Workload::Unary).unwrap();
         let mut connection = None;
         let first = call_http1(addr, None, &counters, &mut connection, &request).await.unwrap();
         assert_eq!(
@@ -654,14 +719,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_http1_reply_without_a_length_is_an_error_and_drops_the_connection() {
+    async fn http1_replies_are_read_chunked_and_without_a_length_are_an_error() {
         let addr = answering(vec![
-            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n1;x=y\r\n!\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\n\r\nhello",
         ])
         .await;
         let counters = Arc::new(WireCounters::default());
-        let request = prepare(addr, Reply::Json, &Workload::Unary).unwrap();
+        let request = prepare(addr, (Reply::Json, Compression::None), &Workload::Unary).unwrap();
         let mut connection = None;
+        let first = call_http1(addr, None, &counters, &mut connection, &request).await.unwrap();
+        assert_eq!(first, (StatusCode::OK, None, Bytes::from_static(b"hello!")));
+        assert!(connection.is_some(), "a chunked reply keeps the connection");
         let result = call_http1(addr, None, &counters, &mut connection, &request).await;
         assert!(
             matches!(&result, Err(CallError::Transport(message)) if message.contains("Content-Length")),
@@ -673,7 +742,7 @@ mod tests {
     #[test]
     fn the_prepared_http1_request_is_a_complete_post() {
         let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let request = prepare(addr, Reply::Json, &Workload::Unary).unwrap();
+        let request = prepare(addr, (Reply::Json, Compression::None), &Workload::Unary).unwrap();
         let text = std::str::from_utf8(&request.http1).unwrap();
         assert!(
             text.starts_with("POST /v1/greeter/hello HTTP/1.1\r\nhost: 127.0.0.1:8080\r\n"),
