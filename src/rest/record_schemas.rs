@@ -239,8 +239,11 @@ fn people_list() -> Value {
 /// kept beside the object's keys by its `Extensions` map, which utoipa writes flattened.
 fn with_one_of_choice((name, mut schema): (String, RefOr<Schema>)) -> (String, RefOr<Schema>) {
     if let RefOr::T(Schema::Object(object)) = &mut schema {
-        object.extensions =
-            Some(Extensions::from_iter([("not", json!({"required": ["c1", "c2"]}))]));
+        let both = json!({
+            "properties": {"c1": {"type": "string"}, "c2": {"type": "boolean"}},
+            "required": ["c1", "c2"],
+        });
+        object.extensions = Some(Extensions::from_iter([("not", both)]));
     }
     (name, schema)
 }
