@@ -41,6 +41,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .exclude(SERDE_DERIVED)
         .btree_map([".helloworld"])
         .build(&[".helloworld"])?;
+    refuse_repeated_map_keys(&out_dir.join("helloworld.serde.rs"))?;
+    Ok(())
+}
+
+/// pbjson reads a map field's JSON object into a `BTreeMap`, where a key given twice keeps its
+/// last value in silence; our `UniqueKeys` refuses it instead. pbjson has no setting for this,
+/// so its generated code is edited; a pbjson that writes map reads differently fails the build
+/// here rather than dropping the check.
+fn refuse_repeated_map_keys(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    const PBJSON_MAP_READ: &str = "map_.next_value::<std::collections::BTreeMap<_, _>>()?";
+    const UNIQUE_KEYS_READ: &str = "map_.next_value::<crate::proto::UniqueKeys<_, _>>()?.0";
+    let code = fs::read_to_string(path)?;
+    if !code.contains(PBJSON_MAP_READ) {
+        return Err(format!("{}: no `{PBJSON_MAP_READ}` to replace", path.display()).into());
+    }
+    fs::write(path, code.replace(PBJSON_MAP_READ, UNIQUE_KEYS_READ))?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The payload echoes (EchoComplex, EchoPeople) give the same answer over gRPC, REST JSON and
 //! REST protobuf, edge values included (int64 beyond 2^53, empty and large bytes, moments
 //! before 1970, a one-of set to its default, many map keys), and refuse bad input with the
-//! same status on every protocol, naming the field.
+//! same status on every protocol, naming the field (a map key given twice included).
 
 mod common;
 
@@ -283,6 +283,21 @@ async fn bad_json_gets_a_400_naming_the_field() {
     )
     .await;
     assert_eq!(status, 400, "{reply}");
+    // A map with a key given twice (text: a JSON value cannot hold it).
+    let response = http1()
+        .post(server.rest_url("/v1/greeter/echo/people"))
+        .header("content-type", "application/json")
+        .body(r#"{"people": [{"id": "1", "name": "Ada", "labels": {"a": "1", "a": "2"}}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let reply: Value = response.json().await.unwrap();
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(r#"invalid JSON body at people[0].labels: duplicate key "a""#),
+        "{message}"
+    );
     // The server still serves everyone else.
     let body = json!({"people": [{"id": "1", "name": "Ada"}]});
     let (status, reply) = rest_json(&server, "/v1/greeter/echo/people", &body).await;

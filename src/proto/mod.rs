@@ -19,6 +19,8 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 mod records;
 mod timestamp;
+mod unique_keys;
 
 pub use records::{complex_from_wire, complex_to_wire, people_from_wire, people_to_wire};
 pub use timestamp::Timestamp;
+pub use unique_keys::UniqueKeys;
