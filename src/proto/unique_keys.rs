@@ -1,8 +1,8 @@
 //! A JSON object read as a map that refuses a key given twice, for the map fields of the
 //! generated messages (`build.rs` puts it where pbjson reads a map). A repeated key in one
-//! object is a mistake the sender should hear of, as Go's protojson and protobuf's Java parser
-//! say; serde's own map keeps the last value in silence. It inserts each entry once, as that
-//! map does, so a call pays nothing more for the check.
+//! object is a mistake the sender should hear of, as Go's protojson tells it; serde's own map
+//! keeps the last value in silence. It inserts each entry once, as that map does, so a call
+//! pays nothing more for the check.
 
 use std::{
     collections::{BTreeMap, btree_map::Entry},
