@@ -14,6 +14,15 @@ fn measurements(stdout: &str) -> Vec<Value> {
     output["measurements"].as_array().unwrap().clone()
 }
 
+/// Every row made calls, and none of them failed (a wrong reply counts as a failure).
+fn assert_every_call_succeeded(rows: &[Value]) {
+    for row in rows {
+        let label = format!("{} {}", row["cell"], row["workload"]);
+        assert_eq!(row["errors"], 0, "{label}: {}", row["first_error"]);
+        assert!(row["calls"].as_u64().unwrap() > 0, "{label}");
+    }
+}
+
 async fn compare(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
         .arg("compare")
@@ -37,10 +46,9 @@ async fn compare_measures_every_cell_with_checked_replies() {
     assert!(ok, "{stderr}");
     let rows = measurements(&stdout);
     assert_eq!(rows.len(), 10, "5 cells × 2 workloads");
+    assert_every_call_succeeded(&rows);
     for row in &rows {
         let label = format!("{} {}", row["cell"], row["workload"]);
-        assert_eq!(row["errors"], 0, "{label}: {}", row["first_error"]);
-        assert!(row["calls"].as_u64().unwrap() > 0, "{label}");
         assert!(row["requests_per_second"].as_f64().unwrap() > 0.0, "{label}");
         assert!(row["p50_us"].as_u64().unwrap() <= row["p99_us"].as_u64().unwrap(), "{label}");
         assert!(row["request_bytes_per_call"].as_f64().unwrap() > 0.0, "{label}");
@@ -142,11 +150,7 @@ async fn payload_workloads_echo_complex_messages_and_records_on_every_cell() {
     assert!(ok, "{stderr}");
     let rows = measurements(&stdout);
     assert_eq!(rows.len(), 10, "5 cells × 2 workloads");
-    for row in &rows {
-        let label = format!("{} {}", row["cell"], row["workload"]);
-        assert_eq!(row["errors"], 0, "{label}: {}", row["first_error"]);
-        assert!(row["calls"].as_u64().unwrap() > 0, "{label}");
-    }
+    assert_every_call_succeeded(&rows);
     let reply_bytes = |cell: &str| {
         rows.iter()
             .find(|r| r["cell"] == cell && r["workload"] == "records-20")
@@ -167,10 +171,7 @@ async fn compressed_cells_send_fewer_bytes_with_checked_replies() {
     assert!(ok, "{stderr}");
     let rows = measurements(&stdout);
     assert_eq!(rows.len(), 6);
-    for row in &rows {
-        assert_eq!(row["errors"], 0, "{}: {}", row["cell"], row["first_error"]);
-        assert!(row["calls"].as_u64().unwrap() > 0, "{}", row["cell"]);
-    }
+    assert_every_call_succeeded(&rows);
     let bytes = |cell: &str| {
         let row = rows.iter().find(|r| r["cell"] == cell).unwrap();
         row["request_bytes_per_call"].as_f64().unwrap()
@@ -190,10 +191,7 @@ async fn streams_compare_grpc_ndjson_and_sse() {
     let rows = measurements(&stdout);
     let cells: Vec<&str> = rows.iter().map(|r| r["cell"].as_str().unwrap()).collect();
     assert_eq!(cells, ["grpc", "rest-json-h1", "rest-json-h2", "rest-sse-h1", "rest-sse-h2"]);
-    for row in &rows {
-        assert_eq!(row["errors"], 0, "{}: {}", row["cell"], row["first_error"]);
-        assert!(row["calls"].as_u64().unwrap() > 0);
-    }
+    assert_every_call_succeeded(&rows);
 }
 
 #[tokio::test]
@@ -204,10 +202,7 @@ async fn chats_compare_grpc_bidi_streams_and_websockets_over_both_http_versions(
     let rows = measurements(&stdout);
     let cells: Vec<&str> = rows.iter().map(|r| r["cell"].as_str().unwrap()).collect();
     assert_eq!(cells, ["grpc", "rest-ws-h1", "rest-ws-h2"]);
-    for row in &rows {
-        assert_eq!(row["errors"], 0, "{}: {}", row["cell"], row["first_error"]);
-        assert!(row["calls"].as_u64().unwrap() > 0);
-    }
+    assert_every_call_succeeded(&rows);
 }
 
 /// What a reader of `--report` sees, rendered by a real browser: where the numbers came from,

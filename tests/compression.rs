@@ -4,39 +4,22 @@
 
 mod common;
 
-use std::io::{Read, Write};
-
 use common::{TestServer, http1, http2, tools};
 use prost::Message;
 use rpc_vs_rest::{
-    compare::payload,
+    compare::{Compression, payload},
     proto::{PeopleReply, greeter_client::GreeterClient},
 };
 use tonic::codec::CompressionEncoding;
 
-const ENCODINGS: [&str; 2] = ["gzip", "zstd"];
+const ENCODINGS: [Compression; 2] = [Compression::Gzip, Compression::Zstd];
 
-fn compress(encoding: &str, bytes: &[u8]) -> Vec<u8> {
-    match encoding {
-        "gzip" => {
-            let mut encoder =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            encoder.write_all(bytes).unwrap();
-            encoder.finish().unwrap()
-        }
-        _ => zstd::encode_all(bytes, 3).unwrap(),
-    }
+fn compress(compression: Compression, bytes: &[u8]) -> Vec<u8> {
+    compression.compress(bytes.to_vec()).unwrap()
 }
 
-fn decompress(encoding: &str, bytes: &[u8]) -> Vec<u8> {
-    let mut plain = Vec::new();
-    match encoding {
-        "gzip" => {
-            flate2::read::GzDecoder::new(bytes).read_to_end(&mut plain).unwrap();
-        }
-        _ => plain = zstd::decode_all(bytes).unwrap(),
-    }
-    plain
+fn decompress(compression: Compression, bytes: &[u8]) -> Vec<u8> {
+    compression.decompress(bytes).unwrap()
 }
 
 #[tokio::test]
@@ -45,14 +28,15 @@ async fn rest_compresses_replies_on_request_and_reads_compressed_bodies() {
     let request = payload::people(20);
     let json = serde_json::to_vec(&request).unwrap();
     let expected: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    for encoding in ENCODINGS {
+    for compression in ENCODINGS {
+        let encoding = compression.name().unwrap();
         for (version, client) in [("HTTP/1.1", http1()), ("h2c", http2())] {
             let response = client
                 .post(server.rest_url("/v1/greeter/echo/people"))
                 .header("content-type", "application/json")
                 .header("content-encoding", encoding)
                 .header("accept-encoding", encoding)
-                .body(compress(encoding, &json))
+                .body(compress(compression, &json))
                 .send()
                 .await
                 .unwrap();
@@ -61,7 +45,7 @@ async fn rest_compresses_replies_on_request_and_reads_compressed_bodies() {
             let body = response.bytes().await.unwrap();
             assert!(body.len() < json.len() / 2, "{encoding}: {} of {} B", body.len(), json.len());
             let reply: serde_json::Value =
-                serde_json::from_slice(&decompress(encoding, &body)).unwrap();
+                serde_json::from_slice(&decompress(compression, &body)).unwrap();
             assert_eq!(reply, expected, "{encoding} over {version}");
         }
     }
@@ -123,7 +107,8 @@ async fn grpc_compresses_both_ways_when_asked() {
     }
     // On the wire: a reply frame flagged compressed, in the encoding asked for.
     let message = request.encode_to_vec();
-    for encoding in ENCODINGS {
+    for compression in ENCODINGS {
+        let encoding = compression.name().unwrap();
         let mut frame = vec![0u8];
         frame.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
         frame.extend_from_slice(&message);
@@ -141,7 +126,7 @@ async fn grpc_compresses_both_ways_when_asked() {
         assert_eq!(body[0], 1, "{encoding}: the compressed flag");
         let length = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
         assert!(length < message.len() / 2, "{encoding}: {length} of {} B", message.len());
-        let reply = PeopleReply::decode(decompress(encoding, &body[5..5 + length]).as_slice());
+        let reply = PeopleReply::decode(decompress(compression, &body[5..5 + length]).as_slice());
         assert_eq!(reply.unwrap().people, request.people, "{encoding}");
     }
 }

@@ -16,7 +16,7 @@ pub enum Compression {
 
 impl Compression {
     /// The encoding's name in `grpc-encoding` and `Content-Encoding` (`None` has none).
-    pub(crate) fn name(self) -> Option<&'static str> {
+    pub fn name(self) -> Option<&'static str> {
         match self {
             Compression::None => None,
             Compression::Gzip => Some("gzip"),
@@ -25,7 +25,7 @@ impl Compression {
     }
 
     /// `message` compressed (as it is, for `None`).
-    pub(crate) fn compress(self, message: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    pub fn compress(self, message: Vec<u8>) -> anyhow::Result<Vec<u8>> {
         Ok(match self {
             Compression::None => message,
             Compression::Gzip => {
@@ -49,7 +49,7 @@ impl Compression {
         }
     }
 
-    pub(crate) fn decompress(self, body: &[u8]) -> Result<Vec<u8>, CallError> {
+    pub fn decompress(self, body: &[u8]) -> Result<Vec<u8>, CallError> {
         let bad =
             |error: std::io::Error| CallError::WrongReply(format!("bad compression: {error}"));
         let mut plain = Vec::new();

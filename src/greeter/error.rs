@@ -54,3 +54,10 @@ pub enum DomainError {
     #[error("{list}[{index}].{source}")]
     InEntry { list: &'static str, index: usize, source: Box<DomainError> },
 }
+
+impl DomainError {
+    /// `source`, broken in entry `index` of the list `list`.
+    pub fn in_entry(list: &'static str, index: usize, source: DomainError) -> Self {
+        Self::InEntry { list, index, source: Box::new(source) }
+    }
+}

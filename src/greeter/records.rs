@@ -99,7 +99,7 @@ pub(super) fn check_complex(complex: &Complex) -> Result<(), DomainError> {
     }
     check_count("pets", complex.pets.len(), false)?;
     for (index, pet) in complex.pets.iter().enumerate() {
-        Name::check(&pet.name).map_err(|source| in_entry("pets", index, source))?;
+        Name::check(&pet.name).map_err(|source| DomainError::in_entry("pets", index, source))?;
     }
     Ok(())
 }
@@ -108,7 +108,7 @@ pub(super) fn check_complex(complex: &Complex) -> Result<(), DomainError> {
 pub(super) fn check_people(people: &[Person]) -> Result<(), DomainError> {
     check_count("people", people.len(), true)?;
     for (index, person) in people.iter().enumerate() {
-        check_person(person).map_err(|source| in_entry("people", index, source))?;
+        check_person(person).map_err(|source| DomainError::in_entry("people", index, source))?;
     }
     Ok(())
 }
@@ -153,10 +153,6 @@ fn check_count(field: &'static str, len: usize, at_least_one: bool) -> Result<()
         return Err(DomainError::TooManyEntries { field, len, max: MAX_RECORDS });
     }
     Ok(())
-}
-
-fn in_entry(list: &'static str, index: usize, source: DomainError) -> DomainError {
-    DomainError::InEntry { list, index, source: Box::new(source) }
 }
 
 #[cfg(test)]

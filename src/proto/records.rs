@@ -29,11 +29,7 @@ pub fn complex_from_wire(request: ComplexRequest) -> Result<Complex, DomainError
                 Err(_) => {
                     let unknown =
                         DomainError::UnknownEnumValue { field: "color", value: pet.color };
-                    return Err(DomainError::InEntry {
-                        list: "pets",
-                        index,
-                        source: Box::new(unknown),
-                    });
+                    return Err(DomainError::in_entry("pets", index, unknown));
                 }
             };
             Ok(DomainPet { name: pet.name, color })
@@ -93,11 +89,8 @@ pub fn people_from_wire(people: Vec<Person>) -> Result<Vec<DomainPerson>, Domain
         .into_iter()
         .enumerate()
         .map(|(index, person)| {
-            person_from_wire(person).map_err(|source| DomainError::InEntry {
-                list: "people",
-                index,
-                source: Box::new(source),
-            })
+            person_from_wire(person)
+                .map_err(|source| DomainError::in_entry("people", index, source))
         })
         .collect()
 }
