@@ -3,7 +3,10 @@
 //! - [`greeter`]: the domain — names, greetings, streams, batches, [`greeter::DomainError`].
 //!   No protocol code.
 //! - [`proto`]: the messages and stubs generated from `proto/helloworld.proto`.
-//! - [`grpc`]: the gRPC adapter (tonic): Greeter, health, reflection, gRPC-Web.
+//! - [`grpc`]: the gRPC adapter (tonic): Greeter, health, reflection, gRPC-Web; the port's
+//!   content-type table.
+//! - [`connect`]: the Connect protocol on the gRPC port, translated to gRPC in front of its
+//!   services, and the JSON codec of gRPC, gRPC-Web and Connect.
 //! - [`rest`]: the REST adapter (axum): `/v1/` routes in JSON or protobuf, SSE, NDJSON,
 //!   WebSocket, health and readiness.
 //! - [`port`]: what both adapters build on: a port's service, admission (load shedding,
@@ -20,6 +23,7 @@ pub mod auth;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod connect;
 pub mod greeter;
 pub mod grpc;
 pub mod metrics;

@@ -90,6 +90,8 @@ impl Recorder {
 pub(crate) enum Protocol {
     Grpc,
     Rest,
+    /// Connect calls on the gRPC port, counted apart from gRPC's.
+    Connect,
 }
 
 impl Protocol {
@@ -97,6 +99,7 @@ impl Protocol {
         match self {
             Protocol::Grpc => "grpc",
             Protocol::Rest => "rest",
+            Protocol::Connect => "connect",
         }
     }
 }
@@ -259,8 +262,8 @@ impl Calls {
     /// The name a call is counted under: its own, when the server serves it.
     fn bounded<'a>(&self, name: CallName<'a>) -> CallName<'a> {
         match name.protocol {
-            Protocol::Grpc if self.grpc_methods.contains(name.path) => name,
-            Protocol::Grpc => CallName { path: UNMATCHED, ..name },
+            Protocol::Grpc | Protocol::Connect if self.grpc_methods.contains(name.path) => name,
+            Protocol::Grpc | Protocol::Connect => CallName { path: UNMATCHED, ..name },
             Protocol::Rest => {
                 let verb = STANDARD_VERBS.into_iter().find(|verb| *verb == name.verb);
                 CallName { verb: verb.unwrap_or(OTHER_VERB), ..name }
@@ -310,7 +313,10 @@ impl Collector for CallsCollector {
         for (key, stats) in &totals {
             for &(status, calls) in &stats.statuses {
                 let status = match key.protocol {
-                    Protocol::Grpc => format!("{:?}", tonic::Code::from(i32::from(status))),
+                    // Connect calls are counted by the gRPC status they were translated from.
+                    Protocol::Grpc | Protocol::Connect => {
+                        format!("{:?}", tonic::Code::from(i32::from(status)))
+                    }
                     Protocol::Rest => status.to_string(),
                 };
                 let labels = CallLabels {

@@ -14,7 +14,10 @@ use axum::{
     Router,
     body::Body,
     extract::Request,
-    http::header::{ACCEPT, CONTENT_TYPE},
+    http::{
+        HeaderValue, StatusCode,
+        header::{ACCEPT, CONTENT_TYPE},
+    },
     response::Response,
     routing::future::RouteFuture,
 };
@@ -23,10 +26,11 @@ use tonic::Status;
 use tonic_web::GrpcWebLayer;
 use tower::{Service, ServiceBuilder, service_fn};
 
-use super::metrics::GrpcCallWatch;
+use super::{media, media::Speaks, metrics::GrpcCallWatch};
 use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
+    connect::{self, JsonCoded, JsonMessages},
     metrics::Metrics,
     port::{Admission, Admitted, Finishing, PortService, Refused},
 };
@@ -39,66 +43,112 @@ const OPEN_SERVICES: [&str; 3] = [
 ];
 
 /// The guard and the call's metrics around every gRPC service, as one plain service over the
-/// services' router, with gRPC-Web translated in front: no layer boxes anything per call
-/// (layers added with `Router::layer` and `from_fn` boxed and cloned several times a call).
-/// Plain gRPC skips the gRPC-Web translation altogether.
+/// services' router, with the other protocols of the port translated in front by content type
+/// (`media`): gRPC-Web (tonic-web), Connect, and the JSON codec of each. No layer boxes anything
+/// per plain gRPC or gRPC-Web call (layers added with `Router::layer` and `from_fn` boxed and
+/// cloned several times a call); plain gRPC skips every translation.
 pub(super) fn guard(
     router: Router,
     limits: &ConnectionLimits,
     token: Option<BearerToken>,
     metrics: Option<Metrics>,
+    methods: connect::Methods,
+    max_message_bytes: usize,
 ) -> impl PortService {
     let mut guarded = Guard { token, admission: Admission::new(limits), metrics, router };
+    let mut coded = JsonCoded::new(guarded.clone(), max_message_bytes);
     // gRPC-Web calls are translated first, so the guard and the metrics see plain gRPC.
     let mut web = ServiceBuilder::new()
         .map_response(|response: http::Response<tonic::body::Body>| response.map(Body::new))
         .layer(GrpcWebLayer::new())
         .map_request(|request: http::Request<tonic::body::Body>| request.map(Body::new))
-        .service(guarded.clone());
-    // Both are always ready, and called here without a clone (the front clones this service,
-    // and so both, once per request).
+        .service(coded.clone());
+    // All are always ready, and called here without a clone (the front clones this service,
+    // and so each, once per request).
     service_fn(move |mut request: Request| {
-        let media = request.headers().get(CONTENT_TYPE).map(|media| media.as_bytes());
-        match media.map(Media::of) {
-            Some(Media::GrpcWeb { text }) => {
+        let content_type = request.headers().get(CONTENT_TYPE).map(|media| media.as_bytes());
+        match Speaks::of(request.method(), content_type) {
+            Speaks::Grpc { json: false } => Either::Left(Either::Left(guarded.call(request))),
+            Speaks::GrpcWeb { text, json: false } => {
                 if text {
                     reply_in_text_unless_asked_otherwise(&mut request);
                 }
-                Either::Left(Either::Left(web.call(request)))
+                Either::Left(Either::Right(web.call(request)))
             }
-            Some(Media::OtherCodec(codec)) => {
+            Speaks::Grpc { json: true } => {
+                request.extensions_mut().insert(JsonMessages);
+                Either::Right(Box::pin(coded.call(request)) as connect::ReplyFuture)
+            }
+            Speaks::GrpcWeb { text, json: true } => {
+                Either::Right(grpc_web_json(&mut web, request, text))
+            }
+            Speaks::ConnectUnary { json } => {
+                let shape = methods.shape(request.uri().path());
+                Either::Right(connect::unary(&mut coded, request, shape, json, max_message_bytes))
+            }
+            Speaks::ConnectStream { json } => {
+                let shape = methods.shape(request.uri().path());
+                Either::Right(connect::stream(&mut coded, request, shape, json))
+            }
+            Speaks::ConnectGet => {
+                let shape = methods.shape(request.uri().path());
+                Either::Right(connect::get(&mut coded, request, shape, max_message_bytes))
+            }
+            Speaks::GrpcOtherCodec(codec) => {
                 let status = Status::unimplemented(format!(
-                    "the {codec} codec is not supported here: send protobuf \
-                     (content-type application/grpc or application/grpc+proto)"
+                    "the {codec} codec is not served here: send protobuf \
+                     (application/grpc or application/grpc+proto) or JSON (application/grpc+json)"
                 ));
-                Either::Right(std::future::ready(Ok(status_response(status))))
+                Either::Right(ready_reply(status_response(status)))
             }
-            _ => Either::Left(Either::Right(guarded.call(request))),
+            Speaks::Unsupported => Either::Right(ready_reply(unsupported_media_type(&request))),
         }
     })
 }
 
-/// What a request's `content-type` makes of it.
-enum Media<'a> {
-    /// gRPC-Web, in binary or base64 text.
-    GrpcWeb { text: bool },
-    /// gRPC with a codec other than protobuf (`application/grpc+json`, say).
-    OtherCodec(std::borrow::Cow<'a, str>),
-    /// Plain gRPC (protobuf), or anything else, which the services answer as they do.
-    Grpc,
+/// gRPC-Web with JSON messages: tonic-web translates it as binary or text gRPC-Web with
+/// protobuf, the JSON codec (inside it) turns the messages, and the reply says JSON again.
+fn grpc_web_json<S>(web: &mut S, mut request: Request, text: bool) -> connect::ReplyFuture
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    let (as_protobuf, as_json) = if text {
+        ("application/grpc-web-text+proto", "application/grpc-web-text+json")
+    } else {
+        ("application/grpc-web+proto", "application/grpc-web+json")
+    };
+    request.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(as_protobuf));
+    request.headers_mut().insert(ACCEPT, HeaderValue::from_static(as_protobuf));
+    request.extensions_mut().insert(JsonMessages);
+    let call = web.call(request);
+    Box::pin(async move {
+        let mut response = call.await?;
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(as_json));
+        Ok(response)
+    })
 }
 
-impl<'a> Media<'a> {
-    fn of(content_type: &'a [u8]) -> Self {
-        let essence = content_type.split(|&b| b == b';').next().unwrap_or_default();
-        if let Some(web) = essence.strip_prefix(b"application/grpc-web") {
-            return Media::GrpcWeb { text: web.starts_with(b"-text") };
-        }
-        match essence.strip_prefix(b"application/grpc+") {
-            Some(b"proto") | None => Media::Grpc,
-            Some(codec) => Media::OtherCodec(String::from_utf8_lossy(codec)),
-        }
-    }
+fn ready_reply(response: Response) -> connect::ReplyFuture {
+    Box::pin(std::future::ready(Ok(response)))
+}
+
+/// 415 for a request in no protocol the port serves, with the media types it does serve (as
+/// the gRPC specification advises): its body is never read, let alone decoded.
+fn unsupported_media_type(request: &Request) -> Response {
+    let sent = request.headers().get(CONTENT_TYPE).map_or("no content type".to_owned(), |media| {
+        format!("content type {:?}", String::from_utf8_lossy(media.as_bytes()))
+    });
+    let message = format!(
+        "this is the gRPC port: {sent} is not gRPC, gRPC-Web or Connect; it serves {}\n",
+        media::SERVED
+    );
+    let mut response = Response::new(Body::from(message));
+    *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert("accept-post", HeaderValue::from_static(media::SERVED));
+    response
 }
 
 /// tonic-web answers in the format `Accept` names, binary when it names none; a client that
@@ -141,10 +191,7 @@ impl Service<Request> for Guard {
     /// is called at once (axum's `Router` is always ready), so that the request is moved into
     /// it here rather than carried through this guard's future.
     fn call(&mut self, request: Request) -> Self::Future {
-        let watch = self
-            .metrics
-            .as_ref()
-            .map(|metrics| super::metrics::watch(metrics, request.uri().path_and_query().cloned()));
+        let watch = self.metrics.as_ref().map(|metrics| super::metrics::watch(metrics, &request));
         if let Some(token) = &self.token {
             let open =
                 OPEN_SERVICES.iter().any(|service| request.uri().path().starts_with(service));

@@ -20,9 +20,15 @@ use crate::{
     port::FinishReply,
 };
 
-/// Starts counting a gRPC call to `method` (the request path).
-pub(crate) fn watch(metrics: &Metrics, method: Option<PathAndQuery>) -> GrpcCallWatch {
-    GrpcCallWatch { recorder: metrics.recorder(), method, started: Instant::now() }
+/// Starts counting a gRPC call: by its method (the request path), and by the protocol it came
+/// in (gRPC, unless a translation in front marked it Connect).
+pub(crate) fn watch(metrics: &Metrics, request: &axum::extract::Request) -> GrpcCallWatch {
+    GrpcCallWatch {
+        recorder: metrics.recorder(),
+        method: request.uri().path_and_query().cloned(),
+        protocol: request.extensions().get::<Protocol>().copied().unwrap_or(Protocol::Grpc),
+        started: Instant::now(),
+    }
 }
 
 /// A gRPC call being counted: started when the request came in.
@@ -30,6 +36,7 @@ pub(crate) fn watch(metrics: &Metrics, method: Option<PathAndQuery>) -> GrpcCall
 pub(crate) struct GrpcCallWatch {
     recorder: Recorder,
     method: Option<PathAndQuery>,
+    protocol: Protocol,
     started: Instant,
 }
 
@@ -50,7 +57,7 @@ impl FinishReply for GrpcCallWatch {
 impl GrpcCallWatch {
     fn record(self, status: u16) {
         let path = self.method.as_ref().map_or("", PathAndQuery::path);
-        let call = CallName { protocol: Protocol::Grpc, verb: "", path };
+        let call = CallName { protocol: self.protocol, verb: "", path };
         self.recorder.record(call, status, self.started.elapsed());
     }
 }

@@ -6,6 +6,7 @@ mod client_pace;
 mod greeter_service;
 mod guard;
 pub mod health;
+mod media;
 mod metrics;
 mod status;
 
@@ -123,7 +124,15 @@ pub fn router(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .prepare();
-    Ok(guard::guard(routes.into_axum_router(), &config.connections, token, metrics))
+    let router = routes.into_axum_router().fallback(unknown_method);
+    let methods = crate::connect::Methods::new(served_method_descriptors());
+    let max_message_bytes = config.grpc.max_message_bytes;
+    Ok(guard::guard(router, &config.connections, token, metrics, methods, max_message_bytes))
+}
+
+/// What a call to a method nobody serves gets: UNIMPLEMENTED, naming it.
+async fn unknown_method(uri: axum::http::Uri) -> axum::response::Response {
+    tonic::Status::unimplemented(format!("no method {} is served here", uri.path())).into_http()
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ include!(concat!(env!("OUT_DIR"), "/helloworld.serde.rs"));
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/helloworld_descriptor.bin"));
 
+pub mod json;
 mod records;
 mod timestamp;
 mod unique_keys;

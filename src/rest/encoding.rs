@@ -109,27 +109,9 @@ where
     }
 }
 
-/// serde's derive also takes a struct as an array of its fields; proto3 JSON does not.
+/// A proto3 JSON body, or a 400 naming the field where reading it failed.
 pub(crate) fn decode_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let starts_as_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if !starts_as_object {
-        return Err(ApiError::invalid_argument("invalid JSON body: expected a JSON object"));
-    }
-    serde_json::from_slice(bytes).map_err(|error| {
-        let message = match field_path::<T>(bytes) {
-            Some(path) => format!("invalid JSON body at {path}: {error}"),
-            None => format!("invalid JSON body: {error}"),
-        };
-        ApiError::invalid_argument(message)
-    })
-}
-
-/// Where in a refused JSON body decoding failed (`people[0].createdAt`), if inside a field.
-/// The body is read again to learn it, so that only a refused request pays for the tracking.
-fn field_path<T: DeserializeOwned>(bytes: &[u8]) -> Option<String> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let error = serde_path_to_error::deserialize::<_, T>(&mut deserializer).err()?;
-    Some(error.path().to_string()).filter(|path| path != ".")
+    crate::proto::json::decode_object(bytes).map_err(ApiError::invalid_argument)
 }
 
 fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {

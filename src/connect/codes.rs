@@ -1,0 +1,47 @@
+//! The Connect protocol's names for gRPC's status codes, and the HTTP status each one rides on
+//! in a unary reply, by the table of the Connect specification ("Error Codes").
+
+use axum::http::StatusCode;
+use tonic::Code;
+
+/// The Connect name of `code` (`invalid_argument`), as an error's JSON carries it.
+pub(super) fn name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "ok",
+        Code::Cancelled => "canceled",
+        Code::Unknown => "unknown",
+        Code::InvalidArgument => "invalid_argument",
+        Code::DeadlineExceeded => "deadline_exceeded",
+        Code::NotFound => "not_found",
+        Code::AlreadyExists => "already_exists",
+        Code::PermissionDenied => "permission_denied",
+        Code::ResourceExhausted => "resource_exhausted",
+        Code::FailedPrecondition => "failed_precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "out_of_range",
+        Code::Unimplemented => "unimplemented",
+        Code::Internal => "internal",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data_loss",
+        Code::Unauthenticated => "unauthenticated",
+    }
+}
+
+/// The HTTP status of a unary reply that failed with `code`.
+pub(super) fn http_status(code: Code) -> StatusCode {
+    let status = match code {
+        Code::Ok => 200,
+        Code::Cancelled => 499,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
+        Code::DeadlineExceeded => 504,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::Aborted => 409,
+        Code::PermissionDenied => 403,
+        Code::ResourceExhausted => 429,
+        Code::Unimplemented => 501,
+        Code::Unknown | Code::Internal | Code::DataLoss => 500,
+        Code::Unavailable => 503,
+        Code::Unauthenticated => 401,
+    };
+    StatusCode::from_u16(status).expect("every status in the table is valid")
+}

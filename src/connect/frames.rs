@@ -1,0 +1,204 @@
+//! Length-prefixed messages, as gRPC frames them and as Connect envelopes them (the same five
+//! bytes: flags, then a big-endian length), and bodies whose messages are rewritten one by one
+//! on their way through (the JSON codec) while their trailers pass untouched.
+
+use std::{
+    io::Read as _,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use axum::body::Body;
+use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
+use http_body::Frame;
+use tonic::Status;
+
+/// The flag of a message whose bytes are compressed.
+pub(super) const COMPRESSED: u8 = 0b01;
+/// The flag of Connect's end-of-stream message.
+pub(super) const END_STREAM: u8 = 0b10;
+const PREFIX: usize = 5;
+
+/// `payload` behind its five-byte prefix.
+pub(super) fn envelope(flags: u8, payload: &[u8]) -> Bytes {
+    let mut framed = BytesMut::with_capacity(PREFIX + payload.len());
+    framed.put_u8(flags);
+    framed.put_u32(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+    framed.put_slice(payload);
+    framed.freeze()
+}
+
+/// Takes one whole message off the front of `buffer`: its flags and payload, or `None` until
+/// all its bytes are there. A message longer than `limit` is refused before it is buffered.
+pub(super) fn take_message(
+    buffer: &mut BytesMut,
+    limit: usize,
+) -> Result<Option<(u8, Bytes)>, Status> {
+    if buffer.len() < PREFIX {
+        return Ok(None);
+    }
+    let length = u32::from_be_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]) as usize;
+    if length > limit {
+        return Err(Status::resource_exhausted(format!(
+            "a message of {length} bytes is larger than this server accepts ({limit} bytes)"
+        )));
+    }
+    if buffer.len() < PREFIX + length {
+        return Ok(None);
+    }
+    let flags = buffer.get_u8();
+    buffer.advance(4);
+    Ok(Some((flags, buffer.split_to(length).freeze())))
+}
+
+/// The message encodings served besides `identity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MessageEncoding {
+    Gzip,
+    Zstd,
+}
+
+impl MessageEncoding {
+    /// The encoding a header names: `Ok(None)` for none or `identity`, an error (UNIMPLEMENTED,
+    /// naming what is served) for one this server does not have.
+    pub(crate) fn named(name: Option<&[u8]>) -> Result<Option<Self>, Status> {
+        match name.map(<[u8]>::trim_ascii) {
+            None | Some(b"identity" | b"") => Ok(None),
+            Some(b"gzip") => Ok(Some(Self::Gzip)),
+            Some(b"zstd") => Ok(Some(Self::Zstd)),
+            Some(other) => Err(Status::unimplemented(format!(
+                "messages compressed with {:?} are not served: send gzip, zstd or identity",
+                String::from_utf8_lossy(other)
+            ))),
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+        }
+    }
+
+    /// `compressed`, decompressed, refused once it grows past `limit` bytes (a bomb stops there).
+    pub(crate) fn decompress(self, compressed: &[u8], limit: usize) -> Result<Bytes, Status> {
+        let mut out = Vec::new();
+        let take = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+        let read = match self {
+            Self::Gzip => flate2::read::GzDecoder::new(compressed).take(take).read_to_end(&mut out),
+            Self::Zstd => zstd::stream::read::Decoder::new(compressed)
+                .and_then(|decoder| decoder.take(take).read_to_end(&mut out)),
+        };
+        read.map_err(|error| {
+            Status::invalid_argument(format!(
+                "a {} message did not decompress: {error}",
+                self.name()
+            ))
+        })?;
+        if out.len() > limit {
+            return Err(Status::resource_exhausted(format!(
+                "a message decompresses to more than this server accepts ({limit} bytes)"
+            )));
+        }
+        Ok(out.into())
+    }
+}
+
+/// What a [`Rewritten`] body does to each message: its flags and payload in, new ones out.
+pub(super) type Rewrite = Box<dyn FnMut(u8, Bytes) -> Result<(u8, Bytes), Status> + Send>;
+
+/// A body of length-prefixed messages, each rewritten by `rewrite`; trailers pass as they
+/// came. A body that ends inside a message fails, as does a message longer than the limit.
+pub(super) struct Rewritten {
+    inner: Body,
+    buffer: BytesMut,
+    limit: usize,
+    rewrite: Rewrite,
+}
+
+impl Rewritten {
+    pub(super) fn body(inner: Body, limit: usize, rewrite: Rewrite) -> Body {
+        Body::new(Self { inner, buffer: BytesMut::new(), limit, rewrite })
+    }
+
+    fn next_message(&mut self) -> Result<Option<Bytes>, Status> {
+        match take_message(&mut self.buffer, self.limit)? {
+            Some((flags, payload)) => {
+                let (flags, payload) = (self.rewrite)(flags, payload)?;
+                Ok(Some(envelope(flags, &payload)))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+impl http_body::Body for Rewritten {
+    type Data = Bytes;
+    type Error = tower::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(message) = this.next_message()? {
+                return Poll::Ready(Some(Ok(Frame::data(message))));
+            }
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => this.buffer.extend_from_slice(&data),
+                    Err(trailers) if this.buffer.is_empty() => {
+                        return Poll::Ready(Some(Ok(trailers)));
+                    }
+                    Err(_) => return Poll::Ready(Some(Err(truncated().into()))),
+                },
+                Some(Err(error)) => return Poll::Ready(Some(Err(error.into()))),
+                None if this.buffer.is_empty() => return Poll::Ready(None),
+                None => return Poll::Ready(Some(Err(truncated().into()))),
+            }
+        }
+    }
+}
+
+fn truncated() -> Status {
+    Status::invalid_argument(
+        "the body ended inside a message (a truncated length prefix or payload)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_taken_only_once_whole() {
+        let framed = envelope(COMPRESSED, b"hello");
+        let mut buffer = BytesMut::from(&framed[..7]);
+        assert_eq!(take_message(&mut buffer, 100).unwrap(), None);
+        buffer.extend_from_slice(&framed[7..]);
+        assert_eq!(
+            take_message(&mut buffer, 100).unwrap(),
+            Some((COMPRESSED, Bytes::from("hello")))
+        );
+        assert!(buffer.is_empty());
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_from_its_prefix() {
+        let mut buffer = BytesMut::from(&envelope(0, &[0; 10])[..5]);
+        let refused = take_message(&mut buffer, 9).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    }
+
+    #[test]
+    fn decompression_stops_at_the_limit() {
+        use std::io::Write as _;
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gzip.write_all(&[0; 10_000]).unwrap();
+        let bomb = gzip.finish().unwrap();
+        let refused = MessageEncoding::Gzip.decompress(&bomb, 1_000).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(MessageEncoding::Gzip.decompress(&bomb, 10_000).unwrap().len(), 10_000);
+    }
+}

@@ -1,0 +1,170 @@
+//! The Connect protocol (connectrpc.com) on the gRPC port, as a translation in front of the
+//! gRPC services, as tonic-web is for gRPC-Web: a Connect call becomes a gRPC call to the same
+//! services, behind the same guard (token, load shedding, deadline) and metrics, and its gRPC
+//! reply becomes Connect's. Unary calls are a POST of the bare message (`application/proto` or
+//! `application/json`) or, for methods marked `NO_SIDE_EFFECTS`, a cacheable GET; streams
+//! carry enveloped messages and end with a JSON end-of-stream message holding the status.
+//! Our own adapter rather than a crate: the Rust Connect crates bring a code generator of their
+//! own, where this one serves the tonic services we have, message for message.
+//!
+//! Also here, for every protocol of the port: the JSON codec (`json_codec`), which lets gRPC,
+//! gRPC-Web and Connect calls carry proto3 JSON.
+
+mod codes;
+mod frames;
+mod json_codec;
+mod stream;
+mod unary;
+
+use std::{collections::HashMap, convert::Infallible, pin::Pin, sync::Arc};
+
+use axum::{
+    extract::Request,
+    http::{HeaderMap, HeaderName, HeaderValue, header, request::Parts},
+    response::Response,
+};
+use tonic::Status;
+use tower::Service;
+
+pub(crate) use json_codec::{JsonCoded, JsonMessages};
+pub(crate) use stream::stream;
+pub(crate) use unary::{get, unary};
+
+use crate::metrics::Protocol;
+use frames::MessageEncoding;
+
+/// A reply on its way, as every Connect call's future is (boxed: only Connect calls pay for it).
+pub(crate) type ReplyFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// The gRPC services a Connect call is translated to: the guarded services of the port.
+pub(crate) trait GrpcServices:
+    Service<Request, Response = Response, Error = Infallible, Future: Send + 'static> + Send + 'static
+{
+}
+
+impl<S> GrpcServices for S where
+    S: Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Send
+        + 'static
+{
+}
+
+/// What the translation needs to know of a method, from its descriptor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MethodShape {
+    client_streams: bool,
+    server_streams: bool,
+    /// `option idempotency_level = NO_SIDE_EFFECTS`: may be called with GET.
+    no_side_effects: bool,
+}
+
+/// Every method the port serves, by its path (`/helloworld.Greeter/SayHello`).
+#[derive(Debug, Clone)]
+pub(crate) struct Methods(Arc<HashMap<String, MethodShape>>);
+
+impl Methods {
+    pub(crate) fn new(
+        methods: impl Iterator<Item = (String, prost_types::MethodDescriptorProto)>,
+    ) -> Self {
+        use prost_types::method_options::IdempotencyLevel;
+        let shapes = methods.map(|(path, method)| {
+            let no_side_effects = method.options.as_ref().is_some_and(|options| {
+                options.idempotency_level() == IdempotencyLevel::NoSideEffects
+            });
+            let shape = MethodShape {
+                client_streams: method.client_streaming(),
+                server_streams: method.server_streaming(),
+                no_side_effects,
+            };
+            (path, shape)
+        });
+        Self(Arc::new(shapes.collect()))
+    }
+
+    pub(crate) fn shape(&self, path: &str) -> Option<MethodShape> {
+        self.0.get(path).copied()
+    }
+}
+
+/// The headers that name a call's message encodings: unary calls use HTTP's own, streams
+/// Connect's, since theirs compress message by message.
+struct EncodingHeaders {
+    sent: HeaderName,
+    accepted: HeaderName,
+}
+
+const UNARY_ENCODINGS: EncodingHeaders =
+    EncodingHeaders { sent: header::CONTENT_ENCODING, accepted: header::ACCEPT_ENCODING };
+const STREAM_ENCODINGS: EncodingHeaders = EncodingHeaders {
+    sent: HeaderName::from_static("connect-content-encoding"),
+    accepted: HeaderName::from_static("connect-accept-encoding"),
+};
+
+const PROTOCOL_VERSION: &str = "connect-protocol-version";
+const TIMEOUT: &str = "connect-timeout-ms";
+
+/// Turns a Connect call's head into a gRPC call's: the content type, the deadline
+/// (`Connect-Timeout-Ms` as `grpc-timeout`), the message encodings (as `grpc-encoding` and
+/// `grpc-accept-encoding`), the JSON mark and the metrics' protocol. Returns the encoding the
+/// request's messages are compressed with.
+fn into_grpc_head(
+    parts: &mut Parts,
+    json: bool,
+    encodings: &EncodingHeaders,
+) -> Result<Option<MessageEncoding>, Status> {
+    let headers = &mut parts.headers;
+    if let Some(version) = headers.remove(PROTOCOL_VERSION) {
+        if version != "1" {
+            return Err(Status::invalid_argument(format!(
+                "connect-protocol-version must be 1, got {:?}",
+                String::from_utf8_lossy(version.as_bytes())
+            )));
+        }
+    }
+    if let Some(timeout) = headers.remove(TIMEOUT) {
+        headers.insert("grpc-timeout", grpc_timeout(&timeout)?);
+    }
+    let encoding = MessageEncoding::named(headers.get(&encodings.sent).map(|v| v.as_bytes()))?;
+    headers.remove(&encodings.sent);
+    if let Some(encoding) = encoding {
+        headers.insert("grpc-encoding", HeaderValue::from_static(encoding.name()));
+    }
+    // JSON replies are written uncompressed (see `json_codec`).
+    match headers.remove(&encodings.accepted) {
+        Some(accepted) if !json => {
+            headers.insert("grpc-accept-encoding", accepted);
+        }
+        _ => {}
+    }
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    if json {
+        parts.extensions.insert(JsonMessages);
+    }
+    parts.extensions.insert(Protocol::Connect);
+    Ok(encoding)
+}
+
+/// `Connect-Timeout-Ms` (at most 10 digits) as a `grpc-timeout` (at most 8).
+fn grpc_timeout(timeout: &HeaderValue) -> Result<HeaderValue, Status> {
+    let millis = timeout
+        .to_str()
+        .ok()
+        .filter(|digits| (1..=10).contains(&digits.len()))
+        .and_then(|digits| digits.parse::<u64>().ok())
+        .ok_or_else(|| {
+            Status::invalid_argument("connect-timeout-ms must be a positive number of milliseconds")
+        })?;
+    let value =
+        if millis <= 99_999_999 { format!("{millis}m") } else { format!("{}S", millis / 1000) };
+    Ok(HeaderValue::try_from(value).expect("digits and a unit make a header value"))
+}
+
+/// The metadata a gRPC reply carries in `headers`, without gRPC's own fields.
+fn metadata(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    headers.iter().filter(|(name, _)| {
+        let name = name.as_str();
+        !name.starts_with("grpc-") && name != "content-type" && name != "te"
+    })
+}
