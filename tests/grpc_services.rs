@@ -149,16 +149,16 @@ async fn grpc_with_a_codec_other_than_protobuf_gets_unimplemented_naming_it() {
     let server = TestServer::spawn().await;
     let response = http2()
         .post(format!("{}/helloworld.Greeter/SayHello", server.grpc_url()))
-        .header(CONTENT_TYPE, "application/grpc+json")
+        .header(CONTENT_TYPE, "application/grpc+cbor")
         .header("te", "trailers")
-        .body(grpc_frame(br#"{"name":"Ada"}"#))
+        .body(grpc_frame(b"\xa1dnamecAda"))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "gRPC errors ride on HTTP 200");
     assert_eq!(response.headers()["grpc-status"], "12", "UNIMPLEMENTED");
     let message = response.headers()["grpc-message"].to_str().unwrap().to_owned();
-    assert!(message.contains("json"), "{message}");
+    assert!(message.contains("cbor"), "{message}");
 }
 
 #[tokio::test]

@@ -49,13 +49,13 @@ async fn grpcurl_describes_the_greeter() {
     assert!(ok, "{stderr}");
     assert!(stdout.starts_with("helloworld.Greeter is a service:"), "{stdout}");
     for rpc in [
-        "rpc SayHello ( .helloworld.HelloRequest ) returns ( .helloworld.HelloReply );",
-        "rpc SayHelloAgain ( .helloworld.HelloRequest ) returns ( .helloworld.HelloReply );",
-        "rpc SayHelloStreamReply ( .helloworld.HelloStreamRequest ) returns ( stream .helloworld.HelloReply );",
-        "rpc SayHelloBidiStream ( stream .helloworld.HelloRequest ) returns ( stream .helloworld.HelloReply );",
-        "rpc SayHelloBatch ( .helloworld.BatchHelloRequest ) returns ( .helloworld.BatchHelloReply );",
-        "rpc EchoComplex ( .helloworld.ComplexRequest ) returns ( .helloworld.ComplexReply );",
-        "rpc EchoPeople ( .helloworld.PeopleRequest ) returns ( .helloworld.PeopleReply );",
+        "rpc SayHello ( .helloworld.HelloRequest ) returns ( .helloworld.HelloReply )",
+        "rpc SayHelloAgain ( .helloworld.HelloRequest ) returns ( .helloworld.HelloReply )",
+        "rpc SayHelloStreamReply ( .helloworld.HelloStreamRequest ) returns ( stream .helloworld.HelloReply )",
+        "rpc SayHelloBidiStream ( stream .helloworld.HelloRequest ) returns ( stream .helloworld.HelloReply )",
+        "rpc SayHelloBatch ( .helloworld.BatchHelloRequest ) returns ( .helloworld.BatchHelloReply )",
+        "rpc EchoComplex ( .helloworld.ComplexRequest ) returns ( .helloworld.ComplexReply )",
+        "rpc EchoPeople ( .helloworld.PeopleRequest ) returns ( .helloworld.PeopleReply )",
     ] {
         assert!(stdout.contains(rpc), "{rpc} missing from:\n{stdout}");
     }

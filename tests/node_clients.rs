@@ -1,6 +1,7 @@
 //! Clients nobody here wrote, from npm (installed by `scripts/test.sh` into `tests/node`):
-//! Connect-ES calls the Greeter over gRPC-Web, and Redocly's linter finds nothing wrong with
-//! the committed OpenAPI document.
+//! Connect-ES calls the Greeter over gRPC-Web, and with every transport it has (Connect, gRPC,
+//! gRPC-Web; JSON and binary; HTTP/1.1 and HTTP/2), and Redocly's linter finds nothing wrong
+//! with the committed OpenAPI document.
 
 mod common;
 
@@ -38,6 +39,66 @@ async fn connect_es_calls_the_greeter_over_grpc_web() {
         "error": {"code": 3, "message": "name must not be empty"},
     });
     assert_eq!(seen, json!({"1.1": expected, "2": expected}));
+}
+
+#[tokio::test]
+async fn connect_es_calls_the_greeter_with_every_transport_and_format() {
+    let Some(node) = tools::require_node_with("@connectrpc/connect-node") else { return };
+    let server = TestServer::spawn().await;
+    let descriptors = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(descriptors.path(), rpc_vs_rest::proto::FILE_DESCRIPTOR_SET).unwrap();
+    let output = Command::new(node)
+        .current_dir(node_dir())
+        .arg("connect.mjs")
+        .arg(descriptors.path())
+        .arg(server.grpc_url())
+        .output()
+        .await
+        .expect("run node");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the Connect-ES client failed:\n{stderr}");
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let common = json!({
+        "reply": "Hello Ada",
+        // int64 past 2^53, a Timestamp before 1970, bytes and an enum, each way in each format.
+        "echo": {
+            "id": "9007199254740993",
+            "createdAt": "-14182940s 1ns",
+            "avatar": [0, 1, 254, 255],
+            "role": 3,
+            "labels": {"team": "analysis"},
+        },
+        "stream": ["Hello Ada, greeting 1 of 2", "Hello Ada, greeting 2 of 2"],
+        "error": {"code": "InvalidArgument", "message": "name must not be empty"},
+    });
+    let with = |extra: Value| {
+        let mut expected = common.clone();
+        expected.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        expected
+    };
+    let both_ways = json!({
+        "bidi": ["Hello Ada", "Hello Grace"],
+        "deadline": {"code": "DeadlineExceeded", "message": "the operation timed out"},
+    });
+    let expected = json!({
+        "connect-json-h1": with(json!({"httpMethods": ["POST"]})),
+        "connect-proto-h1": with(json!({"httpMethods": ["POST"]})),
+        "connect-json-h2": with(both_ways.clone()),
+        "connect-proto-h2": with(both_ways.clone()),
+        // Unary calls by GET (their methods have no side effects), the stream by POST.
+        "connect-get-json-h1": with(json!({"httpMethods": ["GET", "POST"]})),
+        "connect-get-proto-h2": common.clone(),
+        "grpc-json-h2": with(both_ways),
+        "grpc-web-json-h1": with(json!({"httpMethods": ["POST"]})),
+        "grpc-web-json-h2": common,
+    });
+    for (transport, expected) in expected.as_object().unwrap() {
+        assert_eq!(&seen[transport], expected, "{transport}");
+    }
+    let metrics = reqwest::get(server.rest_url("/metrics")).await.unwrap().text().await.unwrap();
+    let connect_calls =
+        r#"rpc_calls_total{protocol="connect",method="/helloworld.Greeter/SayHello",status="Ok"}"#;
+    assert!(metrics.contains(connect_calls), "Connect calls are counted apart:\n{metrics}");
 }
 
 #[tokio::test]

@@ -45,3 +45,34 @@ pub(super) fn http_status(code: Code) -> StatusCode {
     };
     StatusCode::from_u16(status).expect("every status in the table is valid")
 }
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    /// The Connect specification's table ("Error Codes"), row by row.
+    #[test]
+    fn every_code_has_the_name_and_http_status_of_the_specification() {
+        for (code, name, http) in [
+            (Code::Cancelled, "canceled", 499),
+            (Code::Unknown, "unknown", 500),
+            (Code::InvalidArgument, "invalid_argument", 400),
+            (Code::DeadlineExceeded, "deadline_exceeded", 504),
+            (Code::NotFound, "not_found", 404),
+            (Code::AlreadyExists, "already_exists", 409),
+            (Code::PermissionDenied, "permission_denied", 403),
+            (Code::ResourceExhausted, "resource_exhausted", 429),
+            (Code::FailedPrecondition, "failed_precondition", 400),
+            (Code::Aborted, "aborted", 409),
+            (Code::OutOfRange, "out_of_range", 400),
+            (Code::Unimplemented, "unimplemented", 501),
+            (Code::Internal, "internal", 500),
+            (Code::Unavailable, "unavailable", 503),
+            (Code::DataLoss, "data_loss", 500),
+            (Code::Unauthenticated, "unauthenticated", 401),
+        ] {
+            assert_eq!(super::name(code), name, "{code:?}");
+            assert_eq!(super::http_status(code).as_u16(), http, "{code:?}");
+        }
+    }
+}

@@ -16,7 +16,9 @@ mod json_codec;
 mod stream;
 mod unary;
 
-use std::{collections::HashMap, convert::Infallible, pin::Pin, sync::Arc};
+use std::{convert::Infallible, pin::Pin, sync::Arc};
+
+use hashbrown::HashMap;
 
 use axum::{
     extract::Request,
@@ -58,7 +60,8 @@ pub(crate) struct MethodShape {
     no_side_effects: bool,
 }
 
-/// Every method the port serves, by its path (`/helloworld.Greeter/SayHello`).
+/// Every method the port serves, by its path (`/helloworld.Greeter/SayHello`). Looked up on
+/// every call of the port (hashbrown's default hash: a few nanoseconds for a path).
 #[derive(Debug, Clone)]
 pub(crate) struct Methods(Arc<HashMap<String, MethodShape>>);
 

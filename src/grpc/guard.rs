@@ -67,7 +67,15 @@ pub(super) fn guard(
     // and so each, once per request).
     service_fn(move |mut request: Request| {
         let content_type = request.headers().get(CONTENT_TYPE).map(|media| media.as_bytes());
-        match Speaks::of(request.method(), content_type) {
+        let speaks = Speaks::of(request.method(), content_type);
+        let grpc = matches!(speaks, Speaks::Grpc { .. } | Speaks::GrpcWeb { .. });
+        if grpc && methods.shape(request.uri().path()).is_none() {
+            // tonic answers an unknown method of a known service with a bare UNIMPLEMENTED.
+            let status =
+                Status::unimplemented(format!("no method {} is served here", request.uri().path()));
+            return Either::Right(ready_reply(status_response(status)));
+        }
+        match speaks {
             Speaks::Grpc { json: false } => Either::Left(Either::Left(guarded.call(request))),
             Speaks::GrpcWeb { text, json: false } => {
                 if text {

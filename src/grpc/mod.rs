@@ -124,15 +124,10 @@ pub fn router(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .prepare();
-    let router = routes.into_axum_router().fallback(unknown_method);
+    let router = routes.into_axum_router();
     let methods = crate::connect::Methods::new(served_method_descriptors());
     let max_message_bytes = config.grpc.max_message_bytes;
     Ok(guard::guard(router, &config.connections, token, metrics, methods, max_message_bytes))
-}
-
-/// What a call to a method nobody serves gets: UNIMPLEMENTED, naming it.
-async fn unknown_method(uri: axum::http::Uri) -> axum::response::Response {
-    tonic::Status::unimplemented(format!("no method {} is served here", uri.path())).into_http()
 }
 
 #[cfg(test)]
