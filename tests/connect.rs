@@ -452,3 +452,22 @@ async fn an_unknown_grpc_method_is_unimplemented_by_name() {
     assert_eq!(status.code(), tonic::Code::Unimplemented);
     assert_eq!(status.message(), "no method /helloworld.Greeter/Missing is served here");
 }
+
+#[tokio::test]
+async fn refusals_before_the_call_are_connect_errors_too() {
+    let mut config = ServeConfig::loopback();
+    config.connections.max_header_bytes = 1_024;
+    let server = TestServer::spawn_with(config).await;
+    let response = http1()
+        .post(method(&server, "SayHello"))
+        .header("content-type", "application/json")
+        .header("x-padding", "p".repeat(2_000))
+        .body(r#"{"name":"Ada"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["code"], "resource_exhausted", "{error}");
+    still_serves(&server).await;
+}

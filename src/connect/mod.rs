@@ -32,6 +32,11 @@ pub(crate) use json_codec::{JsonCoded, JsonMessages};
 pub(crate) use stream::stream;
 pub(crate) use unary::{get, unary};
 
+/// Connect's error reply for `status`: its JSON, with the HTTP status of its code.
+pub(crate) fn error_reply(status: &Status) -> Response {
+    unary::error_reply(status, None, &HeaderMap::new())
+}
+
 use crate::metrics::Protocol;
 use frames::MessageEncoding;
 

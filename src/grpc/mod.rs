@@ -21,16 +21,31 @@ use crate::{
 pub use greeter_service::GreeterService;
 
 /// What a call gets once the server drains: UNAVAILABLE, so clients retry elsewhere.
-pub fn draining_refusal() -> axum::response::Response {
-    tonic::Status::unavailable(crate::port::DRAINING).into_http()
+pub fn draining_refusal(headers: &http::HeaderMap) -> axum::response::Response {
+    refusal(headers, tonic::Status::unavailable(crate::port::DRAINING))
 }
 
 /// What a call whose headers (metadata) are over the limit gets: RESOURCE_EXHAUSTED.
-pub fn headers_too_large(limit: usize) -> axum::response::Response {
-    tonic::Status::resource_exhausted(format!(
+pub fn headers_too_large(headers: &http::HeaderMap, limit: usize) -> axum::response::Response {
+    let status = tonic::Status::resource_exhausted(format!(
         "the call's metadata is larger than this server accepts ({limit} bytes)"
-    ))
-    .into_http()
+    ));
+    refusal(headers, status)
+}
+
+/// `status` as the call's protocol writes an error: Connect's JSON error for a Connect call
+/// (by its content type; a GET has none), gRPC's status headers for the rest.
+fn refusal(headers: &http::HeaderMap, status: tonic::Status) -> axum::response::Response {
+    let content_type = headers.get(http::header::CONTENT_TYPE).map(|media| media.as_bytes());
+    match media::Speaks::of(&http::Method::POST, content_type) {
+        media::Speaks::ConnectUnary { .. } | media::Speaks::ConnectStream { .. } => {
+            crate::connect::error_reply(&status)
+        }
+        media::Speaks::Unsupported if content_type.is_none() => {
+            crate::connect::error_reply(&status)
+        }
+        _ => status.into_http(),
+    }
 }
 
 /// The descriptors of the services the gRPC port serves besides reflection (which describes

@@ -47,13 +47,13 @@ pub struct AppState {
 }
 
 /// What a request gets once the server drains: 503 in the API's error shape.
-pub fn draining_refusal() -> axum::response::Response {
+pub fn draining_refusal(_: &http::HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     error::Refusal::Draining.into_response()
 }
 
 /// What a request whose headers are over the limit gets: 431 in the API's error shape.
-pub fn headers_too_large(limit: usize) -> axum::response::Response {
+pub fn headers_too_large(_: &http::HeaderMap, limit: usize) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     error::headers_too_large(limit).into_response()
 }

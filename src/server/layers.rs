@@ -71,15 +71,16 @@ pub(super) struct PortSettings<'a> {
     pub(super) port: &'static str,
     pub(super) access: &'a AccessConfig,
     pub(super) draining: Draining,
-    /// What a request gets once the server drains (503 on REST, UNAVAILABLE on gRPC).
-    pub(super) refusal: fn() -> Response,
+    /// What a request gets once the server drains (503 on REST, UNAVAILABLE on gRPC), in the
+    /// shape its headers say it reads (on the gRPC port, gRPC's or Connect's).
+    pub(super) refusal: fn(&http::HeaderMap) -> Response,
     /// The paths still served while draining: health and readiness, so that probes read
     /// "alive, not ready" rather than an error.
     pub(super) serves_while_draining: fn(&str) -> bool,
     /// The largest header block a request may have, and what one over it gets (431 on REST,
     /// RESOURCE_EXHAUSTED on gRPC), in the port's own error shape.
     pub(super) max_header_bytes: usize,
-    pub(super) headers_too_large: fn(usize) -> Response,
+    pub(super) headers_too_large: fn(&http::HeaderMap, usize) -> Response,
     pub(super) server_name: &'a str,
     pub(super) profile: Profile,
 }
@@ -197,10 +198,10 @@ fn static_header_value(server_name: &str) -> anyhow::Result<HeaderValue> {
 struct Gate<S> {
     inner: S,
     draining: Draining,
-    refusal: fn() -> Response,
+    refusal: fn(&http::HeaderMap) -> Response,
     serves_while_draining: fn(&str) -> bool,
     max_header_bytes: usize,
-    headers_too_large: fn(usize) -> Response,
+    headers_too_large: fn(&http::HeaderMap, usize) -> Response,
 }
 
 impl<S: PortService> Service<axum::extract::Request> for Gate<S> {
@@ -214,10 +215,11 @@ impl<S: PortService> Service<axum::extract::Request> for Gate<S> {
 
     fn call(&mut self, request: axum::extract::Request) -> Self::Future {
         if header_block_size(request.headers()) > self.max_header_bytes {
-            return Either::Left(ready(Ok((self.headers_too_large)(self.max_header_bytes))));
+            let refusal = (self.headers_too_large)(request.headers(), self.max_header_bytes);
+            return Either::Left(ready(Ok(refusal)));
         }
         if self.draining.is_on() && !(self.serves_while_draining)(request.uri().path()) {
-            Either::Left(ready(Ok((self.refusal)())))
+            Either::Left(ready(Ok((self.refusal)(request.headers()))))
         } else {
             Either::Right(self.inner.call(request))
         }
@@ -351,6 +353,12 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
             header("x-grpc-web"),
             header("x-user-agent"),
             header("grpc-timeout"),
+            // Connect clients send these.
+            header("connect-protocol-version"),
+            header("connect-timeout-ms"),
+            header("connect-content-encoding"),
+            header("connect-accept-encoding"),
+            header("content-encoding"),
         ])
         .expose_headers([
             header("x-request-id"),
@@ -358,6 +366,9 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
             header("grpc-status"),
             header("grpc-message"),
             header("grpc-status-details-bin"),
+            header("grpc-encoding"),
+            header("connect-content-encoding"),
+            header("content-encoding"),
         ])
         .max_age(CORS_MAX_AGE))
 }
