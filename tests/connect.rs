@@ -471,3 +471,26 @@ async fn refusals_before_the_call_are_connect_errors_too() {
     assert_eq!(error["code"], "resource_exhausted", "{error}");
     still_serves(&server).await;
 }
+
+#[tokio::test]
+async fn json_is_compressed_both_ways_when_asked() {
+    let server = TestServer::spawn().await;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, br#"{"name":"Ada"}"#).unwrap();
+    let gzipped = gzip.finish().unwrap();
+    for client in [http1(), http2()] {
+        let response = client
+            .post(method(&server, "SayHello"))
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .header("accept-encoding", "br, zstd")
+            .body(gzipped.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-encoding"], "zstd");
+        let reply = zstd::decode_all(&response.bytes().await.unwrap()[..]).unwrap();
+        assert_eq!(reply, br#"{"message":"Hello Ada"}"#);
+    }
+}

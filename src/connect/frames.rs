@@ -80,6 +80,28 @@ impl MessageEncoding {
         }
     }
 
+    /// The first encoding served in an `accept-encoding`-style list (`gzip, br`), if any.
+    pub(crate) fn first_accepted(list: &[u8]) -> Option<Self> {
+        list.split(|&b| b == b',')
+            .map(|name| name.split(|&b| b == b';').next().unwrap_or_default())
+            .find_map(|name| Self::named(Some(name)).ok().flatten())
+    }
+
+    pub(crate) fn compress(self, message: &[u8]) -> Result<Bytes, Status> {
+        use std::io::Write as _;
+        let compressed = match self {
+            Self::Gzip => {
+                let mut gzip =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gzip.write_all(message).and_then(|()| gzip.finish())
+            }
+            Self::Zstd => zstd::encode_all(message, 0),
+        };
+        compressed.map(Bytes::from).map_err(|error| {
+            Status::internal(format!("a {} message did not compress: {error}", self.name()))
+        })
+    }
+
     /// `compressed`, decompressed, refused once it grows past `limit` bytes (a bomb stops there).
     pub(crate) fn decompress(self, compressed: &[u8], limit: usize) -> Result<Bytes, Status> {
         let mut out = Vec::new();
@@ -189,6 +211,17 @@ mod tests {
         let mut buffer = BytesMut::from(&envelope(0, &[0; 10])[..5]);
         let refused = take_message(&mut buffer, 9).unwrap_err();
         assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    }
+
+    #[test]
+    fn the_first_served_encoding_of_a_list_is_chosen() {
+        assert_eq!(
+            MessageEncoding::first_accepted(b"br, zstd;q=0.5, gzip"),
+            Some(MessageEncoding::Zstd)
+        );
+        assert_eq!(MessageEncoding::first_accepted(b"identity"), None);
+        let message = MessageEncoding::Gzip.compress(b"hello").unwrap();
+        assert_eq!(&MessageEncoding::Gzip.decompress(&message, 5).unwrap()[..], b"hello");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The JSON codec of the gRPC port: a call marked [`JsonMessages`] (gRPC, gRPC-Web or Connect
 //! with proto3 JSON messages) has each message turned into protobuf on its way in and back into
-//! JSON on its way out, so that the guard, the metrics and the services see plain gRPC. Replies
-//! to JSON calls are not compressed; compressed JSON requests are decompressed here.
+//! JSON on its way out, so that the guard, the metrics and the services see plain gRPC.
+//! Compression happens here too, on the JSON bytes: requests are decompressed before they are
+//! read, and replies compressed, when the client accepts it, after they are written.
 
 use std::{
     convert::Infallible,
@@ -61,11 +62,11 @@ where
             return Either::Left(self.inner.call(request));
         }
         match to_protobuf(request, self.max_message_bytes) {
-            Ok((request, codec)) => {
+            Ok((request, codec, reply_encoding)) => {
                 let call = self.inner.call(request);
                 Either::Right(Either::Right(Box::pin(async move {
                     let response = call.await?;
-                    Ok(to_json(response, codec))
+                    Ok(to_json(response, codec, reply_encoding))
                 })))
             }
             Err(status) => Either::Right(Either::Left(ready(Ok(status.into_http())))),
@@ -73,8 +74,12 @@ where
     }
 }
 
-/// The call with its JSON messages turned into protobuf as they arrive, and its method's codec.
-fn to_protobuf(request: Request, limit: usize) -> Result<(Request, &'static JsonCodec), Status> {
+/// The call with its JSON messages turned into protobuf as they arrive, its method's codec, and
+/// the encoding its replies are to be compressed with.
+fn to_protobuf(
+    request: Request,
+    limit: usize,
+) -> Result<(Request, &'static JsonCodec, Option<MessageEncoding>), Status> {
     let path = request.uri().path();
     let codec: &'static JsonCodec = codec_for(path).ok_or_else(|| {
         Status::unimplemented(format!(
@@ -85,8 +90,11 @@ fn to_protobuf(request: Request, limit: usize) -> Result<(Request, &'static Json
     let encoding =
         MessageEncoding::named(parts.headers.get("grpc-encoding").map(|v| v.as_bytes()))?;
     parts.headers.remove("grpc-encoding");
-    // Replies come back uncompressed, to be written as JSON.
-    parts.headers.remove("grpc-accept-encoding");
+    // Replies come back uncompressed, to be written as JSON and compressed then.
+    let reply_encoding = parts
+        .headers
+        .remove("grpc-accept-encoding")
+        .and_then(|accepted| MessageEncoding::first_accepted(accepted.as_bytes()));
     parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     let body = Rewritten::body(
         body,
@@ -105,19 +113,29 @@ fn to_protobuf(request: Request, limit: usize) -> Result<(Request, &'static Json
             Ok((0, protobuf.into()))
         }),
     );
-    Ok((Request::from_parts(parts, body), codec))
+    Ok((Request::from_parts(parts, body), codec, reply_encoding))
 }
 
 /// The reply with its protobuf messages written as JSON as they leave.
-fn to_json(response: Response, codec: &'static JsonCodec) -> Response {
+fn to_json(
+    response: Response,
+    codec: &'static JsonCodec,
+    encoding: Option<MessageEncoding>,
+) -> Response {
     let (mut parts, body) = response.into_parts();
     parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc+json"));
+    if let Some(encoding) = encoding {
+        parts.headers.insert("grpc-encoding", HeaderValue::from_static(encoding.name()));
+    }
     let body = Rewritten::body(
         body,
         usize::MAX,
         Box::new(move |_, payload: Bytes| {
             let json = (codec.reply_to_json)(&payload).map_err(Status::internal)?;
-            Ok((0, json.into()))
+            match encoding {
+                Some(encoding) => Ok((COMPRESSED, encoding.compress(&json)?)),
+                None => Ok((0, json.into())),
+            }
         }),
     );
     Response::from_parts(parts, body)

@@ -137,12 +137,8 @@ fn into_grpc_head(
     if let Some(encoding) = encoding {
         headers.insert("grpc-encoding", HeaderValue::from_static(encoding.name()));
     }
-    // JSON replies are written uncompressed (see `json_codec`).
-    match headers.remove(&encodings.accepted) {
-        Some(accepted) if !json => {
-            headers.insert("grpc-accept-encoding", accepted);
-        }
-        _ => {}
+    if let Some(accepted) = headers.remove(&encodings.accepted) {
+        headers.insert("grpc-accept-encoding", accepted);
     }
     headers.remove(header::CONTENT_LENGTH);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
