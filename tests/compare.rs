@@ -45,7 +45,7 @@ async fn compare_measures_every_cell_with_checked_replies() {
             .await;
     assert!(ok, "{stderr}");
     let rows = measurements(&stdout);
-    assert_eq!(rows.len(), 10, "5 cells × 2 workloads");
+    assert_eq!(rows.len(), 18, "9 cells (gRPC, REST, Connect) × 2 workloads");
     assert_every_call_succeeded(&rows);
     for row in &rows {
         let label = format!("{} {}", row["cell"], row["workload"]);
@@ -149,7 +149,7 @@ async fn payload_workloads_echo_complex_messages_and_records_on_every_cell() {
             .await;
     assert!(ok, "{stderr}");
     let rows = measurements(&stdout);
-    assert_eq!(rows.len(), 10, "5 cells × 2 workloads");
+    assert_eq!(rows.len(), 18, "9 cells (gRPC, REST, Connect) × 2 workloads");
     assert_every_call_succeeded(&rows);
     let reply_bytes = |cell: &str| {
         rows.iter()
@@ -158,19 +158,20 @@ async fn payload_workloads_echo_complex_messages_and_records_on_every_cell() {
             .unwrap()
     };
     assert!(reply_bytes("rest-json-h2") > 1.5 * reply_bytes("rest-proto-h2"));
+    assert!(reply_bytes("connect-json-h2") > 1.5 * reply_bytes("connect-proto-h2"));
 }
 
 /// Compressed cells compress the request and ask for a compressed reply, on both protocols:
 /// every reply still checked, and records shrink several times on the wire.
 #[tokio::test]
 async fn compressed_cells_send_fewer_bytes_with_checked_replies() {
-    let cells =
-        "grpc,grpc+zstd,rest-json-h1,rest-json-h1+gzip,rest-json-h2+zstd,rest-proto-h1+gzip";
+    let cells = "grpc,grpc+zstd,rest-json-h1,rest-json-h1+gzip,rest-json-h2+zstd,\
+                 rest-proto-h1+gzip,connect-json-h2,connect-json-h2+gzip,connect-proto-h1+zstd";
     let args = ["--cells", cells, "--workloads", "records-20", "--concurrency", "2"];
     let (ok, stdout, stderr) = compare(&[&args[..], &["--format", "json"]].concat()).await;
     assert!(ok, "{stderr}");
     let rows = measurements(&stdout);
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 9);
     assert_every_call_succeeded(&rows);
     let bytes = |cell: &str| {
         let row = rows.iter().find(|r| r["cell"] == cell).unwrap();
@@ -179,6 +180,7 @@ async fn compressed_cells_send_fewer_bytes_with_checked_replies() {
     };
     assert!(bytes("grpc+zstd") * 3.0 < bytes("grpc"), "{} {}", bytes("grpc+zstd"), bytes("grpc"));
     assert!(bytes("rest-json-h1+gzip") * 3.0 < bytes("rest-json-h1"));
+    assert!(bytes("connect-json-h2+gzip") * 3.0 < bytes("connect-json-h2"));
     let (ok, _, stderr) = compare(&["--cells", "rest-sse-h1+gzip"]).await;
     assert!(!ok && stderr.contains("not compressed here"), "{stderr}");
 }

@@ -24,7 +24,8 @@ use super::{
 /// and encoding, the HTTP version, and the compression of messages. What every cell of a run
 /// shares (TLS, the link, how calls get connections) is an option of the run, not a part of
 /// the cell. Named as before: `grpc`, `rest-json-h1`, `rest-proto-h2`, `rest-sse-h1`,
-/// `rest-ws-h1`, with `+gzip` or `+zstd` for compressed messages (`rest-json-h1+gzip`).
+/// `rest-ws-h1`, `connect-json-h1`, `connect-proto-h2`, with `+gzip` or `+zstd` for
+/// compressed messages (`rest-json-h1+gzip`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cell {
     pub api: Api,
@@ -43,6 +44,9 @@ pub enum Api {
     Sse,
     /// Conversations as WebSocket sessions (chat workloads only).
     WebSocket,
+    /// The Connect protocol on the gRPC port: the bare message in a POST, as REST sends it,
+    /// to the gRPC method's path (unary and batch workloads here).
+    Connect(Encoding),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,8 +71,8 @@ impl Cell {
     pub const REST_JSON_H2: Cell = Cell::plain(Api::Rest(Encoding::Json), HttpVersion::H2);
 
     /// Every uncompressed cell: each part combined with the others wherever the combination
-    /// has a meaning here (see [`Cell::new`]). Each of the first five also comes compressed.
-    pub const ALL: [Cell; 9] = [
+    /// has a meaning here (see [`Cell::new`]). Each but SSE and WebSocket also comes compressed.
+    pub const ALL: [Cell; 13] = [
         Cell::GRPC,
         Cell::REST_JSON_H1,
         Cell::REST_JSON_H2,
@@ -78,6 +82,10 @@ impl Cell {
         Cell::plain(Api::Sse, HttpVersion::H2),
         Cell::plain(Api::WebSocket, HttpVersion::H1),
         Cell::plain(Api::WebSocket, HttpVersion::H2),
+        Cell::plain(Api::Connect(Encoding::Json), HttpVersion::H1),
+        Cell::plain(Api::Connect(Encoding::Json), HttpVersion::H2),
+        Cell::plain(Api::Connect(Encoding::Protobuf), HttpVersion::H1),
+        Cell::plain(Api::Connect(Encoding::Protobuf), HttpVersion::H2),
     ];
 
     /// The cell of these parts, or why there is none.
@@ -89,7 +97,7 @@ impl Cell {
             (Api::Sse | Api::WebSocket, _) if compression != Compression::None => {
                 Err("streams and WebSocket messages are not compressed here".into())
             }
-            (Api::Grpc | Api::Rest(_) | Api::Sse | Api::WebSocket, _) => {
+            (Api::Grpc | Api::Rest(_) | Api::Sse | Api::WebSocket | Api::Connect(_), _) => {
                 Ok(Cell { api, http, compression })
             }
         }
@@ -101,6 +109,8 @@ impl Cell {
 
     /// Whether the cell has a way to carry the workload: protobuf REST has no streaming media
     /// type here, and SSE carries streams only. For streams, `rest-json-*` means NDJSON.
+    /// Connect cells carry what one request and one reply carry: compare has no client for
+    /// Connect's streams (Connect-ES drives them in the tests).
     /// Compressed cells carry one-request-one-reply workloads only: REST streams are sent
     /// uncompressed (a compressor would hold their items back), so a compressed gRPC stream
     /// would have no REST counterpart.
@@ -116,6 +126,7 @@ impl Cell {
             Api::Rest(Encoding::Protobuf) => !streaming && !chat,
             Api::Sse => streaming,
             Api::WebSocket => chat,
+            Api::Connect(_) => workload.is_unary_or_batch(),
         }
     }
 
@@ -136,6 +147,8 @@ impl fmt::Display for Cell {
             Api::Rest(Encoding::Protobuf) => write!(f, "rest-proto-{http}"),
             Api::Sse => write!(f, "rest-sse-{http}"),
             Api::WebSocket => write!(f, "rest-ws-{http}"),
+            Api::Connect(Encoding::Json) => write!(f, "connect-json-{http}"),
+            Api::Connect(Encoding::Protobuf) => write!(f, "connect-proto-{http}"),
         }?;
         match self.compression.name() {
             Some(encoding) => write!(f, "+{encoding}"),
@@ -147,13 +160,13 @@ impl fmt::Display for Cell {
 impl FromStr for Cell {
     type Err = String;
 
-    /// `grpc`, or `rest-{json,proto,sse,ws}-{h1,h2}`, then `+gzip` or `+zstd` if compressed,
-    /// read part by part.
+    /// `grpc`, `rest-{json,proto,sse,ws}-{h1,h2}` or `connect-{json,proto}-{h1,h2}`, then
+    /// `+gzip` or `+zstd` if compressed, read part by part.
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         let unknown = || {
             let names: Vec<String> = Cell::ALL.iter().map(ToString::to_string).collect();
             format!(
-                "unknown cell {name:?}; cells: {}, each of the first five with +gzip or +zstd",
+                "unknown cell {name:?}; cells: {}, each but SSE and WebSocket with +gzip or +zstd",
                 names.join(", ")
             )
         };
@@ -175,6 +188,14 @@ impl FromStr for Cell {
                     _ => return Err(unknown()),
                 };
                 (api, http_version(http).ok_or_else(unknown)?)
+            }
+            ["connect", style, http] => {
+                let encoding = match style {
+                    "json" => Encoding::Json,
+                    "proto" => Encoding::Protobuf,
+                    _ => return Err(unknown()),
+                };
+                (Api::Connect(encoding), http_version(http).ok_or_else(unknown)?)
             }
             _ => return Err(unknown()),
         };
@@ -274,6 +295,10 @@ impl CellClient {
             (Api::Rest(Encoding::Protobuf), true) => {
                 lean(&[rest], unary_client::Reply::Protobuf).await
             }
+            (Api::Connect(encoding), true) => {
+                lean(grpc, unary_client::Reply::Connect(encoding)).await
+            }
+            (Api::Connect(_), false) => anyhow::bail!("the {cell} cell cannot carry {workload}"),
             (Api::Grpc, false) => {
                 let tls = tls.as_ref();
                 Ok(Self::Grpc(
@@ -363,7 +388,8 @@ mod tests {
         for cell in Cell::ALL {
             assert_eq!(cell.to_string().parse::<Cell>(), Ok(cell));
         }
-        for name in ["grpc+zstd", "rest-json-h1+gzip", "rest-proto-h2+zstd"] {
+        for name in ["grpc+zstd", "rest-json-h1+gzip", "rest-proto-h2+zstd", "connect-json-h1+gzip"]
+        {
             assert_eq!(name.parse::<Cell>().unwrap().to_string(), name);
         }
         assert_eq!("grpc+gzip".parse::<Cell>().unwrap().compression, Compression::Gzip);

@@ -54,7 +54,8 @@ pub use workload::Workload;
 
 /// The cells a run compares unless told otherwise: every one.
 const DEFAULT_CELLS: &str = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2,\
-                             rest-sse-h1,rest-sse-h2,rest-ws-h1,rest-ws-h2";
+                             rest-sse-h1,rest-sse-h2,rest-ws-h1,rest-ws-h2,\
+                             connect-json-h1,connect-json-h2,connect-proto-h1,connect-proto-h2";
 
 /// `rpc-vs-rest compare`.
 #[derive(Debug, Clone, Args)]
@@ -288,7 +289,8 @@ fn cells_with_targets(config: &CompareConfig) -> anyhow::Result<Vec<Cell>> {
     if grpc == rest {
         return Ok(config.cells.clone());
     }
-    let needs_grpc = |cell: &Cell| cell.api == cell::Api::Grpc;
+    // Connect is served on the gRPC port.
+    let needs_grpc = |cell: &Cell| matches!(cell.api, cell::Api::Grpc | cell::Api::Connect(_));
     let served = |cell: &&Cell| if needs_grpc(cell) { grpc } else { rest };
     let defaults: Vec<Cell> = DEFAULT_CELLS
         .split(',')

@@ -38,6 +38,14 @@ pub(crate) enum Reply {
     Grpc,
     Json,
     Protobuf,
+    /// Connect: the bare message, as REST's, sent to the gRPC method's path.
+    Connect(super::cell::Encoding),
+}
+
+impl Reply {
+    fn json(self) -> bool {
+        matches!(self, Reply::Json | Reply::Connect(super::cell::Encoding::Json))
+    }
 }
 
 /// One request, made once and sent as it is by every call.
@@ -376,6 +384,16 @@ fn prepare(
             }
             (route.to_owned(), message)
         }
+        Reply::Connect(_) => {
+            let media = if reply.json() { "application/json" } else { "application/proto" };
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+            headers.insert("connect-protocol-version", HeaderValue::from_static("1"));
+            if let Some(encoding) = compression.name() {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+                headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(encoding));
+            }
+            (format!("/helloworld.Greeter/{grpc_method}"), message)
+        }
     };
     // HTTP/2 takes `:authority` from the URI; HTTP/1.1 has a Host header instead.
     let mut http1 = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\n");
@@ -398,21 +416,18 @@ fn encode<T: prost::Message + serde::Serialize>(
     reply: Reply,
     message: &T,
 ) -> anyhow::Result<Vec<u8>> {
-    Ok(match reply {
-        Reply::Json => serde_json::to_vec(message)?,
-        Reply::Grpc | Reply::Protobuf => message.encode_to_vec(),
-    })
+    Ok(if reply.json() { serde_json::to_vec(message)? } else { message.encode_to_vec() })
 }
 
 fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(
     reply: Reply,
     message: &[u8],
 ) -> Result<T, CallError> {
-    match reply {
-        Reply::Json => serde_json::from_slice(message)
-            .map_err(|error| CallError::WrongReply(format!("bad JSON: {error}"))),
-        Reply::Grpc | Reply::Protobuf => T::decode(message)
-            .map_err(|error| CallError::WrongReply(format!("bad protobuf: {error}"))),
+    if reply.json() {
+        serde_json::from_slice(message)
+            .map_err(|error| CallError::WrongReply(format!("bad JSON: {error}")))
+    } else {
+        T::decode(message).map_err(|error| CallError::WrongReply(format!("bad protobuf: {error}")))
     }
 }
 
