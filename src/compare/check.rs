@@ -41,14 +41,17 @@ impl CallError {
         Self::Transport(format!("{context}: {error}"))
     }
 
-    /// Whether the server said it has no such method or route (UNIMPLEMENTED, 404, 405).
+    /// Whether the server said it has no such method or route (UNIMPLEMENTED, 404, 405), or
+    /// does not speak the cell's media type (415: a gRPC server asked for Connect).
     pub fn is_not_served(&self) -> bool {
         match self {
             Self::Grpc { code, .. } => *code == tonic::Code::Unimplemented,
             Self::Rest { status, .. } => {
                 matches!(
                     *status,
-                    http::StatusCode::NOT_FOUND | http::StatusCode::METHOD_NOT_ALLOWED
+                    http::StatusCode::NOT_FOUND
+                        | http::StatusCode::METHOD_NOT_ALLOWED
+                        | http::StatusCode::UNSUPPORTED_MEDIA_TYPE
                 )
             }
             Self::Transport(_) | Self::WrongReply(_) | Self::CannotCarry => false,
