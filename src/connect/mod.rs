@@ -16,7 +16,7 @@ mod json_codec;
 mod stream;
 mod unary;
 
-use std::{convert::Infallible, pin::Pin, sync::Arc};
+use std::{convert::Infallible, pin::Pin};
 
 use hashbrown::HashMap;
 
@@ -66,9 +66,11 @@ pub(crate) struct MethodShape {
 }
 
 /// Every method the port serves, by its path (`/helloworld.Greeter/SayHello`). Looked up on
-/// every call of the port (hashbrown's default hash: a few nanoseconds for a path).
-#[derive(Debug, Clone)]
-pub(crate) struct Methods(Arc<HashMap<String, MethodShape>>);
+/// every call of the port (hashbrown's default hash: a few nanoseconds for a path); made once
+/// per server and kept for the life of the process, so that a copy shares no reference count
+/// every core would bump.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Methods(&'static HashMap<String, MethodShape>);
 
 impl Methods {
     pub(crate) fn new(
@@ -86,7 +88,7 @@ impl Methods {
             };
             (path, shape)
         });
-        Self(Arc::new(shapes.collect()))
+        Self(Box::leak(Box::new(shapes.collect())))
     }
 
     pub(crate) fn shape(&self, path: &str) -> Option<MethodShape> {

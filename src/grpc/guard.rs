@@ -55,7 +55,7 @@ pub(super) fn guard(
     methods: connect::Methods,
     max_message_bytes: usize,
 ) -> impl PortService {
-    let mut guarded = Guard { token, admission: Admission::new(limits), metrics, router };
+    let mut guarded = Guard { token, admission: Admission::new(limits), metrics, methods, router };
     let mut coded = JsonCoded::new(guarded.clone(), max_message_bytes);
     // gRPC-Web calls are translated first, so the guard and the metrics see plain gRPC.
     let mut web = ServiceBuilder::new()
@@ -67,15 +67,7 @@ pub(super) fn guard(
     // and so each, once per request).
     service_fn(move |mut request: Request| {
         let content_type = request.headers().get(CONTENT_TYPE).map(|media| media.as_bytes());
-        let speaks = Speaks::of(request.method(), content_type);
-        let grpc = matches!(speaks, Speaks::Grpc { .. } | Speaks::GrpcWeb { .. });
-        if grpc && methods.shape(request.uri().path()).is_none() {
-            // tonic answers an unknown method of a known service with a bare UNIMPLEMENTED.
-            let status =
-                Status::unimplemented(format!("no method {} is served here", request.uri().path()));
-            return Either::Right(ready_reply(status_response(status)));
-        }
-        match speaks {
+        match Speaks::of(request.method(), content_type) {
             Speaks::Grpc { json: false } => Either::Left(Either::Left(guarded.call(request))),
             Speaks::GrpcWeb { text, json: false } => {
                 if text {
@@ -179,6 +171,7 @@ struct Guard {
     token: Option<BearerToken>,
     admission: Admission,
     metrics: Option<Metrics>,
+    methods: connect::Methods,
     router: Router,
 }
 
@@ -207,6 +200,12 @@ impl Service<Request> for Guard {
                 let status = Status::unauthenticated(crate::auth::REFUSED);
                 return Finishing::new(Either::Left(ready(Ok(status_response(status)))), watch);
             }
+        }
+        if self.methods.shape(request.uri().path()).is_none() {
+            // tonic answers an unknown method of a known service with a bare UNIMPLEMENTED.
+            let path = request.uri().path();
+            let status = Status::unimplemented(format!("no method {path} is served here"));
+            return Finishing::new(Either::Left(ready(Ok(status_response(status)))), watch);
         }
         // The client's `grpc-timeout`, when shorter than the server's limit, bounds the time to
         // the response headers (for unary calls, the whole call).
