@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command. On a fresh machine it installs what the tests drive (Debian packages,
 # a Python venv in .venv with the tools in scripts/requirements-test.txt, the npm packages of
-# tests/node), then runs
+# tests/node, the Go servers of baselines/go), then runs
 # `cargo test --no-fail-fast` with CI=true, so a test whose tool is still missing fails instead
 # of skipping, and one failing test binary does not hide the results of the others. Extra
 # arguments go to `cargo test`.
@@ -52,4 +52,6 @@ export PATH="$PWD/.venv/bin:$PATH"
 # The example servers tests/baselines.rs starts: `cargo test` builds examples only under
 # hashed names.
 cargo build --examples
+# The Go servers tests/go_servers.rs measures, built offline from Debian's Go packages.
+if command -v apt-get >/dev/null || command -v go >/dev/null; then scripts/go_baselines.sh; fi
 CI=true cargo test --all-targets --no-fail-fast "$@"

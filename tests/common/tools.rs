@@ -81,3 +81,18 @@ pub fn require_example(name: &str) -> Option<PathBuf> {
         path.display()
     ))
 }
+
+/// The Go server `name` that `scripts/go_baselines.sh` builds into `target/go` (run by
+/// `scripts/test.sh`); `None` after saying why the test is skipped. Panics when it is missing
+/// and `CI=true`.
+pub fn require_go_server(name: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/go").join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    missing(format!(
+        "Go server `{name}` is not built at {}: run ./scripts/test.sh, which builds it \
+         (scripts/go_baselines.sh, from Debian's Go packages)",
+        path.display()
+    ))
+}

@@ -1,0 +1,40 @@
+// The seed's Go greeter: grpc-go's own helloworld server (its examples/helloworld/greeter_server,
+// with the example's generated package), which `compare --grpc-target` measures beside ours.
+// It serves SayHello alone, as the example does. Listens on -addr (port 0 picks one) and prints
+// the port it got as its first line, so that a test or script can find it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+
+	"google.golang.org/grpc"
+	pb "google.golang.org/grpc/examples/helloworld/helloworld"
+)
+
+type server struct {
+	pb.UnimplementedGreeterServer
+}
+
+// SayHello answers as the example does.
+func (s *server) SayHello(ctx context.Context, in *pb.HelloRequest) (*pb.HelloReply, error) {
+	return &pb.HelloReply{Message: "Hello " + in.GetName()}, nil
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:50061", "address to listen on")
+	flag.Parse()
+	listener, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatalf("failed to listen: %v", err)
+	}
+	fmt.Println(listener.Addr().(*net.TCPAddr).Port)
+	s := grpc.NewServer()
+	pb.RegisterGreeterServer(s, &server{})
+	if err := s.Serve(listener); err != nil {
+		log.Fatalf("failed to serve: %v", err)
+	}
+}

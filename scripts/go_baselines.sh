@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the Go servers of baselines/go (the seed's grpc-go helloworld greeter and a net/http
+# JSON greeter) into target/go/, offline, from Debian's packages: Go, grpc-go and
+# golang/protobuf's sources in GOPATH mode (no module download), and protoc with the
+# protoc-gen-go built from golang/protobuf 1.3 (with its grpc plugin): the generator of the
+# protobuf runtime grpc-go 1.33 marshals with (protobuf-go's newer protoc-gen-go writes
+# messages that runtime cannot read). The gRPC greeter's messages and stubs are generated from
+# gRPC's own helloworld.proto (tests/stock_client/helloworld.proto), under the import path
+# grpc-go's example uses. Installs the packages first when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(golang-go golang-google-grpc-dev golang-goprotobuf-dev protobuf-compiler)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    sudo=()
+    if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+    echo "go_baselines.sh: apt-get install ${missing[*]}" >&2
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+out="$PWD/target/go"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out" "$work/bin"
+# The packaged sources first: the generated package sits inside grpc-go's import path.
+export GO111MODULE=off GOPATH="/usr/share/gocode:$work" GOCACHE="$out/cache" GOFLAGS=
+
+go build -o "$work/bin/protoc-gen-go" github.com/golang/protobuf/protoc-gen-go
+
+package=google.golang.org/grpc/examples/helloworld/helloworld
+mkdir -p "$work/src/$package"
+PATH="$work/bin:$PATH" protoc -I tests/stock_client \
+    --go_out="plugins=grpc,paths=source_relative,Mhelloworld.proto=$package:$work/src/$package" \
+    helloworld.proto
+
+go build -o "$out/grpc-greeter" ./baselines/go/grpc_greeter
+go build -o "$out/rest-greeter" ./baselines/go/rest_greeter
+echo "go_baselines.sh: built $out/grpc-greeter and $out/rest-greeter" >&2

@@ -1,0 +1,73 @@
+//! `compare` measures servers written in Go beside ours, as a user comparing stacks would: the
+//! seed's gRPC greeter (grpc-go's helloworld server) and a net/http JSON greeter, both built
+//! from `baselines/go` by `scripts/go_baselines.sh`. Each serves SayHello alone: unary is
+//! measured with every reply checked and no error, and the workloads they lack are skipped
+//! with a line saying so.
+
+mod common;
+
+use common::tools;
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// Starts the Go server `name` on a free loopback port; returns it and its address.
+async fn start(name: &str) -> Option<(Child, String)> {
+    let binary = tools::require_go_server(name)?;
+    let mut server = Command::new(binary)
+        .args(["-addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the Go server");
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let port = lines.next_line().await.unwrap().expect("the server prints its port");
+    Some((server, format!("127.0.0.1:{port}")))
+}
+
+async fn compare(target: &[&str], cell: &str) -> (Vec<(String, String, u64, u64)>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+        .arg("compare")
+        .args(target)
+        .args(["--cells", cell, "--workloads", "unary,batch-10", "--concurrency", "4"])
+        .args(["--warmup", "0.2", "--duration", "0.5", "--format", "json"])
+        .output()
+        .await
+        .expect("run compare");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = report["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text = |key: &str| m[key].as_str().unwrap().to_owned();
+            let count = |key: &str| m[key].as_u64().unwrap();
+            (text("cell"), text("workload"), count("calls"), count("errors"))
+        })
+        .collect();
+    (rows, stderr)
+}
+
+#[tokio::test]
+async fn compare_measures_the_seeds_go_grpc_greeter() {
+    let Some((_server, addr)) = start("grpc-greeter").await else { return };
+    let (rows, stderr) = compare(&["--grpc-target", &addr], "grpc").await;
+    let [(cell, workload, calls, errors)] = &rows[..] else { panic!("one row: {rows:?}") };
+    assert_eq!((cell.as_str(), workload.as_str(), *errors), ("grpc", "unary", 0));
+    assert!(*calls > 0);
+    assert!(stderr.contains("grpc batch-10: skipped, the target does not serve it"), "{stderr}");
+}
+
+#[tokio::test]
+async fn compare_measures_the_go_net_http_json_greeter() {
+    let Some((_server, addr)) = start("rest-greeter").await else { return };
+    let (rows, stderr) = compare(&["--rest-target", &addr], "rest-json-h1").await;
+    let [(cell, workload, calls, errors)] = &rows[..] else { panic!("one row: {rows:?}") };
+    assert_eq!((cell.as_str(), workload.as_str(), *errors), ("rest-json-h1", "unary", 0));
+    assert!(*calls > 0);
+    assert!(stderr.contains("rest-json-h1 batch-10: skipped"), "{stderr}");
+}
