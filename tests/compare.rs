@@ -186,13 +186,26 @@ async fn compressed_cells_send_fewer_bytes_with_checked_replies() {
 }
 
 #[tokio::test]
-async fn streams_compare_grpc_ndjson_and_sse() {
+async fn streams_compare_grpc_ndjson_sse_and_connect() {
     let (ok, stdout, stderr) =
         compare(&["--workloads", "stream-10", "--concurrency", "2", "--format", "json"]).await;
     assert!(ok, "{stderr}");
     let rows = measurements(&stdout);
     let cells: Vec<&str> = rows.iter().map(|r| r["cell"].as_str().unwrap()).collect();
-    assert_eq!(cells, ["grpc", "rest-json-h1", "rest-json-h2", "rest-sse-h1", "rest-sse-h2"]);
+    assert_eq!(
+        cells,
+        [
+            "grpc",
+            "rest-json-h1",
+            "rest-json-h2",
+            "rest-sse-h1",
+            "rest-sse-h2",
+            "connect-json-h1",
+            "connect-json-h2",
+            "connect-proto-h1",
+            "connect-proto-h2",
+        ]
+    );
     assert_every_call_succeeded(&rows);
 }
 

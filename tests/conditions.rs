@@ -323,7 +323,11 @@ async fn every_cell_runs_over_tls_against_its_own_server_and_a_target_with_a_ca_
     let shape = ["--workloads", "unary,stream-5,chat-2", "--concurrency", "2"];
     let timing = ["--warmup", "0.2", "--duration", "0.5"];
     let own = compare(&[&shape[..], &timing, &["--tls"]].concat()).await;
-    assert_eq!(own.len(), 17, "9 unary cells (gRPC, REST, Connect), 5 stream cells, 3 chat cells");
+    assert_eq!(
+        own.len(),
+        21,
+        "9 unary cells and 9 stream cells (gRPC, REST, Connect), 3 chat cells"
+    );
     let plain = compare(&[&shape[..], &timing, &["--cells", "rest-json-h1"]].concat()).await;
     let request_bytes = |rows: &[Value]| {
         let row = rows.iter().find(|r| r["cell"] == "rest-json-h1" && r["workload"] == "unary");
@@ -369,7 +373,7 @@ async fn every_cell_runs_over_tls_against_its_own_server_and_a_target_with_a_ca_
         "localhost",
     ];
     let remote = compare(&[&shape[..], &timing, &targets].concat()).await;
-    assert_eq!(remote.len(), 17);
+    assert_eq!(remote.len(), 21);
 }
 
 /// A TLS server for `localhost` that offers `alpn` (none: it takes no part in ALPN, as a

@@ -109,8 +109,9 @@ impl Cell {
 
     /// Whether the cell has a way to carry the workload: protobuf REST has no streaming media
     /// type here, and SSE carries streams only. For streams, `rest-json-*` means NDJSON.
-    /// Connect cells carry what one request and one reply carry: compare has no client for
-    /// Connect's streams (Connect-ES drives them in the tests).
+    /// Connect cells carry what one request and one reply carry, and server streams; not
+    /// chats, which compare would have to send as Connect bidi streams (HTTP/2 only), and has
+    /// no client for (Connect-ES drives them in the tests).
     /// Compressed cells carry one-request-one-reply workloads only: REST streams are sent
     /// uncompressed (a compressor would hold their items back), so a compressed gRPC stream
     /// would have no REST counterpart.
@@ -126,7 +127,7 @@ impl Cell {
             Api::Rest(Encoding::Protobuf) => !streaming && !chat,
             Api::Sse => streaming,
             Api::WebSocket => chat,
-            Api::Connect(_) => workload.is_unary_or_batch(),
+            Api::Connect(_) => !chat,
         }
     }
 
@@ -278,6 +279,7 @@ impl CellClient {
             tls: tls.clone(),
             json: cell.json(),
             sse,
+            connect: false,
         };
         let unary = workload.is_unary_or_batch();
         if !unary && options.policy != ConnectionPolicy::default() {
@@ -298,7 +300,17 @@ impl CellClient {
             (Api::Connect(encoding), true) => {
                 lean(grpc, unary_client::Reply::Connect(encoding)).await
             }
-            (Api::Connect(_), false) => anyhow::bail!("the {cell} cell cannot carry {workload}"),
+            (Api::Connect(encoding), false) => {
+                // Connect's streams go to the gRPC port, by the same hyper client as REST's.
+                let style = RestStyle {
+                    json: encoding == Encoding::Json,
+                    connect: true,
+                    ..rest_style(false)
+                };
+                let first = *grpc.first().ok_or_else(|| anyhow::anyhow!("no gRPC address"))?;
+                let client = RestClient::connect(first, style, connections, counters);
+                Ok(Self::Rest(Box::new(client.await?)))
+            }
             (Api::Grpc, false) => {
                 let tls = tls.as_ref();
                 Ok(Self::Grpc(

@@ -1,6 +1,7 @@
 //! The REST cells' calls: hyper over HTTP/1.1 (a pooled client per task) or h2c (shared
 //! connections), JSON or protobuf bodies, NDJSON or SSE streams, in the media types the
-//! server's own content negotiation names.
+//! server's own content negotiation names; and, with the same client, the Connect cells'
+//! server streams (enveloped messages and an end-of-stream message, on the gRPC port).
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -18,7 +19,7 @@ use super::{
     workload::Workload,
 };
 use crate::{
-    proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest},
+    proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest, HelloStreamRequest},
     rest::{media, routes},
     server::SERVED_BY,
 };
@@ -36,6 +37,8 @@ pub struct RestClient {
     /// The media type of bodies (JSON or protobuf) and of streams (NDJSON or SSE).
     body_media: &'static str,
     stream_media: &'static str,
+    /// Streams by the Connect protocol instead (`SayHelloStreamReply` on the gRPC port).
+    connect: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -54,6 +57,8 @@ pub(crate) struct RestStyle {
     pub(crate) tls: Option<super::tls::ClientTls>,
     pub(crate) json: bool,
     pub(crate) sse: bool,
+    /// A Connect cell: its streams are Connect's, sent to the gRPC port.
+    pub(crate) connect: bool,
 }
 
 impl RestClient {
@@ -84,6 +89,7 @@ impl RestClient {
             people: format!("http://{rest}{}", routes::ECHO_PEOPLE.path).parse()?,
             body_media: if style.json { media::JSON } else { media::PROTOBUF },
             stream_media: if style.sse { media::SSE } else { media::NDJSON },
+            connect: style.connect,
         })
     }
 
@@ -145,6 +151,13 @@ impl RestClient {
                 expected.people(&self.decode(&body)?)?;
                 Ok(served_by)
             }
+            Workload::Stream(count) if self.connect => {
+                let request = HelloStreamRequest { name: NAME.into(), count: Some(*count) };
+                let (served_by, body) = self.connect_stream(&request).await?;
+                let messages = self.connect_stream_items(&body)?;
+                expected.stream(messages.iter().map(|reply| reply.message.as_str()))?;
+                Ok(served_by)
+            }
             Workload::Stream(count) => {
                 let path = routes::SAY_HELLO_STREAM.path.replace("{name}", NAME);
                 let url = format!("{}{path}?count={count}", self.base);
@@ -173,6 +186,60 @@ impl RestClient {
             .body(Full::new(Bytes::from(body)))
             .map_err(|error| CallError::transport("REST request", error))?;
         self.send(request).await
+    }
+
+    /// A Connect server stream: the request in one envelope, JSON or protobuf as the cell's.
+    async fn connect_stream(
+        &mut self,
+        message: &HelloStreamRequest,
+    ) -> Result<(ServedBy, Bytes), CallError> {
+        let (payload, media) = if self.body_media == media::JSON {
+            let json =
+                serde_json::to_vec(message).map_err(|error| CallError::transport("JSON", error))?;
+            (json, "application/connect+json")
+        } else {
+            (prost::Message::encode_to_vec(message), "application/connect+proto")
+        };
+        let mut body = Vec::with_capacity(5 + payload.len());
+        body.push(0);
+        body.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_be_bytes());
+        body.extend_from_slice(&payload);
+        let uri = format!("{}/helloworld.Greeter/SayHelloStreamReply", self.base);
+        let request = http::Request::post(uri)
+            .header(http::header::CONTENT_TYPE, media)
+            .header("connect-protocol-version", "1")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|error| CallError::transport("Connect request", error))?;
+        self.send(request).await
+    }
+
+    /// The replies of a Connect stream, which must end with an end-of-stream message that
+    /// holds no error.
+    fn connect_stream_items(&self, mut body: &[u8]) -> Result<Vec<HelloReply>, CallError> {
+        let mut replies = Vec::new();
+        while body.len() >= 5 {
+            let flags = body[0];
+            let length = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+            let payload = body.get(5..5 + length).ok_or_else(|| {
+                CallError::WrongReply("the stream ends inside an envelope".into())
+            })?;
+            body = &body[5 + length..];
+            if flags & 0b10 != 0 {
+                let end: serde_json::Value = serde_json::from_slice(payload).map_err(|error| {
+                    CallError::WrongReply(format!("bad end-of-stream message: {error}"))
+                })?;
+                if let Some(error) = end.get("error") {
+                    return Err(CallError::WrongReply(format!("the stream failed: {error}")));
+                }
+                return if body.is_empty() {
+                    Ok(replies)
+                } else {
+                    Err(CallError::WrongReply("bytes after the end of the stream".into()))
+                };
+            }
+            replies.push(self.decode(payload)?);
+        }
+        Err(CallError::WrongReply("the stream has no end-of-stream message".into()))
     }
 
     async fn get(&mut self, url: &str) -> Result<(ServedBy, Bytes), CallError> {
