@@ -4,9 +4,10 @@
 # golang/protobuf's sources in GOPATH mode (no module download), and protoc with the
 # protoc-gen-go built from golang/protobuf 1.3 (with its grpc plugin): the generator of the
 # protobuf runtime grpc-go 1.33 marshals with (protobuf-go's newer protoc-gen-go writes
-# messages that runtime cannot read). The gRPC greeter's messages and stubs are generated from
-# gRPC's own helloworld.proto (tests/stock_client/helloworld.proto), under the import path
-# grpc-go's example uses. Installs the packages first when they are missing.
+# messages that runtime cannot read). Their messages and stubs are generated from our
+# proto/helloworld.proto as package `rpcvsrest/helloworld`, its one proto3 `optional` made
+# plain (that generator predates proto3 optional; the field, a stream's count, is one the Go
+# servers do not serve). Installs the packages first when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,15 +30,17 @@ out="$PWD/target/go"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out" "$work/bin"
-# The packaged sources first: the generated package sits inside grpc-go's import path.
 export GO111MODULE=off GOPATH="/usr/share/gocode:$work" GOCACHE="$out/cache" GOFLAGS=
 
 go build -o "$work/bin/protoc-gen-go" github.com/golang/protobuf/protoc-gen-go
 
-package=google.golang.org/grpc/examples/helloworld/helloworld
-mkdir -p "$work/src/$package"
-PATH="$work/bin:$PATH" protoc -I tests/stock_client \
-    --go_out="plugins=grpc,paths=source_relative,Mhelloworld.proto=$package:$work/src/$package" \
+package=rpcvsrest/helloworld
+# The Timestamp of golang/protobuf 1.3, not the newer one protoc's own timestamp.proto names.
+timestamp=Mgoogle/protobuf/timestamp.proto=github.com/golang/protobuf/ptypes/timestamp
+mkdir -p "$work/src/$package" "$work/proto"
+sed -E 's/^([[:space:]]*)optional /\1/' proto/helloworld.proto > "$work/proto/helloworld.proto"
+PATH="$work/bin:$PATH" protoc -I "$work/proto" \
+    --go_out="plugins=grpc,paths=source_relative,Mhelloworld.proto=$package,$timestamp:$work/src/$package" \
     helloworld.proto
 
 go build -o "$out/grpc-greeter" ./baselines/go/grpc_greeter

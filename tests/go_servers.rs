@@ -1,8 +1,8 @@
 //! `compare` measures servers written in Go beside ours, as a user comparing stacks would: the
 //! seed's gRPC greeter (grpc-go's helloworld server) and a net/http JSON greeter, both built
-//! from `baselines/go` by `scripts/go_baselines.sh`. Each serves SayHello alone: unary is
-//! measured with every reply checked and no error, and the workloads they lack are skipped
-//! with a line saying so.
+//! from `baselines/go` by `scripts/go_baselines.sh`. Each serves SayHello and EchoPeople:
+//! unary and 20 records are measured with every reply checked and no error, and the workloads
+//! they lack are skipped with a line saying so.
 
 mod common;
 
@@ -31,7 +31,7 @@ async fn compare(target: &[&str], cell: &str) -> (Vec<(String, String, u64, u64)
     let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
         .arg("compare")
         .args(target)
-        .args(["--cells", cell, "--workloads", "unary,batch-10", "--concurrency", "4"])
+        .args(["--cells", cell, "--workloads", "unary,records-20,batch-10", "--concurrency", "4"])
         .args(["--warmup", "0.2", "--duration", "0.5", "--format", "json"])
         .output()
         .await
@@ -52,13 +52,21 @@ async fn compare(target: &[&str], cell: &str) -> (Vec<(String, String, u64, u64)
     (rows, stderr)
 }
 
+/// Unary and records measured in `cell`, every call answered as the domain would.
+fn assert_measured(rows: &[(String, String, u64, u64)], cell: &str) {
+    let workloads: Vec<&str> = rows.iter().map(|(_, workload, _, _)| workload.as_str()).collect();
+    assert_eq!(workloads, ["unary", "records-20"], "{rows:?}");
+    for (measured, workload, calls, errors) in rows {
+        assert_eq!((measured.as_str(), *errors), (cell, 0), "{workload}: {rows:?}");
+        assert!(*calls > 0, "{workload}");
+    }
+}
+
 #[tokio::test]
 async fn compare_measures_the_seeds_go_grpc_greeter() {
     let Some((_server, addr)) = start("grpc-greeter").await else { return };
     let (rows, stderr) = compare(&["--grpc-target", &addr], "grpc").await;
-    let [(cell, workload, calls, errors)] = &rows[..] else { panic!("one row: {rows:?}") };
-    assert_eq!((cell.as_str(), workload.as_str(), *errors), ("grpc", "unary", 0));
-    assert!(*calls > 0);
+    assert_measured(&rows, "grpc");
     assert!(stderr.contains("grpc batch-10: skipped, the target does not serve it"), "{stderr}");
 }
 
@@ -66,8 +74,6 @@ async fn compare_measures_the_seeds_go_grpc_greeter() {
 async fn compare_measures_the_go_net_http_json_greeter() {
     let Some((_server, addr)) = start("rest-greeter").await else { return };
     let (rows, stderr) = compare(&["--rest-target", &addr], "rest-json-h1").await;
-    let [(cell, workload, calls, errors)] = &rows[..] else { panic!("one row: {rows:?}") };
-    assert_eq!((cell.as_str(), workload.as_str(), *errors), ("rest-json-h1", "unary", 0));
-    assert!(*calls > 0);
+    assert_measured(&rows, "rest-json-h1");
     assert!(stderr.contains("rest-json-h1 batch-10: skipped"), "{stderr}");
 }

@@ -1,7 +1,9 @@
-// The seed's Go greeter: grpc-go's own helloworld server (its examples/helloworld/greeter_server,
-// with the example's generated package), which `compare --grpc-target` measures beside ours.
-// It serves SayHello alone, as the example does. Listens on -addr (port 0 picks one) and prints
-// the port it got as its first line, so that a test or script can find it.
+// The seed's Go greeter: grpc-go's own helloworld server (its examples/helloworld/greeter_server),
+// which `compare --grpc-target` measures beside ours, plus EchoPeople, so that a payload of
+// records can be measured too (it sends the people back as they came, without our rules'
+// checks). Its messages and stubs are generated from our proto (a superset of the example's,
+// wire-compatible). Listens on -addr (port 0 picks one) and prints the port it got as its
+// first line, so that a test or script can find it.
 package main
 
 import (
@@ -12,7 +14,7 @@ import (
 	"net"
 
 	"google.golang.org/grpc"
-	pb "google.golang.org/grpc/examples/helloworld/helloworld"
+	pb "rpcvsrest/helloworld"
 )
 
 type server struct {
@@ -22,6 +24,11 @@ type server struct {
 // SayHello answers as the example does.
 func (s *server) SayHello(ctx context.Context, in *pb.HelloRequest) (*pb.HelloReply, error) {
 	return &pb.HelloReply{Message: "Hello " + in.GetName()}, nil
+}
+
+// EchoPeople sends the records back.
+func (s *server) EchoPeople(ctx context.Context, in *pb.PeopleRequest) (*pb.PeopleReply, error) {
+	return &pb.PeopleReply{People: in.GetPeople()}, nil
 }
 
 func main() {

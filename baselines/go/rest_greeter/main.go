@@ -1,9 +1,12 @@
 // A REST greeter as Go's standard library makes natural: net/http and encoding/json, serving
 // our REST routes for SayHello (POST /v1/greeter/hello with {"name": …}, and the GET form
 // /v1/greeter/hello/{name}) with the same JSON and the same refusal of an empty name, so that
-// `compare --rest-target` measures Go's REST beside Go's gRPC and beside ours. HTTP/1.1 only,
-// as net/http serves plain HTTP. Listens on -addr (port 0 picks one) and prints the port it
-// got as its first line.
+// `compare --rest-target` measures Go's REST beside Go's gRPC and beside ours; and
+// POST /v1/greeter/echo/people, whose records are proto3 JSON (int64 as strings, Timestamps as
+// RFC 3339), which encoding/json does not write, so golang/protobuf's jsonpb reads and writes
+// them, as a Go service using our proto would. People are sent back without our rules'
+// checks. HTTP/1.1 only, as net/http serves plain HTTP. Listens on -addr (port 0 picks one)
+// and prints the port it got as its first line.
 package main
 
 import (
@@ -14,6 +17,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/golang/protobuf/jsonpb"
+	pb "rpcvsrest/helloworld"
 )
 
 type helloRequest struct {
@@ -72,6 +78,22 @@ func main() {
 			return
 		}
 		greet(w, strings.TrimPrefix(r.URL.Path, "/v1/greeter/hello/"))
+	})
+	mux.HandleFunc("/v1/greeter/echo/people", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		var request pb.PeopleRequest
+		if err := (&jsonpb.Unmarshaler{}).Unmarshal(r.Body, &request); err != nil {
+			reply(w, http.StatusBadRequest, map[string]apiError{"error": {
+				Code: 400, Status: "INVALID_ARGUMENT", Message: "invalid JSON body: " + err.Error(),
+			}})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		(&jsonpb.Marshaler{}).Marshal(w, &pb.PeopleReply{People: request.People})
 	})
 	listener, err := net.Listen("tcp", *addr)
 	if err != nil {
