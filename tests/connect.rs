@@ -439,21 +439,6 @@ async fn the_grpc_ports_content_type_table() {
 }
 
 #[tokio::test]
-async fn an_unknown_grpc_method_is_unimplemented_by_name() {
-    let server = TestServer::spawn().await;
-    let mut client = tonic::client::Grpc::new(server.grpc_channel().await);
-    client.ready().await.unwrap();
-    let path = http::uri::PathAndQuery::from_static("/helloworld.Greeter/Missing");
-    let codec = tonic_prost::ProstCodec::<HelloRequest, HelloReply>::default();
-    let status = client
-        .unary(tonic::Request::new(HelloRequest { name: "Ada".into() }), path, codec)
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
-    assert_eq!(status.message(), "no method /helloworld.Greeter/Missing is served here");
-}
-
-#[tokio::test]
 async fn refusals_before_the_call_are_connect_errors_too() {
     let mut config = ServeConfig::loopback();
     config.connections.max_header_bytes = 1_024;

@@ -55,7 +55,7 @@ pub(super) fn guard(
     methods: connect::Methods,
     max_message_bytes: usize,
 ) -> impl PortService {
-    let mut guarded = Guard { token, admission: Admission::new(limits), metrics, methods, router };
+    let mut guarded = Guard { token, admission: Admission::new(limits), metrics, router };
     let mut coded = JsonCoded::new(guarded.clone(), max_message_bytes);
     // gRPC-Web calls are translated first, so the guard and the metrics see plain gRPC.
     let mut web = ServiceBuilder::new()
@@ -171,7 +171,6 @@ struct Guard {
     token: Option<BearerToken>,
     admission: Admission,
     metrics: Option<Metrics>,
-    methods: connect::Methods,
     router: Router,
 }
 
@@ -200,12 +199,6 @@ impl Service<Request> for Guard {
                 let status = Status::unauthenticated(crate::auth::REFUSED);
                 return Finishing::new(Either::Left(ready(Ok(status_response(status)))), watch);
             }
-        }
-        if self.methods.shape(request.uri().path()).is_none() {
-            // tonic answers an unknown method of a known service with a bare UNIMPLEMENTED.
-            let path = request.uri().path();
-            let status = Status::unimplemented(format!("no method {path} is served here"));
-            return Finishing::new(Either::Left(ready(Ok(status_response(status)))), watch);
         }
         // The client's `grpc-timeout`, when shorter than the server's limit, bounds the time to
         // the response headers (for unary calls, the whole call).
