@@ -357,7 +357,7 @@ mod defaults_tests {
         assert_eq!(loopback.connections.request_timeout, config.connections.request_timeout);
     }
 
-    /// The README says every flag of `serve` has an environment fallback.
+    /// docs/running.md says every flag of `serve` has an environment fallback.
     #[test]
     fn every_serve_flag_has_an_environment_fallback() {
         use clap::CommandFactory;

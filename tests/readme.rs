@@ -1,5 +1,5 @@
-//! The README's curl and grpcurl examples, run as printed against a live server (with its
-//! ports in place of 8080 and 50051), print what the README says they print.
+//! The curl and grpcurl examples of the README and of docs/, run as printed against a live
+//! server (with its ports in place of 8080 and 50051), print what the documents say they print.
 
 mod common;
 
@@ -31,7 +31,7 @@ async fn readme_console_examples_print_what_the_readme_says() {
             .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
     .unwrap();
-    let readme = include_str!("../README.md");
+    let readme = common::docs::ALL;
     let examples = console_examples(readme);
     assert!(examples.len() >= 9, "found only {} examples", examples.len());
 

@@ -12,7 +12,8 @@ use common::{binary::Binary, tools};
 use serde_yaml_ng::Value;
 use tokio::process::Command;
 
-const README: &str = include_str!("../README.md");
+/// The README and every document of docs/, where the README's longer command blocks went.
+const README: &str = common::docs::ALL;
 const COMPARE_JOB: &str = include_str!("../k8s/base/compare-job.yaml");
 
 /// Each block, by the start of its first line, and where it is checked.

@@ -1,4 +1,4 @@
-//! The one place a [`DomainError`] becomes a gRPC [`Status`], by the table in the README ("The API: every RPC and its REST route").
+//! The one place a [`DomainError`] becomes a gRPC [`Status`], by the error table in docs/api.md ("The API: every RPC and its REST route").
 
 use tonic::Status;
 

@@ -1,6 +1,6 @@
 //! The one error shape of the REST API, Google's:
 //! `{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"…"}}`.
-//! Domain errors map here by the gRPC code ↔ HTTP status table in the README ("The API: every
+//! Domain errors map here by the gRPC code ↔ HTTP status table in docs/api.md ("The API: every
 //! RPC and its REST route"), and so do the framework's own rejections, so a client never sees
 //! a plain-text error.
 
@@ -16,7 +16,7 @@ use super::encoding::{JSON, PROTOBUF};
 use crate::greeter::DomainError;
 
 /// The canonical codes of google/rpc/code.proto that this API answers with today; each
-/// carries the HTTP status the README's error table maps it to.
+/// carries the HTTP status docs/api.md's error table maps it to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum Code {

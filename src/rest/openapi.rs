@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document of the REST API, built from code with utoipa's builders. Message
 //! schemas are written here rather than derived because they carry the domain's rules
 //! (name length, stream count, batch size), read from `greeter::limits` so they cannot drift;
-//! schemathesis checks the server against this document (see README).
+//! schemathesis checks the server against this document (see docs/api.md).
 
 use serde_json::{Value, json};
 use utoipa::{

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod binary;
+pub mod docs;
 pub mod tools;
 
 use std::net::SocketAddr;

@@ -86,7 +86,7 @@ def _integral_floats_as_integers(value):
 def before_call(ctx, case, kwargs):
     """JSON Schema counts 17699.0 as an integer; the proto3 JSON parser of the payload echoes
     (pbjson) reads an int32 only from a JSON integer or a string, and refuses it. That is a
-    known difference from protobuf's own parser (noted in the README), not one the contract
+    known difference from protobuf's own parser (noted in docs/api.md), not one the contract
     test should find again on every run, so integral floats in those bodies go as integers."""
     if case.path.startswith("/v1/greeter/echo/") and case.media_type != PROTOBUF:
         case.body = _integral_floats_as_integers(case.body)
