@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(config)) => serve(*config).await,
         Some(Command::Compare(config)) => rpc_vs_rest::compare::run(*config).await,
         Some(Command::Openapi) => {
-            println!("{}", rpc_vs_rest::rest::openapi::document().to_pretty_json()?);
+            println!("{}", rpc_vs_rest::rest::openapi_document().to_pretty_json()?);
             Ok(())
         }
     }

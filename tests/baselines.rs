@@ -137,7 +137,7 @@ async fn the_same_api_axum_server_answers_every_documented_operation_as_ours() {
     let ours = TestServer::spawn().await;
     let Some(same_api) = Example::start("same_api_axum").await else { return };
     let client = http1();
-    let document = rpc_vs_rest::rest::openapi::document();
+    let document = rpc_vs_rest::rest::openapi_document();
     let mut checked = 0;
     for (path, item) in &document.paths.paths {
         let operations = [

@@ -10,7 +10,7 @@ const COMMITTED: &str = include_str!("../openapi/openapi.json");
 
 #[test]
 fn committed_openapi_json_matches_the_code() {
-    let generated = rpc_vs_rest::rest::openapi::document().to_pretty_json().unwrap();
+    let generated = rpc_vs_rest::rest::openapi_document().to_pretty_json().unwrap();
     assert!(
         generated.trim_end() == COMMITTED.trim_end(),
         "openapi/openapi.json is out of date with the code. Regenerate it with:\n\n    \

@@ -4,33 +4,11 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
-
 use super::{
-    provenance::Provenance,
     report::{self, Format},
     run::Measurement,
     verdict::bytes_per_call,
 };
-
-/// What `compare --format json` writes: where the numbers came from, and the numbers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Report {
-    pub run: Provenance,
-    pub measurements: Vec<Measurement>,
-}
-
-impl Report {
-    /// Reads a previous run's JSON; the error names the file.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the baseline {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| {
-            format!("{} is not the JSON of `compare --format json`", path.display())
-        })
-    }
-}
 
 /// One cell measured by both runs, at the same workload, concurrency and connections.
 #[derive(Debug, Clone)]
@@ -116,7 +94,7 @@ pub(crate) fn rows(changes: &[Change<'_>]) -> Vec<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::report::Report;
 
     #[test]
     fn a_baseline_written_before_the_later_fields_still_loads() {

@@ -4,12 +4,11 @@
 use std::{fmt, net::SocketAddr, str::FromStr, sync::Arc};
 
 use bytes::Bytes;
-use http::HeaderValue;
 use http_body_util::Empty;
 
 use super::compression::Compression;
 use super::{
-    check::{CallError, Expected},
+    check::{CallError, Expected, ServedBy},
     grpc_client::{self, GrpcClients},
     http2::Http2,
     rest_client::{RestClient, RestStyle},
@@ -212,9 +211,6 @@ fn http_version(name: &str) -> Option<HttpVersion> {
     }
 }
 
-/// The server that answered a call, from its `x-served-by` header (`None` when it sent none).
-pub type ServedBy = Option<HeaderValue>;
-
 /// The client one task of a run calls with. HTTP/2 cells share their connections among the
 /// tasks (each task holds its own handles on them); an HTTP/1.1 task has a connection of its
 /// own, since HTTP/1.1 carries one call at a time. Each kind of client makes its calls in a
@@ -298,7 +294,11 @@ impl CellClient {
                 lean(&[rest], unary_client::Reply::Protobuf).await
             }
             (Api::Connect(encoding), true) => {
-                lean(grpc, unary_client::Reply::Connect(encoding)).await
+                let reply = match encoding {
+                    Encoding::Json => unary_client::Reply::ConnectJson,
+                    Encoding::Protobuf => unary_client::Reply::ConnectProtobuf,
+                };
+                lean(grpc, reply).await
             }
             (Api::Connect(encoding), false) => {
                 // Connect's streams go to the gRPC port, by the same hyper client as REST's.

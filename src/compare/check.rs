@@ -35,6 +35,9 @@ impl From<tonic::Status> for CallError {
     }
 }
 
+/// The server that answered a call, from its `x-served-by` header (`None` when it sent none).
+pub type ServedBy = Option<http::HeaderValue>;
+
 impl CallError {
     /// A transport failure, from whatever error the transport gives.
     pub(crate) fn transport(context: &str, error: impl std::fmt::Display) -> Self {

@@ -3,8 +3,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use super::{
-    cell::ServedBy,
-    check::{CallError, Expected, NAME},
+    check::{CallError, Expected, NAME, ServedBy},
     http2::Http2,
     turns::Turns,
     wire::WireCounters,

@@ -10,10 +10,9 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use super::{
-    baseline::Report,
     html,
     provenance::{Merged, Provenance},
-    report::{self, Format},
+    report::{self, Format, Report},
     run::{Latencies, Measurement, decode_histogram, encode_histogram, new_histogram},
     verdict,
 };

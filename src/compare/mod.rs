@@ -37,14 +37,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Profile;
 
 pub use address::{GrpcTarget, RestTarget};
-pub use baseline::Report;
-pub use cell::{Api, Cell, CellClient, Encoding, HttpVersion, ServedBy};
+pub use cell::{Api, Cell, CellClient, Encoding, HttpVersion};
+pub use check::ServedBy;
 pub use check::{CallError, Expected};
 pub use compression::Compression;
 pub use grpc_client::GrpcClients;
 pub use http2::Http2;
 pub use provenance::Provenance;
 pub use report::Format;
+pub use report::Report;
 pub use run::{LatencyAt, Measurement, decode_histogram};
 pub use shard::{Shard, StartAt};
 pub use unary_client::{ClientOptions, ConnectionPolicy};

@@ -1,10 +1,30 @@
 //! The comparison's output: a table for the terminal, or markdown, CSV or JSON.
 
-use std::fmt::Write as _;
+use std::{fmt::Write as _, path::Path};
 
+use anyhow::Context as _;
 use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
 
-use super::{baseline::Report, provenance::Provenance, run::Measurement, verdict::Verdict};
+use super::{provenance::Provenance, run::Measurement, verdict::Verdict};
+
+/// What `compare --format json` writes: where the numbers came from, and the numbers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub run: Provenance,
+    pub measurements: Vec<Measurement>,
+}
+
+impl Report {
+    /// Reads a previous run's JSON; the error names the file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the baseline {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| {
+            format!("{} is not the JSON of `compare --format json`", path.display())
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

@@ -11,8 +11,7 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use tower::{Service as _, ServiceExt as _};
 
 use super::{
-    cell::ServedBy,
-    check::{CallError, Expected, NAME},
+    check::{CallError, Expected, NAME, ServedBy},
     http2::Http2,
     turns::Turns,
     wire::{CountingConnector, WireCounters},

@@ -13,8 +13,9 @@ use std::{
 use hdrhistogram::Histogram;
 
 use super::{
-    cell::{Cell, CellClient, ServedBy},
+    cell::{Cell, CellClient},
     check::Expected,
+    check::ServedBy,
     link::{Link, Relays},
     shard::{Shard, unix_ms},
     target::Target,

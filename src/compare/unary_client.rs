@@ -16,8 +16,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{
-    cell::ServedBy,
-    check::{CallError, Expected, NAME},
+    check::{CallError, Expected, NAME, ServedBy},
     compression::Compression,
     tls::{Alpn, ClientTls},
     turns::Turns,
@@ -39,12 +38,13 @@ pub(crate) enum Reply {
     Json,
     Protobuf,
     /// Connect: the bare message, as REST's, sent to the gRPC method's path.
-    Connect(super::cell::Encoding),
+    ConnectJson,
+    ConnectProtobuf,
 }
 
 impl Reply {
     fn json(self) -> bool {
-        matches!(self, Reply::Json | Reply::Connect(super::cell::Encoding::Json))
+        matches!(self, Reply::Json | Reply::ConnectJson)
     }
 }
 
@@ -384,7 +384,7 @@ fn prepare(
             }
             (route.to_owned(), message)
         }
-        Reply::Connect(_) => {
+        Reply::ConnectJson | Reply::ConnectProtobuf => {
             let media = if reply.json() { "application/json" } else { "application/proto" };
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
             headers.insert("connect-protocol-version", HeaderValue::from_static("1"));

@@ -15,8 +15,7 @@ use tokio_tungstenite::{
 };
 
 use super::{
-    cell::ServedBy,
-    check::{CallError, Expected, NAME},
+    check::{CallError, Expected, NAME, ServedBy},
     http2::Http2,
     tls::{Alpn, ClientTls},
     wire::{CountingStream, WireCounters},

@@ -12,10 +12,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::error::{ApiError, Code, Refusal, not_acceptable};
 
-pub(crate) const JSON: &str = "application/json";
-pub(crate) const PROTOBUF: &str = "application/x-protobuf";
-pub(crate) const SSE: &str = "text/event-stream";
-pub(crate) const NDJSON: &str = "application/x-ndjson";
+use super::media::{JSON, PROTOBUF};
 
 /// How a message travels in a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::encoding::{JSON, PROTOBUF};
+use super::media::{JSON, PROTOBUF};
 use crate::greeter::DomainError;
 
 /// The canonical codes of google/rpc/code.proto that this API answers with today; each

@@ -29,8 +29,8 @@ use tower_http::{
 };
 
 use super::{
-    encoding::{JSON, PROTOBUF},
     error::Refusal,
+    media::{JSON, PROTOBUF},
     metrics::{RestCallWatch, RestCalls},
 };
 use crate::{

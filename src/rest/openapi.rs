@@ -8,7 +8,7 @@ use utoipa::{
     PartialSchema, ToSchema,
     openapi::{
         ComponentsBuilder, ContentBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder,
-        PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder, Schema,
+        PathItem, PathsBuilder, Ref, RefOr, Required, ResponseBuilder, ResponsesBuilder, Schema,
         SecurityRequirement, ServerBuilder,
         path::{OperationBuilder, ParameterBuilder, ParameterIn},
         request_body::RequestBodyBuilder,
@@ -19,10 +19,10 @@ use utoipa::{
 };
 
 use super::{
-    encoding::{JSON, NDJSON, PROTOBUF, SSE},
     error::{ApiError, ErrorBody, Refusal, headers_too_large, not_acceptable},
     health::HealthStatus,
-    record_schemas, routes,
+    media::{JSON, NDJSON, PROTOBUF, SSE},
+    record_schemas,
 };
 use crate::{
     config::ConnectionLimits,
@@ -42,13 +42,10 @@ pub(crate) const NAME_PATTERN: &str = concat!(
     r"[^\u0000-\u001F\u007F-\u009F]*$",
 );
 
-/// The document `/openapi.json` serves and `rpc-vs-rest openapi` prints.
-pub fn document() -> OpenApi {
-    let greeter = routes::GREETER.iter().map(|route| (route.path, route.path_item()));
-    let health = routes::HEALTH.iter().map(|route| (route.path, route.path_item()));
-    let paths = greeter
-        .chain(health)
-        .fold(PathsBuilder::new(), |paths, (path, item)| paths.path(path, item));
+/// The document of the REST API with these operations, by path (the route table's: see
+/// [`super::document`]).
+pub(crate) fn document(operations: impl Iterator<Item = (&'static str, PathItem)>) -> OpenApi {
+    let paths = operations.fold(PathsBuilder::new(), |paths, (path, item)| paths.path(path, item));
     OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -521,7 +518,7 @@ mod tests {
 
     #[test]
     fn the_document_is_openapi_3_1_with_every_route() {
-        let document = serde_json::to_value(document()).unwrap();
+        let document = serde_json::to_value(super::super::openapi_document()).unwrap();
         assert_eq!(document["openapi"], "3.1.0");
         let paths = document["paths"].as_object().unwrap();
         for path in [

@@ -1,6 +1,6 @@
 //! Every documented REST route, declared once: its method, its path, the handler that serves
 //! it and the OpenAPI operation that describes it. The router (`rest::router`), the document
-//! (`openapi::document`) and `compare` read this table, so none of them can have a route the
+//! (`super::openapi_document`) and `compare` read this table, so none of them can have a route the
 //! others lack; adding an RPC's route is one entry here (and its handler and operation).
 
 use axum::routing::{MethodFilter, MethodRouter, on};

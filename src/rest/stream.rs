@@ -14,10 +14,11 @@ use serde::Deserialize;
 
 use super::{
     coalesce::Coalesce,
-    encoding::{NDJSON, SSE, negotiate},
+    encoding::negotiate,
     error::ApiError,
     extract::{ApiPath, ApiQuery},
     greeter_routes::NamePath,
+    media::{NDJSON, SSE},
 };
 use crate::{greeter::Greeter, proto::HelloReply};
 

@@ -1,0 +1,174 @@
+//! The layout keeps its promise: no two files of `src/` need each other, directly or around a
+//! longer loop. Each file's dependencies are read from its `use crate::…`, `use super::…` and
+//! inline `crate::…`/`super::…` paths (re-exports and unit tests left out), each path resolved
+//! to the file of the longest module it names.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
+
+type Module = Vec<String>;
+
+/// Every module file of `src/` by its module path (`compare/cell.rs` → `["compare", "cell"]`).
+fn modules(dir: &Path, prefix: &[String], found: &mut BTreeMap<Module, PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            let mut inner = prefix.to_vec();
+            inner.push(name);
+            modules(&path, &inner, found);
+        } else if path.extension().is_some_and(|ext| ext == "rs") && name != "main" {
+            let mut module = prefix.to_vec();
+            if name != "mod" && name != "lib" {
+                module.push(name);
+            }
+            found.insert(module, path);
+        }
+    }
+}
+
+/// `a::{b, c::{d, e}}` as `a::b`, `a::c::d`, `a::c::e`.
+fn expand(tree: &str) -> Vec<String> {
+    let tree = tree.trim();
+    let Some(open) = tree.find('{') else { return vec![tree.to_owned()] };
+    let (prefix, inner) = (&tree[..open], &tree[open + 1..tree.len() - 1]);
+    let (mut parts, mut depth, mut current) = (Vec::new(), 0, String::new());
+    for ch in inner.chars() {
+        match ch {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(ch);
+    }
+    parts.push(current);
+    parts
+        .iter()
+        .filter(|part| !part.trim().is_empty())
+        .flat_map(|part| expand(part).into_iter().map(|tail| format!("{prefix}{tail}")))
+        .collect()
+}
+
+/// The module file a path names, seen from `module`.
+fn resolve(module: &Module, path: &str, files: &BTreeMap<Module, PathBuf>) -> Option<Module> {
+    let path = path.split(" as ").next().unwrap().trim();
+    let mut segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+    let mut base: Module = match segments.first() {
+        Some(&"crate") => Vec::new(),
+        Some(&"super") => module.clone(),
+        Some(&"self") => module.clone(),
+        _ => return None,
+    };
+    if segments[0] == "crate" || segments[0] == "self" {
+        segments.remove(0);
+    }
+    while segments.first() == Some(&"super") {
+        base.pop();
+        segments.remove(0);
+    }
+    let mut best = None;
+    for taken in 0..=segments.len() {
+        let mut candidate = base.clone();
+        candidate.extend(segments[..taken].iter().map(|s| s.to_string()));
+        if files.contains_key(&candidate) {
+            best = Some(candidate);
+        }
+    }
+    best
+}
+
+fn dependencies(files: &BTreeMap<Module, PathBuf>) -> BTreeMap<Module, BTreeSet<Module>> {
+    let uses = regex::Regex::new(r"(?m)^\s*(pub(\([^)]*\))?\s+)?use\s+([^;]+);").unwrap();
+    let inline = regex::Regex::new(r"\b((?:crate|super)(?:::\w+)+)").unwrap();
+    let comment = regex::Regex::new(r"//[^\n]*").unwrap();
+    let mut graph = BTreeMap::new();
+    for (module, path) in files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let text = text.split("#[cfg(test)]").next().unwrap();
+        let text = comment.replace_all(text, "");
+        let mut needs = BTreeSet::new();
+        for found in uses.captures_iter(&text) {
+            if found.get(1).is_some() {
+                continue; // a re-export: the module's shape, not a need
+            }
+            for path in expand(&found[3].replace('\n', " ")) {
+                needs.extend(resolve(module, &path, files));
+            }
+        }
+        for found in inline.captures_iter(&text) {
+            needs.extend(resolve(module, &found[1], files));
+        }
+        needs.remove(module);
+        graph.insert(module.clone(), needs);
+    }
+    graph
+}
+
+/// A loop through `start`, if there is one: the files in order.
+fn loop_through(start: &Module, graph: &BTreeMap<Module, BTreeSet<Module>>) -> Option<Vec<Module>> {
+    let mut stack = vec![(start.clone(), vec![start.clone()])];
+    let mut seen = BTreeSet::new();
+    while let Some((at, trail)) = stack.pop() {
+        for next in &graph[&at] {
+            if next == start {
+                return Some(trail);
+            }
+            if seen.insert(next.clone()) {
+                let mut longer = trail.clone();
+                longer.push(next.clone());
+                stack.push((next.clone(), longer));
+            }
+        }
+    }
+    None
+}
+
+/// Whether `needs` is a file's parent module (its `mod.rs`), which declares it: a child using
+/// what its parent holds is the module tree, not a loop between peers.
+fn is_ancestor(of: &Module, needs: &Module) -> bool {
+    needs.len() < of.len() && of.starts_with(needs)
+}
+
+#[test]
+fn no_file_of_src_needs_itself_around_a_loop() {
+    let mut files = BTreeMap::new();
+    modules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &[], &mut files);
+    let mut graph = dependencies(&files);
+    // A parent module (`mod.rs`) and its children: children may use what the parent re-exports
+    // or defines, and the parent wires them; only peers' loops count.
+    for (module, needs) in graph.iter_mut() {
+        needs.retain(|need| !is_ancestor(module, need) && !is_ancestor(need, module));
+    }
+    let loops: Vec<String> = graph
+        .keys()
+        .filter_map(|module| loop_through(module, &graph))
+        .map(|trail| {
+            let names: Vec<String> = trail.iter().map(|m| m.join("/")).collect();
+            format!("{} → {}", names.join(" → "), names[0])
+        })
+        .collect();
+    assert!(loops.is_empty(), "files that need each other:\n{}", loops.join("\n"));
+    assert!(graph.len() > 50, "only {} files read", graph.len());
+}
+
+#[test]
+fn a_loop_is_found() {
+    let files: BTreeMap<Module, PathBuf> = [vec!["a".to_owned()], vec!["b".to_owned()]]
+        .into_iter()
+        .map(|m| (m, PathBuf::new()))
+        .collect();
+    let (a, b) = (vec!["a".to_owned()], vec!["b".to_owned()]);
+    assert_eq!(resolve(&a, "crate::b::Thing", &files), Some(b.clone()));
+    assert_eq!(expand("super::{b::X, c::{D, E}}"), ["super::b::X", "super::c::D", "super::c::E"]);
+    let graph = BTreeMap::from([
+        (a.clone(), BTreeSet::from([b.clone()])),
+        (b, BTreeSet::from([a.clone()])),
+    ]);
+    assert!(loop_through(&a, &graph).is_some());
+}
