@@ -1,7 +1,9 @@
 //! `rpc-vs-rest compare`: the same workload through every protocol stack, side by side.
-//! Cells: `grpc` (protobuf, HTTP/2, gRPC framing) and REST with JSON or protobuf bodies over
-//! HTTP/1.1 or h2c. Workloads: unary SayHello, batches of N names, streams, chats, and the
-//! payload echoes (grpc_bench's complex message, N person records). Every reply is checked;
+//! Cells (`cell`): `grpc` (protobuf, HTTP/2, gRPC framing), REST with JSON or protobuf bodies
+//! over HTTP/1.1 or h2c, SSE and WebSocket, and Connect in JSON or protobuf on the gRPC port,
+//! each compressed or not. Workloads (`workload`): unary SayHello, batches of N names, server
+//! streams of N, chats of N, and the payload echoes (grpc_bench's complex message, N person
+//! records). Every reply is checked;
 //! latency percentiles, throughput, bytes on the wire per call and server CPU per call.
 
 mod address;

@@ -6,7 +6,7 @@
 use axum::routing::{MethodFilter, MethodRouter, on};
 use utoipa::openapi::{HttpMethod, PathItem, path::OperationBuilder};
 
-use super::{chat, greeter_routes, health, openapi, stream};
+use super::{chat, handlers, health, openapi, stream};
 use crate::{greeter::Greeter, readiness::Readiness};
 
 /// One route; `S` is the state its handler reads. The entries below are data of one shape on
@@ -53,7 +53,7 @@ impl<S> Route<S> {
 pub(crate) const SAY_HELLO: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/hello",
-    handler: |method| on(method, greeter_routes::say_hello),
+    handler: |method| on(method, handlers::say_hello),
     operation: || {
         let reply = openapi::hello_reply(Greeter::say_hello);
         openapi::unary("SayHello", "Greets a name (SayHello)", openapi::hello_request(), reply)
@@ -64,7 +64,7 @@ pub(crate) const SAY_HELLO: Route<Greeter> = Route {
 pub(crate) const SAY_HELLO_BY_PATH: Route<Greeter> = Route {
     method: Method::Get,
     path: "/v1/greeter/hello/{name}",
-    handler: |method| on(method, greeter_routes::say_hello_by_path),
+    handler: |method| on(method, handlers::say_hello_by_path),
     operation: || {
         let summary = "Greets the name in the path (SayHello, for curl)";
         let reply = openapi::hello_reply(Greeter::say_hello);
@@ -76,7 +76,7 @@ pub(crate) const SAY_HELLO_BY_PATH: Route<Greeter> = Route {
 pub(crate) const SAY_HELLO_AGAIN: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/hello-again",
-    handler: |method| on(method, greeter_routes::say_hello_again),
+    handler: |method| on(method, handlers::say_hello_again),
     operation: || {
         let summary = "Greets a name again (SayHelloAgain)";
         let reply = openapi::hello_reply(Greeter::say_hello_again);
@@ -106,7 +106,7 @@ pub(crate) const CHAT: Route<Greeter> = Route {
 pub(crate) const SAY_HELLO_BATCH: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/batch",
-    handler: |method| on(method, greeter_routes::say_hello_batch),
+    handler: |method| on(method, handlers::say_hello_batch),
     operation: || {
         let (request, reply) = openapi::batch_request_and_reply();
         openapi::unary("SayHelloBatch", "Greets a batch of names (SayHelloBatch)", request, reply)
@@ -117,7 +117,7 @@ pub(crate) const SAY_HELLO_BATCH: Route<Greeter> = Route {
 pub(crate) const ECHO_COMPLEX: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/echo/complex",
-    handler: |method| on(method, greeter_routes::echo_complex),
+    handler: |method| on(method, handlers::echo_complex),
     operation: || {
         let (request, reply) = openapi::complex_request_and_reply();
         openapi::unary("EchoComplex", "Sends a complex message back (EchoComplex)", request, reply)
@@ -128,7 +128,7 @@ pub(crate) const ECHO_COMPLEX: Route<Greeter> = Route {
 pub(crate) const ECHO_PEOPLE: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/echo/people",
-    handler: |method| on(method, greeter_routes::echo_people),
+    handler: |method| on(method, handlers::echo_people),
     operation: || {
         let (request, reply) = openapi::people_request_and_reply();
         openapi::unary("EchoPeople", "Sends a list of people back (EchoPeople)", request, reply)

@@ -17,7 +17,7 @@ use super::{
     encoding::negotiate,
     error::ApiError,
     extract::{ApiPath, ApiQuery},
-    greeter_routes::NamePath,
+    handlers::NamePath,
     media::{NDJSON, SSE},
 };
 use crate::{greeter::Greeter, proto::HelloReply};

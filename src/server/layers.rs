@@ -66,7 +66,7 @@ impl Draining {
     }
 }
 
-/// What a port is and how its requests are treated, for [`shared`].
+/// What a port is and how its requests are treated, for [`front`].
 pub(super) struct PortSettings<'a> {
     pub(super) port: &'static str,
     pub(super) access: &'a AccessConfig,
@@ -90,7 +90,7 @@ pub(super) struct PortSettings<'a> {
 /// layers and the gate. A `ServiceBuilder` stack here cost a request a clone of every layer
 /// (hyper's tower adapter clones the whole stack per request), a boxed future of its own and
 /// a move of the request through each layer: about 2,000 instructions a call, on both ports.
-pub(super) fn shared(
+pub(super) fn front(
     inner: impl PortService,
     settings: PortSettings<'_>,
 ) -> anyhow::Result<impl ServedPort> {

@@ -104,7 +104,7 @@ pub async fn run(
         server_name: &name,
         profile: config.profile,
     };
-    let grpc_router = layers::shared(
+    let grpc_router = layers::front(
         grpc_router,
         settings(
             "grpc",
@@ -113,7 +113,7 @@ pub async fn run(
             grpc::headers_too_large,
         ),
     )?;
-    let rest_router = layers::shared(
+    let rest_router = layers::front(
         rest_router,
         settings(
             "rest",

@@ -1,6 +1,6 @@
 """schemathesis hooks: write and read `application/x-protobuf` bodies with the messages of
 proto/helloworld.proto, so the contract test covers the protobuf encoding of every operation
-as well as the JSON one. Loaded through SCHEMATHESIS_HOOKS by scripts/contract-test.sh.
+as well as the JSON one. Loaded through SCHEMATHESIS_HOOKS by tests/contract.rs.
 """
 
 import json
