@@ -479,3 +479,18 @@ async fn json_is_compressed_both_ways_when_asked() {
         assert_eq!(reply, br#"{"message":"Hello Ada"}"#);
     }
 }
+
+#[tokio::test]
+async fn an_unknown_grpc_method_is_unimplemented_by_name() {
+    let server = TestServer::spawn().await;
+    let mut client = tonic::client::Grpc::new(server.grpc_channel().await);
+    client.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/helloworld.Greeter/Missing");
+    let codec = tonic_prost::ProstCodec::<HelloRequest, HelloReply>::default();
+    let status = client
+        .unary(tonic::Request::new(HelloRequest { name: "Ada".into() }), path, codec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
+    assert_eq!(status.message(), "no method /helloworld.Greeter/Missing is served here");
+}

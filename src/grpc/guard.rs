@@ -55,7 +55,7 @@ pub(super) fn guard(
     methods: connect::Methods,
     max_message_bytes: usize,
 ) -> impl PortService {
-    let guarded = Guard { token, admission: Admission::new(limits), metrics, router };
+    let guarded = Guard { token, admission: Admission::new(limits), metrics, methods, router };
     // Plain gRPC goes through the JSON codec's service too, which passes it straight on after
     // one look into the request's extensions: one guard fewer to clone per request than a
     // separate path to the guard would cost.
@@ -174,6 +174,7 @@ struct Guard {
     token: Option<BearerToken>,
     admission: Admission,
     metrics: Option<Metrics>,
+    methods: connect::Methods,
     router: Router,
 }
 
@@ -202,6 +203,12 @@ impl Service<Request> for Guard {
                 let status = Status::unauthenticated(crate::auth::REFUSED);
                 return Finishing::new(Either::Left(ready(Ok(status_response(status)))), watch);
             }
+        }
+        if self.methods.shape(request.uri().path()).is_none() {
+            // tonic answers an unknown method of a known service with a bare UNIMPLEMENTED.
+            let path = request.uri().path();
+            let status = Status::unimplemented(format!("no method {path} is served here"));
+            return Finishing::new(Either::Left(ready(Ok(status_response(status)))), watch);
         }
         // The client's `grpc-timeout`, when shorter than the server's limit, bounds the time to
         // the response headers (for unary calls, the whole call).
