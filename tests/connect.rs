@@ -14,6 +14,7 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 use common::{TestServer, http1, http2};
 use prost::Message as _;
 use rpc_vs_rest::{
+    compare::Compression,
     config::ServeConfig,
     proto::{HelloReply, HelloRequest},
 };
@@ -97,14 +98,13 @@ async fn a_protobuf_post_gets_the_bare_reply_compressed_when_asked() {
     assert_eq!(reply.message, "Hello Ada");
 
     // Sent with gzip, asked back with zstd.
-    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gzip, &request).unwrap();
+    let gzipped = Compression::Gzip.compress(request).unwrap();
     let response = http1()
         .post(method(&server, "SayHello"))
         .header("content-type", "application/proto")
         .header("content-encoding", "gzip")
         .header("accept-encoding", "zstd")
-        .body(gzip.finish().unwrap())
+        .body(gzipped)
         .send()
         .await
         .unwrap();
@@ -460,9 +460,7 @@ async fn refusals_before_the_call_are_connect_errors_too() {
 #[tokio::test]
 async fn json_is_compressed_both_ways_when_asked() {
     let server = TestServer::spawn().await;
-    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gzip, br#"{"name":"Ada"}"#).unwrap();
-    let gzipped = gzip.finish().unwrap();
+    let gzipped = Compression::Gzip.compress(br#"{"name":"Ada"}"#.to_vec()).unwrap();
     for client in [http1(), http2()] {
         let response = client
             .post(method(&server, "SayHello"))

@@ -15,15 +15,14 @@ fn node_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
 }
 
-#[tokio::test]
-async fn connect_es_calls_the_greeter_over_grpc_web() {
-    let Some(node) = tools::require_node_with("@connectrpc/connect-node") else { return };
-    let server = TestServer::spawn().await;
+/// Runs the Connect-ES `script` of tests/node against the server's gRPC port, with the
+/// server's descriptors, and returns the JSON it prints of what it saw.
+async fn run_connect_es(node: &Path, script: &str, server: &TestServer) -> Value {
     let descriptors = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(descriptors.path(), rpc_vs_rest::proto::FILE_DESCRIPTOR_SET).unwrap();
     let output = Command::new(node)
         .current_dir(node_dir())
-        .arg("grpc_web.mjs")
+        .arg(script)
         .arg(descriptors.path())
         .arg(server.grpc_url())
         .output()
@@ -31,7 +30,14 @@ async fn connect_es_calls_the_greeter_over_grpc_web() {
         .expect("run node");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the Connect-ES client failed:\n{stderr}");
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn connect_es_calls_the_greeter_over_grpc_web() {
+    let Some(node) = tools::require_node_with("@connectrpc/connect-node") else { return };
+    let server = TestServer::spawn().await;
+    let seen = run_connect_es(&node, "grpc_web.mjs", &server).await;
     let expected = json!({
         "reply": "Hello Ada",
         "stream": ["Hello Ada, greeting 1 of 3", "Hello Ada, greeting 2 of 3", "Hello Ada, greeting 3 of 3"],
@@ -45,19 +51,7 @@ async fn connect_es_calls_the_greeter_over_grpc_web() {
 async fn connect_es_calls_the_greeter_with_every_transport_and_format() {
     let Some(node) = tools::require_node_with("@connectrpc/connect-node") else { return };
     let server = TestServer::spawn().await;
-    let descriptors = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(descriptors.path(), rpc_vs_rest::proto::FILE_DESCRIPTOR_SET).unwrap();
-    let output = Command::new(node)
-        .current_dir(node_dir())
-        .arg("connect.mjs")
-        .arg(descriptors.path())
-        .arg(server.grpc_url())
-        .output()
-        .await
-        .expect("run node");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the Connect-ES client failed:\n{stderr}");
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen = run_connect_es(&node, "connect.mjs", &server).await;
     let common = json!({
         "reply": "Hello Ada",
         // int64 past 2^53, a Timestamp before 1970, bytes and an enum, each way in each format.

@@ -152,6 +152,17 @@ fn into_grpc_head(
     Ok(encoding)
 }
 
+/// What a call whose head cannot be translated gets: Connect's error; an encoding not served is
+/// answered with the ones that are, in the header the call named its own accepted ones in.
+fn head_refusal(status: &Status, encodings: &EncodingHeaders) -> Response {
+    let mut reply = unary::error_reply(status, None, &HeaderMap::new());
+    if status.code() == tonic::Code::Unimplemented {
+        let served = HeaderValue::from_static("gzip, zstd");
+        reply.headers_mut().insert(encodings.accepted.clone(), served);
+    }
+    reply
+}
+
 /// `Connect-Timeout-Ms` (at most 10 digits) as a `grpc-timeout` (at most 8).
 fn grpc_timeout(timeout: &HeaderValue) -> Result<HeaderValue, Status> {
     let millis = timeout

@@ -21,7 +21,7 @@ use tonic::{Code, Status};
 use super::{
     GrpcServices, MethodShape, ReplyFuture, STREAM_ENCODINGS,
     frames::{END_STREAM, envelope},
-    into_grpc_head, metadata,
+    head_refusal, into_grpc_head, metadata,
     unary::{error_object, error_reply, no_such_method},
 };
 
@@ -37,12 +37,7 @@ pub(crate) fn stream(
         return Box::pin(std::future::ready(Ok(refusal)));
     }
     if let Err(status) = into_grpc_head(&mut parts, json, &STREAM_ENCODINGS) {
-        let mut reply = error_reply(&status, None, &HeaderMap::new());
-        if status.code() == Code::Unimplemented {
-            let served = HeaderValue::from_static("gzip, zstd");
-            reply.headers_mut().insert("connect-accept-encoding", served);
-        }
-        return Box::pin(std::future::ready(Ok(reply)));
+        return Box::pin(std::future::ready(Ok(head_refusal(&status, &STREAM_ENCODINGS))));
     }
     // The envelopes are gRPC's frames: the body passes as it came.
     let call = inner.call(Request::from_parts(parts, body));

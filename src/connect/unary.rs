@@ -16,7 +16,7 @@ use tonic::{Code, Status};
 use super::{
     GrpcServices, MethodShape, ReplyFuture, UNARY_ENCODINGS, codes,
     frames::{COMPRESSED, envelope, take_message},
-    into_grpc_head, metadata,
+    head_refusal, into_grpc_head, metadata,
 };
 
 /// How long a cache may keep a GET's reply: a greeting for a name does not change.
@@ -38,7 +38,7 @@ pub(crate) fn unary(
     }
     let flags = match into_grpc_head(&mut parts, json, &UNARY_ENCODINGS) {
         Ok(encoding) => encoding.map_or(0, |_| COMPRESSED),
-        Err(status) => return ready(head_refusal(&status)),
+        Err(status) => return ready(head_refusal(&status, &UNARY_ENCODINGS)),
     };
     let enveloped = futures_util::stream::once(async move {
         match Limited::new(body, limit).collect().await {
@@ -89,7 +89,7 @@ pub(crate) fn get(
     let private = parts.headers.contains_key(header::AUTHORIZATION);
     let flags = match into_grpc_head(&mut parts, json, &UNARY_ENCODINGS) {
         Ok(encoding) => encoding.map_or(0, |_| COMPRESSED),
-        Err(status) => return ready(head_refusal(&status)),
+        Err(status) => return ready(head_refusal(&status, &UNARY_ENCODINGS)),
     };
     let call = inner.call(Request::from_parts(parts, Body::from(envelope(flags, &message))));
     Box::pin(async move {
@@ -113,17 +113,6 @@ pub(crate) fn get(
 
 fn ready(reply: Response) -> ReplyFuture {
     Box::pin(std::future::ready(Ok(reply)))
-}
-
-/// What a call whose head cannot be translated gets; an encoding not served is answered with
-/// the ones that are.
-fn head_refusal(status: &Status) -> Response {
-    let mut reply = error_reply(status, None, &HeaderMap::new());
-    if status.code() == Code::Unimplemented {
-        let served = HeaderValue::from_static("gzip, zstd");
-        reply.headers_mut().insert(header::ACCEPT_ENCODING, served);
-    }
-    reply
 }
 
 /// What a unary POST gets when its method is not unary, or not there.
