@@ -33,7 +33,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for message in SERDE_DERIVED {
         config = config.type_attribute(message, MESSAGE_DERIVES);
     }
-    config.compile_fds(descriptors.clone())?;
+    // Each message knows its proto name (`prost::Name`): the OpenAPI document names its
+    // schemas by it.
+    let mut names = tonic_prost_build::Config::new();
+    names.enable_type_names();
+    config.compile_fds_with_config(descriptors.clone(), names)?;
     // Every other message (int64, bytes, enums, maps, timestamps) gets pbjson's generated
     // serde code, which follows the proto3 JSON mapping field type by field type.
     pbjson_build::Builder::new()

@@ -54,8 +54,10 @@ fn every_operation_has_examples_for_its_json_bodies() {
 /// The router and the document are built from one route table; this holds them to it from the
 /// outside: every documented operation is served (neither 404 nor 405 for its method and
 /// path), every other method on a documented path gets 405, and an undocumented path 404.
+/// Routes served but not documented are found by walking the router
+/// (`rest::tests::the_router_serves_exactly_the_documented_operations`).
 #[tokio::test]
-async fn the_router_serves_exactly_the_documented_operations() {
+async fn every_documented_operation_is_served_and_no_other_method() {
     let server = TestServer::spawn().await;
     let client = http1();
     let committed: Value = serde_json::from_str(COMMITTED).unwrap();
@@ -99,5 +101,25 @@ fn every_greeter_rpc_has_a_rest_operation() {
             operation_ids.contains(&rpc.as_str()),
             "no REST operation {rpc} in {operation_ids:?}"
         );
+    }
+}
+
+/// docs/api.md's table of the API has a row for every Greeter RPC (read from the service's
+/// descriptor) and names every REST operation of the Greeter (read from the document).
+#[test]
+fn the_api_table_names_every_rpc_and_every_route() {
+    let table = include_str!("../docs/api.md");
+    let service = format!("/{}/", rpc_vs_rest::proto::greeter_server::SERVICE_NAME);
+    for method in rpc_vs_rest::grpc::served_methods() {
+        if let Some(rpc) = method.strip_prefix(&service) {
+            assert!(table.contains(&format!("| `{rpc}(")), "docs/api.md has no row for {rpc}");
+        }
+    }
+    let committed: Value = serde_json::from_str(COMMITTED).unwrap();
+    for (path, item) in committed["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|_| path.starts_with("/v1/")) {
+            let route = format!("`{} {path}", method.to_uppercase());
+            assert!(table.contains(&route), "docs/api.md does not name {route}`");
+        }
     }
 }

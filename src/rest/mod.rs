@@ -5,10 +5,10 @@
 mod chat;
 mod coalesce;
 mod encoding;
+mod endpoint;
 mod error;
 mod extract;
 mod guard;
-mod handlers;
 mod health;
 mod metrics;
 pub mod openapi;
@@ -17,6 +17,7 @@ pub(crate) mod routes;
 
 pub(crate) mod media;
 mod stream;
+mod unary;
 
 use axum::{Router, routing::get};
 
@@ -146,4 +147,83 @@ fn documented(
         router = router.route(metrics::PATH, get(metrics::serve).with_state(metrics.clone()));
     }
     router.fallback(error::not_found).method_not_allowed_fallback(error::method_not_allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// What a router serves, path by path, with the methods its `Allow` names. axum offers no
+    /// way to list a router's routes; its `Debug` form names each route's path and `Allow`, and
+    /// this reads them from there (a change of that form fails here, loudly, not in silence).
+    fn served_routes(router: &Router) -> BTreeMap<String, String> {
+        let text = format!("{router:?}");
+        // The routes proper come first; the fallbacks' own router after them.
+        let routes = text.split("fallback_router:").next().unwrap_or_default();
+        let allow_by_id: BTreeMap<&str, &str> =
+            regex::Regex::new(r#"RouteId\((\d+)\): MethodRouter\(MethodRouter \{[^}]*allow_header: Bytes\(b"([^"]*)"\)"#)
+                .unwrap()
+                .captures_iter(routes)
+                .map(|found| (found.get(1).unwrap().as_str(), found.get(2).unwrap().as_str()))
+                .collect();
+        let served: BTreeMap<String, String> = regex::Regex::new(r#"RouteId\((\d+)\): "([^"]*)""#)
+            .unwrap()
+            .captures_iter(routes)
+            .map(|found| {
+                let path = found[2].to_owned();
+                let allow = allow_by_id.get(&found[1]).copied().unwrap_or("?");
+                (path, allow.to_owned())
+            })
+            .collect();
+        assert!(
+            served.len() >= 10,
+            "could not read the routes from the router's Debug form: {text}"
+        );
+        served
+    }
+
+    /// The router the REST port serves (all but the front that bounds it), with metrics on.
+    async fn served() -> BTreeMap<String, String> {
+        let readiness = Readiness::new(tonic_health::server::HealthReporter::new()).await;
+        let metrics = Metrics::new(Vec::new());
+        let session = session_limits(&ConnectionLimits::default(), Sessions::default());
+        let router = documented(Greeter::new(), readiness, None, Some(&metrics), session);
+        served_routes(&router)
+    }
+
+    /// Walks the router: every route it serves is in the document with the same methods (GET
+    /// also answers HEAD), save the docs and `/metrics`, which are not part of the API; and
+    /// every documented operation is served.
+    #[tokio::test]
+    async fn the_router_serves_exactly_the_documented_operations() {
+        let document = serde_json::to_value(openapi_document()).unwrap();
+        let documented: BTreeMap<String, String> = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(path, item)| {
+                let methods =
+                    item.as_object().unwrap().keys().map(|method| match method.as_str() {
+                        "get" => "GET,HEAD".to_owned(),
+                        other => other.to_uppercase(),
+                    });
+                (path.clone(), methods.collect::<Vec<_>>().join(","))
+            })
+            .collect();
+        let mut served = served().await;
+        for path in DOCS_PATHS.into_iter().chain([metrics::PATH]) {
+            assert!(served.remove(path).is_some(), "{path} is not served");
+        }
+        for (path, allow) in &served {
+            assert_eq!(
+                documented.get(path),
+                Some(allow),
+                "{path} is served with {allow}, the document says {:?}",
+                documented.get(path)
+            );
+        }
+        assert_eq!(served.len(), documented.len(), "documented but not served: {documented:?}");
+    }
 }

@@ -27,8 +27,7 @@ use super::{
 use crate::{
     config::ConnectionLimits,
     greeter::{
-        DEFAULT_STREAM_COUNT, DomainError, Greeter, MAX_BATCH_NAMES, MAX_NAME_CHARS,
-        MAX_STREAM_COUNT,
+        DEFAULT_STREAM_COUNT, DomainError, MAX_BATCH_NAMES, MAX_NAME_CHARS, MAX_STREAM_COUNT,
     },
 };
 
@@ -317,50 +316,6 @@ pub(super) fn unary(
     )
 }
 
-/// A HelloRequest body, as SayHello and SayHelloAgain take it.
-pub(super) fn hello_request() -> Request {
-    Request::Body("HelloRequest", json!({"name": "World"}))
-}
-
-/// A HelloReply, with the domain's own greeting of "World" by `rpc` as its example.
-pub(super) fn hello_reply(
-    rpc: fn(&Greeter, &str) -> Result<String, DomainError>,
-) -> (&'static str, &'static str, Value) {
-    let example = rpc(&Greeter::new(), "World").expect("the example's name is valid");
-    ("The greeting", "HelloReply", json!({"message": example}))
-}
-
-/// The request and reply of EchoComplex, with the example the schema carries.
-pub(super) fn complex_request_and_reply() -> (Request, (&'static str, &'static str, Value)) {
-    let request = record_schemas::complex_request();
-    let reply = crate::proto::ComplexReply { response: Some(request.clone()) };
-    (
-        Request::Body("ComplexRequest", record_schemas::example(&request)),
-        ("The request, as the server read it", "ComplexReply", record_schemas::example(&reply)),
-    )
-}
-
-/// The request and reply of EchoPeople.
-pub(super) fn people_request_and_reply() -> (Request, (&'static str, &'static str, Value)) {
-    let request = record_schemas::people_request();
-    let reply = crate::proto::PeopleReply { people: request.people.clone() };
-    (
-        Request::Body("PeopleRequest", record_schemas::example(&request)),
-        ("The people, as the server read them", "PeopleReply", record_schemas::example(&reply)),
-    )
-}
-
-/// The BatchHelloRequest and BatchHelloReply of SayHelloBatch, with the domain's greetings.
-pub(super) fn batch_request_and_reply() -> (Request, (&'static str, &'static str, Value)) {
-    let names = ["Ada", "Grace"];
-    let greetings = Greeter::new().say_hello_batch(&names).expect("the example's names are valid");
-    let replies: Vec<Value> = greetings.iter().map(|message| json!({"message": message})).collect();
-    (
-        Request::Body("BatchHelloRequest", json!({"names": names})),
-        ("One greeting per name, in order", "BatchHelloReply", json!({"replies": replies})),
-    )
-}
-
 pub(super) fn say_hello_stream() -> OperationBuilder {
     let count = ParameterBuilder::new()
         .name("count")
@@ -516,20 +471,36 @@ mod tests {
         }
     }
 
+    /// The document lists every route of the table with its method and an operation id, and
+    /// nothing else.
     #[test]
-    fn the_document_is_openapi_3_1_with_every_route() {
+    fn the_document_is_openapi_3_1_with_every_route_of_the_table() {
+        use super::super::routes::{self, Method};
         let document = serde_json::to_value(super::super::openapi_document()).unwrap();
         assert_eq!(document["openapi"], "3.1.0");
-        let paths = document["paths"].as_object().unwrap();
-        for path in [
-            "/v1/greeter/hello",
-            "/v1/greeter/hello/{name}",
-            "/v1/greeter/hello-again",
-            "/v1/greeter/hello/{name}/stream",
-            "/v1/greeter/chat",
-            "/v1/greeter/batch",
-        ] {
-            assert!(paths.contains_key(path), "{path}");
+        let table: Vec<(&str, Method)> =
+            (routes::GREETER.iter().map(|route| (route.path, route.method)))
+                .chain(routes::HEALTH.iter().map(|route| (route.path, route.method)))
+                .collect();
+        let mut listed = 0;
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                listed += 1;
+                let method = match method.as_str() {
+                    "get" => Method::Get,
+                    "post" => Method::Post,
+                    other => panic!("{path}: the table has no routes for {other}"),
+                };
+                assert!(
+                    table.contains(&(path.as_str(), method)),
+                    "{method:?} {path} is not in the table"
+                );
+                assert!(
+                    operation["operationId"].is_string(),
+                    "{method:?} {path} has no operation id"
+                );
+            }
         }
+        assert_eq!(listed, table.len(), "routes of the table missing from the document: {table:?}");
     }
 }

@@ -1,23 +1,30 @@
-//! Every documented REST route, declared once: its method, its path, the handler that serves
-//! it and the OpenAPI operation that describes it. The router (`rest::router`), the document
-//! (`super::openapi_document`) and `compare` read this table, so none of them can have a route the
-//! others lack; adding an RPC's route is one entry here (and its handler and operation).
+//! Every documented REST route, declared once: its method, its path, and what serves it (the
+//! handler and the OpenAPI operation that describes it). The router (`rest::router`), the
+//! document (`super::openapi_document`) and `compare` read this table, so none of them can have
+//! a route the others lack. A unary RPC's route is one entry: a [`UnaryRpc`] says everything
+//! its handler and its operation need.
 
 use axum::routing::{MethodFilter, MethodRouter, on};
-use utoipa::openapi::{HttpMethod, PathItem, path::OperationBuilder};
+use utoipa::openapi::{HttpMethod, PathItem};
 
-use super::{chat, handlers, health, openapi, stream};
-use crate::{greeter::Greeter, readiness::Readiness};
+use super::{
+    chat,
+    endpoint::{Endpoint, Handler},
+    health, openapi, record_schemas, stream,
+    unary::{Reads, UnaryRpc},
+};
+use crate::{
+    greeter::Greeter,
+    proto::{self, BatchHelloReply, ComplexReply, HelloReply, HelloRequest, PeopleReply},
+    readiness::Readiness,
+};
 
 /// One route; `S` is the state its handler reads. The entries below are data of one shape on
-/// purpose: each says the four facts of its route, and nothing else.
-pub(crate) struct Route<S> {
+/// purpose: each says the facts of its route, and nothing else.
+pub(crate) struct Route<S: 'static> {
     pub(crate) method: Method,
     pub(crate) path: &'static str,
-    /// The handler, on the route's method (given as a filter, so that the method is written
-    /// once, above).
-    handler: fn(MethodFilter) -> MethodRouter<S>,
-    operation: fn() -> OperationBuilder,
+    serves: &'static dyn Endpoint<S>,
 }
 
 /// The methods the API's routes take.
@@ -27,36 +34,41 @@ pub(crate) enum Method {
     Post,
 }
 
-impl<S: Clone + Send + Sync + 'static> Route<S> {
+impl<S> Route<S> {
     /// What the router serves at [`Route::path`].
     pub(crate) fn method_router(&self) -> MethodRouter<S> {
         let filter = match self.method {
             Method::Get => MethodFilter::GET,
             Method::Post => MethodFilter::POST,
         };
-        (self.handler)(filter)
+        self.serves.method_router(filter)
     }
-}
 
-impl<S> Route<S> {
     /// What the document lists at [`Route::path`].
     pub(crate) fn path_item(&self) -> PathItem {
         let method = match self.method {
             Method::Get => HttpMethod::Get,
             Method::Post => HttpMethod::Post,
         };
-        PathItem::new(method, (self.operation)())
+        PathItem::new(method, self.serves.operation())
     }
+}
+
+fn hello_world() -> HelloRequest {
+    HelloRequest { name: "World".into() }
 }
 
 /// `POST /v1/greeter/hello`: SayHello.
 pub(crate) const SAY_HELLO: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/hello",
-    handler: |method| on(method, handlers::say_hello),
-    operation: || {
-        let reply = openapi::hello_reply(Greeter::say_hello);
-        openapi::unary("SayHello", "Greets a name (SayHello)", openapi::hello_request(), reply)
+    serves: &UnaryRpc {
+        id: "SayHello",
+        summary: "Greets a name (SayHello)",
+        replies: "The greeting",
+        reads: Reads::Body,
+        example: hello_world,
+        call: |greeter, request| Ok(HelloReply { message: greeter.say_hello(&request.name)? }),
     },
 };
 
@@ -64,11 +76,13 @@ pub(crate) const SAY_HELLO: Route<Greeter> = Route {
 pub(crate) const SAY_HELLO_BY_PATH: Route<Greeter> = Route {
     method: Method::Get,
     path: "/v1/greeter/hello/{name}",
-    handler: |method| on(method, handlers::say_hello_by_path),
-    operation: || {
-        let summary = "Greets the name in the path (SayHello, for curl)";
-        let reply = openapi::hello_reply(Greeter::say_hello);
-        openapi::unary("SayHelloByPath", summary, openapi::Request::NameInPath, reply)
+    serves: &UnaryRpc {
+        id: "SayHelloByPath",
+        summary: "Greets the name in the path (SayHello, for curl)",
+        replies: "The greeting",
+        reads: Reads::NameInPath,
+        example: hello_world,
+        call: |greeter, request| Ok(HelloReply { message: greeter.say_hello(&request.name)? }),
     },
 };
 
@@ -76,11 +90,15 @@ pub(crate) const SAY_HELLO_BY_PATH: Route<Greeter> = Route {
 pub(crate) const SAY_HELLO_AGAIN: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/hello-again",
-    handler: |method| on(method, handlers::say_hello_again),
-    operation: || {
-        let summary = "Greets a name again (SayHelloAgain)";
-        let reply = openapi::hello_reply(Greeter::say_hello_again);
-        openapi::unary("SayHelloAgain", summary, openapi::hello_request(), reply)
+    serves: &UnaryRpc {
+        id: "SayHelloAgain",
+        summary: "Greets a name again (SayHelloAgain)",
+        replies: "The greeting",
+        reads: Reads::Body,
+        example: hello_world,
+        call: |greeter, request| {
+            Ok(HelloReply { message: greeter.say_hello_again(&request.name)? })
+        },
     },
 };
 
@@ -88,8 +106,10 @@ pub(crate) const SAY_HELLO_AGAIN: Route<Greeter> = Route {
 pub(crate) const SAY_HELLO_STREAM: Route<Greeter> = Route {
     method: Method::Get,
     path: "/v1/greeter/hello/{name}/stream",
-    handler: |method| on(method, stream::say_hello_stream),
-    operation: openapi::say_hello_stream,
+    serves: &Handler {
+        handler: |method| on(method, stream::say_hello_stream),
+        operation: openapi::say_hello_stream,
+    },
 };
 
 /// `GET /v1/greeter/chat`: SayHelloBidiStream, over a WebSocket. Over HTTP/2 a WebSocket opens
@@ -98,18 +118,27 @@ pub(crate) const SAY_HELLO_STREAM: Route<Greeter> = Route {
 pub(crate) const CHAT: Route<Greeter> = Route {
     method: Method::Get,
     path: "/v1/greeter/chat",
-    handler: |method| on(method, chat::chat).fallback(chat::connect_or_not_allowed),
-    operation: openapi::chat,
+    serves: &Handler {
+        handler: |method| on(method, chat::chat).fallback(chat::connect_or_not_allowed),
+        operation: openapi::chat,
+    },
 };
 
 /// `POST /v1/greeter/batch`: SayHelloBatch.
 pub(crate) const SAY_HELLO_BATCH: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/batch",
-    handler: |method| on(method, handlers::say_hello_batch),
-    operation: || {
-        let (request, reply) = openapi::batch_request_and_reply();
-        openapi::unary("SayHelloBatch", "Greets a batch of names (SayHelloBatch)", request, reply)
+    serves: &UnaryRpc {
+        id: "SayHelloBatch",
+        summary: "Greets a batch of names (SayHelloBatch)",
+        replies: "One greeting per name, in order",
+        reads: Reads::Body,
+        example: || proto::BatchHelloRequest { names: vec!["Ada".into(), "Grace".into()] },
+        call: |greeter, request| {
+            let messages = greeter.say_hello_batch(&request.names)?;
+            let replies = messages.into_iter().map(|message| HelloReply { message }).collect();
+            Ok(BatchHelloReply { replies })
+        },
     },
 };
 
@@ -117,10 +146,16 @@ pub(crate) const SAY_HELLO_BATCH: Route<Greeter> = Route {
 pub(crate) const ECHO_COMPLEX: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/echo/complex",
-    handler: |method| on(method, handlers::echo_complex),
-    operation: || {
-        let (request, reply) = openapi::complex_request_and_reply();
-        openapi::unary("EchoComplex", "Sends a complex message back (EchoComplex)", request, reply)
+    serves: &UnaryRpc {
+        id: "EchoComplex",
+        summary: "Sends a complex message back (EchoComplex)",
+        replies: "The request, as the server read it",
+        reads: Reads::Body,
+        example: record_schemas::complex_request,
+        call: |greeter, request| {
+            let complex = greeter.echo_complex(proto::complex_from_wire(request)?)?;
+            Ok(ComplexReply { response: Some(proto::complex_to_wire(complex)) })
+        },
     },
 };
 
@@ -128,16 +163,22 @@ pub(crate) const ECHO_COMPLEX: Route<Greeter> = Route {
 pub(crate) const ECHO_PEOPLE: Route<Greeter> = Route {
     method: Method::Post,
     path: "/v1/greeter/echo/people",
-    handler: |method| on(method, handlers::echo_people),
-    operation: || {
-        let (request, reply) = openapi::people_request_and_reply();
-        openapi::unary("EchoPeople", "Sends a list of people back (EchoPeople)", request, reply)
+    serves: &UnaryRpc {
+        id: "EchoPeople",
+        summary: "Sends a list of people back (EchoPeople)",
+        replies: "The people, as the server read them",
+        reads: Reads::Body,
+        example: record_schemas::people_request,
+        call: |greeter, request| {
+            let people = greeter.echo_people(proto::people_from_wire(request.people)?)?;
+            Ok(PeopleReply { people: proto::people_to_wire(people) })
+        },
     },
 };
 
 /// The Greeter's routes: behind the bearer token (when the server has one), load shedding and
 /// the request timeout.
-pub(crate) const GREETER: [Route<Greeter>; 8] = [
+pub(crate) const GREETER: &[Route<Greeter>] = &[
     SAY_HELLO,
     SAY_HELLO_BY_PATH,
     SAY_HELLO_AGAIN,
@@ -154,13 +195,17 @@ pub(crate) const HEALTH: [Route<Readiness>; 2] = [
     Route {
         method: Method::Get,
         path: "/healthz",
-        handler: |method| on(method, health::healthz),
-        operation: openapi::healthz,
+        serves: &Handler {
+            handler: |method| on(method, health::healthz),
+            operation: openapi::healthz,
+        },
     },
     Route {
         method: Method::Get,
         path: "/readyz",
-        handler: |method| on(method, health::readyz),
-        operation: openapi::readyz,
+        serves: &Handler {
+            handler: |method| on(method, health::readyz),
+            operation: openapi::readyz,
+        },
     },
 ];

@@ -17,10 +17,14 @@ use super::{
     encoding::negotiate,
     error::ApiError,
     extract::{ApiPath, ApiQuery},
-    handlers::NamePath,
     media::{NDJSON, SSE},
 };
 use crate::{greeter::Greeter, proto::HelloReply};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NamePath {
+    name: String,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
