@@ -2,7 +2,9 @@
 //! REST bodies, and the JSON codec of gRPC, gRPC-Web and Connect on the gRPC port, which turns
 //! each message into its protobuf twin before the services see it (see [`JsonCodec`]).
 
-use prost::Message;
+use std::{collections::HashMap, sync::LazyLock};
+
+use prost::{Message, Name};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
@@ -42,34 +44,70 @@ pub struct JsonCodec {
 
 /// The JSON codec of a Greeter method, by its gRPC path (`/helloworld.Greeter/SayHello`); `None`
 /// for the methods of other services (health, reflection), whose messages have no JSON form here.
+/// Made from the service's descriptor (each method's request and reply types) and the table of
+/// messages below, so that a new RPC over existing messages needs nothing here.
 pub fn codec_for(path: &str) -> Option<&'static JsonCodec> {
-    Some(match path.strip_prefix("/helloworld.Greeter/")? {
-        "SayHello" | "SayHelloAgain" => &codec::<HelloRequest, HelloReply>::CODEC,
-        "SayHelloStreamReply" => &codec::<HelloStreamRequest, HelloReply>::CODEC,
-        "SayHelloBidiStream" => &codec::<HelloRequest, HelloReply>::CODEC,
-        "SayHelloBatch" => &codec::<BatchHelloRequest, BatchHelloReply>::CODEC,
-        "EchoComplex" => &codec::<ComplexRequest, ComplexReply>::CODEC,
-        "EchoPeople" => &codec::<PeopleRequest, PeopleReply>::CODEC,
-        _ => return None,
-    })
+    static CODECS: LazyLock<HashMap<String, JsonCodec>> = LazyLock::new(greeter_codecs);
+    CODECS.get(path)
 }
 
-/// The codec of a method taking `Req` and answering `Reply`, made once per pair.
-#[allow(non_camel_case_types)]
-struct codec<Req, Reply>(std::marker::PhantomData<(Req, Reply)>);
+fn greeter_codecs() -> HashMap<String, JsonCodec> {
+    let set = prost_types::FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET)
+        .expect("the compiled descriptors decode");
+    let package = set.file.iter().filter(|file| file.package() == "helloworld");
+    let greeter = package.flat_map(|file| &file.service).find(|s| s.name() == "Greeter");
+    let mut codecs = HashMap::new();
+    for method in &greeter.expect("the Greeter is described").method {
+        let request = json_form(method.input_type());
+        let reply = json_form(method.output_type());
+        if let (Some(request), Some(reply)) = (request, reply) {
+            let codec = JsonCodec {
+                request_to_protobuf: request.to_protobuf,
+                reply_to_json: reply.to_json,
+            };
+            codecs.insert(format!("/helloworld.Greeter/{}", method.name()), codec);
+        }
+    }
+    codecs
+}
 
-impl<Req, Reply> codec<Req, Reply>
+/// How one message crosses between proto3 JSON and protobuf.
+struct JsonForm {
+    to_protobuf: fn(&[u8]) -> Result<Vec<u8>, String>,
+    to_json: fn(&[u8]) -> Result<Vec<u8>, String>,
+}
+
+/// The JSON form of the Greeter's message of this full name (`.helloworld.HelloRequest`, as
+/// descriptors write it), if it has one: a message the Greeter's methods take or answer needs
+/// a row here (`every_greeter_method_has_a_json_codec` says which is missing).
+fn json_form(full_name: &str) -> Option<JsonForm> {
+    let forms = [
+        form::<HelloRequest>(),
+        form::<HelloReply>(),
+        form::<HelloStreamRequest>(),
+        form::<BatchHelloRequest>(),
+        form::<BatchHelloReply>(),
+        form::<ComplexRequest>(),
+        form::<ComplexReply>(),
+        form::<PeopleRequest>(),
+        form::<PeopleReply>(),
+    ];
+    let name = full_name.strip_prefix('.')?;
+    forms.into_iter().find(|(form_name, _)| form_name == name).map(|(_, form)| form)
+}
+
+fn form<M>() -> (String, JsonForm)
 where
-    Req: Message + DeserializeOwned,
-    Reply: Message + Default + Serialize,
+    M: Message + Name + Default + Serialize + DeserializeOwned,
 {
-    const CODEC: JsonCodec = JsonCodec {
-        request_to_protobuf: |json| Ok(decode_object::<Req>(json)?.encode_to_vec()),
-        reply_to_json: |protobuf| {
-            let reply = Reply::decode(protobuf).map_err(|error| error.to_string())?;
-            serde_json::to_vec(&reply).map_err(|error| error.to_string())
+    let form = JsonForm {
+        to_protobuf: |json| Ok(decode_object::<M>(json)?.encode_to_vec()),
+        to_json: |protobuf| {
+            let message = M::decode(protobuf).map_err(|error| error.to_string())?;
+            serde_json::to_vec(&message).map_err(|error| error.to_string())
         },
     };
+    (M::full_name(), form)
 }
 
 #[cfg(test)]
@@ -84,6 +122,11 @@ mod tests {
             set.file.iter().flat_map(|file| &file.service).find(|s| s.name() == "Greeter");
         for method in &greeter.expect("the Greeter is described").method {
             let path = format!("/helloworld.Greeter/{}", method.name());
+            let missing = [method.input_type(), method.output_type()]
+                .into_iter()
+                .filter(|message| super::json_form(message).is_none())
+                .collect::<Vec<_>>();
+            assert!(missing.is_empty(), "{path}: no JSON form of {missing:?} in proto::json");
             assert!(super::codec_for(&path).is_some(), "{path} has no JSON codec");
         }
     }
