@@ -16,6 +16,7 @@ use std::{
 
 use common::{
     binary::{Binary, rss_kib},
+    outside::json_of,
     tools,
 };
 use flate2::{Compression, write::GzEncoder};
@@ -73,13 +74,9 @@ impl HealthyClient {
 
 async fn h2_attack(python: &std::path::Path, attack: &str, port: u16, kind: &str) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/attacks/h2_attacks.py");
-    let output = Command::new(python)
-        .args([script, attack, "127.0.0.1", &port.to_string(), kind])
-        .output()
-        .await
-        .unwrap();
-    assert!(output.status.success(), "{attack}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
+    let mut client = Command::new(python);
+    client.args([script, attack, "127.0.0.1", &port.to_string(), kind]);
+    json_of(&format!("the {attack} attack"), &mut client).await
 }
 
 fn zstd(bytes: &[u8]) -> Vec<u8> {

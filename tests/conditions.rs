@@ -13,7 +13,7 @@ use std::{
     },
 };
 
-use common::TestServer;
+use common::{TestServer, outside::json_of};
 use serde_json::Value;
 use tokio::{
     net::{TcpListener, TcpStream},
@@ -25,16 +25,9 @@ use tokio::{
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn compare(args: &[&str]) -> Vec<Value> {
-    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
-        .arg("compare")
-        .args(["--format", "json"])
-        .args(args)
-        .output()
-        .await
-        .expect("run compare");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "compare {args:?} failed: {stderr}");
-    let output: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut compare = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"));
+    compare.arg("compare").args(["--format", "json"]).args(args);
+    let output = json_of(&format!("compare {args:?}"), &mut compare).await;
     let rows = output["measurements"].as_array().unwrap().clone();
     for row in &rows {
         assert_eq!(row["errors"], 0, "{} {}: {}", row["cell"], row["workload"], row["first_error"]);

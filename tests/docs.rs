@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{TestServer, tools};
-use serde_json::{Value, json};
+use common::{TestServer, outside::json_of, tools};
+use serde_json::json;
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -17,15 +17,8 @@ async fn docs_page_lists_the_operations_and_try_it_out_says_hello() {
     };
     let server = TestServer::spawn().await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/docs_browser/try_it_out.py");
-    let output = Command::new(python)
-        .arg(script)
-        .arg(server.rest_url(""))
-        .output()
-        .await
-        .expect("run the browser script");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the browser script failed:\n{stderr}");
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut browser = Command::new(python);
+    let seen = json_of("the browser script", browser.arg(script).arg(server.rest_url(""))).await;
     assert_eq!(seen["operations"], json!(documented_operations()));
     assert_eq!(seen["say_hello_status"], "200");
     assert_eq!(seen["say_hello_body"], json!({"message": "Hello World"}));

@@ -6,8 +6,10 @@
 
 mod common;
 
-use common::tools;
-use serde_json::Value;
+use common::{
+    outside::{json_printed, run_ok},
+    tools,
+};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -28,17 +30,15 @@ async fn start(name: &str) -> Option<(Child, String)> {
 }
 
 async fn compare(target: &[&str], cell: &str) -> (Vec<(String, String, u64, u64)>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+    let mut compare = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"));
+    compare
         .arg("compare")
         .args(target)
         .args(["--cells", cell, "--workloads", "unary,records-20,batch-10", "--concurrency", "4"])
-        .args(["--warmup", "0.2", "--duration", "0.5", "--format", "json"])
-        .output()
-        .await
-        .expect("run compare");
+        .args(["--warmup", "0.2", "--duration", "0.5", "--format", "json"]);
+    let output = run_ok(&format!("compare {target:?}"), &mut compare).await;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = json_printed("compare", &output);
     let rows = report["measurements"]
         .as_array()
         .unwrap()

@@ -11,8 +11,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use common::binary::Binary;
-use serde_json::Value;
+use common::{binary::Binary, outside::json_of};
 use tokio::{
     net::{TcpListener, TcpStream},
     process::Command,
@@ -46,16 +45,12 @@ async fn three_servers() -> Vec<Binary> {
 
 /// Runs `compare` against the targets and returns, per cell, the calls each server answered.
 async fn spread(grpc_target: &str, rest_target: &str, cells: &str) -> Vec<(String, Vec<u64>)> {
-    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+    let mut compare = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"));
+    compare
         .args(["compare", "--grpc-target", grpc_target, "--rest-target", rest_target])
         .args(["--cells", cells, "--workloads", "unary", "--concurrency", "6"])
-        .args(["--warmup", "0.2", "--duration", "0.5", "--format", "json"])
-        .output()
-        .await
-        .expect("run compare");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let output: Value = serde_json::from_slice(&output.stdout).unwrap();
+        .args(["--warmup", "0.2", "--duration", "0.5", "--format", "json"]);
+    let output = json_of("compare", &mut compare).await;
     output["measurements"]
         .as_array()
         .unwrap()

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{TestServer, tools};
+use common::{TestServer, outside::json_of, tools};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -20,17 +20,9 @@ fn node_dir() -> PathBuf {
 async fn run_connect_es(node: &Path, script: &str, server: &TestServer) -> Value {
     let descriptors = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(descriptors.path(), rpc_vs_rest::proto::FILE_DESCRIPTOR_SET).unwrap();
-    let output = Command::new(node)
-        .current_dir(node_dir())
-        .arg(script)
-        .arg(descriptors.path())
-        .arg(server.grpc_url())
-        .output()
-        .await
-        .expect("run node");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the Connect-ES client failed:\n{stderr}");
-    serde_json::from_slice(&output.stdout).unwrap()
+    let mut client = Command::new(node);
+    client.current_dir(node_dir()).arg(script).arg(descriptors.path()).arg(server.grpc_url());
+    json_of(&format!("the Connect-ES client {script}"), &mut client).await
 }
 
 #[tokio::test]

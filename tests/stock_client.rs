@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, tools};
+use common::{TestServer, outside::json_of, tools};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -13,15 +13,9 @@ async fn a_stock_python_client_gets_its_greetings() {
     let Some(python) = tools::require_python_with("grpc_tools") else { return };
     let server = TestServer::spawn().await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stock_client/greet.py");
-    let output = Command::new(python)
-        .arg(script)
-        .arg(server.grpc_addr.to_string())
-        .output()
-        .await
-        .expect("run the stock client");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stock client failed:\n{stderr}");
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut client = Command::new(python);
+    let result =
+        json_of("the stock client", client.arg(script).arg(server.grpc_addr.to_string())).await;
     let stream: Vec<String> =
         (1..=10).map(|i| format!("Hello Stock, greeting {i} of 10")).collect();
     assert_eq!(

@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod docs;
+pub mod outside;
 pub mod tools;
 
 use std::net::SocketAddr;
