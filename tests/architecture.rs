@@ -172,3 +172,26 @@ fn a_loop_is_found() {
     ]);
     assert!(loop_through(&a, &graph).is_some());
 }
+
+/// `compare`'s rooms, in the order a run uses them: each uses only the rooms before it, so a
+/// reader can take them in that order (and a new client cannot come to need the report).
+#[test]
+fn compares_rooms_use_only_the_rooms_before_them() {
+    const ROOMS: [&str; 4] = ["workload", "clients", "run", "outputs"];
+    let mut files = BTreeMap::new();
+    modules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &[], &mut files);
+    let room = |module: &Module| match module.as_slice() {
+        [compare, room, ..] if compare == "compare" => ROOMS.iter().position(|r| r == room),
+        _ => None,
+    };
+    let mut backwards = Vec::new();
+    for (module, needs) in dependencies(&files) {
+        let Some(at) = room(&module) else { continue };
+        for need in needs.iter().filter(|need| room(need).is_some_and(|later| later > at)) {
+            backwards.push(format!("{} uses {}", module.join("/"), need.join("/")));
+        }
+    }
+    assert!(backwards.is_empty(), "a room of compare uses a later one:\n{}", backwards.join("\n"));
+    let rooms_read = files.keys().filter_map(room).collect::<BTreeSet<_>>();
+    assert_eq!(rooms_read.len(), ROOMS.len(), "compare's rooms are not all there");
+}

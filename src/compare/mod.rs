@@ -1,34 +1,21 @@
 //! `rpc-vs-rest compare`: the same workload through every protocol stack, side by side.
-//! Cells (`cell`): `grpc` (protobuf, HTTP/2, gRPC framing), REST with JSON or protobuf bodies
-//! over HTTP/1.1 or h2c, SSE and WebSocket, and Connect in JSON or protobuf on the gRPC port,
-//! each compressed or not. Workloads (`workload`): unary SayHello, batches of N names, server
-//! streams of N, chats of N, and the payload echoes (grpc_bench's complex message, N person
-//! records). Every reply is checked;
-//! latency percentiles, throughput, bytes on the wire per call and server CPU per call.
+//! Cells: `grpc` (protobuf, HTTP/2, gRPC framing), REST with JSON or protobuf bodies over
+//! HTTP/1.1 or h2c, SSE and WebSocket, and Connect in JSON or protobuf on the gRPC port, each
+//! compressed or not. Workloads: unary SayHello, batches of N names, server streams of N, chats
+//! of N, and the payload echoes (grpc_bench's complex message, N person records). Every reply
+//! is checked; latency percentiles, throughput, bytes on the wire per call and server CPU per
+//! call are measured.
+//!
+//! Its rooms, in the order a run uses them: `workload` (what a call sends), `clients` (the
+//! cells, their clients and connections, the check of each reply), `run` (the server under
+//! test, the link, the load generator and its measurements, shards) and `outputs` (the report,
+//! verdicts, provenance, baselines, merges). Each room uses only the rooms before it; this file
+//! holds the command's options and puts a run together. A new client goes in `clients` (and a
+//! cell in `clients/cell.rs`), a new output in `outputs`.
 
-mod address;
-mod baseline;
-mod cell;
-mod check;
-mod compression;
-mod grpc_client;
-mod html;
-mod http2;
-pub mod link;
-mod merge;
-pub mod payload;
-mod provenance;
-mod report;
-mod rest_client;
+mod clients;
+mod outputs;
 mod run;
-mod shard;
-mod target;
-pub mod tls;
-mod turns;
-mod unary_client;
-mod verdict;
-mod websocket_client;
-mod wire;
 mod workload;
 
 use std::time::Duration;
@@ -38,22 +25,22 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Profile;
 
-pub use address::{GrpcTarget, RestTarget};
-pub use cell::{Api, Cell, CellClient, Encoding, HttpVersion};
-pub use check::ServedBy;
-pub use check::{CallError, Expected};
-pub use compression::Compression;
-pub use grpc_client::GrpcClients;
-pub use http2::Http2;
-pub use provenance::Provenance;
-pub use report::Format;
-pub use report::Report;
+pub use clients::cell::{Api, Cell, CellClient, Encoding, HttpVersion};
+pub use clients::check::ServedBy;
+pub use clients::check::{CallError, Expected};
+pub use clients::compression::Compression;
+pub use clients::grpc::GrpcClients;
+pub use clients::http2::Http2;
+pub use clients::unary::{ClientOptions, ConnectionPolicy};
+pub use clients::wire::{CountingConnector, CountingStream, WireCounters};
+pub use outputs::provenance::Provenance;
+pub use outputs::report::Format;
+pub use outputs::report::Report;
+pub use outputs::verdict::{Verdict, verdicts};
+pub use run::address::{GrpcTarget, RestTarget};
+pub use run::shard::{Shard, StartAt};
 pub use run::{LatencyAt, Measurement, decode_histogram};
-pub use shard::{Shard, StartAt};
-pub use unary_client::{ClientOptions, ConnectionPolicy};
-pub use verdict::{Verdict, verdicts};
-pub use wire::{CountingConnector, CountingStream, WireCounters};
-pub use workload::Workload;
+pub use workload::{Workload, payload};
 
 /// The cells a run compares unless told otherwise: every one.
 const DEFAULT_CELLS: &str = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-proto-h2,\
@@ -126,7 +113,7 @@ pub struct CompareConfig {
     /// and slow start at the emulated round trip. Works against targets too. The relay's CPU
     /// counts as the client's.
     #[arg(long, value_delimiter = ';', default_value = "loopback")]
-    pub link: Vec<link::Link>,
+    pub link: Vec<run::link::Link>,
 
     /// Every cell over TLS (rustls): HTTP/2 cells by ALPN `h2`, HTTP/1.1 cells by `http/1.1`;
     /// bytes on the wire and CPU include it. The server compare starts gets a certificate
@@ -219,12 +206,12 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 pub enum CompareCommand {
     /// Merge the `--format json` results of the shards of one run (files, or folders of
     /// `*.json`) into one: histograms added exactly, calls, bytes, errors and servers summed.
-    Merge(merge::MergeConfig),
+    Merge(outputs::merge::MergeConfig),
 }
 
 pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     if let Some(CompareCommand::Merge(merge)) = &config.command {
-        return merge::run(merge);
+        return outputs::merge::run(merge);
     }
     if config.full {
         config.workloads =
@@ -257,30 +244,34 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
         }
     }
     let measurements = measure_all(&config, &target).await?;
-    let verdicts = verdict::verdicts(&measurements);
-    println!("{}", report::document(&provenance, &measurements, &verdicts, config.format)?);
-    let changes =
-        before.as_ref().map(|before| baseline::changes(&before.measurements, &measurements));
+    let verdicts = outputs::verdict::verdicts(&measurements);
+    println!(
+        "{}",
+        outputs::report::document(&provenance, &measurements, &verdicts, config.format)?
+    );
+    let changes = before
+        .as_ref()
+        .map(|before| outputs::baseline::changes(&before.measurements, &measurements));
     if let (Some(changes), Some(path)) = (&changes, &config.baseline) {
         if matches!(config.format, Format::Table | Format::Markdown) {
-            println!("{}", baseline::render(changes, path, config.format));
+            println!("{}", outputs::baseline::render(changes, path, config.format));
         }
     }
     if let Some(path) = &config.report {
-        let page = html::Page {
+        let page = outputs::html::Page {
             provenance: &provenance,
             measurements: &measurements,
             verdicts: &verdicts,
             baseline: before.as_ref().zip(changes).map(|(before, changes)| (&before.run, changes)),
         };
-        std::fs::write(path, html::render(&page))?;
+        std::fs::write(path, outputs::html::render(&page))?;
         eprintln!("wrote {}", path.display());
     }
     let local = target.profile.is_some();
     drop(target);
     if config.full && local && matches!(config.format, Format::Table | Format::Markdown) {
         let costs = feature_costs(&config).await?;
-        println!("{}", report::render_feature_costs(&costs, config.format)?);
+        println!("{}", outputs::report::render_feature_costs(&costs, config.format)?);
     }
     Ok(())
 }
@@ -294,14 +285,15 @@ fn cells_with_targets(config: &CompareConfig) -> anyhow::Result<Vec<Cell>> {
         return Ok(config.cells.clone());
     }
     // Connect is served on the gRPC port.
-    let needs_grpc = |cell: &Cell| matches!(cell.api, cell::Api::Grpc | cell::Api::Connect(_));
+    let needs_grpc =
+        |cell: &Cell| matches!(cell.api, clients::cell::Api::Grpc | clients::cell::Api::Connect(_));
     let served = |cell: &&Cell| if needs_grpc(cell) { grpc } else { rest };
     let defaults: Vec<Cell> = DEFAULT_CELLS
         .split(',')
         .map(|name| name.parse().map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<_>>()?;
     if config.cells == defaults {
-        let connect = |cell: &&Cell| matches!(cell.api, cell::Api::Connect(_));
+        let connect = |cell: &&Cell| matches!(cell.api, clients::cell::Api::Connect(_));
         return Ok(config
             .cells
             .iter()
@@ -329,10 +321,10 @@ fn on_off(value: &str) -> Result<bool, String> {
     }
 }
 
-async fn connect(config: &CompareConfig, profile: Profile) -> anyhow::Result<target::Target> {
+async fn connect(config: &CompareConfig, profile: Profile) -> anyhow::Result<run::target::Target> {
     let mut target = connect_resuming(config, profile).await?;
     if !config.tls_resumption {
-        target.tls = target.tls.map(tls::ClientTls::without_resumption);
+        target.tls = target.tls.map(clients::tls::ClientTls::without_resumption);
     }
     Ok(target)
 }
@@ -340,9 +332,9 @@ async fn connect(config: &CompareConfig, profile: Profile) -> anyhow::Result<tar
 async fn connect_resuming(
     config: &CompareConfig,
     profile: Profile,
-) -> anyhow::Result<target::Target> {
+) -> anyhow::Result<run::target::Target> {
     match (&config.grpc_target, &config.rest_target) {
-        (None, None) => target::Target::local(profile, config.http2, config.tls).await,
+        (None, None) => run::target::Target::local(profile, config.http2, config.tls).await,
         (grpc, rest) => {
             let tls = match (config.tls, &config.tls_ca) {
                 (false, _) => None,
@@ -358,10 +350,10 @@ async fn connect_resuming(
                             "--tls with --grpc-target alone needs --tls-server-name NAME"
                         ),
                     };
-                    Some(tls::ClientTls::trusting(&pem, &name)?)
+                    Some(clients::tls::ClientTls::trusting(&pem, &name)?)
                 }
             };
-            target::Target::remote(grpc.as_ref(), rest.as_ref(), tls).await
+            run::target::Target::remote(grpc.as_ref(), rest.as_ref(), tls).await
         }
     }
 }
@@ -369,10 +361,10 @@ async fn connect_resuming(
 /// Runs every combination and returns the measurements, in order.
 async fn measure_all(
     config: &CompareConfig,
-    target: &target::Target,
+    target: &run::target::Target,
 ) -> anyhow::Result<Vec<Measurement>> {
     let base = plan(config);
-    let runs: Vec<(&link::Link, &Workload, usize, usize, Cell)> = config
+    let runs: Vec<(&run::link::Link, &Workload, usize, usize, Cell)> = config
         .link
         .iter()
         .flat_map(|link| {
@@ -437,7 +429,7 @@ async fn measure_all(
 /// every workload and is not asked. Only a measurement without a single good call asks, so a
 /// run that goes well opens no connection more than it measures.
 async fn not_served(
-    target: &target::Target,
+    target: &run::target::Target,
     plan: &run::Plan,
     cell: Cell,
     workload: &Workload,
@@ -469,7 +461,7 @@ fn plan(config: &CompareConfig) -> run::Plan {
         duration: Duration::from_secs_f64(config.duration),
         repeats: config.repeats,
         rate: config.rate,
-        link: link::Link::LOOPBACK,
+        link: run::link::Link::LOOPBACK,
         client: ClientOptions {
             policy: ConnectionPolicy {
                 h1_pool: config.h1_connections,
@@ -498,12 +490,14 @@ fn connection_counts(cell: Cell, concurrency: usize, connections: &[usize]) -> V
 /// What the default profile's features (request ids, metrics) cost per call: unary calls, 64
 /// in flight, on one connection per HTTP/2 cell, against a default and then a lean server of
 /// compare's own.
-async fn feature_costs(config: &CompareConfig) -> anyhow::Result<Vec<report::FeatureCost>> {
+async fn feature_costs(
+    config: &CompareConfig,
+) -> anyhow::Result<Vec<outputs::report::FeatureCost>> {
     let cells = [Cell::GRPC, Cell::REST_JSON_H1, Cell::REST_JSON_H2];
     let plan = plan(config);
     let mut by_profile = Vec::new();
     for profile in [Profile::Default, Profile::Lean] {
-        let target = target::Target::local(profile, config.http2, config.tls).await?;
+        let target = run::target::Target::local(profile, config.http2, config.tls).await?;
         let mut measured = Vec::new();
         for cell in cells {
             measured.push(run::measure(&target, cell, &Workload::Unary, 64, 1, &plan).await?);
@@ -513,6 +507,9 @@ async fn feature_costs(config: &CompareConfig) -> anyhow::Result<Vec<report::Fea
     Ok(by_profile[0]
         .iter()
         .zip(&by_profile[1])
-        .map(|(default, lean)| report::FeatureCost { default: default.clone(), lean: lean.clone() })
+        .map(|(default, lean)| outputs::report::FeatureCost {
+            default: default.clone(),
+            lean: lean.clone(),
+        })
         .collect())
 }

@@ -2,7 +2,7 @@
 //! per workload, which cell is fastest and by how much, which sends the fewest bytes, where
 //! the ranking changes with load, and which cells varied too much between repeats to rank.
 
-use super::run::Measurement;
+use crate::compare::run::Measurement;
 
 /// Throughput that varies more than this between repeats (relative to the median) is too
 /// noisy to rank a cell by.

@@ -9,10 +9,8 @@ use tokio::{
     process::{Child, Command},
 };
 
-use super::{
-    address::{GrpcTarget, RestTarget},
-    tls::ClientTls,
-};
+use super::address::{GrpcTarget, RestTarget};
+use crate::compare::clients::tls::ClientTls;
 use crate::{
     config::{Http2Windows, Profile},
     server::BoundAddresses,
@@ -152,7 +150,7 @@ impl CertificateFiles {
         let dir =
             std::env::temp_dir().join(format!("rpc-vs-rest-compare-{}-{made}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let (cert_pem, key_pem) = super::tls::self_signed()?;
+        let (cert_pem, key_pem) = crate::compare::clients::tls::self_signed()?;
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         std::fs::write(&cert, &cert_pem)?;
         std::fs::write(&key, key_pem)?;

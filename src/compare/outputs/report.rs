@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use super::{provenance::Provenance, run::Measurement, verdict::Verdict};
+use super::{provenance::Provenance, verdict::Verdict};
+use crate::compare::run::Measurement;
 
 /// What `compare --format json` writes: where the numbers came from, and the numbers.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,9 +10,9 @@ use super::{
     baseline::{self, Change},
     provenance::Provenance,
     report::{self, Format},
-    run::{LatencyAt, Measurement},
     verdict::{Verdict, distinct, label},
 };
+use crate::compare::run::{LatencyAt, Measurement};
 
 /// A comparison's report, and optionally how it changed from an earlier one.
 pub(crate) struct Page<'a> {

@@ -7,8 +7,8 @@ use super::{
     http2::Http2,
     turns::Turns,
     wire::WireCounters,
-    workload::Workload,
 };
+use crate::compare::workload::Workload;
 use crate::{
     proto::{BatchHelloRequest, HelloRequest, HelloStreamRequest, greeter_client::GreeterClient},
     server::SERVED_BY,

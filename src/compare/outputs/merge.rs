@@ -13,8 +13,10 @@ use super::{
     html,
     provenance::{Merged, Provenance},
     report::{self, Format, Report},
-    run::{Latencies, Measurement, decode_histogram, encode_histogram, new_histogram},
     verdict,
+};
+use crate::compare::run::{
+    Latencies, Measurement, decode_histogram, encode_histogram, new_histogram,
 };
 
 /// `rpc-vs-rest compare merge`.

@@ -21,8 +21,8 @@ use super::{
     tls::{Alpn, ClientTls},
     turns::Turns,
     wire::{CountingStream, WireCounters},
-    workload::Workload,
 };
+use crate::compare::workload::Workload;
 use crate::{
     config::Http2Windows,
     proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest},

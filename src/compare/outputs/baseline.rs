@@ -6,9 +6,9 @@ use std::path::Path;
 
 use super::{
     report::{self, Format},
-    run::Measurement,
     verdict::bytes_per_call,
 };
+use crate::compare::run::Measurement;
 
 /// One cell measured by both runs, at the same workload, concurrency and connections.
 #[derive(Debug, Clone)]

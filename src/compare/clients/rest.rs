@@ -15,8 +15,8 @@ use super::{
     http2::Http2,
     turns::Turns,
     wire::{CountingConnector, WireCounters},
-    workload::Workload,
 };
+use crate::compare::workload::Workload;
 use crate::{
     proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest, HelloStreamRequest},
     rest::{media, routes},

@@ -7,7 +7,7 @@ use crate::{
     proto::{self, ComplexReply, PeopleReply},
 };
 
-use super::workload::Workload;
+use crate::compare::workload::Workload;
 
 /// The name every call of the comparison greets.
 pub(crate) const NAME: &str = "World";

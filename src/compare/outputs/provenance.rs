@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{CompareConfig, target::Target};
+use crate::compare::{CompareConfig, run::target::Target};
 
 /// The provenance of one `compare` run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -21,7 +21,7 @@ pub struct Provenance {
     pub settings: Settings,
     /// This run's part of a sharded load (`--shard`), if it is one.
     #[serde(default)]
-    pub shard: Option<super::shard::Shard>,
+    pub shard: Option<crate::compare::run::shard::Shard>,
     /// How late this shard began after `--start-at`, in seconds, if it did.
     #[serde(default)]
     pub late_by_seconds: Option<f64>,
@@ -134,7 +134,7 @@ impl Provenance {
                 profile: target.profile.map(|profile| profile.as_str().into()),
                 grpc: target.grpc.iter().map(ToString::to_string).collect(),
                 rest: match target.rest {
-                    super::target::UNSPECIFIED => "none".into(),
+                    crate::compare::run::target::UNSPECIFIED => "none".into(),
                     rest => rest.to_string(),
                 },
             },

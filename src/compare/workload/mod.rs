@@ -2,11 +2,11 @@
 //! server stream of N greetings, a conversation, or a realistic payload sent back (grpc_bench's
 //! complex message, or N person records).
 
+pub mod payload;
+
 use std::{fmt, str::FromStr, sync::Arc};
 
 use crate::proto::{ComplexRequest, PeopleRequest};
-
-use super::payload;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Workload {

@@ -4,6 +4,11 @@
 //! HDR histogram; bytes are counted at the client's sockets; the server's CPU time is read
 //! from /proc when the server is local.
 
+pub(crate) mod address;
+pub(crate) mod link;
+pub(crate) mod shard;
+pub(crate) mod target;
+
 use std::{
     collections::BTreeMap,
     sync::Arc,
@@ -12,15 +17,17 @@ use std::{
 
 use hdrhistogram::Histogram;
 
-use super::{
-    cell::{Cell, CellClient},
-    check::Expected,
-    check::ServedBy,
+use self::{
     link::{Link, Relays},
     shard::{Shard, unix_ms},
     target::Target,
-    unary_client::ClientOptions,
-    wire::WireCounters,
+};
+use crate::compare::{
+    clients::cell::{Cell, CellClient},
+    clients::check::Expected,
+    clients::check::ServedBy,
+    clients::unary::ClientOptions,
+    clients::wire::WireCounters,
     workload::Workload,
 };
 
@@ -211,7 +218,7 @@ pub(crate) async fn measure(
     for _ in 0..plan.repeats.max(1) {
         let (sent_before, received_before) = counters.snapshot();
         let cpu_before = target.server_cpu();
-        let client_cpu_before = super::target::client_cpu();
+        let client_cpu_before = target::client_cpu();
         let opened = unix_ms();
         let run;
         (run, clients) = drive(clients, workload, plan.duration, rate).await;
@@ -221,7 +228,7 @@ pub(crate) async fn measure(
             after.zip(before).map(|(after, before)| after.saturating_sub(before))
         };
         let cpu = since(target.server_cpu(), cpu_before);
-        let client_cpu = since(super::target::client_cpu(), client_cpu_before);
+        let client_cpu = since(target::client_cpu(), client_cpu_before);
         let calls = run.calls.max(1) as f64;
         let per_1000_calls = |cpu: Duration| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls;
         let Latencies { p50_us, p90_us, p99_us, p999_us, max_us, latency_percentiles } =

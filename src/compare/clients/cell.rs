@@ -6,18 +6,18 @@ use std::{fmt, net::SocketAddr, str::FromStr, sync::Arc};
 use bytes::Bytes;
 use http_body_util::Empty;
 
-use super::compression::Compression;
 use super::{
     check::{CallError, Expected, ServedBy},
-    grpc_client::{self, GrpcClients},
+    compression::Compression,
+    grpc::{self, GrpcClients},
     http2::Http2,
-    rest_client::{RestClient, RestStyle},
+    rest::{RestClient, RestStyle},
     turns::Turns,
-    unary_client::{self, ClientOptions, ConnectionPolicy, UnaryClient},
-    websocket_client,
+    unary::{self, ClientOptions, ConnectionPolicy, UnaryClient},
+    websocket,
     wire::WireCounters,
-    workload::Workload,
 };
+use crate::compare::workload::Workload;
 
 /// One protocol stack, what is compared, as independent parts: the API style with its framing
 /// and encoding, the HTTP version, and the compression of messages. What every cell of a run
@@ -288,15 +288,13 @@ impl CellClient {
             anyhow::bail!("the {cell} cell cannot carry {workload}");
         }
         match (cell.api, unary) {
-            (Api::Grpc, true) => lean(grpc, unary_client::Reply::Grpc).await,
-            (Api::Rest(Encoding::Json), true) => lean(&[rest], unary_client::Reply::Json).await,
-            (Api::Rest(Encoding::Protobuf), true) => {
-                lean(&[rest], unary_client::Reply::Protobuf).await
-            }
+            (Api::Grpc, true) => lean(grpc, unary::Reply::Grpc).await,
+            (Api::Rest(Encoding::Json), true) => lean(&[rest], unary::Reply::Json).await,
+            (Api::Rest(Encoding::Protobuf), true) => lean(&[rest], unary::Reply::Protobuf).await,
             (Api::Connect(encoding), true) => {
                 let reply = match encoding {
-                    Encoding::Json => unary_client::Reply::ConnectJson,
-                    Encoding::Protobuf => unary_client::Reply::ConnectProtobuf,
+                    Encoding::Json => unary::Reply::ConnectJson,
+                    Encoding::Protobuf => unary::Reply::ConnectProtobuf,
                 };
                 lean(grpc, reply).await
             }
@@ -313,9 +311,7 @@ impl CellClient {
             }
             (Api::Grpc, false) => {
                 let tls = tls.as_ref();
-                Ok(Self::Grpc(
-                    grpc_client::connect(grpc, connections, windows, tls, &counters).await?,
-                ))
+                Ok(Self::Grpc(grpc::connect(grpc, connections, windows, tls, &counters).await?))
             }
             (Api::Rest(_), false) => {
                 let rest = RestClient::connect(rest, rest_style(false), connections, counters);
@@ -375,14 +371,14 @@ impl CellClient {
     ) -> Result<ServedBy, CallError> {
         match (self, workload) {
             (Self::Unary(client), _) => client.call(workload, expected).await,
-            (Self::Grpc(clients), _) => grpc_client::call(clients, workload, expected).await,
+            (Self::Grpc(clients), _) => grpc::call(clients, workload, expected).await,
             (Self::Rest(rest), _) => rest.call(workload, expected).await,
             (Self::WebSocket { addr, tls, counters }, Workload::Chat(count)) => {
-                websocket_client::chat(*addr, tls.as_ref(), counters, *count, expected).await
+                websocket::chat(*addr, tls.as_ref(), counters, *count, expected).await
             }
             (Self::WebSocketOverHttp2 { connections, authority }, Workload::Chat(count)) => {
                 let connection = connections.next();
-                websocket_client::chat_over_http2(connection, authority, *count, expected).await
+                websocket::chat_over_http2(connection, authority, *count, expected).await
             }
             (Self::WebSocket { .. } | Self::WebSocketOverHttp2 { .. }, _) => {
                 Err(CallError::CannotCarry)

@@ -1,0 +1,15 @@
+//! How each cell calls the server: the cells and their clients (unary, gRPC streams, REST
+//! streams, WebSocket chats), the connections they open (TLS, HTTP/2, bytes counted at the
+//! socket), compression, and the check of every reply against the domain.
+
+pub(crate) mod cell;
+pub(crate) mod check;
+pub(crate) mod compression;
+pub(crate) mod grpc;
+pub(crate) mod http2;
+pub(crate) mod rest;
+pub(crate) mod tls;
+pub(crate) mod turns;
+pub(crate) mod unary;
+pub(crate) mod websocket;
+pub(crate) mod wire;

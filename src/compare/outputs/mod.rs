@@ -1,0 +1,9 @@
+//! What a run writes: the report (table, JSON, Markdown, HTML), its verdicts, the provenance
+//! of each measurement, the comparison with a saved baseline, and the merge of shards.
+
+pub(crate) mod baseline;
+pub(crate) mod html;
+pub(crate) mod merge;
+pub(crate) mod provenance;
+pub(crate) mod report;
+pub(crate) mod verdict;
