@@ -3,7 +3,7 @@
 # temporary folder, an empty CARGO_HOME (nothing from this machine's cargo cache) and no .venv,
 # then the README's two commands: `cargo run --release` must serve (curl gets a greeting) and
 # `./scripts/test.sh` must pass. Everything downloads and builds from scratch, so it is slow
-# (about 17 minutes on 2 cores when last measured) and not part of .ci/run: run it before you stop whenever
+# (about 10.5 minutes on 2 cores when last measured) and not part of .ci/run: run it before you stop whenever
 # dependencies, tests or scripts change. Uncommitted changes are not in the clone.
 # KEEP=1 keeps the temporary folder for a look afterwards.
 set -euo pipefail
