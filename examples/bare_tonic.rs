@@ -70,17 +70,19 @@ impl Greeter for BareGreeter {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> anyhow::Result<()> {
     // Logging set up by our server's own code (tracing to stderr, `info` unless `RUST_LOG`
     // says otherwise): without a subscriber, tracing falls back to its `log` bridge on every
     // span, a cost no real server pays.
     rpc_vs_rest::telemetry::init(rpc_vs_rest::cli::LogFormat::Text);
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50061".into()).parse()?;
-    Server::builder()
-        .tcp_nodelay(true)
-        .add_service(GreeterServer::new(BareGreeter))
-        .serve(addr)
-        .await?;
-    Ok(())
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50061".into());
+    let listener = std::net::TcpListener::bind(addr)?;
+    // The runtime `serve` would use (RPC_VS_REST_RUNTIME), so the ladder compares like with like.
+    let runtime = rpc_vs_rest::runtime::RuntimeKind::from_env()?;
+    rpc_vs_rest::runtime::serve_on_each(runtime, listener, |incoming| {
+        Server::builder()
+            .add_service(GreeterServer::new(BareGreeter))
+            // With TCP_NODELAY, as our server sets it, so the comparison is like with like.
+            .serve_with_incoming(incoming)
+    })
 }

@@ -7,26 +7,25 @@
 //! Usage: cargo run --release --example same_api_axum -- 127.0.0.1:8085 (port 0 works; the
 //! bound address is printed on stdout).
 
-use axum::{extract::DefaultBodyLimit, serve::ListenerExt};
+use axum::extract::DefaultBodyLimit;
 use rpc_vs_rest::{config::DEFAULT_MAX_MESSAGE_BYTES, greeter::Greeter, readiness::Readiness};
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> anyhow::Result<()> {
     // Logging set up by our server's own code (tracing to stderr, `info` unless `RUST_LOG`
     // says otherwise): without a subscriber, tracing falls back to its `log` bridge on every
     // span, a cost no real server pays.
     rpc_vs_rest::telemetry::init(rpc_vs_rest::cli::LogFormat::Text);
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8085".into());
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = std::net::TcpListener::bind(addr)?;
     println!("{}", listener.local_addr()?);
-    // Readiness reports through gRPC health in our server; here nothing reads that side.
-    let readiness = Readiness::new(tonic_health::server::HealthReporter::new()).await;
-    let app = rpc_vs_rest::rest::api(Greeter::new(), readiness)
-        .layer(DefaultBodyLimit::max(DEFAULT_MAX_MESSAGE_BYTES));
-    // TCP_NODELAY, as our server sets it, so the comparison is like with like.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app).await?;
-    Ok(())
+    // The runtime `serve` would use (RPC_VS_REST_RUNTIME), so the ladder compares like with like.
+    let runtime = rpc_vs_rest::runtime::RuntimeKind::from_env()?;
+    rpc_vs_rest::runtime::serve_on_each(runtime, listener, |incoming| async move {
+        // Readiness reports through gRPC health in our server; here nothing reads that side.
+        let readiness = Readiness::new(tonic_health::server::HealthReporter::new()).await;
+        let app = rpc_vs_rest::rest::api(Greeter::new(), readiness)
+            .layer(DefaultBodyLimit::max(DEFAULT_MAX_MESSAGE_BYTES));
+        // With TCP_NODELAY, as our server sets it, so the comparison is like with like.
+        axum::serve(incoming, app).await
+    })
 }

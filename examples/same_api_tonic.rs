@@ -8,17 +8,22 @@
 //! bound address is printed on stdout).
 
 use rpc_vs_rest::{config::DEFAULT_MAX_MESSAGE_BYTES, greeter::Greeter};
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::transport::Server;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> anyhow::Result<()> {
     // Logging set up by our server's own code (tracing to stderr, `info` unless `RUST_LOG`
     // says otherwise): without a subscriber, tracing falls back to its `log` bridge on every
     // span, a cost no real server pays.
     rpc_vs_rest::telemetry::init(rpc_vs_rest::cli::LogFormat::Text);
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50065".into());
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = std::net::TcpListener::bind(addr)?;
     println!("{}", listener.local_addr()?);
+    // The runtime `serve` would use (RPC_VS_REST_RUNTIME), so the ladder compares like with like.
+    let runtime = rpc_vs_rest::runtime::RuntimeKind::from_env()?;
+    rpc_vs_rest::runtime::serve_on_each(runtime, listener, serve)
+}
+
+async fn serve(incoming: rpc_vs_rest::runtime::Incoming) -> anyhow::Result<()> {
     // Health as our server answers it, reporting the Greeter as serving.
     let reporter = tonic_health::server::HealthReporter::new();
     let health = rpc_vs_rest::grpc::health::Health::new(
@@ -33,8 +38,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        // TCP_NODELAY, as our server sets it, so the comparison is like with like.
-        .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))
+        // With TCP_NODELAY, as our server sets it, so the comparison is like with like.
+        .serve_with_incoming(incoming)
         .await?;
     Ok(())
 }

@@ -13,6 +13,9 @@
 # CALLS calls each (default 5000) after 1000 to warm up. Prints the ladder, the step costs and
 # the distortion (how much each level changes gRPC / REST); the last line is one JSON object:
 #   {"profile":"lean","grpc":{"floor":N,"same_api":N,"ours":N},"rest-h1":{...},"rest-h2c":{...}}
+# BIN_DIR: where the binaries are (default target/release, built here; scripts/tuning.sh points
+# it at its builds); PIN_CPU: run each server on that CPU alone (unset: not pinned), so that
+# RPC_VS_REST_RUNTIME=per-core starts one runtime, as on one pinned core.
 # Needs valgrind and h2load (Debian: valgrind nghttp2-client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +24,13 @@ PROFILE="${PROFILE:-default}"
 for tool in valgrind callgrind_control callgrind_annotate h2load python3; do
     command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is missing (apt-get install valgrind nghttp2-client)" >&2; exit 1; }
 done
-cargo build --release --quiet --bin rpc-vs-rest --example bare_tonic --example bare_axum \
-    --example same_api_tonic --example same_api_axum
+if [[ -z ${BIN_DIR:-} ]]; then
+    cargo build --release --quiet --bin rpc-vs-rest --example bare_tonic --example bare_axum \
+        --example same_api_tonic --example same_api_axum
+fi
+BIN_DIR="${BIN_DIR:-target/release}"
+pin=()
+[[ -n ${PIN_CPU:-} ]] && pin=(taskset -c "$PIN_CPU")
 work=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 printf '\x00\x00\x00\x00\x07\x0a\x05World' > "$work/hello.grpc"
@@ -44,7 +52,7 @@ load_rest-h2c() { # port calls
 # count LABEL STACK PORT COMMAND...: instructions per call of COMMAND under STACK's load.
 count() {
     local label=$1 stack=$2 port=$3; shift 3
-    valgrind --tool=callgrind --callgrind-out-file="$work/$label.out" "$@" >/dev/null 2>&1 &
+    "${pin[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/$label.out" "$@" >/dev/null 2>&1 &
     local pid=$!
     for _ in $(seq 150); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
     "load_$stack" "$port" 1000 || { echo "instructions.sh: $label: calls failed" >&2; exit 1; }
@@ -57,8 +65,8 @@ count() {
     echo $((total / CALLS))
 }
 
-BIN=target/release/rpc-vs-rest
-EXAMPLES=target/release/examples
+BIN=$BIN_DIR/rpc-vs-rest
+EXAMPLES=$BIN_DIR/examples
 declare -A result
 port=50090
 for stack in grpc rest-h1 rest-h2c; do

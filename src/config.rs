@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use crate::auth::BearerToken;
+use crate::{auth::BearerToken, runtime::RuntimeKind};
 
 /// `rpc-vs-rest serve`.
 #[derive(Debug, Clone, Args)]
@@ -65,6 +65,13 @@ pub struct ServeConfig {
     /// the server on port 0 learns its ports (`compare` does), without reading the logs.
     #[arg(long, env = "RPC_VS_REST_PRINT_ADDRESSES")]
     pub print_addresses: bool,
+
+    /// How async work is scheduled: `multi-thread` (tokio's work stealing over every usable
+    /// core) or `per-core` (one current-thread runtime per usable core, each serving whole
+    /// connections, handed out in turn). Usable cores: the CPU affinity, capped by the CPU
+    /// quota rounded up. Connection and in-flight limits stay process-wide.
+    #[arg(long, env = "RPC_VS_REST_RUNTIME", value_enum, default_value_t = RuntimeKind::MultiThread)]
+    pub runtime: RuntimeKind,
 }
 
 /// What each call pays for besides its protocol: see `--profile`.

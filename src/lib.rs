@@ -15,10 +15,13 @@
 //!   shuts them down together.
 //! - [`compare`]: `rpc-vs-rest compare`, the side-by-side load test of every protocol stack.
 //! - [`metrics`]: Prometheus metrics of both ports, served at `/metrics`.
+//! - [`runtime`], [`allocator`]: how the process schedules its async work (`--runtime`), and
+//!   which allocator it uses (a cargo feature).
 //! - [`readiness`]: the switch `/readyz` and gRPC health share.
 //! - [`auth`]: the optional bearer token both ports check.
 //! - [`cli`], [`config`], [`telemetry`]: the command line, settings and logging.
 
+pub mod allocator;
 pub mod auth;
 pub mod cli;
 pub mod compare;
@@ -31,5 +34,6 @@ pub mod port;
 pub mod proto;
 pub mod readiness;
 pub mod rest;
+pub mod runtime;
 pub mod server;
 pub mod telemetry;

@@ -3,14 +3,25 @@
 use clap::Parser;
 use rpc_vs_rest::{
     cli::{Cli, Command},
+    runtime::RuntimeKind,
     server::{self, Listeners},
     telemetry,
 };
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
+    // `serve --runtime` decides how the server schedules its work; the rest run on tokio's
+    // multi-thread runtime.
+    let runtime = match &cli.command {
+        None => cli.serve.runtime,
+        Some(Command::Serve(config)) => config.runtime,
+        Some(_) => RuntimeKind::MultiThread,
+    };
+    runtime.build()?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     // Thousands of connections need thousands of descriptors; the soft limit is often 1024.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "open file limit"),

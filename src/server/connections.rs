@@ -30,6 +30,7 @@ use super::{
 use crate::{
     config::{ConnectionLimits, Http2Windows},
     port::Sessions,
+    runtime::Spread,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -96,6 +97,7 @@ pub(super) async fn serve<A: ServedPort>(
     stop: CancellationToken,
     drain_deadline: Duration,
     every_port: OpenConnections,
+    spread: Arc<Spread>,
 ) {
     let Port { name, listener, app, tls, http2, websocket_over_http2 } = port;
     let mut all_open = every_port.0.subscribe();
@@ -111,6 +113,8 @@ pub(super) async fn serve<A: ServedPort>(
             limits,
         }),
         stop: stop.clone(),
+        spread,
+        accepted: 0,
     };
     loop {
         tokio::select! {
@@ -170,6 +174,10 @@ struct Connections<A> {
     slots: Arc<Semaphore>,
     port: Arc<PortContext<A>>,
     stop: CancellationToken,
+    /// The runtimes this port's connections are handed to in turn.
+    spread: Arc<Spread>,
+    /// Connections accepted so far: whose turn it is.
+    accepted: usize,
 }
 
 /// What every connection of a port is served with, shared by them all.
@@ -200,15 +208,41 @@ impl<A: ServedPort> Connections<A> {
         // A token of the connection's own: its task polls it on every wake, and polling the
         // server's token there took a mutex that every connection on every core shares
         // (tokio's Notify locks its waiter list each time a waiting future is polled).
-        let connection = serve_connection(socket, self.port.clone(), self.stop.child_token());
+        let (port, stop) = (self.port.clone(), self.stop.child_token());
         let counted = self.every_port.count();
-        self.open.spawn(async move {
-            let _counted = counted;
-            if let Err(error) = connection.await {
+        let done = move |result: Result<(), BoxError>| {
+            if let Err(error) = result {
                 tracing::debug!(port = name, %peer, %error, "connection ended with an error");
             }
             drop(permit);
-        });
+            drop(counted);
+        };
+        let turn = self.accepted;
+        self.accepted = self.accepted.wrapping_add(1);
+        match self.spread.runtime_for(turn) {
+            None => {
+                let connection = serve_connection(socket, port, stop);
+                self.open.spawn(async move { done(connection.await) });
+            }
+            Some(runtime) => {
+                // Off this runtime's reactor, so that the runtime that serves it registers it
+                // with its own: its wakes then stay on that runtime's thread.
+                let socket = match socket.into_std() {
+                    Ok(socket) => socket,
+                    Err(error) => return done(Err(error.into())),
+                };
+                self.open.spawn_on(
+                    async move {
+                        let connection = match TcpStream::from_std(socket) {
+                            Ok(socket) => serve_connection(socket, port, stop).await,
+                            Err(error) => Err(error.into()),
+                        };
+                        done(connection)
+                    },
+                    runtime,
+                );
+            }
+        }
     }
 }
 

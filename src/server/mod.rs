@@ -25,6 +25,7 @@ use crate::{
     port::Sessions,
     readiness::Readiness,
     rest::{self, AppState},
+    runtime::Spread,
 };
 
 /// The two bound listeners. Binding is separate from serving so that callers (tests,
@@ -155,14 +156,26 @@ pub async fn run(
     };
     let limits = &config.connections;
     let open = connections::OpenConnections::new(sessions.clone());
+    // With `per-core`, each port hands its connections in turn to one runtime per core (this
+    // one among them); they run until the ports below are done.
+    let spread = std::sync::Arc::new(Spread::new(config.runtime)?);
+    tracing::info!(runtime = config.runtime.as_str(), runtimes = spread.runtimes(), "runtime");
     let grpc = tokio::spawn(connections::serve(
         grpc,
         limits.clone(),
         stop.clone(),
         deadline,
         open.clone(),
+        spread.clone(),
     ));
-    let rest = tokio::spawn(connections::serve(rest, limits.clone(), stop.clone(), deadline, open));
+    let rest = tokio::spawn(connections::serve(
+        rest,
+        limits.clone(),
+        stop.clone(),
+        deadline,
+        open,
+        spread.clone(),
+    ));
 
     shutdown.await;
     tracing::info!(deadline_seconds = deadline.as_secs(), "shutting down: readiness off, draining");

@@ -1,0 +1,199 @@
+//! An operator runs the server with `--runtime per-core`: one current-thread runtime per usable
+//! core, each serving whole connections. Both ports answer on every runtime, the connection
+//! limits stay process-wide, and SIGTERM still lets a call in flight finish. The baselines
+//! honour the same setting through `RPC_VS_REST_RUNTIME`.
+
+mod common;
+
+use std::{process::Stdio, time::Duration};
+
+use common::binary::Binary;
+use rpc_vs_rest::proto::{HelloRequest, greeter_client::GreeterClient};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Command,
+    sync::mpsc,
+};
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+
+/// CPU time each thread of `pid` has run so far, by thread name (`/proc/PID/task/*/schedstat`:
+/// nanoseconds on CPU, exact where the clock-tick counts of `stat` are not).
+fn thread_cpu_ns(pid: u32) -> Vec<(String, u64)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|task| {
+            let dir = task.ok()?.path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?.trim().to_owned();
+            let ns = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            Some((name, ns.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The CPU time the threads named `runtime-N` ran, each.
+fn runtime_threads(pid: u32) -> Vec<(String, u64)> {
+    let mut threads: Vec<_> =
+        thread_cpu_ns(pid).into_iter().filter(|(name, _)| name.starts_with("runtime-")).collect();
+    threads.sort();
+    threads
+}
+
+#[tokio::test]
+async fn per_core_serves_both_ports_from_every_runtime() {
+    let server = Binary::start(&["--runtime", "per-core", "--profile", "lean"], &[]).await;
+    let pid = server.child.id().unwrap();
+    let cores = rpc_vs_rest::runtime::usable_cores();
+    // The log says how many runtimes serve: one per usable core.
+    let mut announced = None;
+    for _ in 0..50 {
+        let logs = server.logs.lock().await.clone();
+        announced = logs
+            .iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|line| line["runtime"] == "per-core");
+        if announced.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let announced = announced.expect("a log line names the runtime");
+    assert_eq!(announced["runtimes"], cores as u64);
+    assert_eq!(runtime_threads(pid).len(), cores - 1, "one thread per runtime besides main's");
+
+    let before = runtime_threads(pid);
+    // Twice as many connections as runtimes on each port: each runtime gets two of each.
+    let connections = 2 * cores;
+    let mut calls = Vec::new();
+    for connection in 0..connections {
+        let grpc = format!("http://{}", server.grpc_addr);
+        let rest = format!("http://{}/v1/greeter/hello", server.rest_addr);
+        calls.push(tokio::spawn(async move {
+            let mut client = GreeterClient::connect(grpc).await.unwrap();
+            let http1 = reqwest::Client::builder().http1_only().build().unwrap();
+            for call in 0..200 {
+                let name = format!("c{connection}-{call}");
+                let reply = client.say_hello(HelloRequest { name: name.clone() }).await.unwrap();
+                assert_eq!(reply.into_inner().message, format!("Hello {name}"));
+                let reply: serde_json::Value = http1
+                    .post(&rest)
+                    .json(&serde_json::json!({ "name": name }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(reply["message"], format!("Hello {name}"));
+            }
+        }));
+    }
+    for calls in calls {
+        calls.await.unwrap();
+    }
+    // Every runtime beside main's served its share: its thread ran for the calls.
+    let after = runtime_threads(pid);
+    for ((name, was), (_, is)) in before.iter().zip(&after) {
+        assert!(is - was > 1_000_000, "{name} ran {} µs for the calls", (is - was) / 1000);
+    }
+}
+
+#[tokio::test]
+async fn per_core_drains_on_sigterm_letting_the_call_in_flight_finish() {
+    let mut server =
+        Binary::start(&["--runtime", "per-core", "--shutdown-timeout", "3"], &[]).await;
+    let url = format!("http://{}", server.grpc_addr);
+    // Calls on as many connections as runtimes, so that one is on a runtime of its own thread.
+    let mut held = Vec::new();
+    for connection in 0..rpc_vs_rest::runtime::usable_cores() {
+        let mut client = GreeterClient::connect(url.clone()).await.unwrap();
+        let (requests, outbound) = mpsc::channel(4);
+        requests.send(HelloRequest { name: format!("before {connection}") }).await.unwrap();
+        let mut replies =
+            client.say_hello_bidi_stream(ReceiverStream::new(outbound)).await.unwrap().into_inner();
+        let first = replies.next().await.unwrap().unwrap().message;
+        assert_eq!(first, format!("Hello before {connection}"));
+        held.push((client, requests, replies, connection));
+    }
+
+    server.sigterm().await;
+    for (client, requests, mut replies, connection) in held {
+        requests.send(HelloRequest { name: format!("after {connection}") }).await.unwrap();
+        let reply = replies.next().await.unwrap().unwrap().message;
+        assert_eq!(reply, format!("Hello after {connection}"));
+        drop(requests);
+        assert!(replies.next().await.is_none(), "the call ends with status OK");
+        drop(client);
+    }
+    let status = tokio::time::timeout(Duration::from_secs(8), server.child.wait())
+        .await
+        .expect("the process exits after the drain")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn an_unknown_runtime_is_refused_naming_the_choices() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+        .env("RPC_VS_REST_RUNTIME", "green-threads")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("green-threads") && stderr.contains("per-core"), "stderr: {stderr}");
+}
+
+/// The same-API baselines read `RPC_VS_REST_RUNTIME` as `serve` does, so the ladder compares
+/// like with like.
+#[tokio::test]
+async fn the_baselines_serve_per_core_from_the_environment() {
+    for (example, grpc) in [("same_api_tonic", true), ("same_api_axum", false)] {
+        let Some(path) = common::tools::require_example(example) else { return };
+        let mut child = Command::new(&path)
+            .arg("127.0.0.1:0")
+            .env("RPC_VS_REST_RUNTIME", "per-core")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("{example} printed no address"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{example} exited before it served"));
+        let pid = child.id().unwrap();
+        // More connections than runtimes: every runtime answers its share.
+        for connection in 0..2 * rpc_vs_rest::runtime::usable_cores() {
+            let name = format!("{example} {connection}");
+            let message = if grpc {
+                let mut client = GreeterClient::connect(format!("http://{addr}")).await.unwrap();
+                client
+                    .say_hello(HelloRequest { name: name.clone() })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .message
+            } else {
+                let client = reqwest::Client::builder().http1_only().build().unwrap();
+                let reply: serde_json::Value = client
+                    .post(format!("http://{addr}/v1/greeter/hello"))
+                    .json(&serde_json::json!({ "name": name }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                reply["message"].as_str().unwrap().to_owned()
+            };
+            assert_eq!(message, format!("Hello {name}"), "{example}");
+        }
+        assert_eq!(
+            runtime_threads(pid).len(),
+            rpc_vs_rest::runtime::usable_cores() - 1,
+            "{example}: one thread per runtime besides main's"
+        );
+    }
+}
