@@ -38,6 +38,8 @@ pub use outputs::report::Format;
 pub use outputs::report::Report;
 pub use outputs::verdict::{Verdict, verdicts};
 pub use run::address::{GrpcTarget, RestTarget};
+pub use run::affinity::CoreList;
+pub use run::cgroup::Throttling;
 pub use run::shard::{Shard, StartAt};
 pub use run::{LatencyAt, Measurement, decode_histogram};
 pub use workload::{Workload, payload};
@@ -91,6 +93,23 @@ pub struct CompareConfig {
     /// ids and metrics on every call) or `lean` (the protocols alone).
     #[arg(long, value_enum, default_value_t = Profile::Default)]
     pub server_profile: Profile,
+
+    /// How the server `compare` starts schedules its work (`serve --runtime`): `multi-thread`
+    /// or `per-core`. Default: what `RPC_VS_REST_RUNTIME` says, else `multi-thread`.
+    #[arg(long, value_enum, value_name = "multi-thread|per-core")]
+    pub server_runtime: Option<crate::runtime::RuntimeKind>,
+
+    /// A CPU budget for the server `compare` starts: a CFS quota of N cores (`0.5`, `1`, `2`)
+    /// on a cgroup of its own (v2 `cpu.max`, or v1's cpu controller), in force from its start.
+    /// Each measurement then reports how often the quota throttled it. Needs a writable
+    /// cgroup (root, usually).
+    #[arg(long, value_name = "N", value_parser = cpu_budget)]
+    pub server_cpus: Option<f64>,
+
+    /// The cores the server `compare` starts may run on (its CPU affinity, from its start):
+    /// `0`, `0-1`, `0,2`. They must be among compare's own.
+    #[arg(long, value_name = "LIST")]
+    pub server_cores: Option<CoreList>,
 
     /// HTTP/1.1 cells share at most this many connections among the calls in flight (a
     /// browser allows 6 per host); a call waits for a free one. Default: one per call in
@@ -201,6 +220,13 @@ fn at_least_one(text: &str) -> Result<usize, String> {
     }
 }
 
+/// A CPU budget in cores, as `--server-cpus` takes it: one the kernel can enforce.
+fn cpu_budget(text: &str) -> Result<f64, String> {
+    let cpus: f64 =
+        text.parse().map_err(|_| format!("{text:?}: a number of cores, as 0.5, 1 or 2"))?;
+    run::cgroup::quota_us(cpus).map(|_| cpus).map_err(|error| error.to_string())
+}
+
 /// What `compare` can do besides measuring.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum CompareCommand {
@@ -232,6 +258,10 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
                  not {workload}"
             );
         }
+    }
+    refuse_server_conditions_for_targets(&config)?;
+    if let Some(cores) = &config.server_cores {
+        cores.check_allowed()?;
     }
     // Read first, so that a bad baseline fails before the measuring does.
     let before = config.baseline.as_deref().map(Report::load).transpose()?;
@@ -312,6 +342,36 @@ fn cells_with_targets(config: &CompareConfig) -> anyhow::Result<Vec<Cell>> {
     Ok(config.cells.clone())
 }
 
+/// The flags that set how compare runs its own server, refused with targets: a quota or cores
+/// the user believes applied, but did not, would be a wrong measurement rather than a lesser
+/// one.
+fn refuse_server_conditions_for_targets(config: &CompareConfig) -> anyhow::Result<()> {
+    if config.grpc_target.is_none() && config.rest_target.is_none() {
+        return Ok(());
+    }
+    let given = [
+        ("--server-cpus", config.server_cpus.is_some()),
+        ("--server-cores", config.server_cores.is_some()),
+        ("--server-runtime", config.server_runtime.is_some()),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+        anyhow::bail!(
+            "{flag} applies to the server compare starts; with --grpc-target or --rest-target \
+             the server is not compare's to run (set it where that server starts)"
+        );
+    }
+    Ok(())
+}
+
+/// How compare runs the servers it starts.
+fn server_conditions(config: &CompareConfig) -> run::target::ServerConditions {
+    run::target::ServerConditions {
+        runtime: config.server_runtime,
+        cpus: config.server_cpus,
+        cores: config.server_cores.clone(),
+    }
+}
+
 /// `on` or `off`, as a flag's value.
 fn on_off(value: &str) -> Result<bool, String> {
     match value {
@@ -324,7 +384,7 @@ fn on_off(value: &str) -> Result<bool, String> {
 async fn connect(config: &CompareConfig, profile: Profile) -> anyhow::Result<run::target::Target> {
     let mut target = connect_resuming(config, profile).await?;
     if !config.tls_resumption {
-        target.tls = target.tls.map(clients::tls::ClientTls::without_resumption);
+        target.tls = target.tls.take().map(clients::tls::ClientTls::without_resumption);
     }
     Ok(target)
 }
@@ -334,7 +394,10 @@ async fn connect_resuming(
     profile: Profile,
 ) -> anyhow::Result<run::target::Target> {
     match (&config.grpc_target, &config.rest_target) {
-        (None, None) => run::target::Target::local(profile, config.http2, config.tls).await,
+        (None, None) => {
+            let conditions = server_conditions(config);
+            run::target::Target::local(profile, config.http2, config.tls, &conditions).await
+        }
         (grpc, rest) => {
             let tls = match (config.tls, &config.tls_ca) {
                 (false, _) => None,
@@ -497,7 +560,9 @@ async fn feature_costs(
     let plan = plan(config);
     let mut by_profile = Vec::new();
     for profile in [Profile::Default, Profile::Lean] {
-        let target = run::target::Target::local(profile, config.http2, config.tls).await?;
+        let conditions = server_conditions(config);
+        let target =
+            run::target::Target::local(profile, config.http2, config.tls, &conditions).await?;
         let mut measured = Vec::new();
         for cell in cells {
             measured.push(run::measure(&target, cell, &Workload::Unary, 64, 1, &plan).await?);

@@ -64,8 +64,27 @@ pub struct Server {
     pub started_by_compare: bool,
     /// The profile of the server compare started (one given by address keeps its own).
     pub profile: Option<String>,
+    /// How the server compare started schedules its work (`serve --runtime`):
+    /// `--server-runtime`, else `RPC_VS_REST_RUNTIME`, else `multi-thread`.
+    #[serde(default)]
+    pub runtime: Option<String>,
+    /// The cgroup holding the CPU quota of the server compare started (`--server-cpus`).
+    #[serde(default)]
+    pub cgroup: Option<Cgroup>,
     pub grpc: Vec<String>,
     pub rest: String,
+}
+
+/// Where the server's CPU quota was set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cgroup {
+    /// The interface: `v1` (the cpu controller's `cpu.cfs_quota_us`) or `v2` (`cpu.max`).
+    pub version: String,
+    /// The group's directory.
+    pub path: String,
+    /// The quota: this many µs of CPU every `period_us`.
+    pub quota_us: u64,
+    pub period_us: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -97,6 +116,12 @@ pub struct Settings {
     /// With TLS: whether connections could resume an earlier session.
     #[serde(default = "resuming")]
     pub tls_resumption: bool,
+    /// The CPU quota of the server compare started, in cores (`--server-cpus`).
+    #[serde(default)]
+    pub server_cpus: Option<f64>,
+    /// The cores the server compare started may run on (`--server-cores`), as `0-1,4`.
+    #[serde(default)]
+    pub server_cores: Option<String>,
 }
 
 fn resuming() -> bool {
@@ -132,6 +157,13 @@ impl Provenance {
             server: Server {
                 started_by_compare: target.profile.is_some(),
                 profile: target.profile.map(|profile| profile.as_str().into()),
+                runtime: target.runtime.clone(),
+                cgroup: target.cpu_group().map(|group| Cgroup {
+                    version: group.version().as_str().into(),
+                    path: group.dir().display().to_string(),
+                    quota_us: group.quota_us(),
+                    period_us: crate::compare::run::cgroup::PERIOD_US,
+                }),
                 grpc: target.grpc.iter().map(ToString::to_string).collect(),
                 rest: match target.rest {
                     crate::compare::run::target::UNSPECIFIED => "none".into(),
@@ -153,6 +185,8 @@ impl Provenance {
                 http2_windows: config.http2.to_string(),
                 tls: config.tls,
                 tls_resumption: config.tls_resumption,
+                server_cpus: target.cpu_group().and(config.server_cpus),
+                server_cores: target.cores.as_ref().map(ToString::to_string),
             },
             shard: config.shard,
             late_by_seconds: None,
@@ -174,7 +208,12 @@ impl Provenance {
         };
         let server = match (&self.server.started_by_compare, &self.server.profile) {
             (true, Some(profile)) => {
-                format!("started by compare on this machine, `serve --profile {profile}`")
+                let runtime = self
+                    .server
+                    .runtime
+                    .as_ref()
+                    .map_or(String::new(), |runtime| format!(" --runtime {runtime}"));
+                format!("started by compare on this machine, `serve --profile {profile}{runtime}`")
             }
             _ => "given by address (its profile is its own); `srv CPU` is `-`: compare reads \
                   CPU only for a server it started; `servers` is `-` where replies carry no \
@@ -203,6 +242,17 @@ impl Provenance {
             ("memory", memory_mib.map_or("unknown".into(), |mib| format!("{mib} MiB"))),
             ("kernel", kernel.clone()),
             ("server", server),
+        ];
+        if let Some(line) = self.quota_line() {
+            lines.push(("server cpu quota", line));
+        }
+        if let Some(cores) = &self.settings.server_cores {
+            lines.push((
+                "server cores",
+                format!("{cores} (--server-cores: the server's CPU affinity from its start)"),
+            ));
+        }
+        lines.extend([
             (
                 "server addresses",
                 format!(
@@ -243,7 +293,7 @@ impl Provenance {
                 .into(),
             ),
             ("http2 windows", windows_line(&s.http2_windows, self.server.started_by_compare)),
-        ];
+        ]);
         if let Some(shard) = self.shard {
             let late = self
                 .late_by_seconds
@@ -262,6 +312,17 @@ impl Provenance {
             ));
         }
         lines
+    }
+
+    /// The server's CPU quota, where it was set, and how the table shows its throttling.
+    fn quota_line(&self) -> Option<String> {
+        let (cpus, cgroup) = (self.settings.server_cpus?, self.server.cgroup.as_ref()?);
+        Some(format!(
+            "{cpus} cores (--server-cpus): a CFS quota of {} µs every {} µs on cgroup {} {}; \
+             `srv throttled` is the quota periods in which the server was throttled, of those it \
+             ran in, and the time its threads waited",
+            cgroup.quota_us, cgroup.period_us, cgroup.version, cgroup.path
+        ))
     }
 }
 

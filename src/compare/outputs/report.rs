@@ -93,22 +93,42 @@ fn spread(m: &Measurement) -> String {
 }
 
 pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Result<String> {
-    let rows: Vec<[String; 17]> = measurements.iter().map(row).collect();
+    // Throttling has a column only when the server ran under a quota.
+    let throttled = measurements.iter().any(|m| m.server_throttling.is_some());
+    let mut headers = HEADERS.to_vec();
+    if throttled {
+        headers.push("srv throttled");
+    }
+    let rows: Vec<Vec<String>> = measurements
+        .iter()
+        .map(|m| {
+            let mut cells = Vec::from(row(m));
+            if throttled {
+                cells.push(throttling(m));
+            }
+            cells
+        })
+        .collect();
     let mut out = String::new();
     match format {
         Format::Json => out = serde_json::to_string_pretty(measurements)?,
         Format::Csv => {
-            writeln!(out, "{}", HEADERS.join(","))?;
+            writeln!(out, "{}", headers.join(","))?;
             for row in rows {
                 writeln!(out, "{}", row.join(","))?;
             }
         }
-        Format::Markdown | Format::Table => {
-            let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
-            out = table(&HEADERS, &rows, format, 2);
-        }
+        Format::Markdown | Format::Table => out = table(&headers, &rows, format, 2),
     }
     Ok(out)
+}
+
+/// The server's throttling under its quota, compactly: throttled periods of those it ran
+/// in, and the time its threads waited ("41/50 312ms").
+fn throttling(m: &Measurement) -> String {
+    m.server_throttling.map_or("-".into(), |t| {
+        format!("{}/{} {:.0}ms", t.throttled_periods, t.periods, t.throttled_ms)
+    })
 }
 
 /// Rows under their headers: a markdown table, or, for the terminal, aligned columns (the

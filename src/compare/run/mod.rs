@@ -2,9 +2,11 @@
 //! then closed-loop calls for a fixed time from `concurrency` tasks (HTTP/2 tasks share the
 //! cell's connections, each HTTP/1.1 task keeps its own, reused throughout), every reply checked. Latency goes into an
 //! HDR histogram; bytes are counted at the client's sockets; the server's CPU time is read
-//! from /proc when the server is local.
+//! from /proc when the server is local, and its throttling from its cgroup under a quota.
 
 pub(crate) mod address;
+pub(crate) mod affinity;
+pub(crate) mod cgroup;
 pub(crate) mod link;
 pub(crate) mod shard;
 pub(crate) mod target;
@@ -62,6 +64,10 @@ pub struct Measurement {
     /// from the server's when both share cores.
     #[serde(default)]
     pub client_cpu_ms_per_1000_calls: Option<f64>,
+    /// How the server's CPU quota (`--server-cpus`) held it back during the measurement;
+    /// absent without a quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_throttling: Option<cgroup::Throttling>,
     /// The latency distribution: the latency at each of [`PERCENTILES`].
     #[serde(default)]
     pub latency_percentiles: Vec<LatencyAt>,
@@ -218,6 +224,7 @@ pub(crate) async fn measure(
     for _ in 0..plan.repeats.max(1) {
         let (sent_before, received_before) = counters.snapshot();
         let cpu_before = target.server_cpu();
+        let throttling_before = target.server_cpu_stat();
         let client_cpu_before = target::client_cpu();
         let opened = unix_ms();
         let run;
@@ -228,6 +235,10 @@ pub(crate) async fn measure(
             after.zip(before).map(|(after, before)| after.saturating_sub(before))
         };
         let cpu = since(target.server_cpu(), cpu_before);
+        let throttling = target
+            .server_cpu_stat()
+            .zip(throttling_before)
+            .map(|(after, before)| after.since(before));
         let client_cpu = since(target::client_cpu(), client_cpu_before);
         let calls = run.calls.max(1) as f64;
         let per_1000_calls = |cpu: Duration| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls;
@@ -253,6 +264,7 @@ pub(crate) async fn measure(
             response_bytes_per_call: (received - received_before) as f64 / calls,
             server_cpu_ms_per_1000_calls: cpu.map(per_1000_calls),
             client_cpu_ms_per_1000_calls: client_cpu.map(per_1000_calls),
+            server_throttling: throttling,
             latency_percentiles,
             repeats_requests_per_second: Vec::new(),
             window_ms,

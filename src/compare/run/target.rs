@@ -1,5 +1,7 @@
 //! Where `compare` sends its load: a running server (`--grpc-target`, `--rest-target`), or,
-//! by default, this binary started as a child process on free loopback ports.
+//! by default, this binary started as a child process on free loopback ports, with the
+//! runtime, CPU quota and cores it was asked for (`--server-runtime`, `--server-cpus`,
+//! `--server-cores`).
 
 use std::{net::SocketAddr, process::Stdio, time::Duration};
 
@@ -9,10 +11,15 @@ use tokio::{
     process::{Child, Command},
 };
 
-use super::address::{GrpcTarget, RestTarget};
+use super::{
+    address::{GrpcTarget, RestTarget},
+    affinity::CoreList,
+    cgroup::{CpuGroup, CpuStat},
+};
 use crate::compare::clients::tls::ClientTls;
 use crate::{
     config::{Http2Windows, Profile},
+    runtime::{RUNTIME_ENV, RuntimeKind},
     server::BoundAddresses,
 };
 
@@ -26,12 +33,31 @@ pub(crate) struct Target {
     pub(crate) rest: SocketAddr,
     /// The child's profile, when `compare` started it.
     pub(crate) profile: Option<Profile>,
-    /// The child server, when `compare` started it (killed on drop).
+    /// The child's runtime (`serve --runtime`), when `compare` started it: the one asked for,
+    /// else the one the environment names, else the default.
+    pub(crate) runtime: Option<String>,
+    /// The child server, when `compare` started it (killed and reaped on drop).
     child: Option<Child>,
+    /// The child's cgroup and CPU quota (`--server-cpus`), removed once the child is reaped.
+    cpu_group: Option<CpuGroup>,
+    /// The cores the child may run on (`--server-cores`).
+    pub(crate) cores: Option<CoreList>,
     /// How the clients speak TLS to it; `None`: plaintext.
     pub(crate) tls: Option<ClientTls>,
     /// The certificate of the server compare started, kept while it runs.
     _certificate: Option<CertificateFiles>,
+}
+
+/// How compare runs the server it starts, beyond its profile and windows: the flags
+/// `--server-runtime`, `--server-cpus` and `--server-cores`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerConditions {
+    /// `serve --runtime`; `None`: the child reads `RPC_VS_REST_RUNTIME` as `serve` does.
+    pub(crate) runtime: Option<RuntimeKind>,
+    /// A CFS quota, in cores, on a cgroup of the server's own.
+    pub(crate) cpus: Option<f64>,
+    /// The server's CPU affinity.
+    pub(crate) cores: Option<CoreList>,
 }
 
 /// Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ).
@@ -58,7 +84,10 @@ impl Target {
             grpc,
             rest: rest.unwrap_or(UNSPECIFIED),
             profile: None,
+            runtime: None,
             child: None,
+            cpu_group: None,
+            cores: None,
             tls,
             _certificate: None,
         })
@@ -67,15 +96,19 @@ impl Target {
     /// Starts `rpc-vs-rest serve --profile PROFILE` on loopback and waits for its addresses,
     /// which it prints on stdout (`--print-addresses`). Its errors go to our stderr.
     /// With `tls`, the server gets a certificate made now (its files are removed when the
-    /// server stops), and the clients trust it.
+    /// server stops), and the clients trust it. Under `conditions`' quota and cores from its
+    /// start: see [`CpuGroup::spawn_inside`] and [`CoreList::spawn_on`].
     pub(crate) async fn local(
         profile: Profile,
         windows: Http2Windows,
         tls: bool,
+        conditions: &ServerConditions,
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find this binary to start a server")?;
         let certificate = tls.then(CertificateFiles::new).transpose()?;
-        let mut child = Command::new(exe)
+        let cpu_group = conditions.cpus.map(CpuGroup::create).transpose()?;
+        let mut command = Command::new(exe);
+        command
             .args([
                 "serve",
                 "--grpc-addr",
@@ -99,27 +132,58 @@ impl Target {
                     files.key.as_os_str(),
                 ]
             }))
+            .args(conditions.runtime.iter().flat_map(|runtime| ["--runtime", runtime.as_str()]))
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start the server")?;
+            .kill_on_drop(true);
+        // The spawn runs on this thread without awaiting, so that the thread's cgroup and
+        // affinity, changed around it, are the ones the child is born with.
+        let mut spawn = || match &conditions.cores {
+            Some(cores) => cores.spawn_on(|| command.spawn()),
+            None => Ok(command.spawn()),
+        };
+        let spawned = match &cpu_group {
+            Some(group) => group.spawn_inside(spawn)?,
+            None => spawn(),
+        };
+        let mut child = spawned?.context("cannot start the server")?;
+        let runtime = match conditions.runtime {
+            Some(runtime) => runtime.as_str().to_owned(),
+            None => std::env::var(RUNTIME_ENV)
+                .unwrap_or_else(|_| RuntimeKind::default().as_str().to_owned()),
+        };
         let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?).lines();
+        // Made now, so that the child is killed and reaped, and its group removed, on any
+        // error below.
+        let mut target = Self {
+            grpc: Vec::new(),
+            rest: UNSPECIFIED,
+            profile: Some(profile),
+            runtime: Some(runtime),
+            child: Some(child),
+            cpu_group,
+            cores: conditions.cores.clone(),
+            tls: certificate.as_ref().map(|files| files.client.clone()),
+            _certificate: certificate,
+        };
         let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
             .await
             .context("the server did not start within 30 s")??
             .context("the server exited before it served")?;
         let addresses: BoundAddresses = serde_json::from_str(&line)
             .with_context(|| format!("the server printed {line:?}, not its addresses"))?;
-        Ok(Self {
-            grpc: vec![addresses.grpc_addr],
-            rest: addresses.rest_addr,
-            profile: Some(profile),
-            child: Some(child),
-            tls: certificate.as_ref().map(|files| files.client.clone()),
-            _certificate: certificate,
-        })
+        (target.grpc, target.rest) = (vec![addresses.grpc_addr], addresses.rest_addr);
+        // Serving, its runtime's threads all exist: each must be under the quota and on the
+        // cores, or the measurement would not be the one asked for.
+        let pid = target.pid().context("the server exited before it served")?;
+        if let Some(group) = &target.cpu_group {
+            group.check_holds(pid)?;
+        }
+        if let Some(cores) = &target.cores {
+            cores.check_holds(pid)?;
+        }
+        Ok(target)
     }
 
     /// The server's process id, when it is a local child.
@@ -130,6 +194,33 @@ impl Target {
     /// The server's CPU time so far (user + system), when it is a local child.
     pub(crate) fn server_cpu(&self) -> Option<Duration> {
         process_cpu(&self.pid()?.to_string())
+    }
+
+    /// The server's cgroup, when it runs under a CPU quota (`--server-cpus`).
+    pub(crate) fn cpu_group(&self) -> Option<&CpuGroup> {
+        self.cpu_group.as_ref()
+    }
+
+    /// The throttling counters of the server's quota so far, when it has one.
+    pub(crate) fn server_cpu_stat(&self) -> Option<CpuStat> {
+        self.cpu_group.as_ref()?.cpu_stat()
+    }
+}
+
+impl Drop for Target {
+    /// Kills the child and waits for it, so that its cgroup, dropped next, is empty and can be
+    /// removed (`kill_on_drop` alone leaves the reaping to later).
+    fn drop(&mut self) {
+        let Some(child) = &mut self.child else { return };
+        if child.start_kill().is_err() {
+            return; // already reaped
+        }
+        for _ in 0..200 {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
