@@ -11,14 +11,15 @@ use rpc_vs_rest::{
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    // `serve --runtime` decides how the server schedules its work; the rest run on tokio's
-    // multi-thread runtime.
+    // `serve --runtime` decides how the server schedules its work, `compare --client-runtime`
+    // how the load generator does; `openapi` needs no more than one thread.
     let runtime = match &cli.command {
-        None => cli.serve.runtime,
-        Some(Command::Serve(config)) => config.runtime,
-        Some(_) => RuntimeKind::MultiThread,
+        None => cli.serve.runtime.build()?,
+        Some(Command::Serve(config)) => config.runtime.build()?,
+        Some(Command::Compare(config)) => config.client_runtime.build()?,
+        Some(Command::Openapi) => RuntimeKind::PerCore.build()?,
     };
-    runtime.build()?.block_on(run(cli))
+    runtime.block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -49,6 +49,32 @@ const DEFAULT_CELLS: &str = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-p
                              rest-sse-h1,rest-sse-h2,rest-ws-h1,rest-ws-h2,\
                              connect-json-h1,connect-json-h2,connect-proto-h1,connect-proto-h2";
 
+/// How compare's clients schedule their work: see `--client-runtime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientRuntime {
+    MultiThread,
+    CurrentThread,
+}
+
+impl ClientRuntime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientRuntime::MultiThread => "multi-thread",
+            ClientRuntime::CurrentThread => "current-thread",
+        }
+    }
+
+    /// The runtime compare runs on.
+    pub fn build(self) -> std::io::Result<tokio::runtime::Runtime> {
+        match self {
+            ClientRuntime::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+            ClientRuntime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        }
+        .enable_all()
+        .build()
+    }
+}
+
 /// `rpc-vs-rest compare`.
 #[derive(Debug, Clone, Args)]
 pub struct CompareConfig {
@@ -98,6 +124,12 @@ pub struct CompareConfig {
     /// or `per-core`. Default: what `RPC_VS_REST_RUNTIME` says, else `multi-thread`.
     #[arg(long, value_enum, value_name = "multi-thread|per-core")]
     pub server_runtime: Option<crate::runtime::RuntimeKind>,
+
+    /// How compare's own clients schedule their work: `multi-thread` (tokio's work stealing
+    /// over the cores compare may use) or `current-thread` (the whole load generator on one
+    /// thread: the cheaper per call where compare has one core to itself, as when pinned).
+    #[arg(long, value_enum, default_value_t = ClientRuntime::MultiThread)]
+    pub client_runtime: ClientRuntime,
 
     /// A CPU budget for the server `compare` starts: a CFS quota of N cores (`0.5`, `1`, `2`)
     /// on a cgroup of its own (v2 `cpu.max`, or v1's cpu controller), in force from its start.

@@ -122,6 +122,20 @@ pub struct Settings {
     /// The cores the server compare started may run on (`--server-cores`), as `0-1,4`.
     #[serde(default)]
     pub server_cores: Option<String>,
+    /// How compare's clients scheduled their work (`--client-runtime`).
+    #[serde(default = "multi_thread")]
+    pub client_runtime: String,
+    /// The allocator this binary was built with (compare's, and the server's it starts).
+    #[serde(default = "system_allocator")]
+    pub allocator: String,
+}
+
+fn multi_thread() -> String {
+    "multi-thread".into()
+}
+
+fn system_allocator() -> String {
+    "system".into()
 }
 
 fn resuming() -> bool {
@@ -187,6 +201,8 @@ impl Provenance {
                 tls_resumption: config.tls_resumption,
                 server_cpus: target.cpu_group().and(config.server_cpus),
                 server_cores: target.cores.as_ref().map(ToString::to_string),
+                client_runtime: config.client_runtime.as_str().into(),
+                allocator: crate::allocator::ALLOCATOR.into(),
             },
             shard: config.shard,
             late_by_seconds: None,
@@ -242,6 +258,13 @@ impl Provenance {
             ("memory", memory_mib.map_or("unknown".into(), |mib| format!("{mib} MiB"))),
             ("kernel", kernel.clone()),
             ("server", server),
+            (
+                "build",
+                format!(
+                    "{} allocator; client runtime {}",
+                    self.settings.allocator, self.settings.client_runtime
+                ),
+            ),
         ];
         if let Some(line) = self.quota_line() {
             lines.push(("server cpu quota", line));
