@@ -13,7 +13,9 @@
 # object: {"shape":{"compare_instructions":N,"h2load_instructions":N,"server_instructions":N,
 # "compare_calls_per_second":N,"h2load_calls_per_second":N},...}
 # Settings: CALLS (default 20000), COUNT_SECONDS (default 9), DURATION (default 4),
-# SERVER_CPUS (default 0), LOAD_CPUS (default 1), SKIP_BUILD.
+# SERVER_CPUS (default 0), LOAD_CPUS (default 1), SKIP_BUILD, CLIENT_RUNTIME (compare's
+# --client-runtime: multi-thread, the default, or current-thread), BIN (default
+# target/release/rpc-vs-rest).
 # Needs valgrind, h2load (Debian: valgrind nghttp2-client), taskset, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,8 @@ COUNT_SECONDS="${COUNT_SECONDS:-9}"
 DURATION="${DURATION:-4}"
 SERVER_CPUS="${SERVER_CPUS:-0}"
 LOAD_CPUS="${LOAD_CPUS:-1}"
-BIN=target/release/rpc-vs-rest
+BIN="${BIN:-target/release/rpc-vs-rest}"
+export CLIENT_RUNTIME="${CLIENT_RUNTIME:-multi-thread}"
 for tool in valgrind callgrind_control callgrind_annotate h2load taskset python3; do
     command -v "$tool" >/dev/null || { echo "generator.sh: $tool is missing (apt-get install valgrind nghttp2-client)" >&2; exit 1; }
 done
@@ -49,7 +52,7 @@ h2load_args() {
     esac
 }
 compare_args() { # shape seconds warmup
-    echo "compare --grpc-target $GRPC --rest-target $REST --cells $1 --workloads unary --concurrency 64 --connections 1 --warmup $3 --duration $2 --format json"
+    echo "compare --grpc-target $GRPC --rest-target $REST --cells $1 --workloads unary --concurrency 64 --connections 1 --warmup $3 --duration $2 --format json --client-runtime $CLIENT_RUNTIME"
 }
 compare_calls() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["measurements"][0]["calls"])' "$1"; }
 compare_rate() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["measurements"][0]; print(round(m["requests_per_second"]) if m["errors"] == 0 else "failed")' "$1"; }
@@ -119,7 +122,7 @@ for i in range(0, len(rest), 6):
     num = lambda v: None if v == "failed" else int(v)
     shapes[shape] = {"compare_instructions": int(c), "h2load_instructions": int(h), "server_instructions": int(s),
                      "compare_calls_per_second": num(cr), "h2load_calls_per_second": num(hr)}
-print("client instructions per unary SayHello call, 64 in flight, against serve --profile lean;")
+print(f"client instructions per unary SayHello call, 64 in flight, against serve --profile lean; compare's runtime {__import__('os').environ.get('CLIENT_RUNTIME', 'multi-thread')};")
 print(f"calls per second with the server on cores {server_cpus} and the client on cores {load_cpus}, {duration} s")
 print()
 print("| shape | compare | h2load | lean server | compare ÷ server | compare calls/s | h2load calls/s | compare ÷ h2load |")
