@@ -197,3 +197,26 @@ async fn the_baselines_serve_per_core_from_the_environment() {
         );
     }
 }
+
+/// compare's own clients can run on one thread (`--client-runtime current-thread`), and every
+/// reply is still checked; the provenance says which runtime measured.
+#[tokio::test]
+async fn compare_runs_its_clients_on_one_thread_when_asked() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+        .args(["compare", "--client-runtime", "current-thread", "--server-runtime", "per-core"])
+        .args(["--cells", "grpc,rest-json-h1,rest-json-h2", "--workloads", "unary,batch-10"])
+        .args(["--concurrency", "8", "--warmup", "0.1", "--duration", "0.3", "--format", "json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["run"]["settings"]["client_runtime"], "current-thread");
+    assert_eq!(report["run"]["server"]["runtime"], "per-core");
+    let measurements = report["measurements"].as_array().unwrap();
+    assert_eq!(measurements.len(), 6, "three cells, two workloads");
+    for measurement in measurements {
+        assert_eq!(measurement["errors"], 0, "{measurement}");
+        assert!(measurement["calls"].as_u64().unwrap() > 0, "{measurement}");
+    }
+}
