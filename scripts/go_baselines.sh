@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the Go servers of baselines/go (the seed's grpc-go helloworld greeter and a net/http
-# JSON greeter) into target/go/, offline, from Debian's packages: Go, grpc-go and
+# Builds the Go servers of baselines/go (the seed's grpc-go helloworld greeter, with the
+# EchoComplex and EchoPeople echoes, and a net/http JSON greeter) into target/go/, offline,
+# from Debian's packages: Go, grpc-go and
 # golang/protobuf's sources in GOPATH mode (no module download), and protoc with the
 # protoc-gen-go built from golang/protobuf 1.3 (with its grpc plugin): the generator of the
 # protobuf runtime grpc-go 1.33 marshals with (protobuf-go's newer protoc-gen-go writes
-# messages that runtime cannot read). Their messages and stubs are generated from our
+# messages that runtime cannot read). Their messages and stubs (every message and method of
+# the file, grpc_bench's complex message among them) are generated from our
 # proto/helloworld.proto as package `rpcvsrest/helloworld`, its one proto3 `optional` made
 # plain (that generator predates proto3 optional; the field, a stream's count, is one the Go
 # servers do not serve). Installs the packages first when they are missing.

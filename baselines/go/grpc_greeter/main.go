@@ -1,9 +1,10 @@
 // The seed's Go greeter: grpc-go's own helloworld server (its examples/helloworld/greeter_server),
-// which `compare --grpc-target` measures beside ours, plus EchoPeople, so that a payload of
-// records can be measured too (it sends the people back as they came, without our rules'
-// checks). Its messages and stubs are generated from our proto (a superset of the example's,
-// wire-compatible). Listens on -addr (port 0 picks one) and prints the port it got as its
-// first line, so that a test or script can find it.
+// which `compare --grpc-target` measures beside ours, plus EchoComplex and EchoPeople, so that
+// grpc_bench's complex message (scripts/grpc_bench.sh) and a payload of records can be measured
+// too (each sends the request back as it came, without our rules' checks, as grpc_bench's
+// servers do). Its messages and stubs are generated from our proto (a superset of the
+// example's, wire-compatible). Listens on -addr (port 0 picks one) and prints the port it got
+// as its first line, so that a test or script can find it.
 package main
 
 import (
@@ -24,6 +25,11 @@ type server struct {
 // SayHello answers as the example does.
 func (s *server) SayHello(ctx context.Context, in *pb.HelloRequest) (*pb.HelloReply, error) {
 	return &pb.HelloReply{Message: "Hello " + in.GetName()}, nil
+}
+
+// EchoComplex sends grpc_bench's complex message back, as grpc_bench's servers do.
+func (s *server) EchoComplex(ctx context.Context, in *pb.ComplexRequest) (*pb.ComplexReply, error) {
+	return &pb.ComplexReply{Response: in}, nil
 }
 
 // EchoPeople sends the records back.
