@@ -34,9 +34,11 @@ build() { # profile allocator
     local profile=$1 allocator=$2 features=() out=target/tuning/bin/$1-$2
     [[ $allocator == system ]] || features=(--features "$allocator")
     echo "tuning.sh: building $profile with the $allocator allocator" >&2
+    local started=$SECONDS
     CARGO_TARGET_DIR=target/tuning cargo build --quiet --profile "$profile" "${features[@]}" \
         --bin rpc-vs-rest --example bare_tonic --example bare_axum --example same_api_tonic \
         --example same_api_axum
+    echo "tuning.sh: built $profile with $allocator in $((SECONDS - started)) s" >&2
     mkdir -p "$out/examples"
     cp "target/tuning/$profile/rpc-vs-rest" "$out/"
     for example in bare_tonic bare_axum same_api_tonic same_api_axum; do

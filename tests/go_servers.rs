@@ -1,6 +1,6 @@
 //! `compare` measures servers written in Go beside ours, as a user comparing stacks would: the
 //! seed's gRPC greeter (grpc-go's helloworld server) and a net/http JSON greeter, both built
-//! from `baselines/go` by `scripts/go_baselines.sh`. Each serves SayHello and EchoPeople:
+//! from `baselines/go` by `scripts/go_baselines.sh`. Each serves SayHello and EchoPeople (the gRPC one EchoComplex too):
 //! unary and 20 records are measured with every reply checked and no error, and the workloads
 //! they lack are skipped with a line saying so.
 
