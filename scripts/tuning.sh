@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What each knob buys each protocol: the tokio runtime (multi-thread or per-core), the
-# allocator (system, jemalloc, mimalloc: cargo features) and the build profile (release, or
-# release-lto: fat LTO and one codegen unit), for gRPC, REST JSON over HTTP/1.1 and REST JSON
+# allocator (system, jemalloc, mimalloc: cargo features) and the build profile (release: fat
+# LTO and one codegen unit; release-quick: no LTO, 16 codegen units), for gRPC, REST JSON over HTTP/1.1 and REST JSON
 # over h2c, at every level of the ladder (floor: bare tonic / bare axum; same_api: our API in
 # plain tonic / axum; ours: `serve --profile lean`), with the server on one pinned core:
 #   - server instructions per call (callgrind, by scripts/instructions.sh with PIN_CPU=0):
@@ -9,16 +9,20 @@
 #   - calls/s with h2load (on CPU 1) at 1 and 64 in flight (gRPC and h2c: 4 connections x 16
 #     streams; HTTP/1.1: 64 connections), ROUNDS rounds (default 1) of DURATION s (default 2)
 #     after a 1 s warm-up, the median kept.
-# CONFIGS (default "release:system release:jemalloc release:mimalloc release-lto:jemalloc")
-# lists profile:allocator builds, each built once into target/tuning/bin/PROFILE-ALLOCATOR;
+# CONFIGS (default "release-quick:system release-quick:jemalloc release-quick:mimalloc
+# release:jemalloc") lists profile:allocator builds, each built once into
+# target/tuning/bin/PROFILE-ALLOCATOR;
 # RUNTIMES (default "multi-thread per-core"); CALLS for callgrind (default 2000); STACKS
-# (default "grpc rest-h1 rest-h2c"). Prints a markdown table; the last line is one JSON
-# object: {"rows":[{"profile","allocator","runtime","stack","level","instructions",
+# (default "grpc rest-h1 rest-h2c"). Instruction counts are kept in target/tuning/counts, by
+# the binaries' checksum, runtime and CALLS, and reused: they do not change from run to run, so
+# RATES=0 can count them while the machine is busy (a build, say), and a later run on a quiet
+# machine measures only calls/s. SKIP_BUILD=1 uses the builds already there. Prints a
+# markdown table; the last line is one JSON object: {"rows":[{"profile","allocator","runtime","stack","level","instructions",
 # "calls_per_s_1","calls_per_s_64"}]}.
 # Needs valgrind, h2load and taskset (Debian: valgrind nghttp2-client util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CONFIGS="${CONFIGS:-release:system release:jemalloc release:mimalloc release-lto:jemalloc}"
+CONFIGS="${CONFIGS:-release-quick:system release-quick:jemalloc release-quick:mimalloc release:jemalloc}"
 RUNTIMES="${RUNTIMES:-multi-thread per-core}"
 CALLS="${CALLS:-2000}"
 DURATION="${DURATION:-2}"
@@ -32,7 +36,8 @@ done
 # does not wait on, or replace, the binaries of target/release).
 build() { # profile allocator
     local profile=$1 allocator=$2 features=() out=target/tuning/bin/$1-$2
-    [[ $allocator == system ]] || features=(--features "$allocator")
+    features=(--no-default-features)
+    [[ $allocator == system ]] || features+=(--features "$allocator")
     echo "tuning.sh: building $profile with the $allocator allocator" >&2
     local started=$SECONDS
     CARGO_TARGET_DIR=target/tuning cargo build --quiet --profile "$profile" "${features[@]}" \
@@ -45,7 +50,9 @@ build() { # profile allocator
         cp "target/tuning/$profile/examples/$example" "$out/examples/"
     done
 }
-for config in $CONFIGS; do build "${config%%:*}" "${config##*:}"; done
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    for config in $CONFIGS; do build "${config%%:*}" "${config##*:}"; done
+fi
 [[ ${BUILD_ONLY:-} == 1 ]] && exit 0
 
 work=$(mktemp -d)
@@ -84,8 +91,15 @@ for config in $CONFIGS; do
     profile=${config%%:*} allocator=${config##*:} dir=target/tuning/bin/${config%%:*}-${config##*:}
     for runtime in $RUNTIMES; do
         export RPC_VS_REST_RUNTIME=$runtime
-        echo "tuning.sh: $profile, $allocator, $runtime: instructions" >&2
-        instructions=$(BIN_DIR=$dir PIN_CPU=0 PROFILE=lean CALLS=$CALLS scripts/instructions.sh | tail -1)
+        mkdir -p target/tuning/counts
+        counts=target/tuning/counts/$(cat "$dir/rpc-vs-rest" "$dir"/examples/* | sha256sum | cut -c1-16)-$runtime-$CALLS.json
+        if [[ ! -s $counts ]]; then
+            echo "tuning.sh: $profile, $allocator, $runtime: instructions" >&2
+            BIN_DIR=$dir PIN_CPU=0 PROFILE=lean CALLS=$CALLS scripts/instructions.sh | tail -1 > "$counts.part"
+            mv "$counts.part" "$counts"
+        fi
+        instructions=$(cat "$counts")
+        [[ ${RATES:-1} == 0 ]] && continue
         echo "tuning.sh: $profile, $allocator, $runtime: calls/s" >&2
         pids=()
         start() { taskset -c 0 "$@" >/dev/null 2>&1 & pids+=($!); }
@@ -122,6 +136,7 @@ print(json.dumps({"profile": profile, "allocator": allocator, "runtime": runtime
     done
 done
 
+[[ ${RATES:-1} == 0 ]] && exit 0
 python3 - "$rows" "$ROUNDS" "$DURATION" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]

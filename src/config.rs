@@ -66,11 +66,11 @@ pub struct ServeConfig {
     #[arg(long, env = "RPC_VS_REST_PRINT_ADDRESSES")]
     pub print_addresses: bool,
 
-    /// How async work is scheduled: `multi-thread` (tokio's work stealing over every usable
-    /// core) or `per-core` (one current-thread runtime per usable core, each serving whole
-    /// connections, handed out in turn). Usable cores: the CPU affinity, capped by the CPU
+    /// How async work is scheduled: `per-core` (one current-thread runtime per usable core,
+    /// each serving whole connections, handed out in turn) or `multi-thread` (tokio's work
+    /// stealing over every usable core). Usable cores: the CPU affinity, capped by the CPU
     /// quota rounded up. Connection and in-flight limits stay process-wide.
-    #[arg(long, env = "RPC_VS_REST_RUNTIME", value_enum, default_value_t = RuntimeKind::MultiThread)]
+    #[arg(long, env = "RPC_VS_REST_RUNTIME", value_enum, default_value_t = RuntimeKind::PerCore)]
     pub runtime: RuntimeKind,
 }
 

@@ -1,12 +1,13 @@
 //! How the process schedules its async work, a setting every Rust server of the comparison
 //! honours (`serve --runtime`, and the examples through `RPC_VS_REST_RUNTIME`):
 //!
+//! - `per-core` (the default): one current-thread runtime per usable core, each serving whole
+//!   connections (handed out in turn by one acceptor): a connection, its streams' tasks and
+//!   its timers stay on one thread, with no cross-thread wakes. One connection then uses one
+//!   core at most.
 //! - `multi-thread`: tokio's work-stealing runtime, one worker per usable core. Any task may
-//!   run on any core, so each wake of a task woken from another thread goes through the shared
-//!   run queue; hyper's HTTP/2 server spawns a task per stream, so every gRPC call pays it.
-//! - `per-core`: one current-thread runtime per usable core, each serving whole connections
-//!   (handed out in turn by one acceptor): a connection, its streams' tasks and its timers stay
-//!   on one thread, with no cross-thread wakes. One connection then uses one core at most.
+//!   run on any core; hyper's HTTP/2 server spawns a task per stream, so every gRPC call is a
+//!   task a worker may steal, and each of its wakes may cross threads.
 //!
 //! "Usable cores" are the ones the process may run on (its CPU affinity), capped by its CPU
 //! quota rounded up (cgroup `cpu.max` or `cpu.cfs_quota_us`): what a pod with
@@ -37,9 +38,11 @@ pub const RUNTIME_ENV: &str = "RPC_VS_REST_RUNTIME";
 #[serde(rename_all = "kebab-case")]
 pub enum RuntimeKind {
     /// tokio's work-stealing runtime over every usable core.
-    #[default]
     MultiThread,
-    /// One current-thread runtime per usable core, each serving whole connections.
+    /// One current-thread runtime per usable core, each serving whole connections: the
+    /// default, since it serves more calls for less CPU on one core and on two, most of all
+    /// over HTTP/2 (docs/comparison.md, "Tuning").
+    #[default]
     PerCore,
 }
 
@@ -51,7 +54,7 @@ impl RuntimeKind {
         }
     }
 
-    /// From `RPC_VS_REST_RUNTIME` (default `multi-thread`), for programs without our command
+    /// From `RPC_VS_REST_RUNTIME` (default `per-core`), for programs without our command
     /// line: the baselines read the same variable as `serve`.
     pub fn from_env() -> anyhow::Result<Self> {
         match std::env::var(RUNTIME_ENV) {
@@ -265,7 +268,7 @@ mod tests {
             <RuntimeKind as clap::ValueEnum>::from_str("per-core", true),
             Ok(RuntimeKind::PerCore)
         );
-        assert_eq!(RuntimeKind::default().as_str(), "multi-thread");
+        assert_eq!(RuntimeKind::default().as_str(), "per-core");
     }
 
     #[tokio::test]

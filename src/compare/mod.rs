@@ -52,23 +52,37 @@ const DEFAULT_CELLS: &str = "grpc,rest-json-h1,rest-json-h2,rest-proto-h1,rest-p
 /// How compare's clients schedule their work: see `--client-runtime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ClientRuntime {
+    /// `current-thread` where compare may use one core, else `multi-thread`.
+    Auto,
     MultiThread,
     CurrentThread,
 }
 
 impl ClientRuntime {
-    pub fn as_str(self) -> &'static str {
+    /// `auto` decided: one thread costs the clients about 5 % less CPU a call than tokio's
+    /// multi-thread runtime on one core (docs/comparison.md, "Tuning"), and cannot use more.
+    pub fn resolved(self) -> Self {
         match self {
-            ClientRuntime::MultiThread => "multi-thread",
+            ClientRuntime::Auto if crate::runtime::usable_cores() == 1 => {
+                ClientRuntime::CurrentThread
+            }
+            ClientRuntime::Auto => ClientRuntime::MultiThread,
+            chosen => chosen,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self.resolved() {
             ClientRuntime::CurrentThread => "current-thread",
+            _ => "multi-thread",
         }
     }
 
     /// The runtime compare runs on.
     pub fn build(self) -> std::io::Result<tokio::runtime::Runtime> {
-        match self {
-            ClientRuntime::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+        match self.resolved() {
             ClientRuntime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+            _ => tokio::runtime::Builder::new_multi_thread(),
         }
         .enable_all()
         .build()
@@ -121,14 +135,16 @@ pub struct CompareConfig {
     pub server_profile: Profile,
 
     /// How the server `compare` starts schedules its work (`serve --runtime`): `multi-thread`
-    /// or `per-core`. Default: what `RPC_VS_REST_RUNTIME` says, else `multi-thread`.
+    /// or `per-core`. Default: what `RPC_VS_REST_RUNTIME` says, else `per-core`.
     #[arg(long, value_enum, value_name = "multi-thread|per-core")]
     pub server_runtime: Option<crate::runtime::RuntimeKind>,
 
     /// How compare's own clients schedule their work: `multi-thread` (tokio's work stealing
-    /// over the cores compare may use) or `current-thread` (the whole load generator on one
-    /// thread: the cheaper per call where compare has one core to itself, as when pinned).
-    #[arg(long, value_enum, default_value_t = ClientRuntime::MultiThread)]
+    /// over the cores compare may use), `current-thread` (the whole load generator on one
+    /// thread: the cheaper per call where compare has one core to itself, as when pinned), or
+    /// `auto`, the default: `current-thread` where compare may use one core (its affinity and
+    /// quota), else `multi-thread`.
+    #[arg(long, value_enum, default_value_t = ClientRuntime::Auto)]
     pub client_runtime: ClientRuntime,
 
     /// A CPU budget for the server `compare` starts: a CFS quota of N cores (`0.5`, `1`, `2`)

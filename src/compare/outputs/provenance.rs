@@ -65,7 +65,7 @@ pub struct Server {
     /// The profile of the server compare started (one given by address keeps its own).
     pub profile: Option<String>,
     /// How the server compare started schedules its work (`serve --runtime`):
-    /// `--server-runtime`, else `RPC_VS_REST_RUNTIME`, else `multi-thread`.
+    /// `--server-runtime`, else `RPC_VS_REST_RUNTIME`, else `per-core`.
     #[serde(default)]
     pub runtime: Option<String>,
     /// The cgroup holding the CPU quota of the server compare started (`--server-cpus`).
