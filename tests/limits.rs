@@ -238,6 +238,65 @@ async fn slowloris_and_silent_connections_are_closed_on_both_ports() {
     healthy_call_succeeds(&server).await;
 }
 
+/// A request head left unfinished is cut `--header-read-timeout` after it began, whether its
+/// bytes stall or drip slower than the timeout (and so slower than the idle timeout, whose
+/// graceful close alone would wait for the head for ever), on both ports, after a request or
+/// before any.
+#[tokio::test]
+async fn an_unfinished_head_is_cut_in_time_whether_it_stalls_or_drips() {
+    let server = TestServer::spawn_with(config(|c| {
+        c.connections.header_read_timeout = 2;
+        c.connections.idle_timeout = 2;
+    }))
+    .await;
+    let head = b"GET /v1/greeter/hello/x HTTP/1.1\r\nHost: a\r\n";
+    let shape = |addr: SocketAddr, dripping: bool, after_a_request: bool| async move {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        if after_a_request {
+            socket.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n").await.unwrap();
+            // Answered (on the gRPC port, 404): the rest of the reply is read below.
+            let mut status = [0u8; 9];
+            socket.read_exact(&mut status).await.unwrap();
+            assert_eq!(&status, b"HTTP/1.1 ");
+        }
+        socket.write_all(head).await.unwrap();
+        let began = Instant::now();
+        let (mut reader, mut writer) = socket.into_split();
+        let drip = async {
+            for line in 0.. {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                if !dripping
+                    || writer.write_all(format!("x-{line}: a\r\n").as_bytes()).await.is_err()
+                {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let mut rest = Vec::new();
+        let closed = tokio::select! {
+            read = tokio::time::timeout(Duration::from_secs(8), reader.read_to_end(&mut rest)) => read.is_ok(),
+            () = drip => false,
+        };
+        let what = format!("{addr}, dripping {dripping}, after a request {after_a_request}");
+        assert!(closed, "{what}: the unfinished head's connection is still open after 8 s");
+        let waited = began.elapsed();
+        assert!(waited >= Duration::from_millis(1900), "{what}: cut after {waited:?}");
+        assert!(waited < Duration::from_millis(3500), "{what}: cut after {waited:?}");
+    };
+    let mut shapes = Vec::new();
+    for addr in [server.rest_addr, server.grpc_addr] {
+        for dripping in [false, true] {
+            for after_a_request in [false, true] {
+                shapes.push(tokio::spawn(shape(addr, dripping, after_a_request)));
+            }
+        }
+    }
+    for shape in shapes {
+        shape.await.unwrap();
+    }
+    healthy_call_succeeds(&server).await;
+}
+
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let server = TestServer::spawn_with(config(|c| c.connections.idle_timeout = 1)).await;

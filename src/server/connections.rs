@@ -322,7 +322,7 @@ where
     let activity = Activity::new();
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
     // HTTP/1.1's slow-header defence, kept by this connection's watcher (`head_watch`).
-    let heads = (!http2).then(HeadWatch::new);
+    let heads = (!http2).then(|| HeadWatch::new(activity.clone()));
     let app = Watched { inner: port.app.clone(), heads: heads.clone() };
     let connection = port.builder.serve_connection_with_upgrades(io, app);
     tokio::pin!(connection);
@@ -337,43 +337,48 @@ where
     // where the refusal it gets instead (503 / UNAVAILABLE) says to go elsewhere.
     let close_when_quiet = !http2 || stop.is_cancelled();
     // A slow-header client is cut (the connection dropped, as hyper's own timeout did):
-    // closing gracefully would wait for the head it is trickling.
-    let (mut close, closing) = oneshot::channel::<Close>();
+    // closing gracefully would wait for the head it is trickling. So the watcher keeps
+    // watching for it after asking for a graceful close, and can still cut.
+    let (mut close, closing) = oneshot::channel::<()>();
+    let (mut cut, cutting) = oneshot::channel::<()>();
     let idle_timeout = port.limits.idle_timeout();
     let header_read_timeout = port.limits.header_read_timeout();
     tokio::spawn(async move {
         let overdue = async {
             match &heads {
-                Some(heads) => heads.overdue(&activity, header_read_timeout).await,
+                Some(heads) => heads.overdue(header_read_timeout).await,
                 None => std::future::pending().await,
             }
         };
-        let how = tokio::select! {
-            () = drained(&stop, close_when_quiet, &activity) => Close::Gracefully,
-            () = activity.silent_for(idle_timeout) => Close::Gracefully,
-            () = overdue => Close::Cut,
+        tokio::pin!(overdue);
+        tokio::select! {
+            () = drained(&stop, close_when_quiet, &activity) => {}
+            () = activity.silent_for(idle_timeout) => {}
+            () = &mut overdue => {
+                let _ = cut.send(());
+                return;
+            }
             () = close.closed() => return,
-        };
-        let _ = close.send(how);
+        }
+        let _ = close.send(());
+        tokio::select! {
+            () = overdue => {
+                let _ = cut.send(());
+            }
+            () = cut.closed() => {}
+        }
     });
+    tokio::pin!(cutting);
     tokio::select! {
         result = connection.as_mut() => return result,
-        how = closing => {
-            if matches!(how, Ok(Close::Cut)) {
-                return Ok(());
-            }
-        }
+        Ok(()) = &mut cutting => return Ok(()),
+        Ok(()) = closing => {}
     }
     connection.as_mut().graceful_shutdown();
-    connection.await
-}
-
-/// How a connection's watcher asks it to end.
-enum Close {
-    /// Finish what is in flight, then close (GOAWAY on HTTP/2).
-    Gracefully,
-    /// Drop the connection now.
-    Cut,
+    tokio::select! {
+        result = connection => result,
+        Ok(()) = cutting => Ok(()),
+    }
 }
 
 /// How long a connection closed when quiet must be so, once the server drains, to be closed.
