@@ -434,6 +434,11 @@ async fn the_grpc_ports_content_type_table() {
         assert!(served.contains("application/grpc") && served.contains("application/connect+json"));
         let message = response.text().await.unwrap();
         assert!(message.starts_with("this is the gRPC port:"), "{message}");
+        let names_what_was_sent = match media {
+            None => message.contains("a request without a Content-Type is none of gRPC"),
+            Some(media) => message.contains(&format!("content type \"{media}\" is not gRPC")),
+        };
+        assert!(names_what_was_sent, "{message}");
     }
     still_serves(&server).await;
 }

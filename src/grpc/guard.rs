@@ -139,13 +139,14 @@ fn ready_reply(response: Response) -> connect::ReplyFuture {
 /// 415 for a request in no protocol the port serves, with the media types it does serve (as
 /// the gRPC specification advises): its body is never read, let alone decoded.
 fn unsupported_media_type(request: &Request) -> Response {
-    let sent = request.headers().get(CONTENT_TYPE).map_or("no content type".to_owned(), |media| {
-        format!("content type {:?}", String::from_utf8_lossy(media.as_bytes()))
-    });
-    let message = format!(
-        "this is the gRPC port: {sent} is not gRPC, gRPC-Web or Connect; it serves {}\n",
-        media::SERVED
-    );
+    let refused = match request.headers().get(CONTENT_TYPE) {
+        None => "a request without a Content-Type is none of gRPC, gRPC-Web and Connect".to_owned(),
+        Some(media) => format!(
+            "content type {:?} is not gRPC, gRPC-Web or Connect",
+            String::from_utf8_lossy(media.as_bytes())
+        ),
+    };
+    let message = format!("this is the gRPC port: {refused}; it serves {}\n", media::SERVED);
     let mut response = Response::new(Body::from(message));
     *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
     let headers = response.headers_mut();
