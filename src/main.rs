@@ -3,7 +3,6 @@
 use clap::Parser;
 use rpc_vs_rest::{
     cli::{Cli, Command},
-    runtime::RuntimeKind,
     server::{self, Listeners},
     telemetry,
 };
@@ -17,7 +16,9 @@ fn main() -> anyhow::Result<()> {
         None => cli.serve.runtime.build()?,
         Some(Command::Serve(config)) => config.runtime.build()?,
         Some(Command::Compare(config)) => config.client_runtime.build()?,
-        Some(Command::Openapi) => RuntimeKind::PerCore.build()?,
+        Some(Command::Openapi) => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        }
     };
     runtime.block_on(run(cli))
 }

@@ -18,9 +18,7 @@ use std::{
     io,
     net::SocketAddr,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll, ready},
-    thread::JoinHandle,
 };
 
 use futures_util::Stream;
@@ -154,55 +152,55 @@ pub fn serve_on_each<S, F, E>(
     serve: S,
 ) -> anyhow::Result<()>
 where
-    S: Fn(Incoming) -> F + Send + Sync + 'static,
-    F: Future<Output = Result<(), E>>,
-    E: Into<anyhow::Error>,
+    S: Fn(Incoming) -> F,
+    F: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<anyhow::Error> + Send + 'static,
 {
     listener.set_nonblocking(true)?;
-    let runtime = kind.build()?;
-    if kind == RuntimeKind::MultiThread {
-        return runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            serve(Incoming::Listener(listener)).await.map_err(Into::into)
-        });
-    }
-    let serve = Arc::new(serve);
-    let local_addr = listener.local_addr()?;
-    let mut senders = Vec::new();
-    let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    let (first, first_incoming) = mpsc::unbounded_channel();
-    senders.push(first);
-    for index in 1..usable_cores() {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        senders.push(sender);
-        let serve = serve.clone();
-        let runtime = Builder::new_current_thread().enable_all().build()?;
-        threads.push(std::thread::Builder::new().name(format!("runtime-{index}")).spawn(
-            move || {
-                let incoming = Incoming::Handed { connections: receiver, local_addr };
-                if let Err(error) = runtime.block_on(serve(incoming)) {
-                    tracing::error!(error = %error.into(), runtime = index, "server failed");
-                }
-            },
-        )?);
-    }
-    runtime.block_on(async move {
+    kind.build()?.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
+        let spread = Spread::new(kind)?;
+        if spread.runtimes() == 1 {
+            return serve(Incoming::Listener(listener)).await.map_err(Into::into);
+        }
+        // One channel of sockets per runtime, the caller's first, in `Spread`'s order.
+        let local_addr = listener.local_addr()?;
+        let (senders, mut receivers): (Vec<_>, Vec<_>) =
+            (0..spread.runtimes()).map(|_| mpsc::unbounded_channel()).unzip();
+        let own = Incoming::Handed { connections: receivers.remove(0), local_addr };
+        for (n, connections) in (1..).zip(receivers) {
+            let server = serve(Incoming::Handed { connections, local_addr });
+            spread.runtime_for(n).expect("a runtime of its own").spawn(async move {
+                if let Err(error) = server.await {
+                    tracing::error!(error = %error.into(), runtime = n, "server failed");
+                }
+            });
+        }
         let accept = async move {
             for n in 0usize.. {
-                let Ok((socket, _)) = listener.accept().await else { continue };
-                // Off this runtime's reactor, so that the one that serves it registers it.
-                let Ok(socket) = socket.into_std() else { continue };
-                let _ = senders[n % senders.len()].send(socket);
+                let socket = match listener.accept().await {
+                    // Off this runtime's reactor, so that the one that serves it registers it.
+                    Ok((socket, _)) => socket.into_std(),
+                    Err(error) => Err(error),
+                };
+                match socket {
+                    Ok(socket) => {
+                        let _ = senders[n % senders.len()].send(socket);
+                    }
+                    // Out of descriptors, say: back off rather than spin, as `serve` does.
+                    Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
+                }
             }
         };
-        let incoming = Incoming::Handed { connections: first_incoming, local_addr };
         tokio::select! {
             () = accept => Ok(()),
-            result = serve(incoming) => result.map_err(Into::into),
+            result = serve(own) => result.map_err(Into::into),
         }
     })
 }
+
+/// How long the baselines' acceptor backs off after a failed accept.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// One runtime's connections (with TCP_NODELAY set), as a server library takes them: a [`Stream`] of sockets (tonic's
 /// `serve_with_incoming`) and an [`axum::serve::Listener`].
