@@ -6,47 +6,16 @@
 
 mod common;
 
-use std::{net::SocketAddr, process::Stdio, time::Duration};
+use std::net::SocketAddr;
 
-use common::{TestServer, http1};
+use common::{TestServer, http1, tools::Example};
 use futures_util::{SinkExt as _, StreamExt as _};
 use rpc_vs_rest::config::DEFAULT_MAX_MESSAGE_BYTES;
 use rpc_vs_rest::proto::{
     BatchHelloRequest, HelloRequest, HelloStreamRequest, greeter_client::GreeterClient,
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
 use tokio_tungstenite::tungstenite::Message;
 use utoipa::openapi::HttpMethod;
-
-/// An example server started on a free loopback port (it prints the address it bound).
-struct Example {
-    _child: Child,
-    addr: SocketAddr,
-}
-
-impl Example {
-    /// `None` when the example is not built (see `tools::require_example`).
-    async fn start(name: &str) -> Option<Self> {
-        let path = common::tools::require_example(name)?;
-        let mut child = Command::new(&path)
-            .arg("127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|error| panic!("start {}: {error}", path.display()));
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{name} printed no address within 30 s"))
-            .unwrap()
-            .unwrap_or_else(|| panic!("{name} exited before it served"));
-        Some(Self { _child: child, addr: line.parse().unwrap() })
-    }
-}
 
 /// What a REST client sees of a reply, less the headers our server adds of its own
 /// (request id, `x-served-by`).
@@ -135,7 +104,7 @@ fn tries(method: &HttpMethod, path: &str) -> Vec<Try> {
 #[tokio::test]
 async fn the_same_api_axum_server_answers_every_documented_operation_as_ours() {
     let ours = TestServer::spawn().await;
-    let Some(same_api) = Example::start("same_api_axum").await else { return };
+    let Some(same_api) = Example::start("same_api_axum", &[]).await else { return };
     let client = http1();
     let document = rpc_vs_rest::rest::openapi_document();
     let mut checked = 0;
@@ -184,7 +153,7 @@ async fn the_same_api_axum_server_answers_every_documented_operation_as_ours() {
 #[tokio::test]
 async fn the_same_api_axum_server_chats_over_a_websocket_as_ours() {
     let ours = TestServer::spawn().await;
-    let Some(same_api) = Example::start("same_api_axum").await else { return };
+    let Some(same_api) = Example::start("same_api_axum", &[]).await else { return };
     let mut transcripts = Vec::new();
     for addr in [ours.rest_addr, same_api.addr] {
         let (mut socket, _) =
@@ -237,7 +206,7 @@ async fn every_greeter_call(client: &mut GreeterClient<tonic::transport::Channel
 #[tokio::test]
 async fn the_same_api_tonic_server_answers_every_greeter_call_as_ours() {
     let ours = TestServer::spawn().await;
-    let Some(same_api) = Example::start("same_api_tonic").await else { return };
+    let Some(same_api) = Example::start("same_api_tonic", &[]).await else { return };
     let by_ours = every_greeter_call(&mut ours.grpc_client().await).await;
     let mut client = GreeterClient::connect(format!("http://{}", same_api.addr)).await.unwrap();
     let by_same_api = every_greeter_call(&mut client).await;

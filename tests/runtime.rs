@@ -5,15 +5,11 @@
 
 mod common;
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
-use common::binary::Binary;
+use common::{binary::Binary, tools::Example};
 use rpc_vs_rest::proto::{HelloRequest, greeter_client::GreeterClient};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::Command,
-    sync::mpsc,
-};
+use tokio::{process::Command, sync::mpsc};
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
 /// CPU time each thread of `pid` has run so far, by thread name (`/proc/PID/task/*/schedstat`:
@@ -36,6 +32,20 @@ fn runtime_threads(pid: u32) -> Vec<(String, u64)> {
         thread_cpu_ns(pid).into_iter().filter(|(name, _)| name.starts_with("runtime-")).collect();
     threads.sort();
     threads
+}
+
+/// SayHello over REST JSON on HTTP/1.1: the reply's message.
+async fn rest_hello(client: &reqwest::Client, url: &str, name: &str) -> String {
+    let reply: serde_json::Value = client
+        .post(url)
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["message"].as_str().unwrap_or_default().to_owned()
 }
 
 #[tokio::test]
@@ -69,21 +79,12 @@ async fn per_core_serves_both_ports_from_every_runtime() {
         let rest = format!("http://{}/v1/greeter/hello", server.rest_addr);
         calls.push(tokio::spawn(async move {
             let mut client = GreeterClient::connect(grpc).await.unwrap();
-            let http1 = reqwest::Client::builder().http1_only().build().unwrap();
+            let http1 = common::http1();
             for call in 0..200 {
                 let name = format!("c{connection}-{call}");
                 let reply = client.say_hello(HelloRequest { name: name.clone() }).await.unwrap();
                 assert_eq!(reply.into_inner().message, format!("Hello {name}"));
-                let reply: serde_json::Value = http1
-                    .post(&rest)
-                    .json(&serde_json::json!({ "name": name }))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                assert_eq!(reply["message"], format!("Hello {name}"));
+                assert_eq!(rest_hello(&http1, &rest, &name).await, format!("Hello {name}"));
             }
         }));
     }
@@ -148,22 +149,11 @@ async fn an_unknown_runtime_is_refused_naming_the_choices() {
 #[tokio::test]
 async fn the_baselines_serve_per_core_from_the_environment() {
     for (example, grpc) in [("same_api_tonic", true), ("same_api_axum", false)] {
-        let Some(path) = common::tools::require_example(example) else { return };
-        let mut child = Command::new(&path)
-            .arg("127.0.0.1:0")
-            .env("RPC_VS_REST_RUNTIME", "per-core")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{example} printed no address"))
-            .unwrap()
-            .unwrap_or_else(|| panic!("{example} exited before it served"));
-        let pid = child.id().unwrap();
+        let Some(server) = Example::start(example, &[("RPC_VS_REST_RUNTIME", "per-core")]).await
+        else {
+            return;
+        };
+        let (addr, pid) = (server.addr, server.child.id().unwrap());
         // More connections than runtimes: every runtime answers its share.
         for connection in 0..2 * rpc_vs_rest::runtime::usable_cores() {
             let name = format!("{example} {connection}");
@@ -176,17 +166,8 @@ async fn the_baselines_serve_per_core_from_the_environment() {
                     .into_inner()
                     .message
             } else {
-                let client = reqwest::Client::builder().http1_only().build().unwrap();
-                let reply: serde_json::Value = client
-                    .post(format!("http://{addr}/v1/greeter/hello"))
-                    .json(&serde_json::json!({ "name": name }))
-                    .send()
+                rest_hello(&common::http1(), &format!("http://{addr}/v1/greeter/hello"), &name)
                     .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                reply["message"].as_str().unwrap().to_owned()
             };
             assert_eq!(message, format!("Hello {name}"), "{example}");
         }

@@ -96,3 +96,33 @@ pub fn require_go_server(name: &str) -> Option<PathBuf> {
         path.display()
     ))
 }
+
+/// An example server started on a free loopback port (it prints the address it bound), with
+/// `envs` set; killed when dropped.
+pub struct Example {
+    pub child: tokio::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Example {
+    /// `None` when the example is not built (see [`require_example`]).
+    pub async fn start(name: &str, envs: &[(&str, &str)]) -> Option<Self> {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let path = require_example(name)?;
+        let mut child = tokio::process::Command::new(&path)
+            .arg("127.0.0.1:0")
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {}: {error}", path.display()));
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), stdout.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("{name} printed no address within 30 s"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} exited before it served"));
+        Some(Self { child, addr: line.parse().unwrap() })
+    }
+}
