@@ -6,7 +6,13 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::compare::{CompareConfig, run::target::Target};
+use crate::compare::{
+    CompareConfig,
+    run::{
+        affinity::{self, CoreList},
+        target::Target,
+    },
+};
 
 /// The provenance of one `compare` run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -151,6 +157,8 @@ impl Provenance {
         let date = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_else(|_| "unknown".into());
+        // The server's cores, read once: their count and whether the client shares one.
+        let server_cores = target.pid().and_then(|pid| affinity::of_process(&pid.to_string()));
         Self {
             command: std::env::args().collect::<Vec<_>>().join(" "),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -159,10 +167,9 @@ impl Provenance {
             machine: Machine {
                 cpu: cpu_model().unwrap_or_else(|| "unknown".into()),
                 client_cores: std::thread::available_parallelism().map_or(1, usize::from),
-                server_cores: target.pid().and_then(|pid| allowed_cores(&pid.to_string())),
-                shared_cores: target.pid().and_then(|pid| {
-                    let (client, server) = (allowed("self")?, allowed(&pid.to_string())?);
-                    Some(client.iter().any(|core| server.contains(core)))
+                server_cores: server_cores.as_ref().map(CoreList::len),
+                shared_cores: server_cores.as_ref().and_then(|server| {
+                    Some(affinity::of_process("self")?.shares_a_core_with(server))
                 }),
                 memory_mib: memory_mib(),
                 kernel: read_trimmed("/proc/sys/kernel/osrelease")
@@ -400,21 +407,4 @@ fn memory_mib() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib / 1024)
-}
-
-/// How many cores a process may run on.
-fn allowed_cores(pid: &str) -> Option<usize> {
-    allowed(pid).map(|cores| cores.len())
-}
-
-/// The cores a process may run on, from its `Cpus_allowed_list` ("0-3,8").
-fn allowed(pid: &str) -> Option<Vec<usize>> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let list = status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:"))?.trim();
-    let mut cores = Vec::new();
-    for range in list.split(',') {
-        let (first, last) = range.split_once('-').unwrap_or((range, range));
-        cores.extend(first.parse::<usize>().ok()?..=last.parse::<usize>().ok()?);
-    }
-    Some(cores)
 }

@@ -65,6 +65,16 @@ impl fmt::Display for CoreList {
 }
 
 impl CoreList {
+    /// How many cores.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether a core is in both lists.
+    pub(crate) fn shares_a_core_with(&self, other: &CoreList) -> bool {
+        self.0.iter().any(|core| other.0.contains(core))
+    }
+
     /// Refuses cores compare itself may not run on (which the kernel would refuse too, or
     /// silently drop from a mask that keeps others).
     pub(crate) fn check_allowed(&self) -> anyhow::Result<()> {
@@ -117,6 +127,11 @@ impl CoreList {
 fn own_cores() -> anyhow::Result<CoreList> {
     let own = sched_getaffinity(Pid::from_raw(0)).context("cannot read compare's CPU affinity")?;
     Ok(CoreList((0..CpuSet::count()).filter(|&core| own.is_set(core).unwrap_or(false)).collect()))
+}
+
+/// The cores a process may run on (`self`, or a pid), from its `Cpus_allowed_list`.
+pub(crate) fn of_process(pid: &str) -> Option<CoreList> {
+    allowed(std::path::Path::new(&format!("/proc/{pid}/status")))
 }
 
 /// A thread's `Cpus_allowed_list`, from its `status` file.
