@@ -16,7 +16,7 @@ pub fn require(tool: &str) -> Option<PathBuf> {
 }
 
 /// Says why a test is skipped, and returns `None`; panics instead under `CI=true`.
-fn missing(message: String) -> Option<PathBuf> {
+pub fn missing(message: String) -> Option<PathBuf> {
     if std::env::var("CI").is_ok_and(|ci| ci == "true") {
         panic!("{message} (CI=true: missing tools fail the run)");
     }
