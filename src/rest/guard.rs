@@ -6,6 +6,7 @@
 use std::{
     convert::Infallible,
     future::{Ready, ready},
+    pin::Pin,
     task::{Context, Poll},
 };
 
@@ -102,8 +103,11 @@ struct Front<R, D> {
     calls: Option<RestCalls>,
 }
 
-/// The router's reply (plain or through the encoding twin).
-type Routed<R, D> = Either<<R as Service<Request>>::Future, <D as Service<Request>>::Future>;
+/// The router's reply (plain or through the encoding twin). The twin's future, several times
+/// the plain one's size, is boxed: unboxed, it would size every request's future, which is
+/// moved a few times on its way into the front's box.
+type Routed<R, D> =
+    Either<<R as Service<Request>>::Future, Pin<Box<<D as Service<Request>>::Future>>>;
 
 /// The front's answer: a refusal of its own, or the router's reply, within admission or not.
 type Answer<R, D> =
@@ -154,7 +158,7 @@ where
             }
         };
         let call = if compressed_body || compressed_reply {
-            Either::Right(self.encoding.call(request))
+            Either::Right(Box::pin(self.encoding.call(request)))
         } else {
             Either::Left(self.router.call(request))
         };

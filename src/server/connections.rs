@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     activity::{Activity, TrackedIo},
+    close_order::{CloseOrder, close_orders},
     head_watch::{HeadWatch, Watched},
     layers::ServedPort,
 };
@@ -291,7 +292,7 @@ async fn serve_connection<A: ServedPort>(
         };
         let stream = handshake?;
         let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-        return drive(stream, http2, &port, stop).await;
+        return Box::pin(drive(stream, http2, &port, stop)).await;
     }
     // A client that connects and says nothing never reaches hyper's own header timeout.
     let mut first_bytes = [0u8; 3];
@@ -302,7 +303,7 @@ async fn serve_connection<A: ServedPort>(
         // The HTTP/2 connection preface starts "PRI * HTTP/2.0".
         Ok(Ok(n)) => {
             let http2 = first_bytes[..n] == b"PRI"[..n];
-            drive(socket, http2, &port, stop).await
+            Box::pin(drive(socket, http2, &port, stop)).await
         }
     }
 }
@@ -324,8 +325,9 @@ where
     // HTTP/1.1's slow-header defence, kept by this connection's watcher (`head_watch`).
     let heads = (!http2).then(|| HeadWatch::new(activity.clone()));
     let app = Watched { inner: port.app.clone(), heads: heads.clone() };
-    let connection = port.builder.serve_connection_with_upgrades(io, app);
-    tokio::pin!(connection);
+    // On the heap: hyper's connection (both protocols' state machines) is tens of kilobytes,
+    // which every move of the futures that hold it would copy.
+    let mut connection = Box::pin(port.builder.serve_connection_with_upgrades(io, app));
     // The reasons to close gracefully are watched by a task of their own, which sends word
     // here: polled beside the connection, they cost a timer poll and a lock on every wake of
     // this task, which is every request on HTTP/1.1.
@@ -339,8 +341,9 @@ where
     // A slow-header client is cut (the connection dropped, as hyper's own timeout did):
     // closing gracefully would wait for the head it is trickling. So the watcher keeps
     // watching for it after asking for a graceful close, and can still cut.
-    let (mut close, closing) = oneshot::channel::<()>();
-    let (mut cut, cutting) = oneshot::channel::<()>();
+    let (orders, received) = close_orders();
+    // Dropped when this function returns, which tells the watcher to stop watching.
+    let (_alive, mut ended) = oneshot::channel::<()>();
     let idle_timeout = port.limits.idle_timeout();
     let header_read_timeout = port.limits.header_read_timeout();
     tokio::spawn(async move {
@@ -354,30 +357,30 @@ where
         tokio::select! {
             () = drained(&stop, close_when_quiet, &activity) => {}
             () = activity.silent_for(idle_timeout) => {}
-            () = &mut overdue => {
-                let _ = cut.send(());
-                return;
-            }
-            () = close.closed() => return,
+            () = &mut overdue => return orders.give(CloseOrder::Cut),
+            _ = &mut ended => return,
         }
-        let _ = close.send(());
+        orders.give(CloseOrder::Gracefully);
         tokio::select! {
-            () = overdue => {
-                let _ = cut.send(());
-            }
-            () = cut.closed() => {}
+            () = overdue => orders.give(CloseOrder::Cut),
+            _ = ended => {}
         }
     });
-    tokio::pin!(cutting);
+    // Biased: the connection first, since nearly every wake is for it.
     tokio::select! {
+        biased;
         result = connection.as_mut() => return result,
-        Ok(()) = &mut cutting => return Ok(()),
-        Ok(()) = closing => {}
+        order = received.any() => {
+            if order == CloseOrder::Cut {
+                return Ok(());
+            }
+        }
     }
     connection.as_mut().graceful_shutdown();
     tokio::select! {
+        biased;
         result = connection => result,
-        Ok(()) = cutting => Ok(()),
+        () = received.cut() => Ok(()),
     }
 }
 

@@ -3,6 +3,7 @@
 //! adapters; what the adapters themselves build on is in `port`.
 
 mod activity;
+mod close_order;
 mod connections;
 mod head_watch;
 mod layers;
