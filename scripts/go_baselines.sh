@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Go servers of baselines/go (the seed's grpc-go helloworld greeter, with the
-# EchoComplex and EchoPeople echoes, and a net/http JSON greeter) into target/go/, offline,
-# from Debian's packages: Go, grpc-go and
+# EchoComplex and EchoPeople echoes, a net/http JSON greeter, and grpc-gateway's reverse proxy,
+# a REST front for any Greeter's gRPC port) into target/go/, offline, from Debian's packages:
+# Go, grpc-go, grpc-gateway 1.6.4 (its generator and its runtime) and
 # golang/protobuf's sources in GOPATH mode (no module download), and protoc with the
 # protoc-gen-go built from golang/protobuf 1.3 (with its grpc plugin): the generator of the
 # protobuf runtime grpc-go 1.33 marshals with (protobuf-go's newer protoc-gen-go writes
@@ -9,11 +10,15 @@
 # the file, grpc_bench's complex message among them) are generated from our
 # proto/helloworld.proto as package `rpcvsrest/helloworld`, its one proto3 `optional` made
 # plain (that generator predates proto3 optional; the field, a stream's count, is one the Go
-# servers do not serve). Installs the packages first when they are missing.
+# servers do not serve). The gateway's handlers are generated from the same file by
+# protoc-gen-grpc-gateway, with its HTTP rules (our REST routes) in
+# baselines/go/rest_gateway/greeter_http.yaml rather than in the proto. Installs the packages
+# first when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(golang-go golang-google-grpc-dev golang-goprotobuf-dev protobuf-compiler)
+PACKAGES=(golang-go golang-google-grpc-dev golang-goprotobuf-dev protobuf-compiler
+    golang-grpc-gateway golang-github-grpc-ecosystem-grpc-gateway-dev)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
@@ -44,7 +49,12 @@ sed -E 's/^([[:space:]]*)optional /\1/' proto/helloworld.proto > "$work/proto/he
 PATH="$work/bin:$PATH" protoc -I "$work/proto" \
     --go_out="plugins=grpc,paths=source_relative,Mhelloworld.proto=$package,$timestamp:$work/src/$package" \
     helloworld.proto
+# Debian's protoc-gen-grpc-gateway (/usr/bin), built from the runtime it generates for.
+protoc -I "$work/proto" \
+    --grpc-gateway_out="paths=source_relative,Mhelloworld.proto=$package,grpc_api_configuration=$PWD/baselines/go/rest_gateway/greeter_http.yaml:$work/src/$package" \
+    helloworld.proto
 
 go build -o "$out/grpc-greeter" ./baselines/go/grpc_greeter
 go build -o "$out/rest-greeter" ./baselines/go/rest_greeter
-echo "go_baselines.sh: built $out/grpc-greeter and $out/rest-greeter" >&2
+go build -o "$out/rest-gateway" ./baselines/go/rest_gateway
+echo "go_baselines.sh: built $out/grpc-greeter, $out/rest-greeter and $out/rest-gateway" >&2

@@ -44,8 +44,9 @@ impl CallError {
         Self::Transport(format!("{context}: {error}"))
     }
 
-    /// Whether the server said it has no such method or route (UNIMPLEMENTED, 404, 405), or
-    /// does not speak the cell's media type (415: a gRPC server asked for Connect).
+    /// Whether the server said it has no such method or route (UNIMPLEMENTED, 404, 405, or
+    /// 501, which a gateway in front of gRPC answers for UNIMPLEMENTED), or does not speak the
+    /// cell's media type (415: a gRPC server asked for Connect).
     pub fn is_not_served(&self) -> bool {
         match self {
             Self::Grpc { code, .. } => *code == tonic::Code::Unimplemented,
@@ -55,6 +56,7 @@ impl CallError {
                     http::StatusCode::NOT_FOUND
                         | http::StatusCode::METHOD_NOT_ALLOWED
                         | http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+                        | http::StatusCode::NOT_IMPLEMENTED
                 )
             }
             Self::Transport(_) | Self::WrongReply(_) | Self::CannotCarry => false,
