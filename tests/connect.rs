@@ -497,3 +497,25 @@ async fn an_unknown_grpc_method_is_unimplemented_by_name() {
     assert_eq!(status.code(), tonic::Code::Unimplemented);
     assert_eq!(status.message(), "no method /helloworld.Greeter/Missing is served here");
 }
+
+/// Plain gRPC over HTTP/1.1 ends with its status in trailers, which HTTP/1.1 sends only to a
+/// client that asks for them: one that does not is refused, in headers it can read, with why
+/// (connectrpc's Python client, which asks, is served: tests/stock_client.rs).
+#[tokio::test]
+async fn plain_grpc_over_http1_without_te_trailers_is_refused_saying_why() {
+    let server = TestServer::spawn().await;
+    let protobuf = envelope(0, &HelloRequest { name: "Ada".into() }.encode_to_vec());
+    let response = http1()
+        .post(method(&server, "SayHello"))
+        .header("content-type", "application/grpc")
+        .body(protobuf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["grpc-status"], "3");
+    // grpc-message is percent-encoded.
+    let message = response.headers()["grpc-message"].to_str().unwrap();
+    let message = message.replace("%20", " ").replace("%60", "`");
+    assert!(message.starts_with("gRPC over HTTP/1.1 needs `te: trailers`"), "{message}");
+    still_serves(&server).await;
+}

@@ -15,8 +15,8 @@ use axum::{
     body::Body,
     extract::Request,
     http::{
-        HeaderValue, StatusCode,
-        header::{ACCEPT, CONTENT_TYPE},
+        HeaderValue, StatusCode, Version,
+        header::{ACCEPT, CONTENT_TYPE, TE, TRAILER},
     },
     response::Response,
     routing::future::RouteFuture,
@@ -70,7 +70,11 @@ pub(super) fn guard(
     // and so each, once per request).
     service_fn(move |mut request: Request| {
         let content_type = request.headers().get(CONTENT_TYPE).map(|media| media.as_bytes());
+        let http1 = request.version() < Version::HTTP_2;
         match Speaks::of(request.method(), content_type) {
+            Speaks::Grpc { json } if http1 => {
+                Either::Right(grpc_over_http1(&mut coded, request, json))
+            }
             Speaks::Grpc { json: false } => Either::Left(Either::Left(coded.call(request))),
             Speaks::GrpcWeb { text, json: false } => {
                 if text {
@@ -128,6 +132,45 @@ where
     Box::pin(async move {
         let mut response = call.await?;
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(as_json));
+        Ok(response)
+    })
+}
+
+/// Plain gRPC over HTTP/1.1, as connectrpc's Python client speaks it to an `http://` address.
+/// Its status travels in trailers, which HTTP/1.1 carries only at the end of a chunked body,
+/// only to a client that asked for them (`te: trailers`, which gRPC requires), and, in hyper,
+/// only for the fields the reply's `Trailer` header names: such a call gets that header and
+/// ends as it would over HTTP/2. Without `te: trailers` the status could not reach the client,
+/// so the call is refused, in headers the client can read, with why.
+fn grpc_over_http1<S>(coded: &mut S, mut request: Request, json: bool) -> connect::ReplyFuture
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    let asks_for_trailers = request.headers().get_all(TE).iter().any(|value| {
+        value.as_bytes().split(|&byte| byte == b',').any(|coding| {
+            let coding = coding.split(|&byte| byte == b';').next().unwrap_or_default();
+            coding.trim_ascii().eq_ignore_ascii_case(b"trailers")
+        })
+    });
+    if !asks_for_trailers {
+        let status = Status::invalid_argument(
+            "gRPC over HTTP/1.1 needs `te: trailers`: the call's status comes in trailers, \
+             which HTTP/1.1 sends only to a client that asks for them; send it, or call over \
+             HTTP/2, gRPC-Web or Connect",
+        );
+        return ready_reply(status_response(status));
+    }
+    if json {
+        request.extensions_mut().insert(JsonMessages);
+    }
+    let call = coded.call(request);
+    Box::pin(async move {
+        let mut response = call.await?;
+        response.headers_mut().insert(
+            TRAILER,
+            HeaderValue::from_static("grpc-status, grpc-message, grpc-status-details-bin"),
+        );
         Ok(response)
     })
 }
