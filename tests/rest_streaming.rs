@@ -70,8 +70,14 @@ async fn stream_errors_come_before_the_stream_in_the_error_shape() {
     for (query, message) in [
         ("count=0", "count must be between 1 and 1000, got 0"),
         ("count=1001", "count must be between 1 and 1000, got 1001"),
-        ("count=many", "count: invalid digit found in string"),
-        ("cuont=3", "unknown field `cuont`"),
+        (
+            "count=many",
+            "the query string is not valid: count: a whole number of greetings is expected, \
+             not \"many\"",
+        ),
+        ("count=99999999999", "count: 99999999999 greetings are far too many"),
+        ("count=3&count=4", "the query string is not valid: duplicate field `count`"),
+        ("cuont=3", "the query string is not valid: cuont: unknown field `cuont`"),
     ] {
         let response = http1()
             .get(server.rest_url(&format!("/v1/greeter/hello/Ada/stream?{query}")))
@@ -83,6 +89,19 @@ async fn stream_errors_come_before_the_stream_in_the_error_shape() {
         assert_eq!(body["error"]["status"], "INVALID_ARGUMENT", "{query}");
         assert!(body["error"]["message"].as_str().unwrap().contains(message), "{query}: {body}");
     }
+}
+
+#[tokio::test]
+async fn a_name_whose_escapes_are_not_utf8_is_refused_saying_so() {
+    let server = TestServer::spawn().await;
+    let response = http1().get(server.rest_url("/v1/greeter/hello/%FF%FE")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the path's `name` is not UTF-8 once its percent-escapes"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

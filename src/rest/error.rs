@@ -147,14 +147,29 @@ impl From<BytesRejection> for ApiError {
 }
 
 impl From<PathRejection> for ApiError {
+    /// In the API's words where a client can get it wrong (a name whose percent-escapes are
+    /// not UTF-8); the framework's for what only a bug of ours would cause.
     fn from(rejection: PathRejection) -> Self {
+        use axum::extract::path::ErrorKind;
+        if let PathRejection::FailedToDeserializePathParams(error) = &rejection
+            && let ErrorKind::InvalidUtf8InPathParam { key } = error.kind()
+        {
+            return Self::invalid_argument(format!(
+                "the path's `{key}` is not UTF-8 once its percent-escapes are decoded: a \
+                 {key} is text, its bytes percent-encoded as UTF-8 (`%C3%A9` for `é`)"
+            ));
+        }
         Self::invalid_argument(rejection.body_text())
     }
 }
 
 impl From<QueryRejection> for ApiError {
+    /// The parameter and what was wrong with it (`count` must be a whole number, an unknown
+    /// or repeated parameter), without the framework's "Failed to deserialize" preamble.
     fn from(rejection: QueryRejection) -> Self {
-        Self::invalid_argument(rejection.body_text())
+        let text = rejection.body_text();
+        let reason = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+        Self::invalid_argument(format!("the query string is not valid: {reason}"))
     }
 }
 

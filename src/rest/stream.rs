@@ -29,7 +29,21 @@ pub(crate) struct NamePath {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StreamQuery {
+    #[serde(default, deserialize_with = "whole_count")]
     count: Option<u32>,
+}
+
+/// `count` as a whole number, refused in words that say so (the domain checks its range).
+fn whole_count<'de, D: serde::Deserializer<'de>>(count: D) -> Result<Option<u32>, D::Error> {
+    let count = String::deserialize(count)?;
+    count.parse().map(Some).map_err(|_| {
+        let digits = !count.is_empty() && count.bytes().all(|byte| byte.is_ascii_digit());
+        serde::de::Error::custom(if digits {
+            format!("{count} greetings are far too many (the stream's limit is far lower)")
+        } else {
+            format!("a whole number of greetings is expected, not {count:?}")
+        })
+    })
 }
 
 #[derive(Debug, Clone, Copy)]
