@@ -212,6 +212,13 @@ pub struct ConnectionLimits {
     #[arg(long, env = "RPC_VS_REST_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
 
+    /// Most request bytes the server holds while bodies arrive, over every body of both ports
+    /// (past each body's first 16 KiB); a body that would go past it fails with 503 /
+    /// UNAVAILABLE. Without it, a few dozen slow uploads at the body limit exhaust a 256 MiB
+    /// pod (the manifests' memory limit); the default leaves that pod room for the rest.
+    #[arg(long, env = "RPC_VS_REST_MAX_BODY_BYTES_HELD", default_value_t = 64 * 1024 * 1024)]
+    pub max_body_bytes_held: usize,
+
     /// Seconds the server waits on a client. A unary call must be answered within it (504 /
     /// DEADLINE_EXCEEDED; a gRPC client's shorter `grpc-timeout` wins). A stream the client
     /// sends (a gRPC client or bidi stream, the WebSocket chat) must bring its next message, or

@@ -33,6 +33,12 @@ pub fn headers_too_large(headers: &http::HeaderMap, limit: usize) -> axum::respo
     refusal(headers, status)
 }
 
+/// What a call's body fails with past the server's body budget (`port::BodyBudget`):
+/// UNAVAILABLE, as a call shed for load is told, which tonic passes on as the call's status.
+pub fn body_bytes_exhausted() -> Box<dyn std::error::Error + Send + Sync> {
+    Box::new(tonic::Status::unavailable(crate::port::BodyBytesExhausted.to_string()))
+}
+
 /// `status` as the call's protocol writes an error: Connect's JSON error for a Connect call
 /// (by its content type; a GET has none), gRPC's status headers for the rest.
 fn refusal(headers: &http::HeaderMap, status: tonic::Status) -> axum::response::Response {

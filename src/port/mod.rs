@@ -1,13 +1,16 @@
 //! What each protocol adapter builds its port on, below both adapters and the server that
 //! wires them: the shape of a port's service, and admission (load shedding and deadlines),
 //! which both ports apply alike, the future that finishes a reply on its way out, and the
-//! sessions (WebSocket) that outlive their HTTP exchange.
+//! sessions (WebSocket) that outlive their HTTP exchange, and the budget of request bytes both
+//! ports' bodies count against.
 
 mod admission;
+mod body_budget;
 mod finishing;
 mod sessions;
 
 pub use admission::{Admission, Admitted, Refused};
+pub use body_budget::{BodyBudget, BodyBytesExhausted, Counted, FREE_BYTES_PER_BODY};
 pub use finishing::{FinishReply, Finishing};
 pub use sessions::{Session, Sessions};
 

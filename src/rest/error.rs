@@ -13,7 +13,7 @@ use axum::{
 use serde::Serialize;
 
 use super::media::{JSON, PROTOBUF};
-use crate::greeter::DomainError;
+use crate::{greeter::DomainError, port::BodyBytesExhausted};
 
 /// The canonical codes of google/rpc/code.proto that this API answers with today; each
 /// carries the HTTP status docs/api.md's error table maps it to.
@@ -137,6 +137,9 @@ impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Refusal::BodyTooLarge.error()
+        } else if let Some(exhausted) = source_of::<BodyBytesExhausted>(&rejection) {
+            // Load shed by memory: 503, as when too many requests are in flight.
+            Self::new(Code::Unavailable, exhausted.to_string())
         } else {
             Self::invalid_argument(format!(
                 "could not read the request body: {}",
@@ -144,6 +147,14 @@ impl From<BytesRejection> for ApiError {
             ))
         }
     }
+}
+
+/// The first error of type `E` in `error`'s chain of sources, itself included.
+fn source_of<'a, E: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    std::iter::successors(Some(error), |error| error.source())
+        .find_map(|error| error.downcast_ref())
 }
 
 impl From<PathRejection> for ApiError {

@@ -38,7 +38,7 @@ use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
     greeter::Greeter,
-    port::{Admission, Admitted, Finishing, PortService, Refused},
+    port::{Admission, Admitted, BodyBudget, Finishing, PortService, Refused},
 };
 
 /// Requires the token on every route of `api`, when there is one.
@@ -59,7 +59,8 @@ async fn check_token(State(token): State<BearerToken>, request: Request, next: N
 
 /// The REST port's front, as one plain service around the whole router (no route lookup,
 /// boxed layer or shared counter of its own per request):
-/// - the body limit, counted after decompression so that a small bomb cannot expand past it;
+/// - the body limit, counted after decompression so that a small bomb cannot expand past it,
+///   and the decompressed bytes counted against the server's body budget;
 /// - gzip and zstd request bodies decompressed, other encodings refused (415), and replies
 ///   (JSON or protobuf messages, not streams) compressed in the encoding `Accept-Encoding`
 ///   prefers, as tonic does for gRPC's `grpc-accept-encoding`; requests that ask for neither
@@ -72,6 +73,7 @@ pub(crate) fn front(
     limits: &ConnectionLimits,
     max_body_bytes: usize,
     calls: Option<RestCalls>,
+    body_budget: BodyBudget,
 ) -> impl PortService {
     let router = ServiceBuilder::new().layer(DefaultBodyLimit::max(max_body_bytes)).service(router);
     let encoding = ServiceBuilder::new()
@@ -79,6 +81,12 @@ pub(crate) fn front(
         .layer(CompressionLayer::new().no_br().no_deflate().compress_when(is_a_message))
         .map_response(into_axum_body)
         .layer(RequestDecompressionLayer::new().no_br().no_deflate())
+        // What a small compressed body expands to counts against the body budget too.
+        .map_request(move |request: http::Request<_>| {
+            request.map(|body| {
+                Body::new(body_budget.count(body, max_body_bytes, super::body_bytes_exhausted))
+            })
+        })
         .service(router.clone());
     Front { admission: Admission::new(limits), router, encoding, calls }
 }

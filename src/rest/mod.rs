@@ -2,12 +2,12 @@
 //! OpenAPI document at `/openapi.json` and interactive docs at `/docs`, as one axum router
 //! that `server` serves on the REST port.
 
-mod chat;
+pub(crate) mod chat;
 mod coalesce;
-mod encoding;
+pub(crate) mod encoding;
 mod endpoint;
 mod error;
-mod extract;
+pub(crate) mod extract;
 mod guard;
 mod health;
 mod metrics;
@@ -42,6 +42,8 @@ pub struct AppState {
     pub readiness: Readiness,
     pub metrics: Option<Metrics>,
     pub sessions: Sessions,
+    /// The request bytes both ports may hold; REST counts decompressed bodies against it too.
+    pub body_budget: crate::port::BodyBudget,
 }
 
 /// The OpenAPI document of the REST API, made from the route table: what `/openapi.json`
@@ -62,6 +64,12 @@ pub fn draining_refusal(_: &http::HeaderMap) -> axum::response::Response {
 pub fn headers_too_large(_: &http::HeaderMap, limit: usize) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     error::headers_too_large(limit).into_response()
+}
+
+/// What a request body fails with past the server's body budget (`port::BodyBudget`); its
+/// handler answers 503 in the API's error shape.
+pub fn body_bytes_exhausted() -> Box<dyn std::error::Error + Send + Sync> {
+    Box::new(crate::port::BodyBytesExhausted)
 }
 
 /// While draining, liveness stays 200 (the process is finishing its calls, not broken) and
@@ -107,11 +115,11 @@ pub fn router(
     config: &ServeConfig,
     token: Option<BearerToken>,
 ) -> impl PortService {
-    let AppState { greeter, readiness, metrics, sessions } = state;
+    let AppState { greeter, readiness, metrics, sessions, body_budget } = state;
     let calls = metrics.as_ref().map(metrics::RestCalls::new);
     let session = session_limits(&config.connections, sessions);
     let router = documented(greeter, readiness, token, metrics.as_ref(), session);
-    guard::front(router, &config.connections, config.rest.max_body_bytes, calls)
+    guard::front(router, &config.connections, config.rest.max_body_bytes, calls, body_budget)
 }
 
 /// The documented routes, with the token on the Greeter's and `/metrics` when given; the

@@ -34,7 +34,7 @@ use tower_http::{
 use super::request_id::{REQUEST_ID, ensure_request_id};
 use crate::{
     config::{AccessConfig, Profile},
-    port::{FinishReply, Finishing, PortService},
+    port::{BodyBudget, FinishReply, Finishing, PortService},
 };
 
 /// Names the server (in Kubernetes, the pod) that answered: how `compare` sees the spread.
@@ -83,7 +83,11 @@ pub(super) struct PortSettings<'a> {
     pub(super) headers_too_large: fn(&http::HeaderMap, usize) -> Response,
     pub(super) server_name: &'a str,
     pub(super) profile: Profile,
+    /// The request bytes both ports' bodies may hold (see `port::BodyBudget`).
+    pub(super) body_budget: BodyBudget,
 }
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The shared layers around a port's service, served by hyper as they are: one front service
 /// (request id, reply front) that hyper calls by reference, around the optional span and CORS
@@ -93,6 +97,7 @@ pub(super) struct PortSettings<'a> {
 pub(super) fn front(
     inner: impl PortService,
     settings: PortSettings<'_>,
+    bodies: BodyCounting,
 ) -> anyhow::Result<impl ServedPort> {
     let PortSettings {
         port,
@@ -104,6 +109,7 @@ pub(super) fn front(
         headers_too_large,
         server_name,
         profile,
+        body_budget,
     } = settings;
     let cors = match access.cors_allow_origins.as_slice() {
         [] => None,
@@ -148,7 +154,16 @@ pub(super) fn front(
             max_header_bytes,
             headers_too_large,
         });
-    Ok(PortFront { inner, port, served_by, draining, request_ids })
+    Ok(PortFront { inner, port, served_by, draining, request_ids, budget: body_budget, bodies })
+}
+
+/// How a port's request bodies count against the body budget: at most `most_per_body` bytes
+/// each (the port's body or message limit), and what a body past the budget fails with, in the
+/// port's terms.
+#[derive(Clone, Copy)]
+pub(super) struct BodyCounting {
+    pub(super) most_per_body: usize,
+    pub(super) exhausted: fn() -> BoxError,
 }
 
 /// What the accept loop serves: a port's front, as hyper calls it (by reference, no clone).
@@ -261,6 +276,8 @@ pub(super) struct PortFront<S> {
     served_by: HeaderValue,
     draining: Draining,
     request_ids: bool,
+    budget: BodyBudget,
+    bodies: BodyCounting,
 }
 
 impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S> {
@@ -269,7 +286,10 @@ impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S>
     type Future = Pin<Box<Finishing<S::Future, FrontOfReply>>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let mut request = request.map(Body::new);
+        // Boxed as it would be anyway (axum's `Body`), with the budget's count around it.
+        let BodyCounting { most_per_body, exhausted } = self.bodies;
+        let mut request =
+            request.map(|body| Body::new(self.budget.count(body, most_per_body, exhausted)));
         // The lean profile has no request ids: not even the client's is read (a lookup by a
         // custom header name, on every call of both ports).
         let (request_id, echo_id) = if self.request_ids {

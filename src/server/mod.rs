@@ -90,8 +90,14 @@ pub async fn run(
     let grpc_router =
         grpc::router(greeter.clone(), health_service, config, token.clone(), metrics.clone())?;
     let sessions = Sessions::default();
-    let state =
-        AppState { greeter, readiness: readiness.clone(), metrics, sessions: sessions.clone() };
+    let body_budget = crate::port::BodyBudget::new(config.connections.max_body_bytes_held);
+    let state = AppState {
+        greeter,
+        readiness: readiness.clone(),
+        metrics,
+        sessions: sessions.clone(),
+        body_budget,
+    };
     let rest_router = rest::router(state, config, token.clone());
     let draining = layers::Draining::default();
     let name = config.server_name();
@@ -105,6 +111,7 @@ pub async fn run(
         headers_too_large,
         server_name: &name,
         profile: config.profile,
+        body_budget,
     };
     let grpc_router = layers::front(
         grpc_router,
@@ -114,6 +121,10 @@ pub async fn run(
             grpc::serves_while_draining,
             grpc::headers_too_large,
         ),
+        layers::BodyCounting {
+            most_per_body: config.grpc.max_message_bytes,
+            exhausted: grpc::body_bytes_exhausted,
+        },
     )?;
     let rest_router = layers::front(
         rest_router,
@@ -123,6 +134,10 @@ pub async fn run(
             rest::serves_while_draining,
             rest::headers_too_large,
         ),
+        layers::BodyCounting {
+            most_per_body: config.rest.max_body_bytes,
+            exhausted: rest::body_bytes_exhausted,
+        },
     )?;
 
     tracing::info!(
