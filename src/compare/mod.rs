@@ -182,6 +182,36 @@ pub struct CompareConfig {
     #[arg(long, value_delimiter = ';', default_value = "loopback")]
     pub link: Vec<run::link::Link>,
 
+    /// An L7 proxy between every cell's clients and the server(s): `nginx` (the system's;
+    /// Debian: `apt-get install nginx-core`), started unprivileged on loopback ports with a
+    /// configuration compare writes (see `--print-proxy-config`), and stopped when compare
+    /// ends. gRPC and Connect over HTTP/2 go through `grpc_pass`, the rest through
+    /// `proxy_pass` over HTTP/1.1, with kept-alive upstream connections and calls spread over
+    /// the servers round robin per call. A cell nginx cannot carry (`rest-ws-h2`) is skipped
+    /// with a line saying why. Each row adds the proxy's CPU per 1,000 calls (`proxy CPU`).
+    #[arg(long, value_enum, value_name = "PROXY")]
+    pub via: Option<run::proxy::Via>,
+
+    /// With `--via`: the servers compare starts behind the proxy, named `server-1` …
+    /// `server-N` in their replies' `x-served-by` (the `servers` column); their CPU is
+    /// counted together. With targets, the targets' addresses are the upstreams instead, and
+    /// N > 1 is refused.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = count_at_least_one)]
+    pub servers: usize,
+
+    /// With `--via`: the proxy's worker processes. 1, the default, keeps the proxy to one core
+    /// beside the server and the client, so that a comparison on a few cores stays readable.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = count_at_least_one, requires = "via")]
+    pub proxy_workers: usize,
+
+    /// With `--via`: print the proxy's configuration, as compare would run it, and exit
+    /// without measuring. The upstreams are the targets' addresses, else `serve`'s default
+    /// ports (127.0.0.1:50051 and :8080, one more each per `--servers`); the listeners are
+    /// placeholders (127.0.0.1:9090 gRPC over HTTP/2, :9091 Connect over HTTP/1.1, :9080
+    /// REST over HTTP/1.1, :9081 REST over h2c), which a run replaces by free ports.
+    #[arg(long, requires = "via")]
+    pub print_proxy_config: bool,
+
     /// Every cell over TLS (rustls): HTTP/2 cells by ALPN `h2`, HTTP/1.1 cells by `http/1.1`;
     /// bytes on the wire and CPU include it. The server compare starts gets a certificate
     /// made at start; a target needs `--tls-ca`.
@@ -261,6 +291,13 @@ pub struct CompareConfig {
     pub command: Option<CompareCommand>,
 }
 
+fn count_at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse() {
+        Ok(0) | Err(_) => Err(format!("a number, at least 1, not {text:?}")),
+        Ok(count) => Ok(count),
+    }
+}
+
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse() {
         Ok(0) | Err(_) => Err(format!("a number of connections, at least 1, not {text:?}")),
@@ -308,6 +345,10 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
         }
     }
     refuse_server_conditions_for_targets(&config)?;
+    refuse_proxy_conditions(&config)?;
+    if config.print_proxy_config {
+        return print_proxy_config(&config).await;
+    }
     if let Some(cores) = &config.server_cores {
         cores.check_allowed()?;
     }
@@ -411,13 +452,103 @@ fn refuse_server_conditions_for_targets(config: &CompareConfig) -> anyhow::Resul
     Ok(())
 }
 
+/// What `--via` and `--servers` cannot be combined with, refused before anything starts.
+fn refuse_proxy_conditions(config: &CompareConfig) -> anyhow::Result<()> {
+    let targets = config.grpc_target.is_some() || config.rest_target.is_some();
+    if config.servers > 1 && config.via.is_none() {
+        anyhow::bail!(
+            "--servers {} needs a proxy in front of them (--via nginx): the REST cells' clients \
+             connect to one address",
+            config.servers
+        );
+    }
+    if config.servers > 1 && targets {
+        anyhow::bail!(
+            "--servers applies to the servers compare starts; with --grpc-target or \
+             --rest-target the proxy passes calls on to the targets' addresses (give \
+             `--grpc-target ipv4:a:p,b:p` for several gRPC servers)"
+        );
+    }
+    if config.via.is_some() && config.tls {
+        anyhow::bail!(
+            "--via with --tls is not supported: the proxy would need a certificate of its own \
+             and TLS to the servers; run the proxy without --tls"
+        );
+    }
+    Ok(())
+}
+
+/// `--print-proxy-config`: the configuration a run would start the proxy with, at placeholder
+/// listeners, in front of the targets' addresses or `serve`'s default ports.
+async fn print_proxy_config(config: &CompareConfig) -> anyhow::Result<()> {
+    use run::proxy::{Upstreams, configuration, placeholder_listeners};
+    let Some(via) = config.via else { anyhow::bail!("--print-proxy-config needs --via") };
+    let mut upstreams = Upstreams::placeholders(config.servers);
+    if config.grpc_target.is_some() || config.rest_target.is_some() {
+        upstreams.grpc = match &config.grpc_target {
+            Some(grpc) => grpc.resolve().await?,
+            None => Vec::new(),
+        };
+        upstreams.rest = match &config.rest_target {
+            Some(rest) => vec![rest.resolve().await?],
+            None => Vec::new(),
+        };
+    }
+    let user = run::proxy::running_as_root().then(run::proxy::unprivileged_user);
+    let listeners = placeholder_listeners(&upstreams);
+    let text = configuration(&upstreams, &listeners, config.proxy_workers, user.as_deref());
+    print!("{text}");
+    // Said on stderr, so that stdout is the file itself.
+    match run::proxy::version(via) {
+        Ok(version) => eprintln!(
+            "compare: what `--via` runs nginx {version} with; a run puts the listeners on free \
+             ports"
+        ),
+        Err(error) => eprintln!("compare: {error:#}"),
+    }
+    Ok(())
+}
+
 /// How compare runs the servers it starts.
 fn server_conditions(config: &CompareConfig) -> run::target::ServerConditions {
     run::target::ServerConditions {
         runtime: config.server_runtime,
         cpus: config.server_cpus,
         cores: config.server_cores.clone(),
+        name: None,
     }
+}
+
+/// The servers compare starts (`--servers N`, each named `server-I` when there are several),
+/// behind the proxy with `--via`.
+async fn own_target(
+    config: &CompareConfig,
+    profile: Profile,
+) -> anyhow::Result<run::target::Target> {
+    let mut servers = Vec::with_capacity(config.servers);
+    for index in 1..=config.servers {
+        let conditions = run::target::ServerConditions {
+            name: (config.servers > 1).then(|| format!("server-{index}")),
+            ..server_conditions(config)
+        };
+        servers.push(
+            run::target::Target::local(profile, config.http2, config.tls, &conditions).await?,
+        );
+    }
+    let target = run::target::Target::together(servers)?;
+    behind_proxy(config, target).await
+}
+
+/// The target behind the proxy, with `--via`: its servers are the proxy's upstreams.
+async fn behind_proxy(
+    config: &CompareConfig,
+    target: run::target::Target,
+) -> anyhow::Result<run::target::Target> {
+    let Some(via) = config.via else { return Ok(target) };
+    let cores = config.server_cores.as_ref();
+    let proxy =
+        run::proxy::Proxy::start(via, target.upstreams(), config.proxy_workers, cores).await?;
+    Ok(target.behind(proxy))
 }
 
 /// `on` or `off`, as a flag's value.
@@ -442,10 +573,7 @@ async fn connect_resuming(
     profile: Profile,
 ) -> anyhow::Result<run::target::Target> {
     match (&config.grpc_target, &config.rest_target) {
-        (None, None) => {
-            let conditions = server_conditions(config);
-            run::target::Target::local(profile, config.http2, config.tls, &conditions).await
-        }
+        (None, None) => own_target(config, profile).await,
         (grpc, rest) => {
             let tls = match (config.tls, &config.tls_ca) {
                 (false, _) => None,
@@ -464,7 +592,8 @@ async fn connect_resuming(
                     Some(clients::tls::ClientTls::trusting(&pem, &name)?)
                 }
             };
-            run::target::Target::remote(grpc.as_ref(), rest.as_ref(), tls).await
+            let target = run::target::Target::remote(grpc.as_ref(), rest.as_ref(), tls).await?;
+            behind_proxy(config, target).await
         }
     }
 }
@@ -475,21 +604,29 @@ async fn measure_all(
     target: &run::target::Target,
 ) -> anyhow::Result<Vec<Measurement>> {
     let base = plan(config);
+    // Cells the proxy cannot carry are skipped, each with a line saying why.
+    let mut passable = Vec::with_capacity(config.cells.len());
+    for &cell in &config.cells {
+        match target.addresses(cell) {
+            Ok(_) => passable.push(cell),
+            Err(why) if config.workloads.iter().any(|workload| cell.carries(workload)) => {
+                eprintln!("compare: {cell}: skipped, it cannot go through the proxy ({why})");
+            }
+            Err(_) => {}
+        }
+    }
+    let passable = &passable;
     let runs: Vec<(&run::link::Link, &Workload, usize, usize, Cell)> = config
         .link
         .iter()
         .flat_map(|link| {
             config.workloads.iter().flat_map(move |workload| {
                 config.concurrency.iter().flat_map(move |&concurrency| {
-                    config.cells.iter().filter(|cell| cell.carries(workload)).flat_map(
-                        move |&cell| {
-                            connection_counts(cell, concurrency, &config.connections)
-                                .into_iter()
-                                .map(move |connections| {
-                                    (link, workload, concurrency, connections, cell)
-                                })
-                        },
-                    )
+                    passable.iter().filter(|cell| cell.carries(workload)).flat_map(move |&cell| {
+                        connection_counts(cell, concurrency, &config.connections).into_iter().map(
+                            move |connections| (link, workload, concurrency, connections, cell),
+                        )
+                    })
                 })
             })
         })
@@ -550,7 +687,8 @@ async fn not_served(
     }
     let options = ClientOptions { tls: target.tls.clone(), ..plan.client.clone() };
     let counters = std::sync::Arc::new(WireCounters::default());
-    let addresses = (&target.grpc[..], target.rest);
+    let (grpc, rest) = target.addresses(cell).map_err(anyhow::Error::msg)?;
+    let addresses = (&grpc[..], rest);
     let mut client = CellClient::connect(cell, workload, addresses, 1, options, counters).await?;
     // A few calls, apart: a server still busy with the measurement's backlog may fail the first
     // for another reason (a slow Python server, on shared cores).
@@ -608,9 +746,7 @@ async fn feature_costs(
     let plan = plan(config);
     let mut by_profile = Vec::new();
     for profile in [Profile::Default, Profile::Lean] {
-        let conditions = server_conditions(config);
-        let target =
-            run::target::Target::local(profile, config.http2, config.tls, &conditions).await?;
+        let target = own_target(config, profile).await?;
         let mut measured = Vec::new();
         for cell in cells {
             measured.push(run::measure(&target, cell, &Workload::Unary, 64, 1, &plan).await?);

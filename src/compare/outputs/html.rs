@@ -69,15 +69,27 @@ pub(crate) fn render(page: &Page<'_>) -> String {
             &["request B", "reply B"],
             0,
         );
+        // Through a proxy (`--via`), its CPU beside the server's.
+        let proxied = rows.iter().any(|m| m.proxy_cpu_ms_per_1000_calls.is_some());
         let with_cpu: Vec<(String, Vec<f64>)> = rows
             .iter()
-            .filter_map(|m| Some((name(m), vec![m.server_cpu_ms_per_1000_calls?])))
+            .filter_map(|m| {
+                let mut values = vec![m.server_cpu_ms_per_1000_calls?];
+                if proxied {
+                    values.push(m.proxy_cpu_ms_per_1000_calls.unwrap_or(0.0));
+                }
+                Some((name(m), values))
+            })
             .collect();
         if !with_cpu.is_empty() {
+            let (what, series): (&str, &[&str]) = match proxied {
+                true => ("server and proxy CPU", &["server CPU ms", "proxy CPU ms"]),
+                false => ("server CPU", &["CPU ms"]),
+            };
             cpu += &bar_chart(
-                &format!("{title}: server CPU per 1,000 calls, ms (less is better)"),
+                &format!("{title}: {what} per 1,000 calls, ms (less is better)"),
                 &with_cpu,
-                &["CPU ms"],
+                series,
                 0,
             );
         }

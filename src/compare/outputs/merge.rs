@@ -232,6 +232,8 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
         request_bytes_per_call: weighted(|m| m.request_bytes_per_call),
         response_bytes_per_call: weighted(|m| m.response_bytes_per_call),
         server_cpu_ms_per_1000_calls: None,
+        // A proxy is compare's own, and shards measure targets.
+        proxy_cpu_ms_per_1000_calls: None,
         // Shards measure a target, whose quota is not theirs to read.
         server_throttling: None,
         // Every shard's client is its own process: their CPU per call, weighted by calls.

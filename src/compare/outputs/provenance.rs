@@ -24,6 +24,9 @@ pub struct Provenance {
     pub date: String,
     pub machine: Machine,
     pub server: Server,
+    /// The L7 proxy between the clients and the server(s) (`--via`), when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<Proxy>,
     pub settings: Settings,
     /// This run's part of a sharded load (`--shard`), if it is one.
     #[serde(default)]
@@ -79,6 +82,49 @@ pub struct Server {
     pub cgroup: Option<Cgroup>,
     pub grpc: Vec<String>,
     pub rest: String,
+    /// How many servers compare started behind the proxy (`--servers N`), when more than one;
+    /// `grpc` and `rest` then list every one's addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+}
+
+/// The proxy a run went through (`--via`): what it is, how compare configured it, and the
+/// cells it could not carry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Proxy {
+    /// `nginx`.
+    pub name: String,
+    /// As `nginx -v` says it (`1.22.1`).
+    pub version: String,
+    pub path: String,
+    /// Its worker processes (`--proxy-workers`).
+    pub workers: usize,
+    /// The user its workers ran as, when compare ran as root.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Its loopback listeners: name, address, and what each passes on how, to whom.
+    pub listeners: Vec<ProxyListener>,
+    /// The servers it passed calls on to, round robin per call.
+    pub upstreams_grpc: Vec<String>,
+    pub upstreams_rest: Vec<String>,
+    /// The settings that bear on the figures, by nginx's directive names.
+    pub settings: std::collections::BTreeMap<String, String>,
+    /// The cells of the run that could not go through it, and why.
+    #[serde(default)]
+    pub skipped: Vec<SkippedCell>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProxyListener {
+    pub name: String,
+    pub address: String,
+    pub route: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SkippedCell {
+    pub cell: String,
+    pub reason: String,
 }
 
 /// Where the server's CPU quota was set.
@@ -185,12 +231,14 @@ impl Provenance {
                     quota_us: group.quota_us(),
                     period_us: crate::compare::run::cgroup::PERIOD_US,
                 }),
-                grpc: target.grpc.iter().map(ToString::to_string).collect(),
-                rest: match target.rest {
-                    crate::compare::run::target::UNSPECIFIED => "none".into(),
-                    rest => rest.to_string(),
+                grpc: target.upstreams().grpc.iter().map(ToString::to_string).collect(),
+                rest: match target.upstreams().rest[..] {
+                    [] => "none".into(),
+                    ref rest => rest.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
                 },
+                count: Some(target.servers_started()).filter(|&count| count > 1),
             },
+            proxy: proxy_of(config, target),
             settings: Settings {
                 cells: config.cells.iter().map(ToString::to_string).collect(),
                 workloads: config.workloads.iter().map(ToString::to_string).collect(),
@@ -215,6 +263,61 @@ impl Provenance {
             late_by_seconds: None,
             merged: None,
         }
+    }
+
+    /// The proxy's lines: what it is and how it ran, its listeners, its settings, and the
+    /// cells it could not carry.
+    fn proxy_lines(&self) -> Vec<(&'static str, String)> {
+        let Some(proxy) = &self.proxy else { return Vec::new() };
+        let servers = proxy.upstreams_grpc.len().max(proxy.upstreams_rest.len());
+        let user = proxy.user.as_ref().map_or(String::new(), |user| format!(" as {user}"));
+        let mut lines = vec![
+            (
+                "proxy",
+                format!(
+                    "{} {} ({}), {} worker process{}{user}, between every cell's clients and {} \
+                     server{}, round robin per call; `proxy CPU` is its workers' CPU (from \
+                     /proc) per 1,000 calls",
+                    proxy.name,
+                    proxy.version,
+                    proxy.path,
+                    proxy.workers,
+                    if proxy.workers == 1 { "" } else { "es" },
+                    servers,
+                    if servers == 1 { "" } else { "s" },
+                ),
+            ),
+            (
+                "proxy listeners",
+                proxy
+                    .listeners
+                    .iter()
+                    .map(|l| format!("{} {} ({})", l.name, l.address, l.route))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            (
+                "proxy settings",
+                proxy
+                    .settings
+                    .iter()
+                    .map(|(key, value)| format!("{key} {value}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        ];
+        if !proxy.skipped.is_empty() {
+            lines.push((
+                "proxy skipped",
+                proxy
+                    .skipped
+                    .iter()
+                    .map(|skipped| format!("{}: {}", skipped.cell, skipped.reason))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
+        }
+        lines
     }
 
     /// The provenance as `key: value` lines, in the order a reader wants them.
@@ -273,6 +376,15 @@ impl Provenance {
                 ),
             ),
         ];
+        if let Some(count) = self.server.count {
+            lines.push((
+                "servers",
+                format!(
+                    "{count}, named server-1 … server-{count} in `x-served-by`, behind the proxy"
+                ),
+            ));
+        }
+        lines.extend(self.proxy_lines());
         if let Some(line) = self.quota_line() {
             lines.push(("server cpu quota", line));
         }
@@ -354,6 +466,54 @@ impl Provenance {
             cgroup.quota_us, cgroup.period_us, cgroup.version, cgroup.path
         ))
     }
+}
+
+/// The proxy of a run (`--via`), as the provenance records it.
+fn proxy_of(config: &CompareConfig, target: &Target) -> Option<Proxy> {
+    use crate::compare::run::proxy;
+    let running = target.proxy()?;
+    let upstreams = target.upstreams();
+    let settings = [
+        ("keepalive_requests", format!("{} (clients' and upstreams')", proxy::KEEPALIVE_REQUESTS)),
+        (
+            "keepalive",
+            format!("{} (idle upstream connections per worker)", proxy::UPSTREAM_KEEPALIVE),
+        ),
+        ("http2_max_concurrent_streams", proxy::HTTP2_MAX_CONCURRENT_STREAMS.to_string()),
+        ("worker_connections", proxy::WORKER_CONNECTIONS.to_string()),
+        ("proxy_buffering", "off (streams go out as they come)".to_owned()),
+        ("grpc_buffer_size/proxy_buffer_size", proxy::BUFFER.to_owned()),
+        ("client_max_body_size", "0 (the servers' limits apply)".to_owned()),
+    ];
+    let skipped = config
+        .cells
+        .iter()
+        .filter(|cell| config.workloads.iter().any(|workload| cell.carries(workload)))
+        .filter_map(|cell| {
+            let reason = target.addresses(*cell).err()?;
+            Some(SkippedCell { cell: cell.to_string(), reason })
+        })
+        .collect();
+    Some(Proxy {
+        name: "nginx".into(),
+        version: running.version.clone(),
+        path: running.path.display().to_string(),
+        workers: running.workers,
+        user: running.user.clone(),
+        listeners: running
+            .listeners()
+            .iter()
+            .map(|(listener, address)| ProxyListener {
+                name: listener.name().into(),
+                address: address.to_string(),
+                route: listener.route().into(),
+            })
+            .collect(),
+        upstreams_grpc: upstreams.grpc.iter().map(ToString::to_string).collect(),
+        upstreams_rest: upstreams.rest.iter().map(ToString::to_string).collect(),
+        settings: settings.into_iter().map(|(key, value)| (key.to_owned(), value)).collect(),
+        skipped,
+    })
 }
 
 fn connections_line(settings: &Settings, http2: &str) -> String {

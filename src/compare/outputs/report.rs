@@ -55,6 +55,9 @@ const HEADERS: [&str; 17] = [
     "link",
 ];
 
+/// Where the proxy's CPU goes, when there is one: after the client's.
+const PROXY_CPU_COLUMN: usize = 15;
+
 fn row(m: &Measurement) -> [String; 17] {
     let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
     [
@@ -93,9 +96,14 @@ fn spread(m: &Measurement) -> String {
 }
 
 pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Result<String> {
-    // Throttling has a column only when the server ran under a quota.
+    // Throttling has a column only when the server ran under a quota, and the proxy's CPU,
+    // beside the server's and the client's, only when the calls went through one (`--via`).
     let throttled = measurements.iter().any(|m| m.server_throttling.is_some());
+    let proxied = measurements.iter().any(|m| m.proxy_cpu_ms_per_1000_calls.is_some());
     let mut headers = HEADERS.to_vec();
+    if proxied {
+        headers.insert(PROXY_CPU_COLUMN, "proxy CPU ms/1k");
+    }
     if throttled {
         headers.push("srv throttled");
     }
@@ -103,6 +111,11 @@ pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Re
         .iter()
         .map(|m| {
             let mut cells = Vec::from(row(m));
+            if proxied {
+                let cpu =
+                    m.proxy_cpu_ms_per_1000_calls.map_or("-".into(), |cpu| format!("{cpu:.0}"));
+                cells.insert(PROXY_CPU_COLUMN, cpu);
+            }
             if throttled {
                 cells.push(throttling(m));
             }

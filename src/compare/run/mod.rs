@@ -2,12 +2,14 @@
 //! then closed-loop calls for a fixed time from `concurrency` tasks (HTTP/2 tasks share the
 //! cell's connections, each HTTP/1.1 task keeps its own, reused throughout), every reply checked. Latency goes into an
 //! HDR histogram; bytes are counted at the client's sockets; the server's CPU time is read
-//! from /proc when the server is local, and its throttling from its cgroup under a quota.
+//! from /proc when the server is local, and its throttling from its cgroup under a quota; a
+//! proxy's (`--via`) from its workers' /proc.
 
 pub(crate) mod address;
 pub(crate) mod affinity;
 pub(crate) mod cgroup;
 pub(crate) mod link;
+pub(crate) mod proxy;
 pub(crate) mod shard;
 pub(crate) mod target;
 
@@ -64,6 +66,10 @@ pub struct Measurement {
     /// from the server's when both share cores.
     #[serde(default)]
     pub client_cpu_ms_per_1000_calls: Option<f64>,
+    /// The proxy's worker processes' CPU (user + system) per 1,000 calls, when the calls went
+    /// through a proxy compare started (`--via`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_cpu_ms_per_1000_calls: Option<f64>,
     /// How the server's CPU quota (`--server-cpus`) held it back during the measurement;
     /// absent without a quota.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,14 +204,16 @@ pub(crate) async fn measure(
         None => (concurrency, connections, plan.rate),
     };
     let counters = Arc::new(WireCounters::default());
+    // The server's addresses, or the proxy's listener for this cell.
+    let (grpc, rest) = target.addresses(cell).map_err(anyhow::Error::msg)?;
     // Every measurement gets a link of its own: no cell inherits another's queue.
     let relays = match plan.link.is_loopback() {
         true => None,
-        false => Some(Relays::start(&plan.link, &target.grpc, target.rest).await?),
+        false => Some(Relays::start(&plan.link, &grpc, rest).await?),
     };
     let (grpc, rest) = match &relays {
         Some(relays) => (&relays.grpc[..], relays.rest),
-        None => (&target.grpc[..], target.rest),
+        None => (&grpc[..], rest),
     };
     let client = CellClient::connect(
         cell,
@@ -226,6 +234,7 @@ pub(crate) async fn measure(
         let cpu_before = target.server_cpu();
         let throttling_before = target.server_cpu_stat();
         let client_cpu_before = target::client_cpu();
+        let proxy_cpu_before = target.proxy_cpu();
         let opened = unix_ms();
         let run;
         (run, clients) = drive(clients, workload, plan.duration, rate).await;
@@ -235,11 +244,19 @@ pub(crate) async fn measure(
             after.zip(before).map(|(after, before)| after.saturating_sub(before))
         };
         let cpu = since(target.server_cpu(), cpu_before);
-        let throttling = target
-            .server_cpu_stat()
-            .zip(throttling_before)
-            .map(|(after, before)| after.since(before));
+        // Every server's throttling, added up (one server but with `--servers N`).
+        let throttling =
+            target.server_cpu_stat().zip(throttling_before).and_then(|(after, before)| {
+                after.into_iter().zip(before).map(|(after, before)| after.since(before)).reduce(
+                    |sum, one| cgroup::Throttling {
+                        periods: sum.periods + one.periods,
+                        throttled_periods: sum.throttled_periods + one.throttled_periods,
+                        throttled_ms: sum.throttled_ms + one.throttled_ms,
+                    },
+                )
+            });
         let client_cpu = since(target::client_cpu(), client_cpu_before);
+        let proxy_cpu = since(target.proxy_cpu(), proxy_cpu_before);
         let calls = run.calls.max(1) as f64;
         let per_1000_calls = |cpu: Duration| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls;
         let Latencies { p50_us, p90_us, p99_us, p999_us, max_us, latency_percentiles } =
@@ -264,6 +281,7 @@ pub(crate) async fn measure(
             response_bytes_per_call: (received - received_before) as f64 / calls,
             server_cpu_ms_per_1000_calls: cpu.map(per_1000_calls),
             client_cpu_ms_per_1000_calls: client_cpu.map(per_1000_calls),
+            proxy_cpu_ms_per_1000_calls: proxy_cpu.map(per_1000_calls),
             server_throttling: throttling,
             latency_percentiles,
             repeats_requests_per_second: Vec::new(),

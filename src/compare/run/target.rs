@@ -1,7 +1,8 @@
 //! Where `compare` sends its load: a running server (`--grpc-target`, `--rest-target`), or,
 //! by default, this binary started as a child process on free loopback ports, with the
 //! runtime, CPU quota and cores it was asked for (`--server-runtime`, `--server-cpus`,
-//! `--server-cores`).
+//! `--server-cores`); with `--servers N`, N of them, and with `--via`, behind a proxy
+//! ([`super::proxy`]) whose listener for each cell the clients connect to instead.
 
 use std::{net::SocketAddr, process::Stdio, time::Duration};
 
@@ -15,8 +16,9 @@ use super::{
     address::{GrpcTarget, RestTarget},
     affinity::CoreList,
     cgroup::{CpuGroup, CpuStat},
+    proxy::{Proxy, Upstreams},
 };
-use crate::compare::clients::tls::ClientTls;
+use crate::compare::clients::{cell::Cell, tls::ClientTls};
 use crate::{
     config::{Http2Windows, Profile},
     runtime::{RUNTIME_ENV, RuntimeKind},
@@ -28,6 +30,8 @@ pub(crate) const UNSPECIFIED: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
 pub(crate) struct Target {
+    /// The proxy between the clients and the server(s) (`--via`), stopped first on drop.
+    proxy: Option<Proxy>,
     /// One gRPC connection per address; calls go round robin when there are several.
     pub(crate) grpc: Vec<SocketAddr>,
     pub(crate) rest: SocketAddr,
@@ -46,6 +50,8 @@ pub(crate) struct Target {
     pub(crate) tls: Option<ClientTls>,
     /// The certificate of the server compare started, kept while it runs.
     _certificate: Option<CertificateFiles>,
+    /// The other servers compare started (`--servers N`), behind the proxy with this one.
+    others: Vec<Target>,
 }
 
 /// How compare runs the server it starts, beyond its profile and windows: the flags
@@ -58,6 +64,8 @@ pub(crate) struct ServerConditions {
     pub(crate) cpus: Option<f64>,
     /// The server's CPU affinity.
     pub(crate) cores: Option<CoreList>,
+    /// `serve --server-name`, what its replies' `x-served-by` says; `None`: the host name.
+    pub(crate) name: Option<String>,
 }
 
 /// Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ).
@@ -81,6 +89,7 @@ impl Target {
             None => None,
         };
         Ok(Self {
+            proxy: None,
             grpc,
             rest: rest.unwrap_or(UNSPECIFIED),
             profile: None,
@@ -90,6 +99,7 @@ impl Target {
             cores: None,
             tls,
             _certificate: None,
+            others: Vec::new(),
         })
     }
 
@@ -133,6 +143,7 @@ impl Target {
                 ]
             }))
             .args(conditions.runtime.iter().flat_map(|runtime| ["--runtime", runtime.as_str()]))
+            .args(conditions.name.iter().flat_map(|name| ["--server-name", name.as_str()]))
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -157,6 +168,7 @@ impl Target {
         // Made now, so that the child is killed and reaped, and its group removed, on any
         // error below.
         let mut target = Self {
+            proxy: None,
             grpc: Vec::new(),
             rest: UNSPECIFIED,
             profile: Some(profile),
@@ -166,6 +178,7 @@ impl Target {
             cores: conditions.cores.clone(),
             tls: certificate.as_ref().map(|files| files.client.clone()),
             _certificate: certificate,
+            others: Vec::new(),
         };
         let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
             .await
@@ -186,14 +199,71 @@ impl Target {
         Ok(target)
     }
 
+    /// Servers compare started, as one target: the first with the others beside it
+    /// (`--servers N`, behind a proxy). Their CPU is counted together.
+    pub(crate) fn together(mut servers: Vec<Target>) -> anyhow::Result<Self> {
+        anyhow::ensure!(!servers.is_empty(), "no server to run against");
+        let mut first = servers.remove(0);
+        first.others = servers;
+        Ok(first)
+    }
+
+    /// This target behind a proxy: every cell's clients connect to the proxy's listener for
+    /// it (see [`Target::addresses`]).
+    pub(crate) fn behind(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// The proxy in front of the server(s), if any.
+    pub(crate) fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
+    }
+
+    /// Every server's gRPC addresses and REST address (the targets' given ones, or those of
+    /// each server compare started): what a proxy passes calls on to.
+    pub(crate) fn upstreams(&self) -> Upstreams {
+        let servers = || std::iter::once(self).chain(&self.others);
+        Upstreams {
+            grpc: servers().flat_map(|server| server.grpc.iter().copied()).collect(),
+            rest: servers().map(|server| server.rest).filter(|rest| *rest != UNSPECIFIED).collect(),
+        }
+    }
+
+    /// How many servers compare started (0 for targets given by address).
+    pub(crate) fn servers_started(&self) -> usize {
+        if self.child.is_none() { 0 } else { 1 + self.others.len() }
+    }
+
+    /// Where a cell's clients connect: the server's gRPC addresses and REST address, or,
+    /// behind a proxy, the proxy's listener for the cell (as both); `Err` says why a cell
+    /// cannot go through the proxy.
+    pub(crate) fn addresses(&self, cell: Cell) -> Result<(Vec<SocketAddr>, SocketAddr), String> {
+        match &self.proxy {
+            None => Ok((self.grpc.clone(), self.rest)),
+            Some(proxy) => proxy.address(cell).map(|address| (vec![address], address)),
+        }
+    }
+
     /// The server's process id, when it is a local child.
     pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref()?.id()
     }
 
-    /// The server's CPU time so far (user + system), when it is a local child.
+    /// The server's CPU time so far (user + system), when it is a local child; with
+    /// `--servers N`, every server's together.
     pub(crate) fn server_cpu(&self) -> Option<Duration> {
-        process_cpu(&self.pid()?.to_string())
+        let own = process_cpu(&self.pid()?.to_string());
+        self.others.iter().map(Target::server_cpu).fold(own, |sum, cpu| Some(sum? + cpu?))
+    }
+
+    /// The proxy's worker processes' CPU time so far (user + system), behind a proxy.
+    pub(crate) fn proxy_cpu(&self) -> Option<Duration> {
+        let workers = self.proxy.as_ref()?.worker_pids();
+        if workers.is_empty() {
+            return None;
+        }
+        workers.iter().map(|pid| process_cpu(&pid.to_string())).sum()
     }
 
     /// The server's cgroup, when it runs under a CPU quota (`--server-cpus`).
@@ -201,9 +271,13 @@ impl Target {
         self.cpu_group.as_ref()
     }
 
-    /// The throttling counters of the server's quota so far, when it has one.
-    pub(crate) fn server_cpu_stat(&self) -> Option<CpuStat> {
-        self.cpu_group.as_ref()?.cpu_stat()
+    /// The throttling counters of the server's quota so far, when it has one; with
+    /// `--servers N`, every server's, in order.
+    pub(crate) fn server_cpu_stat(&self) -> Option<Vec<CpuStat>> {
+        std::iter::once(self)
+            .chain(&self.others)
+            .map(|server| server.cpu_group.as_ref()?.cpu_stat())
+            .collect()
     }
 }
 
@@ -211,6 +285,8 @@ impl Drop for Target {
     /// Kills the child and waits for it, so that its cgroup, dropped next, is empty and can be
     /// removed (`kill_on_drop` alone leaves the reaping to later).
     fn drop(&mut self) {
+        // The proxy first, so that no call reaches a server on its way out.
+        self.proxy.take();
         let Some(child) = &mut self.child else { return };
         if child.start_kill().is_err() {
             return; // already reaped
