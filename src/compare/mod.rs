@@ -392,7 +392,28 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
         let costs = feature_costs(&config).await?;
         println!("{}", outputs::report::render_feature_costs(&costs, config.format)?);
     }
-    Ok(())
+    failed_calls(&measurements)
+}
+
+/// An error, after the results are out, when any call failed: a run with failures exits with
+/// a status that says so, naming each measurement's first failure.
+fn failed_calls(measurements: &[Measurement]) -> anyhow::Result<()> {
+    let failed: Vec<&Measurement> = measurements.iter().filter(|m| m.errors > 0).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    for m in &failed {
+        let first = m.first_error.as_deref().unwrap_or("(no reason kept)");
+        eprintln!(
+            "compare: {} {} x{}: {} of {} calls failed; the first: {first}",
+            m.cell,
+            m.workload,
+            m.concurrency,
+            m.errors,
+            m.calls + m.errors
+        );
+    }
+    anyhow::bail!("{} of {} measurements had failed calls", failed.len(), measurements.len())
 }
 
 /// The cells to run given the targets: with one target only, the default cells narrow to those
@@ -650,7 +671,9 @@ async fn measure_all(
         let plan = run::Plan { link: link.clone(), ..base.clone() };
         let measurement =
             run::measure(target, cell, workload, concurrency, connections, &plan).await?;
-        if measurement.calls == 0 && measurement.errors > 0 {
+        // A server that stalled every call is not one that lacks the workload: not asked.
+        let stalled = measurement.first_error.as_deref() == Some(run::STALLED);
+        if measurement.calls == 0 && measurement.errors > 0 && !stalled {
             if let Some(error) = not_served(target, &plan, cell, workload).await? {
                 progress.suspend(|| {
                     eprintln!(
@@ -669,6 +692,9 @@ async fn measure_all(
     progress.finish_and_clear();
     Ok(measurements)
 }
+
+/// How long [`not_served`] waits for a connection or an answer.
+const NOT_SERVED_WAIT: Duration = Duration::from_secs(1);
 
 /// Why a cell's workload failed every call, when the reason is that the target does not
 /// serve it (UNIMPLEMENTED, 404 or 405 to one more call: a grpcio helloworld server has
@@ -689,14 +715,24 @@ async fn not_served(
     let counters = std::sync::Arc::new(WireCounters::default());
     let (grpc, rest) = target.addresses(cell).map_err(anyhow::Error::msg)?;
     let addresses = (&grpc[..], rest);
-    let mut client = CellClient::connect(cell, workload, addresses, 1, options, counters).await?;
+    // A server that stalls is not one that refuses: each question is bounded.
+    let connect = CellClient::connect(cell, workload, addresses, 1, options, counters);
+    let Ok(client) = tokio::time::timeout(NOT_SERVED_WAIT, connect).await else {
+        return Ok(None);
+    };
+    let mut client = client?;
     // A few calls, apart: a server still busy with the measurement's backlog may fail the first
     // for another reason (a slow Python server, on shared cores).
+    let expected = Expected::of(workload);
     for attempt in 0..3 {
-        match client.call(workload, &Expected::of(workload)).await {
-            Err(error) if error.is_not_served() => return Ok(Some(error)),
-            Err(error) => tracing::debug!(%cell, %workload, attempt, %error, "not a refusal"),
-            Ok(_) => return Ok(None),
+        let call = client.call(workload, &expected);
+        match tokio::time::timeout(NOT_SERVED_WAIT, call).await {
+            Err(_) => return Ok(None),
+            Ok(Err(error)) if error.is_not_served() => return Ok(Some(error)),
+            Ok(Err(error)) => {
+                tracing::debug!(%cell, %workload, attempt, %error, "not a refusal");
+            }
+            Ok(Ok(_)) => return Ok(None),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

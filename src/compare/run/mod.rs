@@ -28,8 +28,7 @@ use self::{
 };
 use crate::compare::{
     clients::cell::{Cell, CellClient},
-    clients::check::Expected,
-    clients::check::ServedBy,
+    clients::check::{CallError, Expected, ServedBy},
     clients::unary::ClientOptions,
     clients::wire::WireCounters,
     workload::Workload,
@@ -357,7 +356,14 @@ async fn drive(
                         }
                         _ => Instant::now(),
                     };
-                    let result = client.call(&workload, &expected).await;
+                    // A call still waiting `CALL_GRACE` after the run's end is cut: a server
+                    // that stalls mid-reply must not hold the run open.
+                    let result = tokio::time::timeout_at(
+                        (deadline + CALL_GRACE).into(),
+                        client.call(&workload, &expected),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err(CallError::Transport(STALLED.to_owned())));
                     let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                     match result {
                         Ok(served_by) => {
@@ -401,6 +407,13 @@ async fn drive(
     run.elapsed = started.elapsed();
     (run, clients)
 }
+
+/// How long after a run's end a call may still finish; then it is cut and counted as failed.
+const CALL_GRACE: Duration = Duration::from_secs(2);
+
+/// Why a call cut at the run's end failed.
+pub(crate) const STALLED: &str =
+    "no complete reply within 2 s of the run's end: the server stalled";
 
 /// Latencies are recorded in microseconds, up to a minute (longer ones count as a minute).
 const MAX_LATENCY_US: u64 = 60_000_000;
