@@ -412,6 +412,9 @@ fn failed_calls(measurements: &[Measurement]) -> anyhow::Result<()> {
             m.errors,
             m.calls + m.errors
         );
+        for (kind, errors) in &m.errors_by_kind {
+            eprintln!("  {kind}: {} calls; the first: {}", errors.calls, errors.first);
+        }
     }
     anyhow::bail!("{} of {} measurements had failed calls", failed.len(), measurements.len())
 }

@@ -39,6 +39,18 @@ impl From<tonic::Status> for CallError {
 pub type ServedBy = Option<http::HeaderValue>;
 
 impl CallError {
+    /// What kind of failure it is, for counting failures by kind: `gRPC UNAVAILABLE`,
+    /// `REST 503`, `transport`, `wrong reply`.
+    pub fn kind(&self) -> String {
+        match self {
+            Self::Grpc { code, .. } => format!("gRPC {code:?}"),
+            Self::Rest { status, .. } => format!("REST {}", status.as_u16()),
+            Self::Transport(_) => "transport".into(),
+            Self::WrongReply(_) => "wrong reply".into(),
+            Self::CannotCarry => "cannot carry".into(),
+        }
+    }
+
     /// A transport failure, from whatever error the transport gives.
     pub(crate) fn transport(context: &str, error: impl std::fmt::Display) -> Self {
         Self::Transport(format!("{context}: {error}"))

@@ -229,6 +229,10 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
         max_us,
         errors: parts.iter().map(|(_, m)| m.errors).sum(),
         first_error: parts.iter().find_map(|(_, m)| m.first_error.clone()),
+        errors_by_kind: parts.iter().fold(Default::default(), |mut by_kind, (_, m)| {
+            crate::compare::run::add_errors(&mut by_kind, &m.errors_by_kind);
+            by_kind
+        }),
         request_bytes_per_call: weighted(|m| m.request_bytes_per_call),
         response_bytes_per_call: weighted(|m| m.response_bytes_per_call),
         server_cpu_ms_per_1000_calls: None,

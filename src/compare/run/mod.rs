@@ -57,6 +57,10 @@ pub struct Measurement {
     pub max_us: u64,
     pub errors: u64,
     pub first_error: Option<String>,
+    /// Failed calls by kind (`transport`, `wrong reply`, `gRPC Unavailable`, `REST 503`…),
+    /// each with the first failure of its kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors_by_kind: BTreeMap<String, ErrorsOfAKind>,
     pub request_bytes_per_call: f64,
     pub response_bytes_per_call: f64,
     /// Server CPU (user + system) per 1,000 calls, when the server runs on this machine.
@@ -111,6 +115,25 @@ impl Measurement {
             "loopback" => self.workload.clone(),
             condition => format!("{} @ {condition}", self.workload),
         }
+    }
+}
+
+/// The failed calls of one kind, and the first of them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorsOfAKind {
+    pub calls: u64,
+    pub first: String,
+}
+
+/// Adds `other`'s failures by kind to `into`'s, keeping the first of each kind already there.
+pub(crate) fn add_errors(
+    into: &mut BTreeMap<String, ErrorsOfAKind>,
+    other: &BTreeMap<String, ErrorsOfAKind>,
+) {
+    for (kind, errors) in other {
+        into.entry(kind.clone())
+            .and_modify(|kept| kept.calls += errors.calls)
+            .or_insert_with(|| errors.clone());
     }
 }
 
@@ -276,6 +299,7 @@ pub(crate) async fn measure(
             max_us,
             errors: run.errors,
             first_error: run.first_error,
+            errors_by_kind: run.errors_by_kind,
             request_bytes_per_call: (sent - sent_before) as f64 / calls,
             response_bytes_per_call: (received - received_before) as f64 / calls,
             server_cpu_ms_per_1000_calls: cpu.map(per_1000_calls),
@@ -302,6 +326,7 @@ struct Run {
     servers: Spread,
     errors: u64,
     first_error: Option<String>,
+    errors_by_kind: BTreeMap<String, ErrorsOfAKind>,
     latency: Histogram<u64>,
     elapsed: Duration,
 }
@@ -333,6 +358,7 @@ async fn drive(
                 let mut latency = new_histogram();
                 let mut servers = Spread::default();
                 let (mut calls, mut errors, mut first_error) = (0u64, 0u64, None);
+                let mut by_kind = BTreeMap::<String, ErrorsOfAKind>::new();
                 let mut next =
                     offset.map(|offset| tokio::time::Instant::from_std(started) + offset);
                 while Instant::now() < deadline {
@@ -374,10 +400,17 @@ async fn drive(
                         Err(error) => {
                             errors += 1;
                             first_error.get_or_insert_with(|| error.to_string());
+                            by_kind
+                                .entry(error.kind())
+                                .and_modify(|kind| kind.calls += 1)
+                                .or_insert_with(|| ErrorsOfAKind {
+                                    calls: 1,
+                                    first: error.to_string(),
+                                });
                         }
                     }
                 }
-                (latency, servers, calls, errors, first_error, client)
+                (latency, servers, calls, errors, first_error, by_kind, client)
             })
         })
         .collect();
@@ -386,12 +419,14 @@ async fn drive(
         servers: Spread::default(),
         errors: 0,
         first_error: None,
+        errors_by_kind: BTreeMap::new(),
         latency: new_histogram(),
         elapsed: Duration::ZERO,
     };
     let mut clients = Vec::with_capacity(concurrency);
     for task in tasks {
-        if let Ok((latency, servers, calls, errors, first_error, client)) = task.await {
+        if let Ok((latency, servers, calls, errors, first_error, by_kind, client)) = task.await {
+            add_errors(&mut run.errors_by_kind, &by_kind);
             clients.push(client);
             run.latency.add(latency).expect("histograms of the same bounds add up");
             for (server, calls) in servers.0 {
