@@ -20,6 +20,7 @@
 //! - [`readiness`]: the switch `/readyz` and gRPC health share.
 //! - [`auth`]: the optional bearer token both ports check.
 //! - [`cli`], [`config`], [`telemetry`]: the command line, settings and logging.
+//! - `fuzzing` (hidden): the entry points the fuzz targets and the corpus replay share.
 
 pub mod allocator;
 pub mod auth;
@@ -27,6 +28,10 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod connect;
+/// The entry points the fuzz targets (`fuzz/`) and the corpus replay (`tests/fuzz_corpus.rs`)
+/// share: one per parser, bytes in. Not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod greeter;
 pub mod grpc;
 pub mod metrics;

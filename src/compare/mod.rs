@@ -13,7 +13,7 @@
 //! holds the command's options and puts a run together. A new client goes in `clients` (and a
 //! cell in `clients/cell.rs`), a new output in `outputs`.
 
-mod clients;
+pub(crate) mod clients;
 mod outputs;
 mod run;
 mod workload;

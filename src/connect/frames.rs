@@ -14,13 +14,13 @@ use http_body::Frame;
 use tonic::Status;
 
 /// The flag of a message whose bytes are compressed.
-pub(super) const COMPRESSED: u8 = 0b01;
+pub(crate) const COMPRESSED: u8 = 0b01;
 /// The flag of Connect's end-of-stream message.
-pub(super) const END_STREAM: u8 = 0b10;
+pub(crate) const END_STREAM: u8 = 0b10;
 const PREFIX: usize = 5;
 
 /// `payload` behind its five-byte prefix.
-pub(super) fn envelope(flags: u8, payload: &[u8]) -> Bytes {
+pub(crate) fn envelope(flags: u8, payload: &[u8]) -> Bytes {
     let mut framed = BytesMut::with_capacity(PREFIX + payload.len());
     framed.put_u8(flags);
     framed.put_u32(u32::try_from(payload.len()).unwrap_or(u32::MAX));
@@ -30,7 +30,7 @@ pub(super) fn envelope(flags: u8, payload: &[u8]) -> Bytes {
 
 /// Takes one whole message off the front of `buffer`: its flags and payload, or `None` until
 /// all its bytes are there. A message longer than `limit` is refused before it is buffered.
-pub(super) fn take_message(
+pub(crate) fn take_message(
     buffer: &mut BytesMut,
     limit: usize,
 ) -> Result<Option<(u8, Bytes)>, Status> {
@@ -108,10 +108,21 @@ impl MessageEncoding {
         let take = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
         let read = match self {
             Self::Gzip => flate2::read::GzDecoder::new(compressed).take(take).read_to_end(&mut out),
-            Self::Zstd => zstd::stream::read::Decoder::new(compressed)
-                .and_then(|decoder| decoder.take(take).read_to_end(&mut out)),
+            // zstd allocates the window a frame declares, up to 128 MiB by default, before it
+            // writes a byte: a 27-byte frame could make the server allocate that much. The
+            // window may be as large as the limit (or zstd's levels' own, 8 MiB), no larger.
+            Self::Zstd => zstd::stream::read::Decoder::new(compressed).and_then(|mut decoder| {
+                decoder.window_log_max(zstd_window_log(limit))?;
+                decoder.take(take).read_to_end(&mut out)
+            }),
         };
         read.map_err(|error| {
+            if matches!(self, Self::Zstd) && error.to_string().contains(ZSTD_WINDOW_TOO_LARGE) {
+                return Status::resource_exhausted(format!(
+                    "a zstd message's window is larger than this server accepts ({} bytes)",
+                    1_usize << zstd_window_log(limit)
+                ));
+            }
             Status::invalid_argument(format!(
                 "a {} message did not decompress: {error}",
                 self.name()
@@ -126,12 +137,23 @@ impl MessageEncoding {
     }
 }
 
+/// zstd's error for a frame whose window is past the decoder's `window_log_max`.
+const ZSTD_WINDOW_TOO_LARGE: &str = "Frame requires too much memory for decoding";
+
+/// The largest zstd window (log2 of its bytes) a message decompressed up to `limit` may
+/// declare: the limit rounded up to a power of two, at least 8 MiB (what zstd's levels 1 to 19
+/// write) and at most 128 MiB (zstd's own default).
+fn zstd_window_log(limit: usize) -> u32 {
+    let log = usize::BITS - limit.saturating_sub(1).leading_zeros();
+    log.clamp(23, 27)
+}
+
 /// What a [`Rewritten`] body does to each message: its flags and payload in, new ones out.
-pub(super) type Rewrite = Box<dyn FnMut(u8, Bytes) -> Result<(u8, Bytes), Status> + Send>;
+pub(crate) type Rewrite = Box<dyn FnMut(u8, Bytes) -> Result<(u8, Bytes), Status> + Send>;
 
 /// A body of length-prefixed messages, each rewritten by `rewrite`; trailers pass as they
 /// came. A body that ends inside a message fails, as does a message longer than the limit.
-pub(super) struct Rewritten {
+pub(crate) struct Rewritten {
     inner: Body,
     buffer: BytesMut,
     limit: usize,
@@ -139,7 +161,7 @@ pub(super) struct Rewritten {
 }
 
 impl Rewritten {
-    pub(super) fn body(inner: Body, limit: usize, rewrite: Rewrite) -> Body {
+    pub(crate) fn body(inner: Body, limit: usize, rewrite: Rewrite) -> Body {
         Body::new(Self { inner, buffer: BytesMut::new(), limit, rewrite })
     }
 
@@ -222,6 +244,24 @@ mod tests {
         assert_eq!(MessageEncoding::first_accepted(b"identity"), None);
         let message = MessageEncoding::Gzip.compress(b"hello").unwrap();
         assert_eq!(&MessageEncoding::Gzip.decompress(&message, 5).unwrap()[..], b"hello");
+    }
+
+    /// Found by fuzzing (`compression`): a 27-byte zstd frame declaring a 64 MiB window made
+    /// the JSON codec allocate 64 MiB before reading a byte of it.
+    #[test]
+    fn a_zstd_window_past_the_limit_is_refused_before_it_is_allocated() {
+        // `{"name":"Ada"}` as the zstd tool writes it (a 2 MiB window: descriptor 0x58), and the
+        // same frame declaring 128 MiB (0x88): one raw block, then its checksum.
+        let frame = |window: u8| {
+            let header = [0x28, 0xb5, 0x2f, 0xfd, 0x04, window, 0x71, 0, 0];
+            [&header[..], br#"{"name":"Ada"}"#, &[0xf5, 0x79, 0x57, 0x4e]].concat()
+        };
+        let limit = 16 << 20;
+        let read = MessageEncoding::Zstd.decompress(&frame(0x58), limit).unwrap();
+        assert_eq!(&read[..], br#"{"name":"Ada"}"#);
+        let refused = MessageEncoding::Zstd.decompress(&frame(0x88), limit).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+        assert!(refused.message().contains("window is larger"), "{refused:?}");
     }
 
     #[test]

@@ -11,10 +11,10 @@
 //! gRPC-Web and Connect calls carry proto3 JSON.
 
 mod codes;
-mod frames;
+pub(crate) mod frames;
 mod json_codec;
-mod stream;
-mod unary;
+pub(crate) mod stream;
+pub(crate) mod unary;
 
 use std::{convert::Infallible, pin::Pin};
 
@@ -98,14 +98,14 @@ impl Methods {
 
 /// The headers that name a call's message encodings: unary calls use HTTP's own, streams
 /// Connect's, since theirs compress message by message.
-struct EncodingHeaders {
+pub(crate) struct EncodingHeaders {
     sent: HeaderName,
     accepted: HeaderName,
 }
 
-const UNARY_ENCODINGS: EncodingHeaders =
+pub(crate) const UNARY_ENCODINGS: EncodingHeaders =
     EncodingHeaders { sent: header::CONTENT_ENCODING, accepted: header::ACCEPT_ENCODING };
-const STREAM_ENCODINGS: EncodingHeaders = EncodingHeaders {
+pub(crate) const STREAM_ENCODINGS: EncodingHeaders = EncodingHeaders {
     sent: HeaderName::from_static("connect-content-encoding"),
     accepted: HeaderName::from_static("connect-accept-encoding"),
 };
@@ -117,7 +117,7 @@ const TIMEOUT: &str = "connect-timeout-ms";
 /// (`Connect-Timeout-Ms` as `grpc-timeout`), the message encodings (as `grpc-encoding` and
 /// `grpc-accept-encoding`), the JSON mark and the metrics' protocol. Returns the encoding the
 /// request's messages are compressed with.
-fn into_grpc_head(
+pub(crate) fn into_grpc_head(
     parts: &mut Parts,
     json: bool,
     encodings: &EncodingHeaders,

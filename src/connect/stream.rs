@@ -134,7 +134,7 @@ impl http_body::Body for EndStream {
 }
 
 /// The end-of-stream message for a call that ended with `trailers`.
-fn end_of_stream(trailers: &HeaderMap) -> Bytes {
+pub(crate) fn end_of_stream(trailers: &HeaderMap) -> Bytes {
     let status = Status::from_header_map(trailers)
         .unwrap_or_else(|| Status::internal("the call ended without a status"));
     let mut end = serde_json::Map::new();

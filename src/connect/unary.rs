@@ -142,7 +142,7 @@ pub(super) fn no_such_method(parts: &Parts) -> Response {
 
 /// The message a GET carries in its query, with the content type and encoding it names put
 /// where a POST has them, and whether it is JSON. Unknown parameters are ignored.
-fn query_message(parts: &mut Parts, limit: usize) -> Result<(Bytes, bool), Status> {
+pub(crate) fn query_message(parts: &mut Parts, limit: usize) -> Result<(Bytes, bool), Status> {
     let query = parts.uri.query().unwrap_or_default();
     let (mut message, mut json, mut base64, mut compression) = (None, None, false, None);
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {

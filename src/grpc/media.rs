@@ -5,7 +5,7 @@
 use axum::http::Method;
 
 /// Every media type the gRPC port serves, in the `Accept-Post` header of a 415.
-pub(super) const SERVED: &str = "application/grpc, application/grpc+proto, \
+pub(crate) const SERVED: &str = "application/grpc, application/grpc+proto, \
     application/grpc+json, application/grpc-web, application/grpc-web+proto, \
     application/grpc-web+json, application/grpc-web-text, application/grpc-web-text+proto, \
     application/grpc-web-text+json, application/proto, application/json, \
@@ -13,7 +13,7 @@ pub(super) const SERVED: &str = "application/grpc, application/grpc+proto, \
 
 /// What a request speaks, and in which message format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Speaks<'a> {
+pub(crate) enum Speaks<'a> {
     /// gRPC: protobuf, or with `json` proto3 JSON (`application/grpc+json`).
     Grpc { json: bool },
     /// gRPC with a codec this server does not have (`application/grpc+cbor`): UNIMPLEMENTED.
@@ -31,7 +31,7 @@ pub(super) enum Speaks<'a> {
 }
 
 impl<'a> Speaks<'a> {
-    pub(super) fn of(method: &Method, content_type: Option<&'a [u8]>) -> Self {
+    pub(crate) fn of(method: &Method, content_type: Option<&'a [u8]>) -> Self {
         if method == Method::GET {
             return Speaks::ConnectGet;
         }

@@ -6,7 +6,7 @@ mod client_pace;
 mod greeter_service;
 mod guard;
 pub mod health;
-mod media;
+pub(crate) mod media;
 mod metrics;
 mod status;
 

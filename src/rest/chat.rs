@@ -118,7 +118,7 @@ fn is_valid_websocket_key(key: &HeaderValue) -> bool {
 
 /// Why a conversation ended early: the error for the client and the close code that goes
 /// with it.
-struct Refusal {
+pub(crate) struct Refusal {
     error: ApiError,
     close_code: u16,
     reason: &'static str,
@@ -272,7 +272,7 @@ fn silent(timeout: Duration) -> Refusal {
     }
 }
 
-fn answer_json(greeter: &Greeter, text: &[u8]) -> Result<Message, Refusal> {
+pub(crate) fn answer_json(greeter: &Greeter, text: &[u8]) -> Result<Message, Refusal> {
     let request: HelloRequest = decode_json_object(text).map_err(|error| Refusal {
         error,
         close_code: close_code::INVALID,
@@ -283,7 +283,7 @@ fn answer_json(greeter: &Greeter, text: &[u8]) -> Result<Message, Refusal> {
     Ok(Message::Text(reply.into()))
 }
 
-fn answer_protobuf(greeter: &Greeter, bytes: &[u8]) -> Result<Message, Refusal> {
+pub(crate) fn answer_protobuf(greeter: &Greeter, bytes: &[u8]) -> Result<Message, Refusal> {
     let request = HelloRequest::decode(bytes).map_err(|error| Refusal {
         error: ApiError::invalid_argument(format!("invalid protobuf message: {error}")),
         close_code: close_code::INVALID,

@@ -111,7 +111,7 @@ pub(crate) fn decode_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T,
     crate::proto::json::decode_object(bytes).map_err(ApiError::invalid_argument)
 }
 
-fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+pub(crate) fn request_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(Encoding::Json);
     };

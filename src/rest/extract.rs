@@ -33,7 +33,7 @@ where
 }
 
 /// Where the first `%` not followed by two hex digits is, if any.
-fn malformed_escape(path: &str) -> Option<usize> {
+pub(crate) fn malformed_escape(path: &str) -> Option<usize> {
     let bytes = path.as_bytes();
     bytes.iter().enumerate().find_map(|(at, &byte)| {
         let escape = bytes.get(at + 1..at + 3);

@@ -518,7 +518,8 @@ async fn call_http1(
 }
 
 /// Writes the request and reads its reply; the last field says whether the connection stays
-/// open.
+/// open. The parsing is in the pure steps below ([`reply_head`], [`length_body`],
+/// [`take_chunk`]); this loop only reads more bytes when one of them asks for them.
 async fn exchange(
     connection: &mut Http1Connection,
     request: &Prepared,
@@ -527,46 +528,93 @@ async fn exchange(
     let Http1Connection { stream, buffer } = connection;
     stream.write_all(&request.http1).await.map_err(failed)?;
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_REPLY_HEADERS];
-        let mut reply = httparse::Response::new(&mut headers);
-        let head = match reply.parse(buffer) {
-            Ok(httparse::Status::Complete(head)) => Some(head),
-            Ok(httparse::Status::Partial) => None,
-            Err(error) => return Err(CallError::transport("HTTP/1.1 reply", error)),
-        };
-        if let Some(head) = head {
-            let status = StatusCode::from_u16(reply.code.unwrap_or(0))
-                .map_err(|error| CallError::transport("HTTP/1.1 status", error))?;
-            let (mut length, mut served_by, mut keep_alive) = (None, None, true);
-            let mut chunked = false;
-            for header in reply.headers.iter() {
-                if header.name.eq_ignore_ascii_case("content-length") {
-                    length = std::str::from_utf8(header.value).ok().and_then(|v| v.parse().ok());
-                } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-                    chunked = header.value.eq_ignore_ascii_case(b"chunked");
-                } else if header.name.eq_ignore_ascii_case(SERVED_BY.as_str()) {
-                    served_by = HeaderValue::from_bytes(header.value).ok();
-                } else if header.name.eq_ignore_ascii_case("connection") {
-                    keep_alive = !header.value.eq_ignore_ascii_case(b"close");
+        if let Some(head) = reply_head(buffer)? {
+            let body = match head.body {
+                Framing::Chunked => {
+                    buffer.advance(head.size);
+                    read_chunked(stream, buffer).await?
                 }
-            }
-            if chunked {
-                buffer.advance(head);
-                let body = read_chunked(stream, buffer).await?;
-                return Ok((status, served_by, body, keep_alive));
-            }
-            let length: usize = length.ok_or_else(|| {
-                CallError::transport("HTTP/1.1 reply", "neither Content-Length nor chunked")
-            })?;
-            while buffer.len() < head + length {
-                read_more(stream, buffer).await?;
-            }
-            buffer.advance(head);
-            let body = buffer.split_to(length).freeze();
-            return Ok((status, served_by, body, keep_alive));
+                Framing::Length(length) => loop {
+                    if let Some(body) = length_body(buffer, head.size, length) {
+                        break body;
+                    }
+                    read_more(stream, buffer).await?;
+                },
+            };
+            return Ok((head.status, head.served_by, body, head.keep_alive));
         }
         read_more(stream, buffer).await?;
     }
+}
+
+/// How a reply's body is framed, from its head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    Length(usize),
+    Chunked,
+}
+
+/// What [`reply_head`] reads of a reply's head.
+#[derive(Debug)]
+pub(crate) struct ReplyHead {
+    /// The head's length in bytes, up to and including its empty line.
+    pub(crate) size: usize,
+    pub(crate) status: StatusCode,
+    pub(crate) served_by: ServedBy,
+    pub(crate) keep_alive: bool,
+    pub(crate) body: Framing,
+}
+
+/// The head of the reply at the front of `buffer`, once all of it is there (`Ok(None)` until
+/// then): its status, `x-served-by`, `Connection` and how its body is framed.
+pub(crate) fn reply_head(buffer: &[u8]) -> Result<Option<ReplyHead>, CallError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_REPLY_HEADERS];
+    let mut reply = httparse::Response::new(&mut headers);
+    let size = match reply.parse(buffer) {
+        Ok(httparse::Status::Complete(size)) => size,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(error) => return Err(CallError::transport("HTTP/1.1 reply", error)),
+    };
+    let status = StatusCode::from_u16(reply.code.unwrap_or(0))
+        .map_err(|error| CallError::transport("HTTP/1.1 status", error))?;
+    let (mut length, mut served_by, mut keep_alive) = (None, None, true);
+    let mut chunked = false;
+    for header in reply.headers.iter() {
+        if header.name.eq_ignore_ascii_case("content-length") {
+            length = std::str::from_utf8(header.value).ok().and_then(|v| v.parse().ok());
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = header.value.eq_ignore_ascii_case(b"chunked");
+        } else if header.name.eq_ignore_ascii_case(SERVED_BY.as_str()) {
+            served_by = HeaderValue::from_bytes(header.value).ok();
+        } else if header.name.eq_ignore_ascii_case("connection") {
+            keep_alive = !header.value.eq_ignore_ascii_case(b"close");
+        }
+    }
+    let body = match (chunked, length) {
+        (true, _) => Framing::Chunked,
+        // A length past the address space would overflow the count of bytes to wait for.
+        (false, Some(length)) if size.checked_add(length).is_none() => {
+            return Err(CallError::transport("HTTP/1.1 reply", "a Content-Length too large"));
+        }
+        (false, Some(length)) => Framing::Length(length),
+        (false, None) => {
+            return Err(CallError::transport(
+                "HTTP/1.1 reply",
+                "neither Content-Length nor chunked",
+            ));
+        }
+    };
+    Ok(Some(ReplyHead { size, status, served_by, keep_alive, body }))
+}
+
+/// The body of `length` bytes after a head of `head` bytes, taken off `buffer` with the head
+/// once all of it is there (`None` until then).
+pub(crate) fn length_body(buffer: &mut BytesMut, head: usize, length: usize) -> Option<Bytes> {
+    if buffer.len() < head + length {
+        return None;
+    }
+    buffer.advance(head);
+    Some(buffer.split_to(length).freeze())
 }
 
 /// A chunked body (what a compressed reply comes as, its length unknown when its head is
@@ -577,27 +625,64 @@ async fn read_chunked(
 ) -> Result<Bytes, CallError> {
     let mut body = BytesMut::new();
     loop {
-        let (start, size) = match httparse::parse_chunk_size(buffer) {
-            Ok(httparse::Status::Complete(found)) => found,
-            Ok(httparse::Status::Partial) => {
-                read_more(stream, buffer).await?;
-                continue;
-            }
-            Err(_) => return Err(CallError::Transport("HTTP/1.1: a bad chunk size".into())),
-        };
-        let size = usize::try_from(size)
-            .map_err(|_| CallError::Transport("HTTP/1.1: a chunk too large".into()))?;
-        // The chunk and its CRLF (after the last, empty chunk: the CRLF ending the body).
-        while buffer.len() < start + size + 2 {
-            read_more(stream, buffer).await?;
-        }
-        buffer.advance(start);
-        body.extend_from_slice(&buffer[..size]);
-        buffer.advance(size + 2);
-        if size == 0 {
-            return Ok(body.freeze());
+        match take_chunk(buffer, &mut body)? {
+            Some(true) => return Ok(body.freeze()),
+            Some(false) => {}
+            None => read_more(stream, buffer).await?,
         }
     }
+}
+
+/// Takes the chunk at the front of `buffer` and adds its bytes to `body`, once all of it is
+/// there (`Ok(None)` until then); `Ok(Some(true))` for the empty last chunk, which ends the body.
+pub(crate) fn take_chunk(
+    buffer: &mut BytesMut,
+    body: &mut BytesMut,
+) -> Result<Option<bool>, CallError> {
+    let (start, size) = match httparse::parse_chunk_size(buffer) {
+        Ok(httparse::Status::Complete(found)) => found,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(CallError::Transport("HTTP/1.1: a bad chunk size".into())),
+    };
+    // The chunk and its CRLF (after the last, empty chunk: the CRLF ending the body).
+    let (size, end) = usize::try_from(size)
+        .ok()
+        .and_then(|size| Some((size, start.checked_add(size)?.checked_add(2)?)))
+        .ok_or_else(|| CallError::Transport("HTTP/1.1: a chunk too large".into()))?;
+    if buffer.len() < end {
+        return Ok(None);
+    }
+    buffer.advance(start);
+    body.extend_from_slice(&buffer[..size]);
+    buffer.advance(size + 2);
+    Ok(Some(size == 0))
+}
+
+/// The reply at the front of `buffer`, read as [`exchange`] reads it, from these bytes alone:
+/// `Ok(None)` where `exchange` would wait for more. The fuzz target of compare's HTTP/1.1
+/// reader calls this (see `crate::fuzzing`).
+pub(crate) fn http1_reply(
+    buffer: &mut BytesMut,
+) -> Result<Option<(StatusCode, ServedBy, Bytes, bool)>, CallError> {
+    let Some(head) = reply_head(buffer)? else { return Ok(None) };
+    let body = match head.body {
+        Framing::Chunked => {
+            buffer.advance(head.size);
+            let mut body = BytesMut::new();
+            loop {
+                match take_chunk(buffer, &mut body)? {
+                    Some(true) => break body.freeze(),
+                    Some(false) => {}
+                    None => return Ok(None),
+                }
+            }
+        }
+        Framing::Length(length) => match length_body(buffer, head.size, length) {
+            Some(body) => body,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some((head.status, head.served_by, body, head.keep_alive)))
 }
 
 async fn read_more(stream: &mut CountingStream, buffer: &mut BytesMut) -> Result<(), CallError> {
@@ -609,8 +694,10 @@ async fn read_more(stream: &mut CountingStream, buffer: &mut BytesMut) -> Result
     }
 }
 
+/// compare's reply readers, for the fuzz targets (`crate::fuzzing`): `clients` is private to
+/// `compare`, and the error they return is the public type through which they are reached.
 /// The message of a gRPC reply, or the status it failed with.
-fn grpc_message(
+pub(crate) fn grpc_message(
     status: StatusCode,
     headers: &HeaderMap,
     mut body: Bytes,
@@ -752,6 +839,22 @@ mod tests {
             "{result:?}"
         );
         assert!(connection.is_none());
+    }
+
+    /// Found while writing the fuzz target `compare_http1_reply` (its corpus keeps both): a
+    /// length past the address space overflowed the count of bytes to wait for, a panic.
+    #[test]
+    fn a_length_or_chunk_past_the_address_space_is_an_error() {
+        for reply in [
+            "HTTP/1.1 200 OK\r\ncontent-length: 18446744073709551615\r\n\r\nhello",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffffe\r\nhello",
+        ] {
+            let result = http1_reply(&mut BytesMut::from(reply));
+            assert!(
+                matches!(&result, Err(CallError::Transport(message)) if message.contains("too large")),
+                "{result:?}"
+            );
+        }
     }
 
     #[test]
