@@ -596,6 +596,9 @@ pub(crate) fn reply_head(buffer: &[u8]) -> Result<Option<ReplyHead>, CallError> 
         (false, Some(length)) if size.checked_add(length).is_none() => {
             return Err(CallError::transport("HTTP/1.1 reply", "a Content-Length too large"));
         }
+        (false, Some(length)) if length > MAX_REPLY_BYTES => {
+            return Err(CallError::Transport(too_large(&format!("a reply of {length} bytes,"))));
+        }
         (false, Some(length)) => Framing::Length(length),
         (false, None) => {
             return Err(CallError::transport(
@@ -644,18 +647,49 @@ pub(crate) fn take_chunk(
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(CallError::Transport("HTTP/1.1: a bad chunk size".into())),
     };
-    // The chunk and its CRLF (after the last, empty chunk: the CRLF ending the body).
+    if size == 0 {
+        // The last chunk, then trailer fields (a gateway sends its gRPC status there), then
+        // the empty line that ends the body.
+        let rest = &buffer[start..];
+        let end = if rest.starts_with(b"\r\n") {
+            2
+        } else {
+            match rest.windows(4).position(|w| w == b"\r\n\r\n") {
+                Some(at) => at + 4,
+                None if rest.len() > MAX_TRAILER_BYTES => {
+                    return Err(CallError::Transport("HTTP/1.1: trailers too large".into()));
+                }
+                None => return Ok(None),
+            }
+        };
+        buffer.advance(start + end);
+        return Ok(Some(true));
+    }
+    // The chunk and its CRLF.
     let (size, end) = usize::try_from(size)
         .ok()
+        .filter(|size| body.len().saturating_add(*size) <= MAX_REPLY_BYTES)
         .and_then(|size| Some((size, start.checked_add(size)?.checked_add(2)?)))
-        .ok_or_else(|| CallError::Transport("HTTP/1.1: a chunk too large".into()))?;
+        .ok_or_else(|| CallError::Transport(too_large("a chunked reply")))?;
     if buffer.len() < end {
         return Ok(None);
     }
     buffer.advance(start);
     body.extend_from_slice(&buffer[..size]);
     buffer.advance(size + 2);
-    Ok(Some(size == 0))
+    Ok(Some(false))
+}
+
+/// The largest reply body compare reads, the server's default message limit: a larger one is
+/// refused unread, so that a server that sends without end costs compare at most this much
+/// memory for each call in flight.
+const MAX_REPLY_BYTES: usize = crate::config::DEFAULT_MAX_MESSAGE_BYTES;
+
+/// The most bytes of trailer fields after a chunked body.
+const MAX_TRAILER_BYTES: usize = 16 * 1024;
+
+fn too_large(what: &str) -> String {
+    format!("HTTP/1.1: {what} larger than compare reads ({MAX_REPLY_BYTES} bytes)")
 }
 
 /// The reply at the front of `buffer`, read as [`exchange`] reads it, from these bytes alone:
@@ -851,7 +885,37 @@ mod tests {
         ] {
             let result = http1_reply(&mut BytesMut::from(reply));
             assert!(
-                matches!(&result, Err(CallError::Transport(message)) if message.contains("too large")),
+                matches!(&result, Err(CallError::Transport(message))
+                    if message.contains("too large") || message.contains("larger than")),
+                "{result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trailers_after_a_chunked_body_are_read_past_and_the_next_reply_is_intact() {
+        // grpc-gateway ends an error's body with its gRPC status in trailer fields.
+        let mut replies = BytesMut::from(
+            "HTTP/1.1 501 Not Implemented\r\ntransfer-encoding: chunked\r\n\r\n\
+             2\r\n{}\r\n0\r\nGrpc-Trailer-Content-Type: application/grpc\r\n\r\n\
+             HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        );
+        let (status, _, body, _) = http1_reply(&mut replies).unwrap().unwrap();
+        assert_eq!((status.as_u16(), &body[..]), (501, &b"{}"[..]));
+        let (status, _, body, _) = http1_reply(&mut replies).unwrap().unwrap();
+        assert_eq!((status.as_u16(), &body[..]), (200, &b"ok"[..]));
+    }
+
+    #[test]
+    fn a_reply_past_the_limit_is_refused_unread() {
+        let length = MAX_REPLY_BYTES + 1;
+        for reply in [
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\n"),
+            format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{length:x}\r\n"),
+        ] {
+            let result = http1_reply(&mut BytesMut::from(reply.as_str()));
+            assert!(
+                matches!(&result, Err(CallError::Transport(message)) if message.contains("larger than compare reads")),
                 "{result:?}"
             );
         }
