@@ -17,7 +17,7 @@ const README: &str = common::docs::ALL;
 const COMPARE_JOB: &str = include_str!("../k8s/base/compare-job.yaml");
 
 /// Each block, by the start of its first line, and where it is checked.
-const BLOCKS: [(&str, &str); 9] = [
+const BLOCKS: [(&str, &str); 10] = [
     ("cargo run --release  ", "scripts/fresh-clone-check.sh, from a fresh clone (not in CI)"),
     ("cargo run -- openapi >", "tests/openapi.rs: committed_openapi_json_matches_the_code"),
     ("PYTHONPATH=tests/contract", "tests/contract.rs runs this schemathesis command"),
@@ -31,6 +31,11 @@ const BLOCKS: [(&str, &str); 9] = [
     ),
     ("kubectl -n rpc-vs-rest-dev port-forward", "needs a cluster: the calls are tests/readme.rs's"),
     ("kubectl -n rpc-vs-rest-dev scale", "the_sharded_comparison_is_collected_as_printed, below"),
+    (
+        "cargo install cargo-fuzz",
+        "a fuzzing campaign runs for an hour or more, not in CI: tests/fuzz_corpus.rs replays \
+         what it found",
+    ),
 ];
 
 /// Every ```sh block of the README, as its lines.
