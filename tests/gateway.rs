@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use common::{
     binary::Binary,
     http1,
@@ -15,30 +13,11 @@ use common::{
     tools,
 };
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
-
-/// Starts the Go program `name` on a free loopback port with `args`; returns it and its
-/// address (it prints its port as its first line).
-async fn start_go(name: &str, args: &[&str]) -> Option<(Child, String)> {
-    let binary = tools::require_go_server(name)?;
-    let mut child = Command::new(binary)
-        .args(["-addr", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the Go program");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port = lines.next_line().await.unwrap().expect("it prints its port");
-    Some((child, format!("127.0.0.1:{port}")))
-}
+use tokio::process::{Child, Command};
 
 /// The gateway in front of the gRPC server at `backend`.
 async fn gateway(backend: &str) -> Option<(Child, String)> {
-    start_go("rest-gateway", &["-backend", backend]).await
+    tools::start_go_server("rest-gateway", &["-backend", backend]).await
 }
 
 /// What one `compare` row says.
@@ -89,7 +68,9 @@ fn assert_measured(rows: &[Row], workloads: &[&str]) {
 
 #[tokio::test]
 async fn compare_measures_the_gateway_in_front_of_the_seeds_go_grpc_greeter() {
-    let Some((_greeter, backend)) = start_go("grpc-greeter", &[]).await else { return };
+    let Some((_greeter, backend)) = tools::start_go_server("grpc-greeter", &[]).await else {
+        return;
+    };
     let Some((_gateway, addr)) = gateway(&backend).await else { return };
     // The seed's greeter has no SayHelloBatch: the gateway answers its route 501 (grpc-gateway
     // maps UNIMPLEMENTED to 501), which compare reads as a method the target lacks.

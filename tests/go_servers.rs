@@ -10,23 +10,11 @@ use common::{
     outside::{json_printed, run_ok},
     tools,
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::{Child, Command};
 
 /// Starts the Go server `name` on a free loopback port; returns it and its address.
 async fn start(name: &str) -> Option<(Child, String)> {
-    let binary = tools::require_go_server(name)?;
-    let mut server = Command::new(binary)
-        .args(["-addr", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the Go server");
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let port = lines.next_line().await.unwrap().expect("the server prints its port");
-    Some((server, format!("127.0.0.1:{port}")))
+    tools::start_go_server(name, &[]).await
 }
 
 async fn compare(target: &[&str], cell: &str) -> (Vec<(String, String, u64, u64)>, String) {

@@ -97,6 +97,24 @@ pub fn require_go_server(name: &str) -> Option<PathBuf> {
     ))
 }
 
+/// Starts the Go program `name` (see [`require_go_server`]) with `-addr 127.0.0.1:0` and
+/// `args`; returns it, killed when dropped, and the loopback address it printed its port for
+/// (its first line). `None` when it is not built.
+pub async fn start_go_server(name: &str, args: &[&str]) -> Option<(tokio::process::Child, String)> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let binary = require_go_server(name)?;
+    let mut child = tokio::process::Command::new(binary)
+        .args(["-addr", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the Go server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = lines.next_line().await.unwrap().expect("the server prints its port");
+    Some((child, format!("127.0.0.1:{port}")))
+}
+
 /// An example server started on a free loopback port (it prints the address it bound), with
 /// `envs` set; killed when dropped.
 pub struct Example {
