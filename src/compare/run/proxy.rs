@@ -21,6 +21,8 @@ use std::{
 
 use anyhow::Context as _;
 
+use nix::sys::signal::Signal;
+
 use super::affinity::CoreList;
 use crate::compare::clients::cell::{Api, Cell};
 
@@ -465,7 +467,7 @@ impl Drop for Proxy {
         let workers = self.worker_pids();
         let master = self.master.id();
         if matches!(self.master.try_wait(), Ok(None)) {
-            let _ = signal("TERM", master);
+            let _ = signal(Signal::SIGTERM, master);
             let deadline = Instant::now() + Duration::from_secs(3);
             while matches!(self.master.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
@@ -477,20 +479,16 @@ impl Drop for Proxy {
         }
         for worker in workers {
             if std::path::Path::new(&format!("/proc/{worker}")).exists() {
-                let _ = signal("KILL", worker);
+                let _ = signal(Signal::SIGKILL, worker);
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// Sends a signal by `kill` (this crate has no signal API of its own).
-fn signal(name: &str, pid: u32) -> std::io::Result<std::process::ExitStatus> {
-    Command::new("kill")
-        .args([format!("-{name}"), pid.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+fn signal(signal: Signal, pid: u32) -> nix::Result<()> {
+    let pid = i32::try_from(pid).map_err(|_| nix::errno::Errno::ESRCH)?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
 }
 
 /// nginx on `PATH`, or in /usr/sbin (where Debian puts it, off a user's `PATH`).
