@@ -39,7 +39,10 @@ pub use outputs::report::Report;
 pub use outputs::verdict::{Verdict, verdicts};
 pub use run::address::{GrpcTarget, RestTarget};
 pub use run::affinity::CoreList;
+pub use run::capacity::{Capacity, Step};
 pub use run::cgroup::Throttling;
+pub use run::objective::Objective;
+pub use run::schedule::{RateSchedule, RateStep};
 pub use run::shard::{Shard, StartAt};
 pub use run::{LatencyAt, Measurement, decode_histogram};
 pub use workload::{Workload, payload};
@@ -252,9 +255,29 @@ pub struct CompareConfig {
     pub repeats: usize,
 
     /// Open loop: send this many calls per second in total (spread over the concurrency's
-    /// tasks), timing each from when it was meant to go, instead of back to back.
-    #[arg(long)]
-    pub rate: Option<f64>,
+    /// tasks), timing each from when it was meant to go, instead of back to back. Or a
+    /// schedule, each step a row: `step:1000..20000+1000@2s` (from 1,000 to 20,000 calls/s by
+    /// 1,000, 2 s each; `@…` left out: `--duration`), `line:1000..5000+500` (the rate grows by
+    /// 500 every second).
+    #[arg(long, value_name = "RATE|SCHEDULE")]
+    pub rate: Option<RateSchedule>,
+
+    /// Capacity at a latency objective: for each cell and workload, search the open-loop rate
+    /// for the highest one at which every percentile named holds (`p99=5ms`; several, all
+    /// required: `p50=1ms,p99.9=20ms`), no call fails and 98 % of the calls offered are made.
+    /// A closed-loop probe, then steps that grow and bisect; each row reports its capacity and
+    /// every step tried.
+    #[arg(long, value_name = "OBJECTIVE")]
+    pub slo: Option<Objective>,
+
+    /// Seconds each step of an `--slo` search lasts (after one warm-up per cell).
+    #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
+    pub slo_step_duration: f64,
+
+    /// An `--slo` search stops when the highest rate met and the lowest missed are within this
+    /// fraction of each other.
+    #[arg(long, default_value_t = 0.05, value_parser = resolution)]
+    pub slo_resolution: f64,
 
     /// Also write an HTML report to this file: where the numbers came from, verdicts, and per
     /// workload throughput, latency percentile curves, bytes per call and server CPU per cell.
@@ -295,6 +318,20 @@ fn count_at_least_one(text: &str) -> Result<usize, String> {
     match text.parse() {
         Ok(0) | Err(_) => Err(format!("a number, at least 1, not {text:?}")),
         Ok(count) => Ok(count),
+    }
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 600.0 => Ok(seconds),
+        _ => Err(format!("seconds, above 0 and at most 600, not {text:?}")),
+    }
+}
+
+fn resolution(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(fraction) if (0.001..=1.0).contains(&fraction) => Ok(fraction),
+        _ => Err(format!("a fraction between 0.001 and 1 (0.05: within 5 %), not {text:?}")),
     }
 }
 
@@ -346,6 +383,7 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     }
     refuse_server_conditions_for_targets(&config)?;
     refuse_proxy_conditions(&config)?;
+    refuse_load_conditions(&config)?;
     if config.print_proxy_config {
         return print_proxy_config(&config).await;
     }
@@ -472,6 +510,25 @@ fn refuse_server_conditions_for_targets(config: &CompareConfig) -> anyhow::Resul
             "{flag} applies to the server compare starts; with --grpc-target or --rest-target \
              the server is not compare's to run (set it where that server starts)"
         );
+    }
+    Ok(())
+}
+
+/// What `--slo` and a rate schedule cannot be combined with: a search sets its own rates, and
+/// shards run apart, so neither a search nor a schedule's steps would line up across them.
+fn refuse_load_conditions(config: &CompareConfig) -> anyhow::Result<()> {
+    let schedule = matches!(config.rate, Some(RateSchedule::Steps { .. }));
+    if config.slo.is_some() && config.rate.is_some() {
+        anyhow::bail!("--slo searches the rate itself: leave --rate out");
+    }
+    if config.shard.is_some() && (config.slo.is_some() || schedule) {
+        anyhow::bail!(
+            "--shard runs with a closed loop or one --rate: an --slo search or a rate schedule \
+             runs from one compare (give it the calls in flight of every shard)"
+        );
+    }
+    if config.slo.is_some() && config.repeats > 1 {
+        anyhow::bail!("--slo runs each rate once (its steps are the repeats): leave --repeats out");
     }
     Ok(())
 }
@@ -672,8 +729,27 @@ async fn measure_all(
             link.short_name()
         ));
         let plan = run::Plan { link: link.clone(), ..base.clone() };
-        let measurement =
-            run::measure(target, cell, workload, concurrency, connections, &plan).await?;
+        let mut rows = match (&config.slo, &config.rate) {
+            (Some(objective), _) => {
+                let search = run::capacity::Search {
+                    objective: objective.clone(),
+                    step: Duration::from_secs_f64(config.slo_step_duration),
+                    resolution: config.slo_resolution,
+                };
+                let mut session =
+                    run::Session::open(target, cell, workload, concurrency, connections, &plan)
+                        .await?;
+                vec![run::capacity::search(&mut session, &search).await]
+            }
+            (None, Some(RateSchedule::Steps { steps, .. })) => {
+                let shape = (concurrency, connections);
+                run::measure_schedule(target, (cell, workload), shape, &plan, steps).await?
+            }
+            (None, _) => {
+                vec![run::measure(target, cell, workload, concurrency, connections, &plan).await?]
+            }
+        };
+        let measurement = rows.remove(0);
         // A server that stalled every call is not one that lacks the workload: not asked.
         let stalled = measurement.first_error.as_deref() == Some(run::STALLED);
         if measurement.calls == 0 && measurement.errors > 0 && !stalled {
@@ -690,6 +766,7 @@ async fn measure_all(
             }
         }
         measurements.push(measurement);
+        measurements.append(&mut rows);
         progress.inc(1);
     }
     progress.finish_and_clear();
@@ -748,7 +825,7 @@ fn plan(config: &CompareConfig) -> run::Plan {
         warmup: Duration::from_secs_f64(config.warmup),
         duration: Duration::from_secs_f64(config.duration),
         repeats: config.repeats,
-        rate: config.rate,
+        rate: config.rate.as_ref().and_then(RateSchedule::constant),
         link: run::link::Link::LOOPBACK,
         client: ClientOptions {
             policy: ConnectionPolicy {

@@ -255,6 +255,10 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
         latency_histogram: Some(encode_histogram(&histogram)),
         link: first.link.clone(),
         tls: first.tls,
+        // Every shard offered its share: together, the rate in total.
+        offered_per_second: parts.iter().map(|(_, m)| m.offered_per_second).sum(),
+        capacity: None,
+        latency: None,
     };
     Ok((merged, overlap))
 }

@@ -139,6 +139,14 @@ pub struct Cgroup {
     pub period_us: u64,
 }
 
+/// How a capacity search ran.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SloSettings {
+    pub objective: String,
+    pub step_seconds: f64,
+    pub resolution: f64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Settings {
     pub cells: Vec<String>,
@@ -148,8 +156,16 @@ pub struct Settings {
     pub warmup_seconds: f64,
     pub duration_seconds: f64,
     pub repeats: usize,
-    /// Open loop at this many calls per second in all; `None`: closed loop (back to back).
+    /// Open loop at this many calls per second in all; `None`: closed loop (back to back), a
+    /// schedule, or a search.
     pub rate: Option<f64>,
+    /// A schedule of open-loop rates (`step:1000..20000+1000@2s`), each step a row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_schedule: Option<String>,
+    /// `--slo`: the objective each cell's capacity was searched at, with the search's step
+    /// duration and resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloSettings>,
     /// The emulated network between the clients and the server (`loopback`: none).
     #[serde(default = "loopback")]
     pub link: String,
@@ -247,7 +263,17 @@ impl Provenance {
                 warmup_seconds: config.warmup,
                 duration_seconds: config.duration,
                 repeats: config.repeats.max(1),
-                rate: config.rate,
+                rate: config.rate.as_ref().and_then(crate::compare::RateSchedule::constant),
+                rate_schedule: config
+                    .rate
+                    .as_ref()
+                    .filter(|rate| rate.constant().is_none())
+                    .map(ToString::to_string),
+                slo: config.slo.as_ref().map(|objective| SloSettings {
+                    objective: objective.to_string(),
+                    step_seconds: config.slo_step_duration,
+                    resolution: config.slo_resolution,
+                }),
                 link: config.link.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
                 h1_connections: config.h1_connections,
                 connect_per_call: config.connect_per_call,
@@ -349,9 +375,17 @@ impl Provenance {
         let s = &self.settings;
         let list =
             |values: &[usize]| values.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-        let load = match s.rate {
-            Some(rate) => format!("open loop, {rate} calls/s in all"),
-            None => "closed loop (each task calls back to back)".into(),
+        let load = match (s.rate, &s.rate_schedule, &s.slo) {
+            (_, _, Some(slo)) => format!(
+                "capacity at {}: a closed-loop probe, then open-loop steps of {} s, searched to \
+                 within {:.0} %",
+                slo.objective,
+                slo.step_seconds,
+                slo.resolution * 100.0
+            ),
+            (Some(rate), _, _) => format!("open loop, {rate} calls/s in all"),
+            (None, Some(schedule), _) => format!("open loop, rate schedule {schedule}"),
+            (None, None, None) => "closed loop (each task calls back to back)".into(),
         };
         let mut lines = vec![
             ("command", self.command.clone()),

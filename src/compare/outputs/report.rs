@@ -58,6 +58,20 @@ const HEADERS: [&str; 17] = [
 /// Where the proxy's CPU goes, when there is one: after the client's.
 const PROXY_CPU_COLUMN: usize = 15;
 
+/// Where an `--slo` search's capacity goes: after the closed loop's calls/s.
+const CAPACITY_COLUMN: usize = 5;
+
+/// Where an open loop's offered rate goes: before the calls/s made.
+const OFFERED_COLUMN: usize = 4;
+
+/// A search's capacity ("3153"), or `none` when no rate met the objective.
+fn capacity(m: &Measurement) -> String {
+    match &m.capacity {
+        Some(capacity) => capacity.calls_per_s.map_or("none".into(), |rate| format!("{rate:.0}")),
+        None => "-".into(),
+    }
+}
+
 fn row(m: &Measurement) -> [String; 17] {
     let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
     [
@@ -100,9 +114,19 @@ pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Re
     // beside the server's and the client's, only when the calls went through one (`--via`).
     let throttled = measurements.iter().any(|m| m.server_throttling.is_some());
     let proxied = measurements.iter().any(|m| m.proxy_cpu_ms_per_1000_calls.is_some());
+    // An open loop's offered rate, and a search's capacity, beside the calls/s made.
+    let offered = measurements.iter().any(|m| m.offered_per_second.is_some());
+    let objective = measurements.iter().find_map(|m| m.capacity.as_ref()).map(|c| &c.objective);
+    let capacity_header = objective.map(|objective| format!("calls/s at {objective}"));
     let mut headers = HEADERS.to_vec();
     if proxied {
         headers.insert(PROXY_CPU_COLUMN, "proxy CPU ms/1k");
+    }
+    if let Some(header) = &capacity_header {
+        headers.insert(CAPACITY_COLUMN, header);
+    }
+    if offered {
+        headers.insert(OFFERED_COLUMN, "offered/s");
     }
     if throttled {
         headers.push("srv throttled");
@@ -115,6 +139,13 @@ pub(crate) fn render(measurements: &[Measurement], format: Format) -> anyhow::Re
                 let cpu =
                     m.proxy_cpu_ms_per_1000_calls.map_or("-".into(), |cpu| format!("{cpu:.0}"));
                 cells.insert(PROXY_CPU_COLUMN, cpu);
+            }
+            if capacity_header.is_some() {
+                cells.insert(CAPACITY_COLUMN, capacity(m));
+            }
+            if offered {
+                let rate = m.offered_per_second.map_or("-".into(), |rate| format!("{rate:.0}"));
+                cells.insert(OFFERED_COLUMN, rate);
             }
             if throttled {
                 cells.push(throttling(m));

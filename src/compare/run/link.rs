@@ -129,20 +129,12 @@ impl FromStr for Link {
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
-    let (number, scale) = if let Some(ms) = value.strip_suffix("ms") {
-        (ms, 0.001)
-    } else if let Some(us) = value.strip_suffix("us") {
-        (us, 0.000_001)
-    } else if let Some(s) = value.strip_suffix('s') {
-        (s, 1.0)
-    } else {
-        return Err(format!("a round trip needs a unit (ms, us or s): {value:?}"));
-    };
-    let number: f64 = number.parse().map_err(|_| format!("not a number: {value:?}"))?;
-    if !(0.0..=60.0).contains(&(number * scale)) {
+    let duration = super::units::duration_of(value)
+        .ok_or_else(|| format!("a round trip is a number and its unit (ms, us or s): {value:?}"))?;
+    if duration > Duration::from_secs(60) {
         return Err(format!("a round trip between 0 and 60 s, not {value:?}"));
     }
-    Ok(Duration::from_secs_f64(number * scale))
+    Ok(duration)
 }
 
 fn parse_rate(value: &str) -> Result<u64, String> {

@@ -7,11 +7,15 @@
 
 pub(crate) mod address;
 pub(crate) mod affinity;
+pub(crate) mod capacity;
 pub(crate) mod cgroup;
 pub(crate) mod link;
+pub(crate) mod objective;
 pub(crate) mod proxy;
+pub(crate) mod schedule;
 pub(crate) mod shard;
 pub(crate) mod target;
+mod units;
 
 use std::{
     collections::BTreeMap,
@@ -96,6 +100,17 @@ pub struct Measurement {
     /// Whether it ran over TLS.
     #[serde(default)]
     pub tls: bool,
+    /// Open loop: the calls per second this generator offered (a schedule's step, or
+    /// `--rate`, its shard's share); absent in a closed loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_per_second: Option<f64>,
+    /// With `--slo`: the highest rate served within the objective, and every rate tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<capacity::Capacity>,
+    /// The run's latency histogram, kept in memory for what reads percentiles beyond the
+    /// fixed ones (an objective); never written.
+    #[serde(skip)]
+    pub(crate) latency: Option<Histogram<u64>>,
 }
 
 fn loopback() -> String {
@@ -111,9 +126,14 @@ impl Measurement {
     /// Its workload under its conditions: what verdicts and charts group by (`unary`, or
     /// `unary @ wan+tls` away from plain loopback).
     pub fn scenario(&self) -> String {
-        match self.condition().as_str() {
+        let workload = match self.condition().as_str() {
             "loopback" => self.workload.clone(),
             condition => format!("{} @ {condition}", self.workload),
+        };
+        // A schedule's steps are scenarios apart: each at its own offered rate.
+        match self.offered_per_second {
+            Some(rate) => format!("{workload}, {rate:.0} calls/s offered"),
+            None => workload,
         }
     }
 }
@@ -216,50 +236,135 @@ pub(crate) async fn measure(
     connections: usize,
     plan: &Plan,
 ) -> anyhow::Result<Measurement> {
-    // A shard runs its part of the calls in flight, the connections and the rate.
-    let (tasks, connections, rate) = match plan.shard {
-        Some(shard) => (
-            shard.share(concurrency),
-            shard.share(connections).max(1),
-            plan.rate.map(|rate| shard.share_rate(rate)),
-        ),
-        None => (concurrency, connections, plan.rate),
-    };
-    let counters = Arc::new(WireCounters::default());
-    // The server's addresses, or the proxy's listener for this cell.
-    let (grpc, rest) = target.addresses(cell).map_err(anyhow::Error::msg)?;
-    // Every measurement gets a link of its own: no cell inherits another's queue.
-    let relays = match plan.link.is_loopback() {
-        true => None,
-        false => Some(Relays::start(&plan.link, &grpc, rest).await?),
-    };
-    let (grpc, rest) = match &relays {
-        Some(relays) => (&relays.grpc[..], relays.rest),
-        None => (&grpc[..], rest),
-    };
-    let client = CellClient::connect(
-        cell,
-        workload,
-        (grpc, rest),
-        connections,
-        ClientOptions { tls: target.tls.clone(), ..plan.client.clone() },
-        counters.clone(),
-    )
-    .await?;
-    let clients: Vec<CellClient> = (0..tasks).map(|task| client.for_task(task)).collect();
-    // Each run hands the tasks' clients back, so that a connection opened in the warm-up (an
-    // HTTP/1.1 task's own) carries the measured calls too, as HTTP/2's shared ones do.
-    let (_, mut clients) = drive(clients, workload, plan.warmup, rate).await;
+    let mut session = Session::open(target, cell, workload, concurrency, connections, plan).await?;
     let mut runs = Vec::with_capacity(plan.repeats);
     for _ in 0..plan.repeats.max(1) {
+        runs.push(session.run(plan.duration, plan.rate).await);
+    }
+    let rates: Vec<f64> = runs.iter().map(|run| run.requests_per_second).collect();
+    runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+    let mut median = runs.swap_remove(runs.len() / 2);
+    median.repeats_requests_per_second = rates;
+    Ok(median)
+}
+
+/// A schedule's steps, each one run a row: the same warm clients carry every step, one after
+/// the other.
+pub(crate) async fn measure_schedule(
+    target: &Target,
+    (cell, workload): (Cell, &Workload),
+    (concurrency, connections): (usize, usize),
+    plan: &Plan,
+    steps: &[schedule::RateStep],
+) -> anyhow::Result<Vec<Measurement>> {
+    let first = steps.first().map(|step| step.rate);
+    let warm_plan = Plan { rate: first, ..plan.clone() };
+    let mut session =
+        Session::open(target, cell, workload, concurrency, connections, &warm_plan).await?;
+    let mut rows = Vec::with_capacity(steps.len());
+    for step in steps {
+        rows.push(session.run(step.duration.unwrap_or(plan.duration), Some(step.rate)).await);
+    }
+    Ok(rows)
+}
+
+/// One cell's clients at one concurrency, connected and warmed up: every run it measures goes
+/// over the same connections.
+pub(crate) struct Session<'a> {
+    target: &'a Target,
+    cell: Cell,
+    workload: Workload,
+    concurrency: usize,
+    /// The connections the tasks share, as the row reports them.
+    connections: usize,
+    shard: Option<Shard>,
+    link: String,
+    counters: Arc<WireCounters>,
+    clients: Vec<CellClient>,
+    /// The emulated link's relays, kept running while the session lasts.
+    _relays: Option<Relays>,
+}
+
+impl<'a> Session<'a> {
+    /// Connects, then warms up for `plan.warmup` (at `plan.rate`, when there is one).
+    pub(crate) async fn open(
+        target: &'a Target,
+        cell: Cell,
+        workload: &Workload,
+        concurrency: usize,
+        connections: usize,
+        plan: &Plan,
+    ) -> anyhow::Result<Session<'a>> {
+        // A shard runs its part of the calls in flight and of the connections.
+        let (tasks, connections) = match plan.shard {
+            Some(shard) => (shard.share(concurrency), shard.share(connections).max(1)),
+            None => (concurrency, connections),
+        };
+        let counters = Arc::new(WireCounters::default());
+        // The server's addresses, or the proxy's listener for this cell.
+        let (grpc, rest) = target.addresses(cell).map_err(anyhow::Error::msg)?;
+        // Every measurement gets a link of its own: no cell inherits another's queue.
+        let relays = match plan.link.is_loopback() {
+            true => None,
+            false => Some(Relays::start(&plan.link, &grpc, rest).await?),
+        };
+        let (grpc, rest) = match &relays {
+            Some(relays) => (&relays.grpc[..], relays.rest),
+            None => (&grpc[..], rest),
+        };
+        let client = CellClient::connect(
+            cell,
+            workload,
+            (grpc, rest),
+            connections,
+            ClientOptions { tls: target.tls.clone(), ..plan.client.clone() },
+            counters.clone(),
+        )
+        .await?;
+        let clients: Vec<CellClient> = (0..tasks).map(|task| client.for_task(task)).collect();
+        let connections = if tasks == 0 { 0 } else { client.connections(tasks) };
+        let mut session = Session {
+            target,
+            cell,
+            workload: workload.clone(),
+            concurrency,
+            connections,
+            shard: plan.shard,
+            link: plan.link.short_name(),
+            counters,
+            clients,
+            _relays: relays,
+        };
+        // Each run hands the tasks' clients back, so that a connection opened in the warm-up
+        // (an HTTP/1.1 task's own) carries the measured calls too, as HTTP/2's shared ones do.
+        let rate = session.share(plan.rate);
+        let (_, clients) =
+            drive(std::mem::take(&mut session.clients), workload, plan.warmup, rate).await;
+        session.clients = clients;
+        Ok(session)
+    }
+
+    /// This generator's part of a rate in total.
+    fn share(&self, rate: Option<f64>) -> Option<f64> {
+        match self.shard {
+            Some(shard) => rate.map(|rate| shard.share_rate(rate)),
+            None => rate,
+        }
+    }
+
+    /// One measured run: closed loop, or `rate` calls per second in total.
+    pub(crate) async fn run(&mut self, duration: Duration, rate: Option<f64>) -> Measurement {
+        let (target, counters) = (self.target, &self.counters);
+        let own_rate = self.share(rate);
         let (sent_before, received_before) = counters.snapshot();
         let cpu_before = target.server_cpu();
         let throttling_before = target.server_cpu_stat();
         let client_cpu_before = target::client_cpu();
         let proxy_cpu_before = target.proxy_cpu();
         let opened = unix_ms();
-        let run;
-        (run, clients) = drive(clients, workload, plan.duration, rate).await;
+        let (run, clients) =
+            drive(std::mem::take(&mut self.clients), &self.workload, duration, own_rate).await;
+        self.clients = clients;
         let window_ms = [opened, unix_ms()];
         let (sent, received) = counters.snapshot();
         let since = |after: Option<Duration>, before: Option<Duration>| {
@@ -283,12 +388,12 @@ pub(crate) async fn measure(
         let per_1000_calls = |cpu: Duration| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls;
         let Latencies { p50_us, p90_us, p99_us, p999_us, max_us, latency_percentiles } =
             Latencies::of(&run.latency);
-        runs.push(Measurement {
-            cell: cell.to_string(),
-            workload: workload.to_string(),
+        Measurement {
+            cell: self.cell.to_string(),
+            workload: self.workload.to_string(),
             server_profile: target.profile.map(|profile| profile.as_str().to_owned()),
-            concurrency,
-            connections: if tasks == 0 { 0 } else { client.connections(tasks) },
+            concurrency: self.concurrency,
+            connections: self.connections,
             calls: run.calls,
             servers: run.servers.by_name(),
             requests_per_second: run.calls as f64 / run.elapsed.as_secs_f64(),
@@ -309,16 +414,14 @@ pub(crate) async fn measure(
             latency_percentiles,
             repeats_requests_per_second: Vec::new(),
             window_ms,
-            latency_histogram: plan.shard.map(|_| encode_histogram(&run.latency)),
-            link: plan.link.short_name(),
+            latency_histogram: self.shard.map(|_| encode_histogram(&run.latency)),
+            link: self.link.clone(),
             tls: target.tls.is_some(),
-        });
+            offered_per_second: own_rate,
+            capacity: None,
+            latency: Some(run.latency),
+        }
     }
-    let rates: Vec<f64> = runs.iter().map(|run| run.requests_per_second).collect();
-    runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
-    let mut median = runs.swap_remove(runs.len() / 2);
-    median.repeats_requests_per_second = rates;
-    Ok(median)
 }
 
 struct Run {
