@@ -312,3 +312,78 @@ async fn the_html_report_shows_its_provenance_verdicts_and_every_axis() {
     assert!(browser(&[&shot, "--window-size=1400,3000"]).status.success());
     assert!(std::fs::metadata(&picture).unwrap().len() > 10_000, "a screenshot of the report");
 }
+
+/// `--slo` searches each cell's capacity at a latency objective; the report draws, per cell,
+/// latency against the rates offered, every step a dot, the objective across and the capacity
+/// marked, with the numbers of the JSON in its legend.
+#[tokio::test]
+async fn the_html_report_draws_latency_against_offered_load_with_the_capacity_marked() {
+    let Some(chromium) = tools::require("chromium") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.html");
+    let (ok, stdout, stderr) = compare(&[
+        "--cells",
+        "grpc,rest-json-h1",
+        "--workloads",
+        "unary",
+        "--concurrency",
+        "8",
+        "--slo",
+        "p99=20ms",
+        "--slo-step-duration",
+        "0.5",
+        "--format",
+        "json",
+        "--report",
+        report.to_str().unwrap(),
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let rows = measurements(&stdout);
+    assert_eq!(rows.len(), 2);
+
+    let url = format!("file://{}", report.display());
+    let browser = |args: &[&str]| {
+        std::process::Command::new(&chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+            .args(args)
+            .arg(&url)
+            .output()
+            .expect("run chromium")
+    };
+    let dom = String::from_utf8(browser(&["--dump-dom"]).stdout).unwrap();
+    let start = dom.find("<section id=\"capacity\"").expect("a capacity section");
+    let end = dom[start..].find("</section>").unwrap() + start;
+    let capacity = &dom[start..end];
+    assert!(
+        dom.find("<section id=\"latency\"").is_some_and(|latency| latency < start),
+        "after the latency distribution"
+    );
+    assert!(capacity.contains("p99 ≤ 20ms"), "the objective is drawn: {capacity}");
+    let (mut steps, mut found) = (0, 0);
+    for row in &rows {
+        let cell = row["cell"].as_str().unwrap();
+        let searched = &row["capacity"];
+        assert_eq!(searched["objective"], "p99<=20ms", "{cell}");
+        let line = match searched["calls_per_s"].as_f64() {
+            Some(rate) => {
+                found += 1;
+                let p99 = searched["p99_us"].as_f64().unwrap() / 1000.0;
+                format!("{cell}: capacity {rate:.0} calls/s (p99 {p99:.2} ms)")
+            }
+            // The browser writes the objective's `<` back escaped.
+            None => format!("{cell}: no rate met p99&lt;=20ms"),
+        };
+        assert!(capacity.contains(&line), "{line} in {capacity}");
+        let tried = searched["steps"].as_array().unwrap().len();
+        assert!(tried > 0, "{cell}: the search ran steps");
+        steps += tried;
+    }
+    assert_eq!(capacity.matches("class=\"step\"").count(), steps, "a dot per step tried");
+    assert_eq!(capacity.matches("class=\"capacity\"").count(), found, "a line per capacity");
+
+    let picture = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compare-capacity.png");
+    let shot = format!("--screenshot={}", picture.display());
+    assert!(browser(&[&shot, "--window-size=1200,2000"]).status.success());
+    assert!(std::fs::metadata(&picture).unwrap().len() > 10_000, "a screenshot of the report");
+}

@@ -1,8 +1,9 @@
 //! The HTML report: one self-contained file (inline SVG, no scripts, nothing downloaded) that
 //! reads in black and white (bars and lines told apart by pattern and label, not colour):
 //! where the numbers came from, the verdicts, then per workload the throughput, the latency
-//! distribution, bytes on the wire and server CPU per cell, the change from a baseline when
-//! there is one, and every measurement as a table.
+//! distribution, latency against offered load with the capacity at a latency objective (when
+//! `--slo` searched for it), bytes on the wire and server CPU per cell, the change from a
+//! baseline when there is one, and every measurement as a table.
 
 use std::fmt::Write as _;
 
@@ -12,7 +13,10 @@ use super::{
     report::{self, Format},
     verdict::{Verdict, distinct, label},
 };
-use crate::compare::run::{LatencyAt, Measurement};
+use crate::compare::run::{
+    LatencyAt, Measurement,
+    capacity::{Capacity, Step},
+};
 
 /// A comparison's report, and optionally how it changed from an earlier one.
 pub(crate) struct Page<'a> {
@@ -36,8 +40,8 @@ pub(crate) fn render(page: &Page<'_>) -> String {
     section(&mut body, "verdicts", "Verdicts", &verdicts);
 
     let measurements = page.measurements;
-    let (mut throughput, mut latency, mut bytes, mut cpu) =
-        (String::new(), String::new(), String::new(), String::new());
+    let (mut throughput, mut latency, mut capacity, mut bytes, mut cpu) =
+        (String::new(), String::new(), String::new(), String::new(), String::new());
     for (workload, concurrency) in
         distinct(measurements.iter().map(|m| (m.scenario(), m.concurrency)))
     {
@@ -60,6 +64,20 @@ pub(crate) fn render(page: &Page<'_>) -> String {
                 .map(|m| (name(m), m.latency_percentiles.clone(), m.p99_us))
                 .collect::<Vec<_>>(),
         );
+        let searched: Vec<(String, &Capacity)> =
+            rows.iter().filter_map(|m| Some((name(m), m.capacity.as_ref()?))).collect();
+        if !searched.is_empty() {
+            // One run has one objective; a merge of runs searched at different ones names each.
+            let objectives = distinct(searched.iter().map(|(_, c)| c.objective.clone()));
+            capacity += &capacity_chart(
+                &format!(
+                    "{title}: latency against offered calls/s at {} (lower is better)",
+                    objectives.join(" / ")
+                ),
+                &objectives,
+                &searched,
+            );
+        }
         bytes += &bar_chart(
             &format!("{title}: bytes on the wire per call (fewer is better)"),
             &rows
@@ -96,6 +114,9 @@ pub(crate) fn render(page: &Page<'_>) -> String {
     }
     section(&mut body, "throughput", "Throughput", &charts(&throughput));
     section(&mut body, "latency", "Latency distribution", &charts(&latency));
+    if !capacity.is_empty() {
+        section(&mut body, "capacity", "Capacity at the objective", &charts(&capacity));
+    }
     section(&mut body, "bytes", "Bytes on the wire", &charts(&bytes));
     if cpu.is_empty() {
         cpu = "<p>The server ran elsewhere: its CPU was not measured.</p>".into();
@@ -311,4 +332,302 @@ fn curve_chart(title: &str, curves: &[(String, Vec<LatencyAt>, u64)]) -> String 
         );
     }
     svg + "</svg>"
+}
+
+/// One limit of an objective as the capacity chart draws it: a line at `ms`, labelled
+/// `p99 ≤ 5ms`.
+struct Limit {
+    label: String,
+    ms: f64,
+}
+
+/// The limits an objective names (`p99<=5ms`, several joined by commas, as `--slo` writes
+/// them). Read from the text because that is all a measurement keeps of its objective (and
+/// all a merged or earlier JSON has); a limit that does not read is left undrawn rather than
+/// failing the report.
+fn limits(objective: &str) -> Vec<Limit> {
+    objective
+        .split(',')
+        .filter_map(|limit| {
+            let (percentile, latency) = limit.split_once("<=").or_else(|| limit.split_once('='))?;
+            let latency = latency.trim();
+            let split = latency.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+            let (number, unit) = latency.split_at(split);
+            let number: f64 = number.parse().ok()?;
+            let ms = match unit {
+                "us" | "µs" => number / 1e3,
+                "ms" => number,
+                "s" => number * 1e3,
+                _ => return None,
+            };
+            Some(Limit { label: format!("{} ≤ {latency}", percentile.trim()), ms })
+        })
+        .collect()
+}
+
+/// A linear axis from 0 to at least `max` in steps of 1, 2 or 5 × a power of ten, so that its
+/// ticks (3 to 5 of them, 0 included) read as round numbers: (its end, its step).
+fn axis(max: f64) -> (f64, f64) {
+    let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
+    // A step of at least a quarter of the range gives at most 4 steps; the next round
+    // number up is at most 2.5 times that, so at least 2.
+    let rough = max / 4.0;
+    let power = 10_f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|factor| factor * power)
+        .find(|step| *step >= rough)
+        .unwrap_or(10.0 * power);
+    // Less a hair, so that rounding in the division does not add an empty step.
+    ((max / step - 1e-9).ceil().max(1.0) * step, step)
+}
+
+/// About how wide a line of 10 px sans-serif text is, to keep labels inside the plot.
+fn text_width(text: &str) -> f64 {
+    text.chars().count() as f64 * 5.6
+}
+
+/// Enough decimals to tell ticks `step` apart: 0 for 500, 1 for 0.5, 2 for 0.05.
+fn decimals(step: f64) -> usize {
+    (-step.log10().floor()).max(0.0) as usize
+}
+
+/// Latency against offered load for every cell that searched its capacity (`--slo`): x the
+/// calls per second offered by each open-loop step, y the step's p99 (thick) and p50 (thin)
+/// in ms, each cell dashed its own way, each step a dot (filled: it met the objective;
+/// hollow: it missed), the objective's limits dotted across and each cell's capacity a
+/// vertical line, named in the legend.
+fn capacity_chart(title: &str, objectives: &[String], cells: &[(String, &Capacity)]) -> String {
+    // Each capacity's label gets a row of its own above the plot: there they cross neither
+    // the curves nor each other, however close the capacities.
+    let labelled = cells.iter().filter(|(_, capacity)| capacity.calls_per_s.is_some()).count();
+    let (left, plot_width, plot_height) = (56.0, 440.0, 220.0);
+    let top = 30.0 + 12.0 * labelled as f64;
+    let limits: Vec<Limit> = objectives.iter().flat_map(|objective| limits(objective)).collect();
+    // The search runs its steps out of order (doubling, then bisecting): a curve goes by rate.
+    let cells: Vec<(&String, &Capacity, Vec<&Step>)> = cells
+        .iter()
+        .map(|(cell, capacity)| {
+            let mut steps: Vec<&Step> = capacity.steps.iter().collect();
+            steps.sort_by(|a, b| a.offered_per_s.total_cmp(&b.offered_per_s));
+            (cell, *capacity, steps)
+        })
+        .collect();
+    let every_step = || cells.iter().flat_map(|(_, _, steps)| steps.iter());
+    let (x_end, x_step) = axis(every_step().map(|s| s.offered_per_s).fold(0.0, f64::max));
+    let worst_ms = every_step().map(|s| s.p99_us.max(s.p50_us) as f64 / 1000.0).fold(0.0, f64::max);
+    // The knee is what this chart is for, and past it the p99 of a step that cannot keep up
+    // climbs by orders of magnitude (calls queue for the rest of the step): on a linear axis
+    // reaching that far, every rate that met the objective would lie flat on the floor. So
+    // the axis stops at 4× the objective's highest limit and what lies above is drawn on the
+    // top edge (and said so below); it reaches a little above the limit when every step is
+    // far under it, so that the limit is always drawn, and to twice the best p99 of any step
+    // when even that is above the cap (no rate met the objective), so that the curves show.
+    let highest_limit = limits.iter().map(|limit| limit.ms).reduce(f64::max);
+    let best_ms = every_step().map(|s| s.p99_us as f64 / 1000.0).reduce(f64::min).unwrap_or(0.0);
+    let shown_ms = match highest_limit {
+        Some(limit) => worst_ms.max(limit * 1.25).min((limit * 4.0).max(best_ms * 2.0)),
+        None => worst_ms,
+    };
+    let (y_end, y_step) = axis(shown_ms);
+    let clipped = worst_ms > y_end;
+    let x = |rate: f64| left + plot_width * rate / x_end;
+    let y = |ms: f64| top + plot_height * (1.0 - ms.min(y_end) / y_end);
+    let bottom = top + plot_height;
+    let legend_top = bottom + 52.0;
+    let key_y = legend_top + 16.0 * cells.len() as f64 + 6.0;
+    let height = key_y + if clipped { 34.0 } else { 16.0 };
+    let mut svg = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{}' height='{height}' role=img>\
+         <text x='0' y='14' font-weight='bold' font-size='13'>{}</text>\
+         <rect x='{left}' y='{top}' width='{plot_width}' height='{plot_height}' fill='none' stroke='#000'/>\
+         <text transform='translate(12 {middle}) rotate(-90)' font-size='11' text-anchor='middle'>latency, ms</text>\
+         <text x='{center}' y='{}' font-size='11' text-anchor='middle'>offered calls/s</text>",
+        (left + plot_width + 20.0).max(title.len() as f64 * 7.2),
+        escape(title),
+        bottom + 30.0,
+        middle = top + plot_height / 2.0,
+        center = left + plot_width / 2.0,
+    );
+    for i in 0..=(x_end / x_step).round() as usize {
+        let rate = x_step * i as f64;
+        let _ = write!(
+            svg,
+            "<line x1='{at:.1}' x2='{at:.1}' y1='{top}' y2='{bottom}' stroke='#ccc'/>\
+             <text x='{at:.1}' y='{text_y}' font-size='10' text-anchor='middle'>{rate:.places$}</text>",
+            at = x(rate),
+            text_y = bottom + 14.0,
+            places = decimals(x_step)
+        );
+    }
+    for i in 0..=(y_end / y_step).round() as usize {
+        let ms = y_step * i as f64;
+        let _ = write!(
+            svg,
+            "<line x1='{left}' x2='{right}' y1='{at:.1}' y2='{at:.1}' stroke='#ccc'/>\
+             <text x='{text_x}' y='{text_y:.1}' font-size='10' text-anchor='end'>{ms:.places$}</text>",
+            right = left + plot_width,
+            at = y(ms),
+            text_x = left - 4.0,
+            text_y = y(ms) + 3.0,
+            places = decimals(y_step)
+        );
+    }
+    // Labelled at the left, where the curves lie low (light load) and the capacity lines
+    // (near the highest rates) rarely reach.
+    for limit in &limits {
+        let _ = write!(
+            svg,
+            "<line x1='{left}' x2='{right}' y1='{at:.1}' y2='{at:.1}' stroke='#000' stroke-width='1' stroke-dasharray='1 3'/>\
+             <text class='objective' x='{text_x}' y='{text_y:.1}' font-size='10'>{label}</text>",
+            right = left + plot_width,
+            at = y(limit.ms),
+            text_x = left + 4.0,
+            text_y = y(limit.ms) - 3.0,
+            label = escape(&limit.label)
+        );
+    }
+    let mut label_row = 0.0;
+    for (i, (cell, capacity, steps)) in cells.iter().enumerate() {
+        let dash = DASHES[i % DASHES.len()];
+        for (width, us) in [(1.6, (|s: &Step| s.p99_us) as fn(&Step) -> u64), (0.8, |s| s.p50_us)] {
+            let path: Vec<String> = steps
+                .iter()
+                .map(|s| format!("{:.1},{:.1}", x(s.offered_per_s), y(us(s) as f64 / 1000.0)))
+                .collect();
+            let _ = write!(
+                svg,
+                "<polyline points='{}' fill='none' stroke='#000' stroke-width='{width}' stroke-dasharray='{dash}'/>",
+                path.join(" ")
+            );
+        }
+        for s in steps {
+            let verdict = match (&s.missed, s.met) {
+                (_, true) => "met".to_owned(),
+                (Some(why), false) => format!("missed: {why}"),
+                (None, false) => "missed".to_owned(),
+            };
+            let _ = write!(
+                svg,
+                "<circle class='step' cx='{:.1}' cy='{:.1}' r='3' fill='{}' stroke='#000'>\
+                 <title>{}</title></circle>",
+                x(s.offered_per_s),
+                y(s.p99_us as f64 / 1000.0),
+                if s.met { "#000" } else { "#fff" },
+                escape(&format!(
+                    "{cell}: {:.0} calls/s offered, {:.0} made, p50 {:.2} ms, p99 {:.2} ms; {verdict}",
+                    s.offered_per_s,
+                    s.achieved_per_s,
+                    s.p50_us as f64 / 1000.0,
+                    s.p99_us as f64 / 1000.0
+                ))
+            );
+        }
+        if let Some(rate) = capacity.calls_per_s {
+            // The line rises to its label, in its row above the plot; the label turns to the
+            // line's left where it would run past the plot's right edge.
+            let text = format!("{cell} {rate:.0} calls/s");
+            let at = x(rate);
+            let text_y = 30.0 + 12.0 * label_row;
+            label_row += 1.0;
+            let (text_x, anchor) = match at + 3.0 + text_width(&text) > left + plot_width {
+                true => (at - 3.0, "end"),
+                false => (at + 3.0, "start"),
+            };
+            let _ = write!(
+                svg,
+                "<line class='capacity' x1='{at:.1}' x2='{at:.1}' y1='{}' y2='{bottom}' stroke='#000' stroke-width='1' stroke-dasharray='{dash}'/>\
+                 <text x='{text_x:.1}' y='{text_y}' font-size='10' text-anchor='{anchor}'>{}</text>",
+                text_y - 8.0,
+                escape(&text)
+            );
+        }
+        let legend_y = legend_top + 16.0 * i as f64;
+        let line = match (capacity.calls_per_s, capacity.p99_us) {
+            (Some(rate), Some(p99)) => {
+                format!("{cell}: capacity {rate:.0} calls/s (p99 {:.2} ms)", p99 as f64 / 1000.0)
+            }
+            (Some(rate), None) => format!("{cell}: capacity {rate:.0} calls/s"),
+            (None, _) => format!("{cell}: no rate met {}", capacity.objective),
+        };
+        let _ = write!(
+            svg,
+            "<line x1='{left}' x2='{}' y1='{legend_y}' y2='{legend_y}' stroke='#000' stroke-width='1.6' stroke-dasharray='{dash}'/>\
+             <text x='{}' y='{}' font-size='11'>{}</text>",
+            left + 40.0,
+            left + 46.0,
+            legend_y + 4.0,
+            escape(&line)
+        );
+    }
+    // The key: what thickness, fill and the vertical lines mean, one item after another.
+    let mut key_x = left;
+    for (sample, text) in [
+        ("line-1.6", "p99"),
+        ("line-0.8", "p50"),
+        ("#000", "step met the objective"),
+        ("#fff", "step missed it"),
+        ("", "vertical line: capacity"),
+    ] {
+        if let Some(width) = sample.strip_prefix("line-") {
+            let _ = write!(
+                svg,
+                "<line x1='{key_x}' x2='{}' y1='{key_y}' y2='{key_y}' stroke='#000' stroke-width='{width}'/>",
+                key_x + 24.0
+            );
+            key_x += 28.0;
+        } else if !sample.is_empty() {
+            let _ = write!(
+                svg,
+                "<circle cx='{}' cy='{key_y}' r='3' fill='{sample}' stroke='#000'/>",
+                key_x + 3.0
+            );
+            key_x += 10.0;
+        }
+        let _ = write!(svg, "<text x='{key_x}' y='{}' font-size='10'>{text}</text>", key_y + 3.0);
+        key_x += text_width(text) + 16.0;
+    }
+    if clipped {
+        let _ = write!(
+            svg,
+            "<text x='{left}' y='{}' font-size='10'>Latencies above {y_end:.places$} ms are drawn on the top edge (worst p99 {worst_ms:.2} ms).</text>",
+            key_y + 21.0,
+            places = decimals(y_step)
+        );
+    }
+    svg + "</svg>"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_limit_of_an_objective_in_ms() {
+        let read: Vec<(String, f64)> = limits("p50<=250us,p99.9<=1.5s,p99=5ms")
+            .into_iter()
+            .map(|limit| (limit.label, limit.ms))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("p50 ≤ 250us".to_owned(), 0.25),
+                ("p99.9 ≤ 1.5s".to_owned(), 1500.0),
+                ("p99 ≤ 5ms".to_owned(), 5.0)
+            ]
+        );
+        assert!(limits("p99<=fast").is_empty());
+    }
+
+    #[test]
+    fn axes_end_on_a_round_number_with_three_to_five_ticks() {
+        for max in [0.0, 0.3, 0.8, 1.0, 7.0, 19.9, 20.0, 21.0, 80.0, 1258.1, 2538.5, 4999.0, 5001.0]
+        {
+            let (end, step) = axis(max);
+            let ticks = (end / step).round() as usize + 1;
+            assert!(end >= max && (3..=5).contains(&ticks), "{max}: {end} in steps of {step}");
+        }
+        assert_eq!(axis(2538.5), (3000.0, 1000.0));
+        assert_eq!(axis(80.0), (80.0, 20.0));
+    }
 }

@@ -74,8 +74,9 @@ pub(crate) async fn search(session: &mut Session<'_>, search: &Search) -> Measur
     let mut steps: Vec<Step> = Vec::new();
     let mut met: Option<(f64, Measurement)> = None;
     let mut missed: Option<f64> = None;
-    // A rate so low that a step holds too few calls to read the objective's percentile.
-    let fewest_calls = (10.0 / (1.0 - search.objective.highest_percentile() / 100.0)).max(100.0);
+    // A rate so low that a step holds too few calls to read the objective's percentile: fewer
+    // than 5 calls beyond it (500 for p99).
+    let fewest_calls = (5.0 / (1.0 - search.objective.highest_percentile() / 100.0)).max(100.0);
     let floor = (fewest_calls / seconds).max(peak / 1024.0);
     let mut unmet = None;
     if probe.calls == 0 {
