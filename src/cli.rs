@@ -1,8 +1,8 @@
 //! The command line: `serve` (the default when no subcommand is given) and its siblings.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
-use crate::{compare::CompareConfig, config::ServeConfig};
+use crate::{compare::CompareConfig, config::ServeConfig, telemetry::LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(name = "rpc-vs-rest", version, about, args_conflicts_with_subcommands = true)]
@@ -29,10 +29,4 @@ pub enum Command {
 
     /// Compare gRPC and REST on the same workloads (starts its own server unless given targets).
     Compare(Box<CompareConfig>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }

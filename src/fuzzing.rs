@@ -22,7 +22,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tower::ServiceExt as _;
 
 use crate::{
-    compare::clients::unary,
+    compare::clients::{http1, unary},
     config::DEFAULT_MAX_MESSAGE_BYTES,
     connect::{
         self,
@@ -404,20 +404,20 @@ pub fn compression(data: &[u8]) {
     assert_eq!(encoding.decompress(&again, limit).expect("what we compress decompresses"), message);
 }
 
-/// compare's HTTP/1.1 reply reader (`compare::clients::unary`'s `reply_head`, `length_body`,
+/// compare's HTTP/1.1 reply reader (`compare::clients::http1`'s `reply_head`, `length_body`,
 /// `take_chunk`, which the connection's loop calls), on the bytes as if the server sent them
 /// and then nothing more. Checks: a reply read is read alike when sent again by its length and
 /// chunked.
 pub fn compare_http1_reply(data: &[u8]) {
     let mut buffer = BytesMut::from(data);
-    let Ok(Some((status, _, body, _))) = unary::http1_reply(&mut buffer) else { return };
+    let Ok(Some((status, _, body, _))) = http1::http1_reply(&mut buffer) else { return };
     assert!(body.len() <= data.len());
     let by_length =
         format!("HTTP/1.1 {} x\r\ncontent-length: {}\r\n\r\n", status.as_u16(), body.len());
     let chunked = format!("HTTP/1.1 {} x\r\ntransfer-encoding: chunked\r\n\r\n", status.as_u16());
     for (head, framed) in [(by_length, body.to_vec()), (chunked, chunks(&body))] {
         let mut again = BytesMut::from([head.as_bytes(), &framed].concat().as_slice());
-        let read = unary::http1_reply(&mut again).expect("a reply we wrote reads");
+        let read = http1::http1_reply(&mut again).expect("a reply we wrote reads");
         let (status_again, _, body_again, _) = read.expect("a whole reply");
         assert_eq!((status_again, &body_again), (status, &body));
         assert!(again.is_empty());

@@ -19,6 +19,8 @@
 //!   which allocator it uses (a cargo feature).
 //! - [`readiness`]: the switch `/readyz` and gRPC health share.
 //! - [`auth`]: the optional bearer token both ports check.
+//! - [`facts`]: what the server states and `compare` reads: the `x-served-by` header, the
+//!   bound addresses.
 //! - [`cli`], [`config`], [`telemetry`]: the command line, settings and logging.
 //! - `fuzzing` (hidden): the entry points the fuzz targets and the corpus replay share.
 
@@ -28,6 +30,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod connect;
+pub mod facts;
 /// The entry points the fuzz targets (`fuzz/`) and the corpus replay (`tests/fuzz_corpus.rs`)
 /// share: one per parser, bytes in. Not an API.
 #[doc(hidden)]

@@ -195,3 +195,23 @@ fn compares_rooms_use_only_the_rooms_before_them() {
     let rooms_read = files.keys().filter_map(room).collect::<BTreeSet<_>>();
     assert_eq!(rooms_read.len(), ROOMS.len(), "compare's rooms are not all there");
 }
+
+/// `compare` and the server stand side by side under the command line: the instrument never
+/// reaches into what it measures, nor the server into the instrument. What both need (the
+/// `x-served-by` header, the bound addresses) lives below them, in `facts`.
+#[test]
+fn compare_and_the_server_do_not_use_each_other() {
+    let mut files = BTreeMap::new();
+    modules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &[], &mut files);
+    let top = |module: &Module| module.first().cloned().unwrap_or_default();
+    let mut crossings = Vec::new();
+    for (module, needs) in dependencies(&files) {
+        for need in &needs {
+            let (from, to) = (top(&module), top(need));
+            if (from == "compare" && to == "server") || (from == "server" && to == "compare") {
+                crossings.push(format!("{} uses {}", module.join("/"), need.join("/")));
+            }
+        }
+    }
+    assert!(crossings.is_empty(), "compare and the server meet:\n{}", crossings.join("\n"));
+}

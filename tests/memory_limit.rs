@@ -21,7 +21,7 @@ use bytes::Bytes;
 use common::{http1, http2, tools};
 use futures_util::StreamExt as _;
 use prost::Message as _;
-use rpc_vs_rest::{proto::HelloRequest, server::BoundAddresses};
+use rpc_vs_rest::{facts::BoundAddresses, proto::HelloRequest};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::TcpStream,

@@ -34,11 +34,9 @@ use tower_http::{
 use super::request_id::{REQUEST_ID, ensure_request_id};
 use crate::{
     config::{AccessConfig, Profile},
+    facts::SERVED_BY,
     port::{BodyBudget, FinishReply, Finishing, PortService},
 };
-
-/// Names the server (in Kubernetes, the pod) that answered: how `compare` sees the spread.
-pub const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 
 /// How long a browser may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(3600);

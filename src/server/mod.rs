@@ -10,7 +10,6 @@ mod layers;
 mod request_id;
 mod tls;
 
-pub use layers::SERVED_BY;
 pub use request_id::{MAX_CLIENT_REQUEST_ID, REQUEST_ID};
 
 use std::{future::Future, io, net::SocketAddr};
@@ -20,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::{Profile, ServeConfig},
+    facts::BoundAddresses,
     greeter::Greeter,
     grpc,
     metrics::Metrics,
@@ -56,14 +56,6 @@ impl Listeners {
     pub fn addresses(&self) -> io::Result<BoundAddresses> {
         Ok(BoundAddresses { grpc_addr: self.grpc_addr()?, rest_addr: self.rest_addr()? })
     }
-}
-
-/// Where the two ports listen, as `serve --print-addresses` prints it (one line of JSON on
-/// stdout) for the programs that start the server on port 0: `compare` and the tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BoundAddresses {
-    pub grpc_addr: SocketAddr,
-    pub rest_addr: SocketAddr,
 }
 
 /// Serves until `shutdown` resolves, then drains: readiness goes NOT_SERVING on both

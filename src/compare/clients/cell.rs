@@ -214,14 +214,16 @@ fn http_version(name: &str) -> Option<HttpVersion> {
 /// The client one task of a run calls with. HTTP/2 cells share their connections among the
 /// tasks (each task holds its own handles on them); an HTTP/1.1 task has a connection of its
 /// own, since HTTP/1.1 carries one call at a time. Each kind of client makes its calls in a
-/// file of its own (`grpc_client`, `rest_client`, `websocket_client`).
+/// file of its own (`unary.rs`, `grpc.rs`, `rest.rs`, `websocket.rs`); which one a cell and
+/// workload get is decided here alone ([`CellClient::connect`]).
 #[derive(Clone, Debug)]
 pub enum CellClient {
-    /// Unary and batch workloads of the gRPC and REST cells (not SSE or WebSocket, which
-    /// carry only streams and chats).
+    /// Every single-call workload (unary, batch, payloads) of the gRPC, REST and Connect
+    /// cells (not SSE or WebSocket, which carry only streams and chats).
     Unary(Box<UnaryClient>),
     Grpc(GrpcClients),
-    /// Boxed: hyper's pooled client is many times the size of the other variants.
+    /// The streams of the REST, SSE and Connect cells (the gRPC cell's streams and chats are
+    /// `Grpc`'s). Boxed: hyper's pooled client is many times the size of the other variants.
     Rest(Box<RestClient>),
     /// A new WebSocket session per conversation: HTTP/1.1 cannot multiplex them.
     WebSocket {
@@ -362,8 +364,8 @@ impl CellClient {
         }
     }
 
-    /// Makes one call and checks the reply against `expected`; `Ok` says which server
-    /// answered.
+    /// Makes one call of `workload`, the workload the client was connected for, and checks
+    /// the reply against `expected`; `Ok` says which server answered.
     pub async fn call(
         &mut self,
         workload: &Workload,
@@ -371,8 +373,13 @@ impl CellClient {
     ) -> Result<ServedBy, CallError> {
         match (self, workload) {
             (Self::Unary(client), _) => client.call(workload, expected).await,
-            (Self::Grpc(clients), _) => grpc::call(clients, workload, expected).await,
-            (Self::Rest(rest), _) => rest.call(workload, expected).await,
+            (Self::Grpc(clients), Workload::Stream(count)) => {
+                grpc::stream(clients, *count, expected).await
+            }
+            (Self::Grpc(clients), Workload::Chat(count)) => {
+                grpc::chat(clients, *count, expected).await
+            }
+            (Self::Rest(rest), Workload::Stream(count)) => rest.stream(*count, expected).await,
             (Self::WebSocket { addr, tls, counters }, Workload::Chat(count)) => {
                 websocket::chat(*addr, tls.as_ref(), counters, *count, expected).await
             }
@@ -380,9 +387,16 @@ impl CellClient {
                 let connection = connections.next();
                 websocket::chat_over_http2(connection, authority, *count, expected).await
             }
-            (Self::WebSocket { .. } | Self::WebSocketOverHttp2 { .. }, _) => {
-                Err(CallError::CannotCarry)
-            }
+            // None of these is made by `connect`: it gives every single-call workload to
+            // `Unary`, the gRPC cell's streams and chats to `Grpc`, the other cells' streams to
+            // `Rest`, chats to `WebSocket*`, and refuses what a cell does not carry.
+            (
+                Self::Grpc(_)
+                | Self::Rest(_)
+                | Self::WebSocket { .. }
+                | Self::WebSocketOverHttp2 { .. },
+                _,
+            ) => Err(CallError::CannotCarry),
         }
     }
 }

@@ -1,4 +1,6 @@
-//! The `grpc` cell's calls: tonic's generated client over our HTTP/2 connections.
+//! The `grpc` cell's server streams and chats: tonic's generated client over our HTTP/2
+//! connections. Its single calls (unary, batch, payloads) go through the unary client
+//! (`unary.rs`), which `CellClient::connect` gives every single-call workload.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -8,13 +10,12 @@ use super::{
     turns::Turns,
     wire::WireCounters,
 };
-use crate::compare::workload::Workload;
 use crate::{
-    proto::{BatchHelloRequest, HelloRequest, HelloStreamRequest, greeter_client::GreeterClient},
-    server::SERVED_BY,
+    facts::SERVED_BY,
+    proto::{HelloRequest, HelloStreamRequest, greeter_client::GreeterClient},
 };
 
-/// `connections` HTTP/2 connections per gRPC server address.
+/// `connections` HTTP/2 connections per gRPC server address, for streams and chats.
 pub type GrpcClients = Turns<GreeterClient<Http2<tonic::body::Body>>>;
 
 pub(crate) async fn connect(
@@ -40,70 +41,47 @@ pub(crate) async fn connect(
     Ok(Turns::new(clients, 0))
 }
 
-/// One call of `workload`, checked against `expected`.
-pub(crate) async fn call(
+/// A server stream of `count` greetings, checked against `expected`.
+pub(crate) async fn stream(
     clients: &mut GrpcClients,
-    workload: &Workload,
+    count: u32,
+    expected: &Expected,
+) -> Result<ServedBy, CallError> {
+    let client = clients.next();
+    let request = HelloStreamRequest { name: NAME.into(), count: Some(count) };
+    let (metadata, mut stream, _) = client.say_hello_stream_reply(request).await?.into_parts();
+    let mut messages = Vec::with_capacity(count as usize);
+    while let Some(reply) = stream.message().await? {
+        messages.push(reply.message);
+    }
+    expected.stream(messages.iter().map(String::as_str))?;
+    Ok(metadata.into_headers().remove(SERVED_BY))
+}
+
+/// A conversation of `count` exchanges, each waiting for the last, checked against `expected`.
+pub(crate) async fn chat(
+    clients: &mut GrpcClients,
+    count: u32,
     expected: &Expected,
 ) -> Result<ServedBy, CallError> {
     let client = clients.next();
     let hello = || HelloRequest { name: NAME.into() };
-    let metadata = match workload {
-        Workload::Unary => {
-            let (metadata, reply, _) = client.say_hello(hello()).await?.into_parts();
-            expected.hello(&reply.message)?;
-            metadata
-        }
-        Workload::Batch(names) => {
-            let request = BatchHelloRequest { names: names.to_vec() };
-            let (metadata, reply, _) = client.say_hello_batch(request).await?.into_parts();
-            expected.batch(reply.replies.iter().map(|reply| reply.message.as_str()))?;
-            metadata
-        }
-        Workload::Complex(request) => {
-            let request = request.as_ref().clone();
-            let (metadata, reply, _) = client.echo_complex(request).await?.into_parts();
-            expected.complex(&reply)?;
-            metadata
-        }
-        Workload::Records(request) => {
-            let request = request.as_ref().clone();
-            let (metadata, reply, _) = client.echo_people(request).await?.into_parts();
-            expected.people(&reply)?;
-            metadata
-        }
-        Workload::Stream(count) => {
-            let request = HelloStreamRequest { name: NAME.into(), count: Some(*count) };
-            let (metadata, mut stream, _) =
-                client.say_hello_stream_reply(request).await?.into_parts();
-            let mut messages = Vec::with_capacity(*count as usize);
-            while let Some(reply) = stream.message().await? {
-                messages.push(reply.message);
-            }
-            expected.stream(messages.iter().map(String::as_str))?;
-            metadata
-        }
-        Workload::Chat(count) => {
-            let (requests, outbound) = tokio::sync::mpsc::channel(1);
-            let closed = |_| CallError::Transport("the chat's request stream closed".into());
+    let (requests, outbound) = tokio::sync::mpsc::channel(1);
+    let closed = |_| CallError::Transport("the chat's request stream closed".into());
+    requests.send(hello()).await.map_err(closed)?;
+    let outbound = tokio_stream::wrappers::ReceiverStream::new(outbound);
+    let (metadata, mut replies, _) = client.say_hello_bidi_stream(outbound).await?.into_parts();
+    for exchange in 1..=count {
+        let reply = replies.message().await?;
+        let reply = reply.ok_or(CallError::WrongReply("the chat ended early".into()))?;
+        expected.hello(&reply.message)?;
+        if exchange < count {
             requests.send(hello()).await.map_err(closed)?;
-            let outbound = tokio_stream::wrappers::ReceiverStream::new(outbound);
-            let (metadata, mut replies, _) =
-                client.say_hello_bidi_stream(outbound).await?.into_parts();
-            for exchange in 1..=*count {
-                let reply = replies.message().await?;
-                let reply = reply.ok_or(CallError::WrongReply("the chat ended early".into()))?;
-                expected.hello(&reply.message)?;
-                if exchange < *count {
-                    requests.send(hello()).await.map_err(closed)?;
-                }
-            }
-            drop(requests);
-            if replies.message().await?.is_some() {
-                return Err(CallError::WrongReply("the chat did not end when asked".into()));
-            }
-            metadata
         }
-    };
+    }
+    drop(requests);
+    if replies.message().await?.is_some() {
+        return Err(CallError::WrongReply("the chat did not end when asked".into()));
+    }
     Ok(metadata.into_headers().remove(SERVED_BY))
 }

@@ -1,11 +1,12 @@
 //! How each cell calls the server: the cells and their clients (unary, gRPC streams, REST
-//! streams, WebSocket chats), the connections they open (TLS, HTTP/2, bytes counted at the
-//! socket), compression, and the check of every reply against the domain.
+//! streams, WebSocket chats), the connections they open (HTTP/1.1 and HTTP/2 by hand, TLS,
+//! bytes counted at the socket), compression, and the check of every reply against the domain.
 
 pub(crate) mod cell;
 pub(crate) mod check;
 pub(crate) mod compression;
 pub(crate) mod grpc;
+pub(crate) mod http1;
 pub(crate) mod http2;
 pub(crate) mod rest;
 pub(crate) mod tls;

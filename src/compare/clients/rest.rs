@@ -1,7 +1,9 @@
-//! The REST cells' calls: hyper over HTTP/1.1 (a pooled client per task) or h2c (shared
-//! connections), JSON or protobuf bodies, NDJSON or SSE streams, in the media types the
-//! server's own content negotiation names; and, with the same client, the Connect cells'
-//! server streams (enveloped messages and an end-of-stream message, on the gRPC port).
+//! The REST cells' server streams: hyper over HTTP/1.1 (a pooled client per task) or h2c
+//! (shared connections), NDJSON or SSE, in the media types the server's own content
+//! negotiation names; and, with the same client, the Connect cells' server streams (enveloped
+//! JSON or protobuf messages and an end-of-stream message, on the gRPC port). Their single
+//! calls (unary, batch, payloads) go through the unary client (`unary.rs`), which
+//! `CellClient::connect` gives every single-call workload.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -16,24 +18,19 @@ use super::{
     turns::Turns,
     wire::{CountingConnector, WireCounters},
 };
-use crate::compare::workload::Workload;
 use crate::{
-    proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest, HelloStreamRequest},
+    facts::SERVED_BY,
+    proto::{HelloReply, HelloStreamRequest},
     rest::{media, routes},
-    server::SERVED_BY,
 };
 
-/// REST over hyper: JSON or protobuf bodies, HTTP/1.1 or h2c.
+/// Server streams over hyper, REST's or Connect's, HTTP/1.1 or h2c.
 #[derive(Clone, Debug)]
 pub struct RestClient {
     transport: RestTransport,
     base: String,
-    /// The unary, batch and payload routes, parsed once rather than per call.
-    hello: http::Uri,
-    batch: http::Uri,
-    complex: http::Uri,
-    people: http::Uri,
-    /// The media type of bodies (JSON or protobuf) and of streams (NDJSON or SSE).
+    /// The media type of bodies (JSON or protobuf: a Connect stream's messages) and of REST
+    /// streams (NDJSON or SSE).
     body_media: &'static str,
     stream_media: &'static str,
     /// Streams by the Connect protocol instead (`SayHelloStreamReply` on the gRPC port).
@@ -82,10 +79,6 @@ impl RestClient {
         Ok(Self {
             transport,
             base: format!("http://{rest}"),
-            hello: format!("http://{rest}{}", routes::SAY_HELLO.path).parse()?,
-            batch: format!("http://{rest}{}", routes::SAY_HELLO_BATCH.path).parse()?,
-            complex: format!("http://{rest}{}", routes::ECHO_COMPLEX.path).parse()?,
-            people: format!("http://{rest}{}", routes::ECHO_PEOPLE.path).parse()?,
             body_media: if style.json { media::JSON } else { media::PROTOBUF },
             stream_media: if style.sse { media::SSE } else { media::NDJSON },
             connect: style.connect,
@@ -115,76 +108,27 @@ impl RestClient {
         }
     }
 
-    /// One call of `workload`, checked against `expected`.
-    pub(crate) async fn call(
+    /// A server stream of `count` greetings, checked against `expected`: REST's (NDJSON or
+    /// SSE), or Connect's on a Connect cell.
+    pub(crate) async fn stream(
         &mut self,
-        workload: &Workload,
+        count: u32,
         expected: &Expected,
     ) -> Result<ServedBy, CallError> {
-        match workload {
-            Workload::Unary => {
-                let request = HelloRequest { name: NAME.into() };
-                let (served_by, body) = self.post(self.hello.clone(), &request).await?;
-                let reply: HelloReply = self.decode(&body)?;
-                expected.hello(&reply.message)?;
-                Ok(served_by)
-            }
-            Workload::Batch(names) => {
-                let request = BatchHelloRequest { names: names.to_vec() };
-                let (served_by, body) = self.post(self.batch.clone(), &request).await?;
-                let reply: BatchHelloReply = self.decode(&body)?;
-                expected.batch(reply.replies.iter().map(|reply| reply.message.as_str()))?;
-                Ok(served_by)
-            }
-            // The payloads are cloned per call as the gRPC client must (tonic takes its
-            // request by value), so that both clients pay the same to build a request.
-            Workload::Complex(request) => {
-                let request = request.as_ref().clone();
-                let (served_by, body) = self.post(self.complex.clone(), &request).await?;
-                expected.complex(&self.decode(&body)?)?;
-                Ok(served_by)
-            }
-            Workload::Records(request) => {
-                let request = request.as_ref().clone();
-                let (served_by, body) = self.post(self.people.clone(), &request).await?;
-                expected.people(&self.decode(&body)?)?;
-                Ok(served_by)
-            }
-            Workload::Stream(count) if self.connect => {
-                let request = HelloStreamRequest { name: NAME.into(), count: Some(*count) };
-                let (served_by, body) = self.connect_stream(&request).await?;
-                let messages = self.connect_stream_items(&body)?;
-                expected.stream(messages.iter().map(|reply| reply.message.as_str()))?;
-                Ok(served_by)
-            }
-            Workload::Stream(count) => {
-                let path = routes::SAY_HELLO_STREAM.path.replace("{name}", NAME);
-                let url = format!("{}{path}?count={count}", self.base);
-                let (served_by, body) = self.get(&url).await?;
-                let messages = self.stream_items(&body)?;
-                expected.stream(messages.iter().map(|reply| reply.message.as_str()))?;
-                Ok(served_by)
-            }
-            Workload::Chat(_) => Err(CallError::CannotCarry),
-        }
-    }
-
-    async fn post<T: prost::Message + serde::Serialize>(
-        &mut self,
-        uri: http::Uri,
-        message: &T,
-    ) -> Result<(ServedBy, Bytes), CallError> {
-        let body = if self.body_media == media::JSON {
-            serde_json::to_vec(message).map_err(|error| CallError::transport("JSON", error))?
+        if self.connect {
+            let request = HelloStreamRequest { name: NAME.into(), count: Some(count) };
+            let (served_by, body) = self.connect_stream(&request).await?;
+            let messages = self.connect_stream_items(&body)?;
+            expected.stream(messages.iter().map(|reply| reply.message.as_str()))?;
+            Ok(served_by)
         } else {
-            message.encode_to_vec()
-        };
-        let request = http::Request::post(uri)
-            .header(http::header::CONTENT_TYPE, self.body_media)
-            .header(http::header::ACCEPT, self.body_media)
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|error| CallError::transport("REST request", error))?;
-        self.send(request).await
+            let path = routes::SAY_HELLO_STREAM.path.replace("{name}", NAME);
+            let url = format!("{}{path}?count={count}", self.base);
+            let (served_by, body) = self.get(&url).await?;
+            let messages = self.stream_items(&body)?;
+            expected.stream(messages.iter().map(|reply| reply.message.as_str()))?;
+            Ok(served_by)
+        }
     }
 
     /// A Connect server stream: the request in one envelope, JSON or protobuf as the cell's.

@@ -21,9 +21,9 @@ use super::{
     wire::{CountingStream, WireCounters},
 };
 use crate::{
+    facts::SERVED_BY,
     proto::{HelloReply, HelloRequest},
     rest::routes,
-    server::SERVED_BY,
 };
 
 /// One conversation of `count` exchanges over its own HTTP/1.1 connection, each reply checked

@@ -21,8 +21,8 @@ use super::{
 use crate::compare::clients::{cell::Cell, tls::ClientTls};
 use crate::{
     config::{Http2Windows, Profile},
+    facts::BoundAddresses,
     runtime::{RUNTIME_ENV, RuntimeKind},
-    server::BoundAddresses,
 };
 
 /// Where a target that was not given "is": an address no cell connects to.
