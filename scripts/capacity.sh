@@ -2,8 +2,8 @@
 # Capacity at a latency objective: `compare --slo` for each cell and workload under the
 # conditions a deployment meets, then a check that a capacity found is one.
 #
-#   scripts/capacity.sh            # the matrix, then the check; a markdown table of each
-#   ONLY=check scripts/capacity.sh # the check alone; ONLY=matrix: the matrix alone
+#   scripts/capacity.sh            # the matrix, the quota, then the check; a table of each
+#   ONLY=check scripts/capacity.sh # the check alone (ONLY=matrix, ONLY=quota: those alone)
 #
 # The matrix (SLO, default p99=5ms; steps of STEP seconds, default 1; CONCURRENCY in flight,
 # default 64; CELLS and WORKLOADS, defaults below), one compare per condition:
@@ -13,6 +13,10 @@
 #   - `--server-cpus 1`: the server under a 1-CPU CFS quota, as the pod's `limits.cpu: "1"`,
 #     free to run on either core (the others pin it to CPU 0).
 # compare runs on CPU 1 (one thread) and starts a lean server (`--server-profile lean`).
+#
+# The quota (it reads the matrix's results): for grpc, rest-json-h1 and rest-json-h2, an open
+# loop of 10 s at 0.7 x the cell's capacity on one pinned core, once pinned to CPU 0 and once
+# under the 1-CPU quota: the p99 of each at the same offered load, and the throttling.
 #
 # The check, for grpc and rest-json-h1 unary at 64 in flight on 1 connection: a search with
 # the default step duration (its time is the search's time), then, 3 times each, an open loop
@@ -55,7 +59,7 @@ compare() {
     wait "$pid"
 }
 
-if [[ $ONLY != check ]]; then
+if [[ -z $ONLY || $ONLY == matrix ]]; then
     common=(--cells "$CELLS" --workloads "$WORKLOADS" --concurrency "$CONCURRENCY"
         --slo "$SLO" --slo-step-duration "$STEP")
     for condition in one-connection four-connections lan cpu-quota; do
@@ -92,7 +96,41 @@ for condition in ["one-connection", "four-connections", "lan", "cpu-quota"]:
 EOF
 fi
 
-if [[ $ONLY != matrix ]]; then
+if [[ -z $ONLY || $ONLY == quota ]]; then
+    # The same offered load, pinned and under the quota: 0.7 x each cell's pinned capacity.
+    echo "| workload | cell | offered calls/s | p99 pinned ms | p99 under a 1-CPU quota ms | ratio | throttled periods |"
+    echo "|---|---|---|---|---|---|---|"
+    rates=$(python3 -c '
+import json, sys
+for m in json.load(open(sys.argv[1]))["measurements"]:
+    rate = m["capacity"]["calls_per_s"]
+    if rate and m["cell"] in ("grpc", "rest-json-h1", "rest-json-h2"):
+        print(m["workload"], m["cell"], round(rate * 0.7))
+' "$OUT/one-connection.json")
+    while read -r workload cell rate; do
+        for where in pinned quota; do
+            case $where in
+                pinned) extra=(--server-cores 0) ;;
+                quota) extra=(--server-cpus 1) ;;
+            esac
+            compare --cells "$cell" --workloads "$workload" --concurrency "$CONCURRENCY" \
+                --connections 1 --rate "$rate" --duration 10 "${extra[@]}" \
+                >"$OUT/quota-$workload-$cell-$where.json" || true
+        done
+        python3 - "$OUT" "$workload" "$cell" "$rate" <<'EOF2'
+import json, sys
+out, workload, cell, rate = sys.argv[1:5]
+def row(where):
+    return json.load(open(f"{out}/quota-{workload}-{cell}-{where}.json"))["measurements"][0]
+pinned, quota = row("pinned"), row("quota")
+t = quota.get("server_throttling") or {}
+print(f"| {workload} | {cell} | {rate} | {pinned['p99_us'] / 1000:.2f} | {quota['p99_us'] / 1000:.2f} | "
+      f"{quota['p99_us'] / max(pinned['p99_us'], 1):.2f} | {t.get('throttled_periods', '-')} of {t.get('periods', '-')} |")
+EOF2
+    done <<<"$rates"
+fi
+
+if [[ -z $ONLY || $ONLY == check ]]; then
     for cell in grpc rest-json-h1; do
         started=$EPOCHREALTIME
         compare --cells "$cell" --workloads unary --concurrency "$CONCURRENCY" --connections 1 \
