@@ -145,6 +145,20 @@ enum Http2 {
     GoawayMidRun,
     /// Garbage instead of the HTTP/2 preface and settings.
     GarbagePreface,
+    /// A reply message of 64 MiB.
+    Giant,
+}
+
+/// One 64 MiB gRPC message (its frame header, then zeros), shared by every giant reply.
+fn giant_message() -> Bytes {
+    static MESSAGE: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    MESSAGE
+        .get_or_init(|| {
+            let mut message = vec![0u8; 5 + GIANT];
+            message[1..5].copy_from_slice(&(GIANT as u32).to_be_bytes());
+            Bytes::from(message)
+        })
+        .clone()
 }
 
 async fn serve_http2(behaviour: Http2) -> SocketAddr {
@@ -193,6 +207,17 @@ async fn serve_http2(behaviour: Http2) -> SocketAddr {
                             trailers.insert("grpc-status", "0".parse().unwrap());
                             let _ = stream.send_trailers(trailers);
                         }
+                        Http2::Giant => {
+                            let Ok(mut stream) = respond.send_response(response, false) else {
+                                continue;
+                            };
+                            let _ = stream.send_data(giant_message(), true);
+                            // Held until the client resets it (it reads 16 MiB at most), so
+                            // that no stream outlives the connection with data still queued.
+                            tokio::spawn(async move {
+                                let _ = std::future::poll_fn(|cx| stream.poll_reset(cx)).await;
+                            });
+                        }
                         Http2::GarbagePreface => unreachable!(),
                     }
                 }
@@ -232,6 +257,11 @@ async fn compare_against(flag: &str, target: SocketAddr, cell: &str) -> String {
     // 2 s after the warm-up's end and the run's, and a target whose every call failed
     // otherwise is asked once (1 s at most) whether it serves the workload at all.
     assert!(elapsed < DURATION + 0.2 + 5.0, "compare took {elapsed:.1} s:\n{stderr}");
+    // Its memory stayed bounded: the largest resident set of every compare this test process
+    // has waited for, giant replies included (each call reads at most 16 MiB of a reply).
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN);
+    let peak_mib = usage.unwrap().max_rss() / 1024;
+    assert!(peak_mib < 256, "compare's resident set peaked at {peak_mib} MiB:\n{stderr}");
     stderr
 }
 
@@ -262,6 +292,7 @@ async fn compare_survives_http2_servers_that_misbehave() {
         Http2::ResetEveryStream,
         Http2::GoawayMidRun,
         Http2::GarbagePreface,
+        Http2::Giant,
     ] {
         let server = serve_http2(behaviour).await;
         let stderr = compare_against("--grpc-target", server, "grpc").await;

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use super::{
     check::{CallError, ServedBy},
     tls::{Alpn, ClientTls},
-    wire::{CountingStream, WireCounters},
+    wire::{CountingStream, MAX_REPLY_BYTES, WireCounters},
 };
 use crate::facts::SERVED_BY;
 
@@ -301,11 +301,6 @@ pub(crate) fn take_chunk(
     buffer.advance(size + 2);
     Ok(Some(false))
 }
-
-/// The largest reply body compare reads, the server's default message limit: a larger one is
-/// refused unread, so that a server that sends without end costs compare at most this much
-/// memory for each call in flight.
-const MAX_REPLY_BYTES: usize = crate::config::DEFAULT_MAX_MESSAGE_BYTES;
 
 /// The most bytes of trailer fields after a chunked body.
 const MAX_TRAILER_BYTES: usize = 16 * 1024;

@@ -23,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use super::{
     check::CallError,
     tls::{Alpn, ClientTls},
-    wire::{CountingStream, WireCounters},
+    wire::{CountingStream, MAX_REPLY_BYTES, WireCounters},
 };
 use crate::config::Http2Windows;
 
@@ -142,6 +142,12 @@ pub(crate) async fn call_http2(
     let mut received = BytesMut::new();
     while let Some(chunk) = stream.data().await {
         let chunk = chunk.map_err(failed)?;
+        if received.len() + chunk.len() > MAX_REPLY_BYTES {
+            // Dropping the stream resets it: the server stops sending.
+            return Err(CallError::Transport(format!(
+                "HTTP/2: a reply body larger than compare reads ({MAX_REPLY_BYTES} bytes)"
+            )));
+        }
         let _ = stream.flow_control().release_capacity(chunk.len());
         received.extend_from_slice(&chunk);
     }

@@ -22,6 +22,11 @@ use tokio::{
     net::TcpStream,
 };
 
+/// The largest reply body compare reads, on either transport: the server's default message
+/// limit. A larger one is refused unread, so that a server that sends without end costs
+/// compare at most this much memory for each call in flight.
+pub(crate) const MAX_REPLY_BYTES: usize = crate::config::DEFAULT_MAX_MESSAGE_BYTES;
+
 /// Bytes sent and received by every connection of one client, and how many connections.
 #[derive(Debug, Default)]
 pub struct WireCounters {
