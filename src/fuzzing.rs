@@ -24,11 +24,12 @@ use tower::ServiceExt as _;
 use crate::{
     compare::clients::{http1, unary},
     config::DEFAULT_MAX_MESSAGE_BYTES,
-    connect::{
-        self,
-        frames::{COMPRESSED, END_STREAM, MessageEncoding, Rewritten, envelope, take_message},
-    },
+    connect,
     greeter::Greeter,
+    grpc_wire::{
+        compression::MessageEncoding,
+        frames::{COMPRESSED, END_STREAM, Rewritten, envelope, take_message},
+    },
     proto::{self, UniqueKeys, json::decode_object},
     rest,
 };
@@ -162,7 +163,7 @@ pub fn connect_head(data: &[u8]) {
     }
 }
 
-/// A stream of enveloped messages (`connect::frames::Rewritten`, over `take_message`), as the
+/// A stream of enveloped messages (`grpc_wire::frames::Rewritten`, over `take_message`), as the
 /// JSON codec reads a request body. The first byte sets the limit (in 16-byte steps; 255: the
 /// server's), the second the size of the pieces the body arrives in. Checks: a body read whole
 /// is, message by message, the body that came.
@@ -386,11 +387,11 @@ pub fn chat_message(data: &[u8]) {
     }
 }
 
-/// Message compression (`connect::frames::MessageEncoding`), as the JSON codec decompresses a
-/// request: bit 0 of the first byte picks gzip or zstd, bit 1 the server's limit, or else the
-/// rest of the byte a small one (in 256-byte steps); the bytes are also read as the encoding
-/// headers (`named`, `first_accepted`). Checks: what decompresses is within the limit, and
-/// compressed again it decompresses to the same bytes.
+/// Message compression (`grpc_wire::compression::MessageEncoding`), as the JSON codec
+/// decompresses a request: bit 0 of the first byte picks gzip or zstd, bit 1 the server's limit,
+/// or else the rest of the byte a small one (in 256-byte steps); the bytes are also read as the
+/// encoding headers (`named`, `first_accepted`). Checks: what decompresses is within the limit,
+/// and compressed again it decompresses to the same bytes.
 pub fn compression(data: &[u8]) {
     let (first, compressed) = split_first(data);
     let _ = MessageEncoding::named(Some(compressed));

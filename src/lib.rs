@@ -4,9 +4,12 @@
 //!   No protocol code.
 //! - [`proto`]: the messages and stubs generated from `proto/helloworld.proto`.
 //! - [`grpc`]: the gRPC adapter (tonic): Greeter, health, reflection, gRPC-Web; the port's
-//!   content-type table.
+//!   content-type table, and the hand-off of Connect calls to [`connect`].
 //! - [`connect`]: the Connect protocol on the gRPC port, translated to gRPC in front of its
-//!   services, and the JSON codec of gRPC, gRPC-Web and Connect.
+//!   services. Connect only.
+//! - [`grpc_wire`]: the gRPC port's wire code, below both `grpc` and `connect`: the method
+//!   table, length-prefixed messages and their compression (whose core `compare`'s client
+//!   calls too), and the JSON codec of gRPC, gRPC-Web and Connect.
 //! - [`rest`]: the REST adapter (axum): `/v1/` routes in JSON or protobuf, SSE, NDJSON,
 //!   WebSocket, health and readiness.
 //! - [`port`]: what both adapters build on: a port's service, admission (load shedding,
@@ -37,6 +40,7 @@ pub mod facts;
 pub mod fuzzing;
 pub mod greeter;
 pub mod grpc;
+pub mod grpc_wire;
 pub mod metrics;
 pub mod port;
 pub mod proto;

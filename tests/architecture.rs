@@ -215,3 +215,44 @@ fn compare_and_the_server_do_not_use_each_other() {
     }
     assert!(crossings.is_empty(), "compare and the server meet:\n{}", crossings.join("\n"));
 }
+
+/// The gRPC port's wire code (`grpc_wire`: the method table, length-prefixed messages and their
+/// compression, the JSON codec) is below both adapters on that port, gRPC's and Connect's: both
+/// use it, and it uses neither (nor any other adapter, the server or `compare`, which calls its
+/// compression). gRPC reaches Connect in one file, `grpc/guard.rs`, which tells the port's
+/// protocols apart and hands Connect calls, and refusals in Connect's terms, to `connect`'s own
+/// entry points (its `mod.rs`): a plain gRPC call never enters `connect/`, which holds only
+/// Connect.
+#[test]
+fn the_grpc_ports_wire_code_is_below_grpc_and_connect() {
+    let mut files = BTreeMap::new();
+    modules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &[], &mut files);
+    let graph = dependencies(&files);
+    let top = |module: &Module| module.first().cloned().unwrap_or_default();
+    let module = |path: &[&str]| path.iter().map(|s| s.to_string()).collect::<Module>();
+    let (hand_off, connect_entry) = (module(&["grpc", "guard"]), module(&["connect"]));
+    let mut wrong = Vec::new();
+    for (from, needs) in &graph {
+        for need in needs {
+            let allowed = match (top(from).as_str(), top(need).as_str()) {
+                ("grpc_wire", "grpc" | "connect" | "rest" | "server" | "compare") => false,
+                ("grpc", "connect") => *from == hand_off && *need == connect_entry,
+                _ => true,
+            };
+            if !allowed {
+                wrong.push(format!("{} uses {}", from.join("/"), need.join("/")));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "the gRPC port's layers are crossed:\n{}", wrong.join("\n"));
+    for adapter in ["grpc", "connect"] {
+        let uses_wire = graph.iter().any(|(from, needs)| {
+            top(from) == adapter && needs.iter().any(|need| top(need) == "grpc_wire")
+        });
+        assert!(uses_wire, "no file of {adapter}/ uses grpc_wire");
+    }
+    let hand_offs = graph.iter().filter(|(from, needs)| {
+        top(from) == "grpc" && needs.iter().any(|need| top(need) == "connect")
+    });
+    assert_eq!(hand_offs.count(), 1, "gRPC hands Connect calls to connect/ in one file");
+}

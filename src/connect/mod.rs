@@ -7,18 +7,16 @@
 //! Our own adapter rather than a crate: the Rust Connect crates bring a code generator of their
 //! own, where this one serves the tonic services we have, message for message.
 //!
-//! Also here, for every protocol of the port: the JSON codec (`json_codec`), which lets gRPC,
-//! gRPC-Web and Connect calls carry proto3 JSON.
+//! What the gRPC port's protocols share (the method table, length-prefixed messages and their
+//! compression, the JSON codec) is below this adapter and gRPC's, in `grpc_wire`: only Connect
+//! is here.
 
 mod codes;
-pub(crate) mod frames;
-mod json_codec;
+mod error;
 pub(crate) mod stream;
 pub(crate) mod unary;
 
-use std::{convert::Infallible, pin::Pin};
-
-use hashbrown::HashMap;
+use std::convert::Infallible;
 
 use axum::{
     extract::Request,
@@ -28,20 +26,18 @@ use axum::{
 use tonic::Status;
 use tower::Service;
 
-pub(crate) use json_codec::{JsonCoded, JsonMessages};
 pub(crate) use stream::stream;
 pub(crate) use unary::{get, unary};
 
 /// Connect's error reply for `status`: its JSON, with the HTTP status of its code.
 pub(crate) fn error_reply(status: &Status) -> Response {
-    unary::error_reply(status, None, &HeaderMap::new())
+    error::error_reply(status, None, &HeaderMap::new())
 }
 
-use crate::metrics::Protocol;
-use frames::MessageEncoding;
-
-/// A reply on its way, as every Connect call's future is (boxed: only Connect calls pay for it).
-pub(crate) type ReplyFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+use crate::{
+    grpc_wire::{JsonMessages, compression::MessageEncoding},
+    metrics::Protocol,
+};
 
 /// The gRPC services a Connect call is translated to: the guarded services of the port.
 pub(crate) trait GrpcServices:
@@ -54,46 +50,6 @@ impl<S> GrpcServices for S where
         + Send
         + 'static
 {
-}
-
-/// What the translation needs to know of a method, from its descriptor.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct MethodShape {
-    client_streams: bool,
-    server_streams: bool,
-    /// `option idempotency_level = NO_SIDE_EFFECTS`: may be called with GET.
-    no_side_effects: bool,
-}
-
-/// Every method the port serves, by its path (`/helloworld.Greeter/SayHello`). Looked up on
-/// every call of the port (hashbrown's default hash: a few nanoseconds for a path); made once
-/// per server and kept for the life of the process, so that a copy shares no reference count
-/// every core would bump.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Methods(&'static HashMap<String, MethodShape>);
-
-impl Methods {
-    pub(crate) fn new(
-        methods: impl Iterator<Item = (String, prost_types::MethodDescriptorProto)>,
-    ) -> Self {
-        use prost_types::method_options::IdempotencyLevel;
-        let shapes = methods.map(|(path, method)| {
-            let no_side_effects = method.options.as_ref().is_some_and(|options| {
-                options.idempotency_level() == IdempotencyLevel::NoSideEffects
-            });
-            let shape = MethodShape {
-                client_streams: method.client_streaming(),
-                server_streams: method.server_streaming(),
-                no_side_effects,
-            };
-            (path, shape)
-        });
-        Self(Box::leak(Box::new(shapes.collect())))
-    }
-
-    pub(crate) fn shape(&self, path: &str) -> Option<MethodShape> {
-        self.0.get(path).copied()
-    }
 }
 
 /// The headers that name a call's message encodings: unary calls use HTTP's own, streams
@@ -150,17 +106,6 @@ pub(crate) fn into_grpc_head(
     }
     parts.extensions.insert(Protocol::Connect);
     Ok(encoding)
-}
-
-/// What a call whose head cannot be translated gets: Connect's error; an encoding not served is
-/// answered with the ones that are, in the header the call named its own accepted ones in.
-fn head_refusal(status: &Status, encodings: &EncodingHeaders) -> Response {
-    let mut reply = unary::error_reply(status, None, &HeaderMap::new());
-    if status.code() == tonic::Code::Unimplemented {
-        let served = HeaderValue::from_static("gzip, zstd");
-        reply.headers_mut().insert(encodings.accepted.clone(), served);
-    }
-    reply
 }
 
 /// `Connect-Timeout-Ms` (at most 10 digits) as a `grpc-timeout` (at most 8).

@@ -19,10 +19,13 @@ use http_body::Frame;
 use tonic::{Code, Status};
 
 use super::{
-    GrpcServices, MethodShape, ReplyFuture, STREAM_ENCODINGS,
+    GrpcServices, STREAM_ENCODINGS,
+    error::{error_object, error_reply, head_refusal, no_such_method},
+    into_grpc_head, metadata,
+};
+use crate::grpc_wire::{
+    MethodShape, ReplyFuture,
     frames::{END_STREAM, envelope},
-    head_refusal, into_grpc_head, metadata,
-    unary::{error_object, error_reply, no_such_method},
 };
 
 /// A Connect stream to `shape`'s method (`None`: no such method).

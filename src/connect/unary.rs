@@ -14,9 +14,13 @@ use http_body_util::{BodyExt as _, Limited};
 use tonic::{Code, Status};
 
 use super::{
-    GrpcServices, MethodShape, ReplyFuture, UNARY_ENCODINGS, codes,
+    GrpcServices, UNARY_ENCODINGS,
+    error::{error_reply, head_refusal, no_such_method},
+    into_grpc_head, metadata,
+};
+use crate::grpc_wire::{
+    MethodShape, ReplyFuture,
     frames::{COMPRESSED, envelope, take_message},
-    head_refusal, into_grpc_head, metadata,
 };
 
 /// How long a cache may keep a GET's reply: a greeting for a name does not change.
@@ -134,12 +138,6 @@ fn check_unary(parts: &Parts, shape: Option<MethodShape>) -> Option<Response> {
     None
 }
 
-/// What a call to a method nobody serves gets: 404, as Connect servers answer it.
-pub(super) fn no_such_method(parts: &Parts) -> Response {
-    let status = Status::unimplemented(format!("no method {} is served here", parts.uri.path()));
-    error_reply(&status, Some(StatusCode::NOT_FOUND), &HeaderMap::new())
-}
-
 /// The message a GET carries in its query, with the content type and encoding it names put
 /// where a POST has them, and whether it is JSON. Unknown parameters are ignored.
 pub(crate) fn query_message(parts: &mut Parts, limit: usize) -> Result<(Bytes, bool), Status> {
@@ -250,36 +248,4 @@ fn add_trailers(headers: &mut HeaderMap, trailers: &HeaderMap) {
             headers.append(name, value.clone());
         }
     }
-}
-
-/// Connect's error reply: `{"code": "invalid_argument", "message": "…"}`, with the HTTP status
-/// of its code (or `http`, where the specification asks for another), and the call's metadata.
-pub(super) fn error_reply(
-    status: &Status,
-    http: Option<StatusCode>,
-    metadata_of: &HeaderMap,
-) -> Response {
-    let mut reply = Response::new(Body::from(error_json(status)));
-    *reply.status_mut() = http.unwrap_or_else(|| codes::http_status(status.code()));
-    let headers = reply.headers_mut();
-    for (name, value) in metadata(metadata_of) {
-        headers.append(name.clone(), value.clone());
-    }
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    reply
-}
-
-/// An error as Connect writes it in JSON.
-fn error_json(status: &Status) -> Vec<u8> {
-    serde_json::to_vec(&error_object(status)).expect("a map of strings is JSON")
-}
-
-/// An error's JSON object: its code's Connect name and its message.
-pub(super) fn error_object(status: &Status) -> serde_json::Map<String, serde_json::Value> {
-    let mut error = serde_json::Map::new();
-    error.insert("code".into(), codes::name(status.code()).into());
-    if !status.message().is_empty() {
-        error.insert("message".into(), status.message().into());
-    }
-    error
 }

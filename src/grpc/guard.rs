@@ -30,7 +30,8 @@ use super::{media, media::Speaks, metrics::GrpcCallWatch};
 use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
-    connect::{self, JsonCoded, JsonMessages},
+    connect,
+    grpc_wire::{JsonCoded, JsonMessages, Methods, ReplyFuture},
     metrics::Metrics,
     port::{Admission, Admitted, Finishing, PortService, Refused},
 };
@@ -52,7 +53,7 @@ pub(super) fn guard(
     limits: &ConnectionLimits,
     token: Option<BearerToken>,
     metrics: Option<Metrics>,
-    methods: connect::Methods,
+    methods: Methods,
     max_message_bytes: usize,
 ) -> impl PortService {
     let guarded = Guard { token, admission: Admission::new(limits), metrics, methods, router };
@@ -84,7 +85,7 @@ pub(super) fn guard(
             }
             Speaks::Grpc { json: true } => {
                 request.extensions_mut().insert(JsonMessages);
-                Either::Right(Box::pin(coded.call(request)) as connect::ReplyFuture)
+                Either::Right(Box::pin(coded.call(request)) as ReplyFuture)
             }
             Speaks::GrpcWeb { text, json: true } => {
                 Either::Right(grpc_web_json(&mut web, request, text))
@@ -113,9 +114,20 @@ pub(super) fn guard(
     })
 }
 
+/// `status` as the call's protocol writes an error: Connect's JSON error for a Connect call
+/// (by its content type; a GET has none), gRPC's status headers for the rest.
+pub(super) fn refusal_in_protocol(headers: &http::HeaderMap, status: Status) -> Response {
+    let content_type = headers.get(CONTENT_TYPE).map(|media| media.as_bytes());
+    match Speaks::of(&http::Method::POST, content_type) {
+        Speaks::ConnectUnary { .. } | Speaks::ConnectStream { .. } => connect::error_reply(&status),
+        Speaks::Unsupported if content_type.is_none() => connect::error_reply(&status),
+        _ => status.into_http(),
+    }
+}
+
 /// gRPC-Web with JSON messages: tonic-web translates it as binary or text gRPC-Web with
 /// protobuf, the JSON codec (inside it) turns the messages, and the reply says JSON again.
-fn grpc_web_json<S>(web: &mut S, mut request: Request, text: bool) -> connect::ReplyFuture
+fn grpc_web_json<S>(web: &mut S, mut request: Request, text: bool) -> ReplyFuture
 where
     S: Service<Request, Response = Response, Error = Infallible>,
     S::Future: Send + 'static,
@@ -142,7 +154,7 @@ where
 /// only for the fields the reply's `Trailer` header names: such a call gets that header and
 /// ends as it would over HTTP/2. Without `te: trailers` the status could not reach the client,
 /// so the call is refused, in headers the client can read, with why.
-fn grpc_over_http1<S>(coded: &mut S, mut request: Request, json: bool) -> connect::ReplyFuture
+fn grpc_over_http1<S>(coded: &mut S, mut request: Request, json: bool) -> ReplyFuture
 where
     S: Service<Request, Response = Response, Error = Infallible>,
     S::Future: Send + 'static,
@@ -175,7 +187,7 @@ where
     })
 }
 
-fn ready_reply(response: Response) -> connect::ReplyFuture {
+fn ready_reply(response: Response) -> ReplyFuture {
     Box::pin(std::future::ready(Ok(response)))
 }
 
@@ -218,7 +230,7 @@ struct Guard {
     token: Option<BearerToken>,
     admission: Admission,
     metrics: Option<Metrics>,
-    methods: connect::Methods,
+    methods: Methods,
     router: Router,
 }
 

@@ -22,7 +22,7 @@ pub use greeter_service::GreeterService;
 
 /// What a call gets once the server drains: UNAVAILABLE, so clients retry elsewhere.
 pub fn draining_refusal(headers: &http::HeaderMap) -> axum::response::Response {
-    refusal(headers, tonic::Status::unavailable(crate::port::DRAINING))
+    guard::refusal_in_protocol(headers, tonic::Status::unavailable(crate::port::DRAINING))
 }
 
 /// What a call whose headers (metadata) are over the limit gets: RESOURCE_EXHAUSTED.
@@ -30,28 +30,13 @@ pub fn headers_too_large(headers: &http::HeaderMap, limit: usize) -> axum::respo
     let status = tonic::Status::resource_exhausted(format!(
         "the call's metadata is larger than this server accepts ({limit} bytes)"
     ));
-    refusal(headers, status)
+    guard::refusal_in_protocol(headers, status)
 }
 
 /// What a call's body fails with past the server's body budget (`port::BodyBudget`):
 /// UNAVAILABLE, as a call shed for load is told, which tonic passes on as the call's status.
 pub fn body_bytes_exhausted() -> Box<dyn std::error::Error + Send + Sync> {
     Box::new(tonic::Status::unavailable(crate::port::BodyBytesExhausted.to_string()))
-}
-
-/// `status` as the call's protocol writes an error: Connect's JSON error for a Connect call
-/// (by its content type; a GET has none), gRPC's status headers for the rest.
-fn refusal(headers: &http::HeaderMap, status: tonic::Status) -> axum::response::Response {
-    let content_type = headers.get(http::header::CONTENT_TYPE).map(|media| media.as_bytes());
-    match media::Speaks::of(&http::Method::POST, content_type) {
-        media::Speaks::ConnectUnary { .. } | media::Speaks::ConnectStream { .. } => {
-            crate::connect::error_reply(&status)
-        }
-        media::Speaks::Unsupported if content_type.is_none() => {
-            crate::connect::error_reply(&status)
-        }
-        _ => status.into_http(),
-    }
 }
 
 /// The descriptors of the services the gRPC port serves besides reflection (which describes
@@ -146,7 +131,7 @@ pub fn router(
         .add_service(reflection_v1alpha)
         .prepare();
     let router = routes.into_axum_router();
-    let methods = crate::connect::Methods::new(served_method_descriptors());
+    let methods = crate::grpc_wire::Methods::new(served_method_descriptors());
     let max_message_bytes = config.grpc.max_message_bytes;
     Ok(guard::guard(router, &config.connections, token, metrics, methods, max_message_bytes))
 }

@@ -1,11 +1,12 @@
 //! The compression part of a cell: request messages compressed, and replies asked for in the
 //! same encoding (gRPC's `grpc-encoding` and `grpc-accept-encoding`, REST's `Content-Encoding`
 //! and `Accept-Encoding`), at each library's default level, as tonic and tower-http compress
-//! on the server (gzip 6, zstd 3).
-
-use std::io::{Read as _, Write as _};
+//! on the server (gzip 6, zstd 3). gzip and zstd are called by the gRPC port's own code
+//! (`grpc_wire::compression`'s core, which returns the libraries' errors; here they become a
+//! [`CallError`]).
 
 use super::check::CallError;
+use crate::grpc_wire::compression::MessageEncoding;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Compression {
@@ -24,17 +25,20 @@ impl Compression {
         }
     }
 
+    /// The server's name for the encoding (`None` has none).
+    fn encoding(self) -> Option<MessageEncoding> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some(MessageEncoding::Gzip),
+            Compression::Zstd => Some(MessageEncoding::Zstd),
+        }
+    }
+
     /// `message` compressed (as it is, for `None`).
     pub fn compress(self, message: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-        Ok(match self {
-            Compression::None => message,
-            Compression::Gzip => {
-                let level = flate2::Compression::default();
-                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), level);
-                encoder.write_all(&message)?;
-                encoder.finish()?
-            }
-            Compression::Zstd => zstd::encode_all(message.as_slice(), 3)?,
+        Ok(match self.encoding() {
+            None => message,
+            Some(encoding) => encoding.compressed(&message)?,
         })
     }
 
@@ -49,18 +53,15 @@ impl Compression {
         }
     }
 
+    /// `body` decompressed, whatever its size (as it is, for `None`); a zstd window may be as
+    /// large as zstd's own default maximum, 128 MiB.
     pub fn decompress(self, body: &[u8]) -> Result<Vec<u8>, CallError> {
         let bad =
             |error: std::io::Error| CallError::WrongReply(format!("bad compression: {error}"));
-        let mut plain = Vec::new();
-        match self {
-            Compression::None => plain.extend_from_slice(body),
-            Compression::Gzip => {
-                flate2::read::GzDecoder::new(body).read_to_end(&mut plain).map_err(bad)?;
-            }
-            Compression::Zstd => plain = zstd::decode_all(body).map_err(bad)?,
+        match self.encoding() {
+            None => Ok(body.to_vec()),
+            Some(encoding) => encoding.decompressed(body, usize::MAX).map_err(bad),
         }
-        Ok(plain)
     }
 }
 

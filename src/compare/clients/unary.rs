@@ -30,6 +30,7 @@ use crate::compare::workload::Workload;
 use crate::{
     config::Http2Windows,
     facts::SERVED_BY,
+    grpc_wire::frames::{self, COMPRESSED, envelope},
     proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest},
     rest::{media, routes},
 };
@@ -345,12 +346,11 @@ fn prepare(
                 headers.insert("grpc-encoding", HeaderValue::from_static(encoding));
                 headers.insert("grpc-accept-encoding", HeaderValue::from_static(encoding));
             }
-            // The gRPC message frame: compressed or not, then the length, big-endian.
-            let mut framed = Vec::with_capacity(5 + message.len());
-            framed.push(u8::from(compression.name().is_some()));
-            framed.extend_from_slice(&u32::try_from(message.len())?.to_be_bytes());
-            framed.extend_from_slice(&message);
-            (format!("/helloworld.Greeter/{grpc_method}"), framed)
+            // The gRPC message frame: compressed or not, then the length, big-endian (which
+            // four bytes must hold).
+            u32::try_from(message.len())?;
+            let flags = if compression.name().is_some() { COMPRESSED } else { 0 };
+            (format!("/helloworld.Greeter/{grpc_method}"), envelope(flags, &message))
         }
         Reply::Json | Reply::Protobuf => {
             let media = if reply == Reply::Json { media::JSON } else { media::PROTOBUF };
@@ -360,7 +360,7 @@ fn prepare(
                 headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
                 headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(encoding));
             }
-            (route.to_owned(), message)
+            (route.to_owned(), Bytes::from(message))
         }
         Reply::ConnectJson | Reply::ConnectProtobuf => {
             let media = if reply.json() { "application/json" } else { "application/proto" };
@@ -370,7 +370,7 @@ fn prepare(
                 headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
                 headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(encoding));
             }
-            (format!("/helloworld.Greeter/{grpc_method}"), message)
+            (format!("/helloworld.Greeter/{grpc_method}"), Bytes::from(message))
         }
     };
     // HTTP/2 takes `:authority` from the URI; HTTP/1.1 has a Host header instead.
@@ -380,7 +380,7 @@ fn prepare(
             method: Method::POST,
             uri: format!("http://{addr}{path}").parse()?,
             headers,
-            body: Bytes::from(body),
+            body,
         },
         http1,
     })
@@ -426,11 +426,10 @@ pub(crate) fn grpc_message(
         let message = status_in.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("");
         return Err(CallError::Grpc { code: tonic::Code::from(code), message: message.into() });
     }
-    if body.len() < 5 {
+    let Some((compressed, length)) = frames::prefix(&body) else {
         return Err(CallError::WrongReply(format!("a {}-byte gRPC frame", body.len())));
-    }
-    let compressed = body.get_u8();
-    let length = body.get_u32() as usize;
+    };
+    body.advance(frames::PREFIX);
     if compressed > 1 || length != body.len() {
         return Err(CallError::WrongReply(format!(
             "a gRPC frame (compressed {compressed}) of {length} bytes in {} bytes",

@@ -7,7 +7,6 @@
 use std::{
     convert::Infallible,
     future::{Ready, ready},
-    pin::Pin,
     task::{Context, Poll},
 };
 
@@ -21,7 +20,11 @@ use futures_util::future::Either;
 use tonic::Status;
 use tower::Service;
 
-use super::frames::{COMPRESSED, MessageEncoding, Rewritten};
+use super::{
+    ReplyFuture,
+    compression::MessageEncoding,
+    frames::{COMPRESSED, Rewritten},
+};
 use crate::proto::json::{JsonCodec, codec_for};
 
 /// Marks a call whose messages are proto3 JSON.
@@ -42,8 +45,6 @@ impl<S> JsonCoded<S> {
     }
 }
 
-type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
 impl<S> Service<Request> for JsonCoded<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
@@ -51,7 +52,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<S::Future, Either<Ready<Result<Response, Infallible>>, ResponseFuture>>;
+    type Future = Either<S::Future, Either<Ready<Result<Response, Infallible>>, ReplyFuture>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)

@@ -1,0 +1,146 @@
+//! Length-prefixed messages, as gRPC frames them and as Connect envelopes them (the same five
+//! bytes: flags, then a big-endian length), and bodies whose messages are rewritten one by one
+//! on their way through (the JSON codec) while their trailers pass untouched.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use axum::body::Body;
+use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
+use http_body::Frame;
+use tonic::Status;
+
+/// The flag of a message whose bytes are compressed.
+pub(crate) const COMPRESSED: u8 = 0b01;
+/// The flag of Connect's end-of-stream message.
+pub(crate) const END_STREAM: u8 = 0b10;
+/// The prefix's length: a byte of flags, then four of length.
+pub(crate) const PREFIX: usize = 5;
+
+/// `payload` behind its five-byte prefix.
+pub(crate) fn envelope(flags: u8, payload: &[u8]) -> Bytes {
+    let mut framed = BytesMut::with_capacity(PREFIX + payload.len());
+    framed.put_u8(flags);
+    framed.put_u32(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+    framed.put_slice(payload);
+    framed.freeze()
+}
+
+/// The flags and the payload's length that the prefix at the front of `bytes` holds, or `None`
+/// until all five of its bytes are there. What [`take_message`] reads, and `compare`'s gRPC
+/// client (`compare::clients::unary::grpc_message`) too.
+pub(crate) fn prefix(bytes: &[u8]) -> Option<(u8, usize)> {
+    let &[flags, a, b, c, d] = bytes.first_chunk::<PREFIX>()?;
+    Some((flags, u32::from_be_bytes([a, b, c, d]) as usize))
+}
+
+/// Takes one whole message off the front of `buffer`: its flags and payload, or `None` until
+/// all its bytes are there. A message longer than `limit` is refused before it is buffered.
+pub(crate) fn take_message(
+    buffer: &mut BytesMut,
+    limit: usize,
+) -> Result<Option<(u8, Bytes)>, Status> {
+    let Some((flags, length)) = prefix(buffer) else {
+        return Ok(None);
+    };
+    if length > limit {
+        return Err(Status::resource_exhausted(format!(
+            "a message of {length} bytes is larger than this server accepts ({limit} bytes)"
+        )));
+    }
+    if buffer.len() < PREFIX + length {
+        return Ok(None);
+    }
+    buffer.advance(PREFIX);
+    Ok(Some((flags, buffer.split_to(length).freeze())))
+}
+
+/// What a [`Rewritten`] body does to each message: its flags and payload in, new ones out.
+pub(crate) type Rewrite = Box<dyn FnMut(u8, Bytes) -> Result<(u8, Bytes), Status> + Send>;
+
+/// A body of length-prefixed messages, each rewritten by `rewrite`; trailers pass as they
+/// came. A body that ends inside a message fails, as does a message longer than the limit.
+pub(crate) struct Rewritten {
+    inner: Body,
+    buffer: BytesMut,
+    limit: usize,
+    rewrite: Rewrite,
+}
+
+impl Rewritten {
+    pub(crate) fn body(inner: Body, limit: usize, rewrite: Rewrite) -> Body {
+        Body::new(Self { inner, buffer: BytesMut::new(), limit, rewrite })
+    }
+
+    fn next_message(&mut self) -> Result<Option<Bytes>, Status> {
+        match take_message(&mut self.buffer, self.limit)? {
+            Some((flags, payload)) => {
+                let (flags, payload) = (self.rewrite)(flags, payload)?;
+                Ok(Some(envelope(flags, &payload)))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+impl http_body::Body for Rewritten {
+    type Data = Bytes;
+    type Error = tower::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(message) = this.next_message()? {
+                return Poll::Ready(Some(Ok(Frame::data(message))));
+            }
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => this.buffer.extend_from_slice(&data),
+                    Err(trailers) if this.buffer.is_empty() => {
+                        return Poll::Ready(Some(Ok(trailers)));
+                    }
+                    Err(_) => return Poll::Ready(Some(Err(truncated().into()))),
+                },
+                Some(Err(error)) => return Poll::Ready(Some(Err(error.into()))),
+                None if this.buffer.is_empty() => return Poll::Ready(None),
+                None => return Poll::Ready(Some(Err(truncated().into()))),
+            }
+        }
+    }
+}
+
+fn truncated() -> Status {
+    Status::invalid_argument(
+        "the body ended inside a message (a truncated length prefix or payload)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_taken_only_once_whole() {
+        let framed = envelope(COMPRESSED, b"hello");
+        let mut buffer = BytesMut::from(&framed[..7]);
+        assert_eq!(take_message(&mut buffer, 100).unwrap(), None);
+        buffer.extend_from_slice(&framed[7..]);
+        assert_eq!(
+            take_message(&mut buffer, 100).unwrap(),
+            Some((COMPRESSED, Bytes::from("hello")))
+        );
+        assert!(buffer.is_empty());
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_from_its_prefix() {
+        let mut buffer = BytesMut::from(&envelope(0, &[0; 10])[..5]);
+        let refused = take_message(&mut buffer, 9).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    }
+}
