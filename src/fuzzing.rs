@@ -34,7 +34,7 @@ use crate::{
     rest,
 };
 
-use crate::grpc::media as grpc_media;
+use crate::grpc::content_types as grpc_content_types;
 
 /// A target's entry point: the fuzzer's bytes in; a panic is a finding.
 pub type EntryPoint = fn(&[u8]);
@@ -206,11 +206,11 @@ pub fn connect_end_of_stream(data: &[u8]) {
     assert_eq!(end.contains_key("error"), !ok, "{end:?}");
 }
 
-/// Content types and `Accept` on both ports: the gRPC port's table (`grpc::media::Speaks::of`;
+/// Content types and `Accept` on both ports: the gRPC port's table (`grpc::content_types::Speaks::of`;
 /// the first byte picks the method) and the REST port's (`rest::encoding::request_encoding`,
 /// `negotiate`). Checks: a type the gRPC port takes is one of those it says it serves.
 pub fn media_types(data: &[u8]) {
-    use grpc_media::Speaks;
+    use grpc_content_types::Speaks;
     let (first, content_type) = split_first(data);
     let method = match first % 4 {
         1 => Method::GET,
@@ -228,7 +228,7 @@ pub fn media_types(data: &[u8]) {
     if served {
         let text = std::str::from_utf8(content_type).expect("served types are text");
         let essence = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        let listed = grpc_media::SERVED.split(", ").any(|media| media == essence);
+        let listed = grpc_content_types::SERVED.split(", ").any(|media| media == essence);
         assert!(listed, "{essence:?} is taken but not in the list of served types");
     }
     let Ok(value) = HeaderValue::from_bytes(content_type) else { return };
@@ -237,8 +237,8 @@ pub fn media_types(data: &[u8]) {
         headers.insert(name, value.clone());
         let _ = rest::encoding::request_encoding(&headers);
         let offers = [
-            (rest::media::JSON, rest::encoding::Encoding::Json),
-            (rest::media::PROTOBUF, rest::encoding::Encoding::Protobuf),
+            (rest::media_types::JSON, rest::encoding::Encoding::Json),
+            (rest::media_types::PROTOBUF, rest::encoding::Encoding::Protobuf),
             ("application/protobuf", rest::encoding::Encoding::Protobuf),
         ];
         let _ = rest::encoding::negotiate(&headers, &offers, rest::encoding::Encoding::Json);

@@ -12,8 +12,8 @@
 //!   calls too), and the JSON codec of gRPC, gRPC-Web and Connect.
 //! - [`rest`]: the REST adapter (axum): `/v1/` routes in JSON or protobuf, SSE, NDJSON,
 //!   WebSocket, health and readiness.
-//! - [`port`]: what both adapters build on: a port's service, admission (load shedding,
-//!   deadlines).
+//! - [`serving`]: what serving a request takes on either port, below both adapters: a port's
+//!   service, admission (load shedding, deadlines), the body budget, finishing a reply, sessions.
 //! - [`server`]: above the adapters: binds both ports, serves them behind one front each,
 //!   shuts them down together.
 //! - [`compare`]: `rpc-vs-rest compare`, the side-by-side load test of every protocol stack.
@@ -42,10 +42,10 @@ pub mod greeter;
 pub mod grpc;
 pub mod grpc_wire;
 pub mod metrics;
-pub mod port;
 pub mod proto;
 pub mod readiness;
 pub mod rest;
 pub mod runtime;
 pub mod server;
+pub mod serving;
 pub mod telemetry;

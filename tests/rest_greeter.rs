@@ -327,7 +327,7 @@ async fn readyz_is_503_not_serving_while_draining() {
             readiness: readiness.clone(),
             metrics: Some(rpc_vs_rest::metrics::Metrics::new(rpc_vs_rest::grpc::served_methods())),
             sessions: Default::default(),
-            body_budget: rpc_vs_rest::port::BodyBudget::new(1 << 20),
+            body_budget: rpc_vs_rest::serving::BodyBudget::new(1 << 20),
         },
         &ServeConfig::loopback(),
         None,

@@ -26,14 +26,14 @@ use tonic::Status;
 use tonic_web::GrpcWebLayer;
 use tower::{Service, ServiceBuilder, service_fn};
 
-use super::{media, media::Speaks, metrics::GrpcCallWatch};
+use super::{content_types, content_types::Speaks, metrics::GrpcCallWatch};
 use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
     connect,
     grpc_wire::{JsonCoded, JsonMessages, Methods, ReplyFuture},
     metrics::Metrics,
-    port::{Admission, Admitted, Finishing, PortService, Refused},
+    serving::{Admission, Admitted, Finishing, PortService, Refused},
 };
 
 /// Services anyone may call, token or not: probes and tools need them.
@@ -201,12 +201,13 @@ fn unsupported_media_type(request: &Request) -> Response {
             String::from_utf8_lossy(media.as_bytes())
         ),
     };
-    let message = format!("this is the gRPC port: {refused}; it serves {}\n", media::SERVED);
+    let message =
+        format!("this is the gRPC port: {refused}; it serves {}\n", content_types::SERVED);
     let mut response = Response::new(Body::from(message));
     *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    headers.insert("accept-post", HeaderValue::from_static(media::SERVED));
+    headers.insert("accept-post", HeaderValue::from_static(content_types::SERVED));
     response
 }
 
@@ -286,7 +287,7 @@ impl Service<Request> for Guard {
 
 fn refusal(refused: Refused) -> Result<Response, Infallible> {
     Ok(status_response(match refused {
-        Refused::Overloaded => Status::unavailable(crate::port::OVERLOADED),
+        Refused::Overloaded => Status::unavailable(crate::serving::OVERLOADED),
         Refused::TimedOut => Status::deadline_exceeded("the call took longer than its deadline"),
     }))
 }

@@ -77,7 +77,7 @@ fn until_drained(statuses: WatchStream, draining: CancellationToken) -> WatchStr
             biased;
             status = statuses.next() => Some((status?, Some((statuses, draining)))),
             () = draining.cancelled() => {
-                Some((Err(Status::unavailable(crate::port::DRAINING)), None))
+                Some((Err(Status::unavailable(crate::serving::DRAINING)), None))
             }
         }
     }))

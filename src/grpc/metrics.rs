@@ -17,7 +17,7 @@ use http_body::Frame;
 
 use crate::{
     metrics::{CallName, Metrics, Protocol, Recorder},
-    port::FinishReply,
+    serving::FinishReply,
 };
 
 /// Starts counting a gRPC call: by its method (the request path), and by the protocol it came

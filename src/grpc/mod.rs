@@ -3,10 +3,10 @@
 //! that `server` serves on the gRPC port.
 
 mod client_pace;
+pub(crate) mod content_types;
 mod greeter_service;
 mod guard;
 pub mod health;
-pub(crate) mod media;
 mod metrics;
 mod status;
 
@@ -14,15 +14,15 @@ use tonic::{codec::CompressionEncoding, service::Routes};
 use tonic_health::pb::health_server::{Health, HealthServer};
 
 use crate::{
-    auth::BearerToken, config::ServeConfig, greeter::Greeter, metrics::Metrics, port::PortService,
-    proto,
+    auth::BearerToken, config::ServeConfig, greeter::Greeter, metrics::Metrics, proto,
+    serving::PortService,
 };
 
 pub use greeter_service::GreeterService;
 
 /// What a call gets once the server drains: UNAVAILABLE, so clients retry elsewhere.
 pub fn draining_refusal(headers: &http::HeaderMap) -> axum::response::Response {
-    guard::refusal_in_protocol(headers, tonic::Status::unavailable(crate::port::DRAINING))
+    guard::refusal_in_protocol(headers, tonic::Status::unavailable(crate::serving::DRAINING))
 }
 
 /// What a call whose headers (metadata) are over the limit gets: RESOURCE_EXHAUSTED.
@@ -33,10 +33,10 @@ pub fn headers_too_large(headers: &http::HeaderMap, limit: usize) -> axum::respo
     guard::refusal_in_protocol(headers, status)
 }
 
-/// What a call's body fails with past the server's body budget (`port::BodyBudget`):
+/// What a call's body fails with past the server's body budget (`serving::BodyBudget`):
 /// UNAVAILABLE, as a call shed for load is told, which tonic passes on as the call's status.
 pub fn body_bytes_exhausted() -> Box<dyn std::error::Error + Send + Sync> {
-    Box::new(tonic::Status::unavailable(crate::port::BodyBytesExhausted.to_string()))
+    Box::new(tonic::Status::unavailable(crate::serving::BodyBytesExhausted.to_string()))
 }
 
 /// The descriptors of the services the gRPC port serves besides reflection (which describes

@@ -30,8 +30,8 @@ use prost::Message as _;
 use super::{encoding::decode_json_object, error::ApiError};
 use crate::{
     greeter::Greeter,
-    port::Sessions,
     proto::{HelloReply, HelloRequest},
+    serving::Sessions,
 };
 
 /// What bounds a chat session, given to the route by the router.

@@ -12,7 +12,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::error::{ApiError, Code, Refusal, not_acceptable};
 
-use super::media::{JSON, PROTOBUF};
+use super::media_types::{JSON, PROTOBUF};
 
 /// How a message travels in a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::media::{JSON, PROTOBUF};
-use crate::{greeter::DomainError, port::BodyBytesExhausted};
+use super::media_types::{JSON, PROTOBUF};
+use crate::{greeter::DomainError, serving::BodyBytesExhausted};
 
 /// The canonical codes of google/rpc/code.proto that this API answers with today; each
 /// carries the HTTP status docs/api.md's error table maps it to.
@@ -212,8 +212,8 @@ impl Refusal {
     pub(crate) fn error(self) -> ApiError {
         match self {
             Self::BadToken => ApiError::new(Code::Unauthenticated, crate::auth::REFUSED),
-            Self::Overloaded => ApiError::new(Code::Unavailable, crate::port::OVERLOADED),
-            Self::Draining => ApiError::new(Code::Unavailable, crate::port::DRAINING),
+            Self::Overloaded => ApiError::new(Code::Unavailable, crate::serving::OVERLOADED),
+            Self::Draining => ApiError::new(Code::Unavailable, crate::serving::DRAINING),
             Self::TimedOut => ApiError::new(
                 Code::DeadlineExceeded,
                 "the request took longer than the server allows",

@@ -31,14 +31,14 @@ use tower_http::{
 
 use super::{
     error::Refusal,
-    media::{JSON, PROTOBUF},
+    media_types::{JSON, PROTOBUF},
     metrics::{RestCallWatch, RestCalls},
 };
 use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
     greeter::Greeter,
-    port::{Admission, Admitted, BodyBudget, Finishing, PortService, Refused},
+    serving::{Admission, Admitted, BodyBudget, Finishing, PortService, Refused},
 };
 
 /// Requires the token on every route of `api`, when there is one.
@@ -68,7 +68,7 @@ async fn check_token(State(token): State<BearerToken>, request: Request, next: N
 /// - on the Greeter routes (`/v1/`), load shedding beyond `max_in_flight` requests (503) and
 ///   the request timeout (504), as the gRPC guard applies them. Health, readiness, metrics and
 ///   the docs stay unbounded, so an overloaded server still answers its probes.
-pub(crate) fn front(
+pub(crate) fn guarded(
     router: Router,
     limits: &ConnectionLimits,
     max_body_bytes: usize,

@@ -12,7 +12,7 @@ use axum::{
 use super::routes;
 use crate::{
     metrics::{CallName, Metrics, Protocol, Recorder, UNMATCHED},
-    port::FinishReply,
+    serving::FinishReply,
 };
 
 /// `GET /metrics`.

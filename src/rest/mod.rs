@@ -15,7 +15,7 @@ pub mod openapi;
 mod record_schemas;
 pub(crate) mod routes;
 
-pub(crate) mod media;
+pub(crate) mod media_types;
 mod stream;
 mod unary;
 
@@ -28,8 +28,8 @@ use crate::{
     config::{ConnectionLimits, ServeConfig},
     greeter::Greeter,
     metrics::Metrics,
-    port::{PortService, Sessions},
     readiness::Readiness,
+    serving::{PortService, Sessions},
 };
 
 /// What the REST port's routes read: the domain, the readiness switch, the metrics (none
@@ -43,7 +43,7 @@ pub struct AppState {
     pub metrics: Option<Metrics>,
     pub sessions: Sessions,
     /// The request bytes both ports may hold; REST counts decompressed bodies against it too.
-    pub body_budget: crate::port::BodyBudget,
+    pub body_budget: crate::serving::BodyBudget,
 }
 
 /// The OpenAPI document of the REST API, made from the route table: what `/openapi.json`
@@ -66,10 +66,10 @@ pub fn headers_too_large(_: &http::HeaderMap, limit: usize) -> axum::response::R
     error::headers_too_large(limit).into_response()
 }
 
-/// What a request body fails with past the server's body budget (`port::BodyBudget`); its
+/// What a request body fails with past the server's body budget (`serving::BodyBudget`); its
 /// handler answers 503 in the API's error shape.
 pub fn body_bytes_exhausted() -> Box<dyn std::error::Error + Send + Sync> {
-    Box::new(crate::port::BodyBytesExhausted)
+    Box::new(crate::serving::BodyBytesExhausted)
 }
 
 /// While draining, liveness stays 200 (the process is finishing its calls, not broken) and
@@ -107,7 +107,7 @@ fn session_limits(limits: &ConnectionLimits, sessions: Sessions) -> chat::Sessio
 }
 
 /// The REST port's router. The Greeter routes sit behind the bearer token (if any), and the
-/// front (`guard::front`) bounds them with load shedding and the request timeout; health,
+/// front (`guard::guarded`) bounds them with load shedding and the request timeout; health,
 /// readiness and the docs stay open and unbounded, so an overloaded server still answers its
 /// probes. `/metrics` is there when metrics are.
 pub fn router(
@@ -119,7 +119,7 @@ pub fn router(
     let calls = metrics.as_ref().map(metrics::RestCalls::new);
     let session = session_limits(&config.connections, sessions);
     let router = documented(greeter, readiness, token, metrics.as_ref(), session);
-    guard::front(router, &config.connections, config.rest.max_body_bytes, calls, body_budget)
+    guard::guarded(router, &config.connections, config.rest.max_body_bytes, calls, body_budget)
 }
 
 /// The documented routes, with the token on the Greeter's and `/metrics` when given; the

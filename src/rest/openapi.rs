@@ -21,7 +21,7 @@ use utoipa::{
 use super::{
     error::{ApiError, ErrorBody, Refusal, headers_too_large, not_acceptable},
     health::HealthStatus,
-    media::{JSON, NDJSON, PROTOBUF, SSE},
+    media_types::{JSON, NDJSON, PROTOBUF, SSE},
     record_schemas,
 };
 use crate::{

@@ -17,7 +17,7 @@ use super::{
     encoding::negotiate,
     error::ApiError,
     extract::{ApiPath, ApiQuery},
-    media::{NDJSON, SSE},
+    media_types::{NDJSON, SSE},
 };
 use crate::{greeter::Greeter, proto::HelloReply};
 

@@ -30,8 +30,8 @@ use super::{
 };
 use crate::{
     config::{ConnectionLimits, Http2Windows},
-    port::Sessions,
     runtime::Spread,
+    serving::Sessions,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

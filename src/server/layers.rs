@@ -35,7 +35,7 @@ use super::request_id::{REQUEST_ID, ensure_request_id};
 use crate::{
     config::{AccessConfig, Profile},
     facts::SERVED_BY,
-    port::{BodyBudget, FinishReply, Finishing, PortService},
+    serving::{BodyBudget, FinishReply, Finishing, PortService},
 };
 
 /// How long a browser may cache a CORS preflight answer.
@@ -81,7 +81,7 @@ pub(super) struct PortSettings<'a> {
     pub(super) headers_too_large: fn(&http::HeaderMap, usize) -> Response,
     pub(super) server_name: &'a str,
     pub(super) profile: Profile,
-    /// The request bytes both ports' bodies may hold (see `port::BodyBudget`).
+    /// The request bytes both ports' bodies may hold (see `serving::BodyBudget`).
     pub(super) body_budget: BodyBudget,
 }
 
@@ -92,7 +92,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// layers and the gate. A `ServiceBuilder` stack here cost a request a clone of every layer
 /// (hyper's tower adapter clones the whole stack per request), a boxed future of its own and
 /// a move of the request through each layer: about 2,000 instructions a call, on both ports.
-pub(super) fn front(
+pub(super) fn port_front(
     inner: impl PortService,
     settings: PortSettings<'_>,
     bodies: BodyCounting,

@@ -1,6 +1,6 @@
 //! Runs both ports as one server: binds the listeners, serves the gRPC and REST routers, and
 //! shuts both down together (readiness off, drain, hard deadline). The wiring above the two
-//! adapters; what the adapters themselves build on is in `port`.
+//! adapters; what the adapters themselves build on is in `serving`.
 
 mod activity;
 mod close_order;
@@ -23,10 +23,10 @@ use crate::{
     greeter::Greeter,
     grpc,
     metrics::Metrics,
-    port::Sessions,
     readiness::Readiness,
     rest::{self, AppState},
     runtime::Spread,
+    serving::Sessions,
 };
 
 /// The two bound listeners. Binding is separate from serving so that callers (tests,
@@ -82,7 +82,7 @@ pub async fn run(
     let grpc_router =
         grpc::router(greeter.clone(), health_service, config, token.clone(), metrics.clone())?;
     let sessions = Sessions::default();
-    let body_budget = crate::port::BodyBudget::new(config.connections.max_body_bytes_held);
+    let body_budget = crate::serving::BodyBudget::new(config.connections.max_body_bytes_held);
     let state = AppState {
         greeter,
         readiness: readiness.clone(),
@@ -105,7 +105,7 @@ pub async fn run(
         profile: config.profile,
         body_budget,
     };
-    let grpc_router = layers::front(
+    let grpc_router = layers::port_front(
         grpc_router,
         settings(
             "grpc",
@@ -118,7 +118,7 @@ pub async fn run(
             exhausted: grpc::body_bytes_exhausted,
         },
     )?;
-    let rest_router = layers::front(
+    let rest_router = layers::port_front(
         rest_router,
         settings(
             "rest",

@@ -21,7 +21,7 @@ use super::{
 use crate::{
     facts::SERVED_BY,
     proto::{HelloReply, HelloStreamRequest},
-    rest::{media, routes},
+    rest::{media_types, routes},
 };
 
 /// Server streams over hyper, REST's or Connect's, HTTP/1.1 or h2c.
@@ -79,8 +79,8 @@ impl RestClient {
         Ok(Self {
             transport,
             base: format!("http://{rest}"),
-            body_media: if style.json { media::JSON } else { media::PROTOBUF },
-            stream_media: if style.sse { media::SSE } else { media::NDJSON },
+            body_media: if style.json { media_types::JSON } else { media_types::PROTOBUF },
+            stream_media: if style.sse { media_types::SSE } else { media_types::NDJSON },
             connect: style.connect,
         })
     }
@@ -136,7 +136,7 @@ impl RestClient {
         &mut self,
         message: &HelloStreamRequest,
     ) -> Result<(ServedBy, Bytes), CallError> {
-        let (payload, media) = if self.body_media == media::JSON {
+        let (payload, media) = if self.body_media == media_types::JSON {
             let json =
                 serde_json::to_vec(message).map_err(|error| CallError::transport("JSON", error))?;
             (json, "application/connect+json")
@@ -231,7 +231,7 @@ impl RestClient {
         &self,
         body: &[u8],
     ) -> Result<T, CallError> {
-        if self.body_media == media::JSON {
+        if self.body_media == media_types::JSON {
             serde_json::from_slice(body)
                 .map_err(|error| CallError::WrongReply(format!("bad JSON: {error}")))
         } else {
@@ -243,7 +243,7 @@ impl RestClient {
     fn stream_items(&self, body: &[u8]) -> Result<Vec<HelloReply>, CallError> {
         let text = std::str::from_utf8(body)
             .map_err(|error| CallError::WrongReply(format!("not UTF-8: {error}")))?;
-        let items: Vec<&str> = if self.stream_media == media::SSE {
+        let items: Vec<&str> = if self.stream_media == media_types::SSE {
             text.split("\n\n")
                 .filter(|event| !event.is_empty())
                 .filter_map(|event| event.strip_prefix("data: "))

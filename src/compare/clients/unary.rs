@@ -32,7 +32,7 @@ use crate::{
     facts::SERVED_BY,
     grpc_wire::frames::{self, COMPRESSED, envelope},
     proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest},
-    rest::{media, routes},
+    rest::{media_types, routes},
 };
 
 /// What a cell's replies are, and how to read them.
@@ -353,7 +353,8 @@ fn prepare(
             (format!("/helloworld.Greeter/{grpc_method}"), envelope(flags, &message))
         }
         Reply::Json | Reply::Protobuf => {
-            let media = if reply == Reply::Json { media::JSON } else { media::PROTOBUF };
+            let media =
+                if reply == Reply::Json { media_types::JSON } else { media_types::PROTOBUF };
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
             headers.insert(header::ACCEPT, HeaderValue::from_static(media));
             if let Some(encoding) = compression.name() {

@@ -1,5 +1,6 @@
-//! What each protocol adapter builds its port on, below both adapters and the server that
-//! wires them: the shape of a port's service, and admission (load shedding and deadlines),
+//! What serving a request takes on either port, below both protocol adapters and the server
+//! that wires them (named `serving`, not `port`, which read as a TCP port): the shape of a
+//! port's service, and admission (load shedding and deadlines),
 //! which both ports apply alike, the future that finishes a reply on its way out, and the
 //! sessions (WebSocket) that outlive their HTTP exchange, and the budget of request bytes both
 //! ports' bodies count against.
