@@ -100,14 +100,43 @@ impl MessageEncoding {
             // zstd allocates the window a frame declares, up to 128 MiB by default, before it
             // writes a byte: a 27-byte frame could make the server allocate that much. The
             // window may be as large as the limit (or zstd's levels' own, 8 MiB), no larger.
-            Self::Zstd => zstd::stream::read::Decoder::new(compressed).and_then(|mut decoder| {
-                decoder.window_log_max(zstd_window_log(limit))?;
-                decoder.take(take).read_to_end(&mut out)
-            }),
+            Self::Zstd => only_current_zstd_frames(compressed)
+                .and_then(|()| zstd::stream::read::Decoder::new(compressed))
+                .and_then(|mut decoder| {
+                    decoder.window_log_max(zstd_window_log(limit))?;
+                    decoder.take(take).read_to_end(&mut out)
+                }),
         };
         read.map(|_| out)
     }
 }
+
+/// Refuses a message with a frame in one of zstd's formats from before 1.0 ("legacy", v0.1 to
+/// v0.7), which the library still reads: their decoders allocate the window a frame declares
+/// whatever `window_log_max` says (the fuzzer's `compression` target found a 30-byte v0.6 frame
+/// that allocated 64 MiB). Every frame is zstd's own format or a skippable frame, walked by
+/// their sizes before any is decoded.
+fn only_current_zstd_frames(mut compressed: &[u8]) -> std::io::Result<()> {
+    const ZSTD: u32 = 0xFD2F_B528;
+    const SKIPPABLE: u32 = 0x184D_2A50;
+    let refuse = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned());
+    while !compressed.is_empty() {
+        let magic = compressed.get(..4).map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+        match magic {
+            Some(ZSTD) => {}
+            Some(magic) if magic & 0xFFFF_FFF0 == SKIPPABLE => {}
+            _ => return Err(refuse(NOT_A_ZSTD_FRAME)),
+        }
+        let size = zstd::zstd_safe::find_frame_compressed_size(compressed)
+            .map_err(|code| refuse(zstd::zstd_safe::get_error_name(code)))?;
+        compressed = compressed.get(size.max(1)..).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Why a frame of another format, legacy zstd's included, is refused.
+const NOT_A_ZSTD_FRAME: &str =
+    "not a zstd frame of the current format (zstd 1.0's or later; earlier formats are refused)";
 
 /// zstd's error for a frame whose window is past the decoder's `window_log_max`.
 const ZSTD_WINDOW_TOO_LARGE: &str = "Frame requires too much memory for decoding";
@@ -123,6 +152,21 @@ fn zstd_window_log(limit: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_legacy_zstd_frame_is_refused_before_it_is_decoded() {
+        // The fuzzer's input: a zstd v0.6 frame whose decoder allocated a 64 MiB window.
+        let legacy = b"\x26\xb5\x2f\xfd\x5e\x55\xb2\x52\x72\x4c\x49\x54\xaa\x00\x00\x6b\x19\x00\x03\x28\x00\x00\x02\xd0\x01\xc3\x26\x09\x00";
+        let error = MessageEncoding::Zstd.decompressed(legacy, 1 << 24).unwrap_err();
+        assert_eq!(error.to_string(), NOT_A_ZSTD_FRAME);
+        let status = MessageEncoding::Zstd.decompress(legacy, 1 << 24).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        // Frames of today's format, several in a row and a skippable one among them, still read.
+        let mut frames = zstd::encode_all(&b"Hello "[..], 3).unwrap();
+        frames.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, b'x', b'y']);
+        frames.extend(zstd::encode_all(&b"World"[..], 3).unwrap());
+        assert_eq!(MessageEncoding::Zstd.decompressed(&frames, 100).unwrap(), b"Hello World");
+    }
 
     #[test]
     fn the_first_served_encoding_of_a_list_is_chosen() {
