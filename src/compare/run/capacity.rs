@@ -4,7 +4,8 @@
 //!
 //! The search: a closed-loop probe gives the peak; open-loop steps start at half of it, double
 //! while the objective holds (or quarter while it does not), then bisect (geometrically)
-//! between the highest rate met and the lowest missed until they are within the resolution.
+//! between the highest rate met and the lowest missed until they are within the resolution;
+//! last, the rate found must hold over a run three steps long, or is lowered until one does.
 //! Every step is a row of `steps`, so the curve of latency against offered load can be drawn.
 
 use std::time::Duration;
@@ -48,6 +49,9 @@ pub struct Step {
     pub met: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed: Option<String>,
+    /// A longer run at the capacity found, which it must hold (see [`search`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmation: bool,
 }
 
 /// What `--slo`, `--slo-step-duration` and `--slo-resolution` asked for.
@@ -65,6 +69,12 @@ pub(crate) const ACHIEVED_SHARE: f64 = 0.98;
 
 /// A search that has not converged after this many steps stops with what it has.
 const MAX_STEPS: usize = 24;
+
+/// A confirmation run lasts this many steps.
+const CONFIRMATION_STEPS: u32 = 3;
+
+/// At most this many confirmation runs, each 2 × the resolution below the last.
+const MAX_CONFIRMATIONS: usize = 4;
 
 /// The probe's closed-loop measurement, its `capacity` filled in.
 pub(crate) async fn search(session: &mut Session<'_>, search: &Search) -> Measurement {
@@ -125,6 +135,33 @@ pub(crate) async fn search(session: &mut Session<'_>, search: &Search) -> Measur
         }
         steps.push(step);
     }
+    // Confirm: a rate met in a few seconds may have missed the transient backlogs (a burst of
+    // other work, a descheduled thread) that a longer run meets; measured, a 2 s step's capacity
+    // failed a 10 s run at 0.9 × in 3 of 3 runs. The capacity must hold over a run of
+    // CONFIRMATION_STEPS steps; while it does not, it is lowered by twice the resolution.
+    let mut confirmations = 0;
+    while let Some((rate, _)) = &met {
+        if confirmations == MAX_CONFIRMATIONS {
+            unmet = Some(format!(
+                "no rate held over a confirmation run of {:.0} s, down to {rate:.0} calls/s",
+                seconds * CONFIRMATION_STEPS as f64
+            ));
+            met = None;
+            break;
+        }
+        confirmations += 1;
+        let rate = *rate;
+        let duration = search.step * CONFIRMATION_STEPS;
+        let (mut step, measurement) = try_rate_for(session, search, rate, duration).await;
+        step.confirmation = true;
+        let held = step.met;
+        steps.push(step);
+        if held {
+            met = Some((rate, measurement));
+            break;
+        }
+        met = Some((rate * (1.0 - 2.0 * search.resolution), measurement));
+    }
     let at = met.as_ref().map(|(_, measurement)| measurement);
     probe.capacity = Some(Capacity {
         objective: search.objective.to_string(),
@@ -142,8 +179,18 @@ pub(crate) async fn search(session: &mut Session<'_>, search: &Search) -> Measur
 
 /// One open-loop step at `rate`, judged.
 async fn try_rate(session: &mut Session<'_>, search: &Search, rate: f64) -> (Step, Measurement) {
-    let measurement = session.run(search.step, Some(rate)).await;
-    let achieved = measurement.calls as f64 / search.step.as_secs_f64();
+    try_rate_for(session, search, rate, search.step).await
+}
+
+/// An open-loop run of `duration` at `rate`, judged as a step.
+async fn try_rate_for(
+    session: &mut Session<'_>,
+    search: &Search,
+    rate: f64,
+    duration: Duration,
+) -> (Step, Measurement) {
+    let measurement = session.run(duration, Some(rate)).await;
+    let achieved = measurement.calls as f64 / duration.as_secs_f64();
     let missed = if measurement.errors > 0 {
         Some(format!(
             "{} calls failed ({})",
@@ -167,6 +214,7 @@ async fn try_rate(session: &mut Session<'_>, search: &Search, rate: f64) -> (Ste
         server_cpu_ms_per_1000_calls: measurement.server_cpu_ms_per_1000_calls,
         met: missed.is_none(),
         missed,
+        confirmation: false,
     };
     (step, measurement)
 }
