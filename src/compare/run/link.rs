@@ -129,8 +129,9 @@ impl FromStr for Link {
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
-    let duration = super::units::duration_of(value)
-        .ok_or_else(|| format!("a round trip is a number and its unit (ms, us or s): {value:?}"))?;
+    let duration = super::units::duration_of(value).ok_or_else(|| {
+        format!("a round trip needs a unit (ms, us or s) after its number: {value:?}")
+    })?;
     if duration > Duration::from_secs(60) {
         return Err(format!("a round trip between 0 and 60 s, not {value:?}"));
     }
