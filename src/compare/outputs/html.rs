@@ -16,6 +16,7 @@ use super::{
 use crate::compare::run::{
     LatencyAt, Measurement,
     capacity::{Capacity, Step},
+    objective::Objective,
 };
 
 /// A comparison's report, and optionally how it changed from an earlier one.
@@ -343,26 +344,13 @@ struct Limit {
 
 /// The limits an objective names (`p99<=5ms`, several joined by commas, as `--slo` writes
 /// them). Read from the text because that is all a measurement keeps of its objective (and
-/// all a merged or earlier JSON has); a limit that does not read is left undrawn rather than
-/// failing the report.
+/// all a merged or earlier JSON has); an objective that does not read is left undrawn rather
+/// than failing the report.
 fn limits(objective: &str) -> Vec<Limit> {
-    objective
-        .split(',')
-        .filter_map(|limit| {
-            let (percentile, latency) = limit.split_once("<=").or_else(|| limit.split_once('='))?;
-            let latency = latency.trim();
-            let split = latency.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-            let (number, unit) = latency.split_at(split);
-            let number: f64 = number.parse().ok()?;
-            let ms = match unit {
-                "us" | "µs" => number / 1e3,
-                "ms" => number,
-                "s" => number * 1e3,
-                _ => return None,
-            };
-            Some(Limit { label: format!("{} ≤ {latency}", percentile.trim()), ms })
-        })
-        .collect()
+    objective.parse::<Objective>().map_or_else(
+        |_| Vec::new(),
+        |objective| objective.labelled_limits().map(|(label, ms)| Limit { label, ms }).collect(),
+    )
 }
 
 /// A linear axis from 0 to at least `max` in steps of 1, 2 or 5 × a power of ten, so that its

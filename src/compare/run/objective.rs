@@ -112,12 +112,17 @@ impl Objective {
 
     /// As a verdict says it: `p99 ≤ 5ms and p99.9 ≤ 20ms`.
     pub(crate) fn spoken(&self) -> String {
-        let limits: Vec<String> = self
-            .limits
-            .iter()
-            .map(|limit| format!("p{} ≤ {}", limit.percentile, shown(limit.at_most)))
-            .collect();
+        let limits: Vec<String> = self.labelled_limits().map(|(label, _)| label).collect();
         limits.join(" and ")
+    }
+
+    /// Each limit named as a person reads it (`p99 ≤ 5ms`), with its latency in ms: what the
+    /// report's capacity chart draws.
+    pub(crate) fn labelled_limits(&self) -> impl Iterator<Item = (String, f64)> + '_ {
+        self.limits.iter().map(|limit| {
+            let label = format!("p{} ≤ {}", limit.percentile, shown(limit.at_most));
+            (label, limit.at_most.as_secs_f64() * 1e3)
+        })
     }
 }
 
