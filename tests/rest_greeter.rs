@@ -321,6 +321,7 @@ async fn readyz_is_503_not_serving_while_draining() {
 
     let (reporter, _) = tonic_health::server::health_reporter();
     let readiness = Readiness::new(reporter).await;
+    let draining = rpc_vs_rest::serving::Draining::default();
     let app = rest::router(
         AppState {
             greeter: Greeter::new(),
@@ -331,10 +332,23 @@ async fn readyz_is_503_not_serving_while_draining() {
         },
         &ServeConfig::loopback(),
         None,
+        draining,
     );
     readiness.set_draining().await;
-    let response = app.oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
+    draining.start();
+    let response =
+        app.clone().oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), 503);
     let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({"status": "NOT_SERVING"}));
+    // The Greeter itself refuses new calls, in the API's error shape.
+    let hello = Request::post("/v1/greeter/hello")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"name":"Ada"}"#))
+        .unwrap();
+    let response = app.oneshot(hello).await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+    let body = serde_json::from_slice::<Value>(&body).unwrap();
+    assert_eq!(body["error"]["status"], "UNAVAILABLE", "{body}");
 }

@@ -33,7 +33,7 @@ use crate::{
     connect,
     grpc_wire::{JsonCoded, JsonMessages, Methods, ReplyFuture},
     metrics::Metrics,
-    serving::{Admission, Admitted, Finishing, PortService, Refused},
+    serving::{Admission, Admitted, Finishing, Gate, PortService, Refused, header_block_size},
 };
 
 /// Services anyone may call, token or not: probes and tools need them.
@@ -43,10 +43,10 @@ const OPEN_SERVICES: [&str; 3] = [
     "/grpc.reflection.v1alpha.ServerReflection/",
 ];
 
-/// The guard and the call's metrics around every gRPC service, as one plain service over the
-/// services' router, with the other protocols of the port translated in front by content type
-/// (`media`): gRPC-Web (tonic-web), Connect, and the JSON codec of each. No layer boxes anything
-/// per plain gRPC or gRPC-Web call (layers added with `Router::layer` and `from_fn` boxed and
+/// The gate (header limit, drain), the guard and the call's metrics around every gRPC service,
+/// as one plain service over the services' router, with the other protocols of the port
+/// translated in front by content type (`content_types`): gRPC-Web (tonic-web), Connect, and
+/// the JSON codec of each. No layer boxes anything per plain gRPC or gRPC-Web call (layers added with `Router::layer` and `from_fn` boxed and
 /// cloned several times a call); plain gRPC skips every translation.
 pub(super) fn guard(
     router: Router,
@@ -55,6 +55,7 @@ pub(super) fn guard(
     metrics: Option<Metrics>,
     methods: Methods,
     max_message_bytes: usize,
+    gate: Gate,
 ) -> impl PortService {
     let guarded = Guard { token, admission: Admission::new(limits), metrics, methods, router };
     // Plain gRPC goes through the JSON codec's service too, which passes it straight on after
@@ -70,6 +71,9 @@ pub(super) fn guard(
     // All are always ready, and called here without a clone (the front clones this service,
     // and so each, once per request).
     service_fn(move |mut request: Request| {
+        if let Some(refusal) = gate.refusal(&request, header_block_size(request.headers())) {
+            return Either::Right(ready_reply(refusal));
+        }
         let content_type = request.headers().get(CONTENT_TYPE).map(|media| media.as_bytes());
         let http1 = request.version() < Version::HTTP_2;
         match Speaks::of(request.method(), content_type) {

@@ -14,19 +14,23 @@ use tonic::{codec::CompressionEncoding, service::Routes};
 use tonic_health::pb::health_server::{Health, HealthServer};
 
 use crate::{
-    auth::BearerToken, config::ServeConfig, greeter::Greeter, metrics::Metrics, proto,
-    serving::PortService,
+    auth::BearerToken,
+    config::ServeConfig,
+    greeter::Greeter,
+    metrics::Metrics,
+    proto,
+    serving::{Draining, Gate, PortService},
 };
 
 pub use greeter_service::GreeterService;
 
 /// What a call gets once the server drains: UNAVAILABLE, so clients retry elsewhere.
-pub fn draining_refusal(headers: &http::HeaderMap) -> axum::response::Response {
+fn draining_refusal(headers: &http::HeaderMap) -> axum::response::Response {
     guard::refusal_in_protocol(headers, tonic::Status::unavailable(crate::serving::DRAINING))
 }
 
 /// What a call whose headers (metadata) are over the limit gets: RESOURCE_EXHAUSTED.
-pub fn headers_too_large(headers: &http::HeaderMap, limit: usize) -> axum::response::Response {
+fn headers_too_large(headers: &http::HeaderMap, limit: usize) -> axum::response::Response {
     let status = tonic::Status::resource_exhausted(format!(
         "the call's metadata is larger than this server accepts ({limit} bytes)"
     ));
@@ -76,7 +80,7 @@ fn served_method_descriptors() -> impl Iterator<Item = (String, prost_types::Met
 }
 
 /// While draining, gRPC health still answers (NOT_SERVING for the Greeter), as `/readyz` does.
-pub fn serves_while_draining(path: &str) -> bool {
+fn serves_while_draining(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
 }
 
@@ -122,6 +126,7 @@ pub fn router(
     config: &ServeConfig,
     token: Option<BearerToken>,
     metrics: Option<Metrics>,
+    draining: Draining,
 ) -> anyhow::Result<impl PortService> {
     let greeter = greeter_server(greeter, config.grpc.max_message_bytes);
     let (reflection_v1, reflection_v1alpha) = reflection()?;
@@ -133,7 +138,15 @@ pub fn router(
     let router = routes.into_axum_router();
     let methods = crate::grpc_wire::Methods::new(served_method_descriptors());
     let max_message_bytes = config.grpc.max_message_bytes;
-    Ok(guard::guard(router, &config.connections, token, metrics, methods, max_message_bytes))
+    let gate = Gate {
+        draining,
+        max_header_bytes: config.connections.max_header_bytes,
+        headers_too_large,
+        draining_refusal,
+        serves_while_draining,
+    };
+    let limits = &config.connections;
+    Ok(guard::guard(router, limits, token, metrics, methods, max_message_bytes, gate))
 }
 
 #[cfg(test)]

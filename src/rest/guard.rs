@@ -1,7 +1,8 @@
-//! What stands between a REST request and its handler: the bearer token (401), load shedding
-//! (503 when too many requests are in flight), the request timeout (504), gzip and zstd request
-//! bodies (decompressed before the body limit counts them; other encodings 415) and replies
-//! compressed when `Accept-Encoding` asks, each answered in the API's error shape.
+//! What stands between a REST request and its handler: the gate (431 for a header block over
+//! the limit, 503 once the server drains; see `serving::Gate`), the bearer token (401), load
+//! shedding (503 when too many requests are in flight), the request timeout (504), gzip and zstd
+//! request bodies (decompressed before the body limit counts them; other encodings 415) and
+//! replies compressed when `Accept-Encoding` asks, each answered in the API's error shape.
 
 use std::{
     convert::Infallible,
@@ -38,7 +39,9 @@ use crate::{
     auth::BearerToken,
     config::ConnectionLimits,
     greeter::Greeter,
-    serving::{Admission, Admitted, BodyBudget, Finishing, PortService, Refused},
+    serving::{
+        Admission, Admitted, BodyBudget, Finishing, Gate, PortService, Refused, header_field_size,
+    },
 };
 
 /// Requires the token on every route of `api`, when there is one.
@@ -59,6 +62,8 @@ async fn check_token(State(token): State<BearerToken>, request: Request, next: N
 
 /// The REST port's front, as one plain service around the whole router (no route lookup,
 /// boxed layer or shared counter of its own per request):
+/// - the gate: a header block over the limit (431), and every request but the probes once the
+///   server drains (503);
 /// - the body limit, counted after decompression so that a small bomb cannot expand past it,
 ///   and the decompressed bytes counted against the server's body budget;
 /// - gzip and zstd request bodies decompressed, other encodings refused (415), and replies
@@ -74,6 +79,7 @@ pub(crate) fn guarded(
     max_body_bytes: usize,
     calls: Option<RestCalls>,
     body_budget: BodyBudget,
+    gate: Gate,
 ) -> impl PortService {
     let router = ServiceBuilder::new().layer(DefaultBodyLimit::max(max_body_bytes)).service(router);
     let encoding = ServiceBuilder::new()
@@ -88,7 +94,7 @@ pub(crate) fn guarded(
             })
         })
         .service(router.clone());
-    Front { admission: Admission::new(limits), router, encoding, calls }
+    Front { gate, admission: Admission::new(limits), router, encoding, calls }
 }
 
 /// Whether a reply is a message (JSON or protobuf, an error included), which is compressed
@@ -103,6 +109,7 @@ fn is_a_message(_: StatusCode, _: Version, headers: &HeaderMap, _: &http::Extens
 
 #[derive(Clone)]
 struct Front<R, D> {
+    gate: Gate,
     admission: Admission,
     router: R,
     /// The router behind request decompression and reply compression.
@@ -150,13 +157,26 @@ where
 {
     fn route(&mut self, request: Request) -> Answer<R, D> {
         let bounded = request.uri().path().starts_with("/v1/");
-        let headers = request.headers();
-        let compressed_reply = headers.get(ACCEPT_ENCODING).is_some_and(|value| {
+        // One pass over the few headers a request has, for the gate's count and the encodings,
+        // rather than a pass and a lookup for each name.
+        let (mut header_block_size, mut accept_encoding, mut content_encoding) = (0, None, None);
+        for (name, value) in request.headers() {
+            header_block_size += header_field_size(name, value);
+            if *name == ACCEPT_ENCODING {
+                accept_encoding.get_or_insert(value);
+            } else if *name == CONTENT_ENCODING {
+                content_encoding.get_or_insert(value);
+            }
+        }
+        if let Some(refusal) = self.gate.refusal(&request, header_block_size) {
+            return Either::Left(ready(Ok(refusal)));
+        }
+        let compressed_reply = accept_encoding.is_some_and(|value| {
             let asks =
                 |w: &[u8]| w.eq_ignore_ascii_case(b"gzip") || w.eq_ignore_ascii_case(b"zstd");
             value.as_bytes().windows(4).any(asks)
         });
-        let compressed_body = match headers.get(CONTENT_ENCODING).map(|value| value.as_bytes()) {
+        let compressed_body = match content_encoding.map(|value| value.as_bytes()) {
             None => false,
             Some(value) if value.eq_ignore_ascii_case(b"identity") => false,
             Some(value) if value.eq_ignore_ascii_case(b"gzip") => true,

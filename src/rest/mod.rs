@@ -29,7 +29,7 @@ use crate::{
     greeter::Greeter,
     metrics::Metrics,
     readiness::Readiness,
-    serving::{PortService, Sessions},
+    serving::{Draining, Gate, PortService, Sessions},
 };
 
 /// What the REST port's routes read: the domain, the readiness switch, the metrics (none
@@ -55,13 +55,13 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 }
 
 /// What a request gets once the server drains: 503 in the API's error shape.
-pub fn draining_refusal(_: &http::HeaderMap) -> axum::response::Response {
+fn draining_refusal(_: &http::HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     error::Refusal::Draining.into_response()
 }
 
 /// What a request whose headers are over the limit gets: 431 in the API's error shape.
-pub fn headers_too_large(_: &http::HeaderMap, limit: usize) -> axum::response::Response {
+fn headers_too_large(_: &http::HeaderMap, limit: usize) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     error::headers_too_large(limit).into_response()
 }
@@ -74,7 +74,7 @@ pub fn body_bytes_exhausted() -> Box<dyn std::error::Error + Send + Sync> {
 
 /// While draining, liveness stays 200 (the process is finishing its calls, not broken) and
 /// readiness answers its own `NOT_SERVING`.
-pub fn serves_while_draining(path: &str) -> bool {
+fn serves_while_draining(path: &str) -> bool {
     routes::HEALTH.iter().any(|route| route.path == path)
 }
 
@@ -114,12 +114,21 @@ pub fn router(
     state: AppState,
     config: &ServeConfig,
     token: Option<BearerToken>,
+    draining: Draining,
 ) -> impl PortService {
     let AppState { greeter, readiness, metrics, sessions, body_budget } = state;
     let calls = metrics.as_ref().map(metrics::RestCalls::new);
     let session = session_limits(&config.connections, sessions);
     let router = documented(greeter, readiness, token, metrics.as_ref(), session);
-    guard::guarded(router, &config.connections, config.rest.max_body_bytes, calls, body_budget)
+    let gate = Gate {
+        draining,
+        max_header_bytes: config.connections.max_header_bytes,
+        headers_too_large,
+        draining_refusal,
+        serves_while_draining,
+    };
+    let max_body_bytes = config.rest.max_body_bytes;
+    guard::guarded(router, &config.connections, max_body_bytes, calls, body_budget, gate)
 }
 
 /// The documented routes, with the token on the Greeter's and `/metrics` when given; the

@@ -1,17 +1,18 @@
 //! How a connection's watcher task tells the connection to close: gracefully (it fell silent,
 //! or the server drains) or at once (a request head overran its deadline). The connection
 //! checks for an order on every wake, which on HTTP/1.1 is every request, so the check is one
-//! atomic load and a waker registration that clones nothing when the task is the same (two
-//! tokio oneshots cost each request about 200 instructions: their cooperative budget and
-//! state checks).
+//! atomic load, with the task's waker registered once (two tokio oneshots cost each request
+//! about 200 instructions, their cooperative budget and state checks; `tokio::select!` over the
+//! connection and a registration on every wake, about 170).
 
 use std::{
-    future::poll_fn,
+    future::{Future, poll_fn},
+    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicU8, Ordering},
     },
-    task::{Context, Poll},
+    task::{Poll, Waker},
 };
 
 use futures_util::task::AtomicWaker;
@@ -50,26 +51,31 @@ impl Orders {
 }
 
 impl OrdersReceived {
-    /// The strongest order given so far, once there is one.
-    pub(super) async fn any(&self) -> CloseOrder {
-        poll_fn(|cx| self.poll_at_least(cx, CloseOrder::Gracefully)).await
-    }
-
-    /// Resolves once the connection is to be cut.
-    pub(super) async fn cut(&self) {
-        poll_fn(|cx| self.poll_at_least(cx, CloseOrder::Cut)).await;
-    }
-
-    fn poll_at_least(&self, cx: &mut Context<'_>, least: CloseOrder) -> Poll<CloseOrder> {
-        if let Some(order) = self.given(least) {
-            return Poll::Ready(order);
-        }
-        self.0.connection.register(cx.waker());
-        // An order given between the load and the registration woke no one: look again.
-        match self.given(least) {
-            Some(order) => Poll::Ready(order),
-            None => Poll::Pending,
-        }
+    /// Drives `connection` until it ends (`Ok`, with its output) or until an order of at least
+    /// `least` is given (`Err`, with the order), looking at the connection first, since nearly
+    /// every wake is for it. The task's waker is registered once, and again only if it changes:
+    /// on HTTP/1.1 every request wakes the task, and then costs one atomic load here.
+    pub(super) async fn serve_until<F: Future>(
+        &self,
+        mut connection: Pin<&mut F>,
+        least: CloseOrder,
+    ) -> Result<F::Output, CloseOrder> {
+        let mut registered: Option<Waker> = None;
+        poll_fn(move |cx| {
+            if let Poll::Ready(output) = connection.as_mut().poll(cx) {
+                return Poll::Ready(Ok(output));
+            }
+            if !registered.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+                self.0.connection.register(cx.waker());
+                registered = Some(cx.waker().clone());
+            }
+            // Looked at after the registration: an order given before it woke no one.
+            match self.given(least) {
+                Some(order) => Poll::Ready(Err(order)),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     fn given(&self, least: CloseOrder) -> Option<CloseOrder> {
@@ -86,18 +92,28 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_cut_outranks_a_graceful_close_and_wakes_the_connection() {
+    async fn an_order_ends_the_wait_and_a_cut_outranks_a_graceful_close() {
         let (orders, received) = close_orders();
         let waiting = tokio::spawn(async move {
-            let first = received.any().await;
-            received.cut().await;
-            (first, received.any().await)
+            let never = std::pin::pin!(std::future::pending::<()>());
+            let first = received.serve_until(never, CloseOrder::Gracefully).await;
+            let never = std::pin::pin!(std::future::pending::<()>());
+            let second = received.serve_until(never, CloseOrder::Cut).await;
+            (first, second)
         });
         tokio::task::yield_now().await;
         orders.give(CloseOrder::Gracefully);
         tokio::task::yield_now().await;
         orders.give(CloseOrder::Cut);
         orders.give(CloseOrder::Gracefully);
-        assert_eq!(waiting.await.unwrap(), (CloseOrder::Gracefully, CloseOrder::Cut));
+        let (first, second) = waiting.await.unwrap();
+        assert_eq!((first, second), (Err(CloseOrder::Gracefully), Err(CloseOrder::Cut)));
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_ends_first_gives_its_output() {
+        let (_orders, received) = close_orders();
+        let done = std::pin::pin!(async { 7 });
+        assert_eq!(received.serve_until(done, CloseOrder::Gracefully).await, Ok(7));
     }
 }

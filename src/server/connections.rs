@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     activity::{Activity, TrackedIo},
     close_order::{CloseOrder, close_orders},
-    head_watch::{HeadWatch, Watched},
+    head_watch::HeadWatch,
     layers::ServedPort,
 };
 use crate::{
@@ -324,7 +324,7 @@ where
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
     // HTTP/1.1's slow-header defence, kept by this connection's watcher (`head_watch`).
     let heads = (!http2).then(|| HeadWatch::new(activity.clone()));
-    let app = Watched { inner: port.app.clone(), heads: heads.clone() };
+    let app = port.app.for_connection(heads.clone());
     // On the heap: hyper's connection (both protocols' state machines) is tens of kilobytes,
     // which every move of the futures that hold it would copy.
     let mut connection = Box::pin(port.builder.serve_connection_with_upgrades(io, app));
@@ -366,22 +366,13 @@ where
             _ = ended => {}
         }
     });
-    // Biased: the connection first, since nearly every wake is for it.
-    tokio::select! {
-        biased;
-        result = connection.as_mut() => return result,
-        order = received.any() => {
-            if order == CloseOrder::Cut {
-                return Ok(());
-            }
-        }
+    match received.serve_until(connection.as_mut(), CloseOrder::Gracefully).await {
+        Ok(result) => return result,
+        Err(CloseOrder::Cut) => return Ok(()),
+        Err(CloseOrder::Gracefully) => {}
     }
     connection.as_mut().graceful_shutdown();
-    tokio::select! {
-        biased;
-        result = connection => result,
-        () = received.cut() => Ok(()),
-    }
+    received.serve_until(connection.as_mut(), CloseOrder::Cut).await.unwrap_or(Ok(()))
 }
 
 /// How long a connection closed when quiet must be so, once the server drains, to be closed.

@@ -5,10 +5,11 @@
 //! hyper's own defence arms a timer at the start of every request head: a boxed `Sleep`
 //! registered in tokio's timer wheel and taken out again, on every request of a keep-alive
 //! connection, about 1,400 instructions a request that HTTP/2, and so gRPC, never pays. Here
-//! a request costs a few counter updates: the connection's service ([`Watched`]) counts the
-//! heads it is handed and the replies it has produced, noting how many reads the socket
-//! ([`Activity`]) had made when the last reply was ready, and the connection's watcher task
-//! looks at the counters a few times per timeout ([`HeadWatch::overdue`]). Bytes read since the
+//! a request costs a few counter updates: the connection's service counts the heads it is
+//! handed ([`HeadWatch::head_taken`]) and the replies it has produced
+//! ([`HeadWatch::answered`]), noting how many reads the socket ([`Activity`]) had made when
+//! the last reply was ready, and the connection's watcher task looks at the counters a few
+//! times per timeout ([`HeadWatch::overdue`]). Bytes read since the
 //! last reply (or since the connection opened) while no request is being answered are the
 //! start of a head; the connection is overdue once such a head has stayed unfinished for the
 //! whole timeout, whether its bytes stalled or dripped. A slow request body is not cut here
@@ -18,18 +19,14 @@
 //! closes gracefully, since a graceful close waits for an unfinished head for ever.
 
 use std::{
-    future::Future,
-    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    task::{Context, Poll},
     time::Duration,
 };
 
 use axum::{http::StatusCode, response::Response};
-use hyper::{Request, body::Incoming};
 use tokio::time::Instant;
 
 use super::activity::Activity;
@@ -95,60 +92,24 @@ impl HeadWatch {
     }
 }
 
-/// A port's service on one connection, counting its heads and replies when the connection is
-/// HTTP/1.1 (on HTTP/2, `heads` is `None` and nothing is counted).
-#[derive(Clone)]
-pub(super) struct Watched<S> {
-    pub(super) inner: S,
-    pub(super) heads: Option<Arc<HeadWatch>>,
-}
-
-impl<S> hyper::service::Service<Request<Incoming>> for Watched<S>
-where
-    S: hyper::service::Service<Request<Incoming>, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = Answering<S::Future>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        if let Some(heads) = &self.heads {
-            // Only the connection's own task writes: no need for a read-modify-write.
-            let started = heads.started.load(Ordering::Relaxed);
-            heads.started.store(started.wrapping_add(1), Ordering::Relaxed);
-        }
-        Answering { inner: self.inner.call(request), heads: self.heads.clone() }
+impl HeadWatch {
+    /// hyper has handed a request (its head complete) to the connection's service. Only the
+    /// connection's own task writes the counters: no need for a read-modify-write.
+    pub(super) fn head_taken(&self) {
+        let started = self.started.load(Ordering::Relaxed);
+        self.started.store(started.wrapping_add(1), Ordering::Relaxed);
     }
-}
 
-pin_project_lite::pin_project! {
-    /// A request being answered; counted as answered once its reply's head is ready.
-    pub(super) struct Answering<F> {
-        #[pin]
-        inner: F,
-        heads: Option<Arc<HeadWatch>>,
-    }
-}
-
-impl<F, E> Future for Answering<F>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let reply = std::task::ready!(this.inner.poll(cx));
-        if let Some(heads) = this.heads.take() {
-            if matches!(&reply, Ok(response) if response.status() == StatusCode::SWITCHING_PROTOCOLS)
-            {
-                heads.upgraded.store(true, Ordering::Relaxed);
-            }
-            heads.reads_at_answer.store(heads.activity.reads(), Ordering::Relaxed);
-            let answered = heads.answered.load(Ordering::Relaxed);
-            heads.answered.store(answered.wrapping_add(1), Ordering::Relaxed);
+    /// The reply to the last head taken is ready (its head, at least): bytes read from now on,
+    /// while no request is being answered, are the start of the next head. After a 101 the
+    /// connection no longer carries HTTP, and nothing is watched.
+    pub(super) fn answered(&self, reply: &Response) {
+        if reply.status() == StatusCode::SWITCHING_PROTOCOLS {
+            self.upgraded.store(true, Ordering::Relaxed);
         }
-        Poll::Ready(reply)
+        self.reads_at_answer.store(self.activity.reads(), Ordering::Relaxed);
+        let answered = self.answered.load(Ordering::Relaxed);
+        self.answered.store(answered.wrapping_add(1), Ordering::Relaxed);
     }
 }
 

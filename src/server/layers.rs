@@ -1,84 +1,46 @@
 //! Layers both ports share, outermost first: a request id (`x-request-id`: the client's, or a
 //! new UUID; echoed on the response), a tracing span per request that carries the id when
 //! per-request DEBUG lines are on, a log line for each failed request (with its id),
-//! `x-served-by`, CORS (when origins are allowed), and, while the server drains, refusals and
-//! `Connection: close` on HTTP/1.1 replies. The lean profile leaves out the request id and the
-//! span.
+//! `x-served-by`, CORS (when origins are allowed), and, while the server drains,
+//! `Connection: close` on HTTP/1.1 replies (the refusals are each adapter's, through its gate:
+//! `serving::Gate`). The lean profile leaves out the request id and the span.
 //!
 //! Every request passes through here, on both ports alike, so nothing here may cost a request
 //! more than a bare server pays: no lock, no value whose clone touches a counter every core
 //! shares, and no span that no enabled event will use.
 
-use std::{
-    convert::Infallible,
-    sync::atomic::{AtomicBool, Ordering},
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{cell::RefCell, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
     http::{HeaderName, HeaderValue, Method, Request, StatusCode, Version, header::CONNECTION},
     response::Response,
 };
-use futures_util::future::Either;
 use hyper::body::Incoming;
-use std::future::{Ready, ready};
 use std::pin::Pin;
-use tower::{Service, ServiceBuilder};
+use tower::ServiceBuilder;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     trace::TraceLayer,
 };
 
+use super::head_watch::HeadWatch;
 use super::request_id::{REQUEST_ID, ensure_request_id};
 use crate::{
     config::{AccessConfig, Profile},
     facts::SERVED_BY,
-    serving::{BodyBudget, FinishReply, Finishing, PortService},
+    serving::{BodyBudget, Draining, FinishReply, Finishing, PortService},
 };
 
 /// How long a browser may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
 
-/// Whether the server is draining: set once, read by every request. A flag rather than the
-/// shutdown `CancellationToken`, whose clone locks a mutex all cores share; and one that lives
-/// as long as the process (a byte per server), so that requests hold it without a reference
-/// count that every core would bump.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Draining(&'static AtomicBool);
-
-impl Default for Draining {
-    fn default() -> Self {
-        Self(Box::leak(Box::new(AtomicBool::new(false))))
-    }
-}
-
-impl Draining {
-    pub(super) fn start(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    fn is_on(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-/// What a port is and how its requests are treated, for [`front`].
+/// What a port is and how its requests are treated, for [`port_front`].
 pub(super) struct PortSettings<'a> {
     pub(super) port: &'static str,
     pub(super) access: &'a AccessConfig,
+    /// Whether the server drains: HTTP/1.1 replies then carry `Connection: close`.
     pub(super) draining: Draining,
-    /// What a request gets once the server drains (503 on REST, UNAVAILABLE on gRPC), in the
-    /// shape its headers say it reads (on the gRPC port, gRPC's or Connect's).
-    pub(super) refusal: fn(&http::HeaderMap) -> Response,
-    /// The paths still served while draining: health and readiness, so that probes read
-    /// "alive, not ready" rather than an error.
-    pub(super) serves_while_draining: fn(&str) -> bool,
-    /// The largest header block a request may have, and what one over it gets (431 on REST,
-    /// RESOURCE_EXHAUSTED on gRPC), in the port's own error shape.
-    pub(super) max_header_bytes: usize,
-    pub(super) headers_too_large: fn(&http::HeaderMap, usize) -> Response,
     pub(super) server_name: &'a str,
     pub(super) profile: Profile,
     /// The request bytes both ports' bodies may hold (see `serving::BodyBudget`).
@@ -88,8 +50,8 @@ pub(super) struct PortSettings<'a> {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The shared layers around a port's service, served by hyper as they are: one front service
-/// (request id, reply front) that hyper calls by reference, around the optional span and CORS
-/// layers and the gate. A `ServiceBuilder` stack here cost a request a clone of every layer
+/// (request id, reply front) that each connection calls by reference, around the optional
+/// span and CORS layers. A `ServiceBuilder` stack here cost a request a clone of every layer
 /// (hyper's tower adapter clones the whole stack per request), a boxed future of its own and
 /// a move of the request through each layer: about 2,000 instructions a call, on both ports.
 pub(super) fn port_front(
@@ -97,18 +59,7 @@ pub(super) fn port_front(
     settings: PortSettings<'_>,
     bodies: BodyCounting,
 ) -> anyhow::Result<impl ServedPort> {
-    let PortSettings {
-        port,
-        access,
-        draining,
-        refusal,
-        serves_while_draining,
-        max_header_bytes,
-        headers_too_large,
-        server_name,
-        profile,
-        body_budget,
-    } = settings;
+    let PortSettings { port, access, draining, server_name, profile, body_budget } = settings;
     let cors = match access.cors_allow_origins.as_slice() {
         [] => None,
         origins => Some(cors(origins)?),
@@ -144,14 +95,7 @@ pub(super) fn port_front(
                 .layer(trace)
         }))
         .option_layer(cors)
-        .service(Gate {
-            inner,
-            draining,
-            refusal,
-            serves_while_draining,
-            max_header_bytes,
-            headers_too_large,
-        });
+        .service(inner);
     Ok(PortFront { inner, port, served_by, draining, request_ids, budget: body_budget, bodies })
 }
 
@@ -164,32 +108,52 @@ pub(super) struct BodyCounting {
     pub(super) exhausted: fn() -> BoxError,
 }
 
-/// What the accept loop serves: a port's front, as hyper calls it (by reference, no clone).
-pub(super) trait ServedPort:
-    hyper::service::Service<
-        Request<Incoming>,
-        Response = Response,
-        Error = Infallible,
-        Future: Send + 'static,
-    > + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-// The bounds again, as the blanket impl of a trait alias must restate them.
-impl<T> ServedPort for T where
-    T: hyper::service::Service<
+/// What the accept loop serves: a port's front, shared by every connection of the port, which
+/// gives each connection a service of its own.
+pub(super) trait ServedPort: Send + Sync + 'static {
+    type Connection: hyper::service::Service<
             Request<Incoming>,
             Response = Response,
             Error = Infallible,
             Future: Send + 'static,
-        > + Clone
-        + Send
-        + Sync
-        + 'static
-{
+        > + Send
+        + 'static;
+
+    /// The service of one connection; `heads` counts its requests when it is HTTP/1.1.
+    fn for_connection(&self, heads: Option<Arc<HeadWatch>>) -> Self::Connection;
+}
+
+impl<S: PortService + Sync> ServedPort for PortFront<S> {
+    type Connection = ConnectionFront<S>;
+
+    fn for_connection(&self, heads: Option<Arc<HeadWatch>>) -> ConnectionFront<S> {
+        ConnectionFront { front: RefCell::new(self.clone()), heads }
+    }
+}
+
+/// A port's front on one connection. hyper calls a connection's service by shared reference,
+/// and a tower service is called by exclusive one: a front shared by the connections would
+/// clone the whole stack of the port's services for every request (two reference counts
+/// bumped and dropped, and the copy; about 100 instructions a call). A connection's requests
+/// are taken one at a time, by its own task, so its own copy is borrowed instead.
+pub(super) struct ConnectionFront<S> {
+    front: RefCell<PortFront<S>>,
+    /// On HTTP/1.1, the connection's requests and replies, counted for the slow-header
+    /// defence (see `head_watch`).
+    heads: Option<Arc<HeadWatch>>,
+}
+
+impl<S: PortService> hyper::service::Service<Request<Incoming>> for ConnectionFront<S> {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<Finishing<S::Future, FrontOfReply>>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        if let Some(heads) = &self.heads {
+            heads.head_taken();
+        }
+        self.front.borrow_mut().call(request, self.heads.clone())
+    }
 }
 
 /// The server's name as a header value whose clones share nothing: made once per server and
@@ -203,50 +167,9 @@ fn static_header_value(server_name: &str) -> anyhow::Result<HeaderValue> {
     Ok(HeaderValue::from_static(name))
 }
 
-/// What is refused before it reaches the port's services: a request whose headers are over
-/// the limit, and, once the server drains, any new request (503 on REST, UNAVAILABLE on gRPC)
-/// so that clients move on to another server; health and readiness still answer then, with
-/// what they know.
-#[derive(Clone)]
-struct Gate<S> {
-    inner: S,
-    draining: Draining,
-    refusal: fn(&http::HeaderMap) -> Response,
-    serves_while_draining: fn(&str) -> bool,
-    max_header_bytes: usize,
-    headers_too_large: fn(&http::HeaderMap, usize) -> Response,
-}
-
-impl<S: PortService> Service<axum::extract::Request> for Gate<S> {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
-        if header_block_size(request.headers()) > self.max_header_bytes {
-            let refusal = (self.headers_too_large)(request.headers(), self.max_header_bytes);
-            return Either::Left(ready(Ok(refusal)));
-        }
-        if self.draining.is_on() && !(self.serves_while_draining)(request.uri().path()) {
-            Either::Left(ready(Ok((self.refusal)(request.headers()))))
-        } else {
-            Either::Right(self.inner.call(request))
-        }
-    }
-}
-
-/// A header block's size as HTTP/2 counts it (RFC 9113, section 6.5.2): each field's name and
-/// value and 32 bytes more, on HTTP/1.1 as on HTTP/2.
-pub(super) fn header_block_size(headers: &http::HeaderMap) -> usize {
-    headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 32).sum()
-}
-
 /// How far beyond `--max-header-bytes` the HTTP stack itself lets a header block go, so that
-/// [`Gate`] answers in the port's error shape; beyond this, the stack answers a bare 431.
+/// each port's gate (`serving::Gate`) answers in the port's error shape; beyond this, the
+/// stack answers a bare 431.
 pub(super) fn stack_header_limit(max_header_bytes: usize) -> usize {
     max_header_bytes.saturating_mul(2).saturating_add(8192)
 }
@@ -278,16 +201,15 @@ pub(super) struct PortFront<S> {
     bodies: BodyCounting,
 }
 
-impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S> {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<Finishing<S::Future, FrontOfReply>>>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+impl<S: PortService> PortFront<S> {
+    fn call(
+        &mut self,
+        request: Request<Incoming>,
+        heads: Option<Arc<HeadWatch>>,
+    ) -> Pin<Box<Finishing<S::Future, FrontOfReply>>> {
         // Boxed as it would be anyway (axum's `Body`), with the budget's count around it.
         let BodyCounting { most_per_body, exhausted } = self.bodies;
-        let mut request =
-            request.map(|body| Body::new(self.budget.count(body, most_per_body, exhausted)));
+        let mut request = request.map(|body| self.budget.guard(body, most_per_body, exhausted));
         // The lean profile has no request ids: not even the client's is read (a lookup by a
         // custom header name, on every call of both ports).
         let (request_id, echo_id) = if self.request_ids {
@@ -303,10 +225,11 @@ impl<S: PortService> hyper::service::Service<Request<Incoming>> for PortFront<S>
             request_id,
             echo_id,
             request_line: (request.method().clone(), request.uri().path_and_query().cloned()),
+            heads,
         };
         // Called at once, without `poll_ready`: a port's services are always ready (see
         // `PortService`), and a `Oneshot` would carry the request through the boxed future.
-        Box::pin(Finishing::new(self.inner.clone().call(request), Some(kept)))
+        Box::pin(Finishing::new(self.inner.call(request), Some(kept)))
     }
 }
 
@@ -320,6 +243,7 @@ pub(super) struct FrontOfReply {
     /// Whether the reply carries the request id back (the default profile).
     echo_id: bool,
     request_line: (Method, Option<http::uri::PathAndQuery>),
+    heads: Option<Arc<HeadWatch>>,
 }
 
 impl FinishReply for FrontOfReply {
@@ -344,6 +268,9 @@ impl FinishReply for FrontOfReply {
             } else {
                 tracing::warn!(port, request_id, %method, path, status, "request failed");
             }
+        }
+        if let Some(heads) = self.heads {
+            heads.answered(&response);
         }
         response
     }

@@ -26,7 +26,7 @@ use crate::{
     readiness::Readiness,
     rest::{self, AppState},
     runtime::Spread,
-    serving::Sessions,
+    serving::{Draining, Sessions},
 };
 
 /// The two bound listeners. Binding is separate from serving so that callers (tests,
@@ -79,8 +79,16 @@ pub async fn run(
     let token = config.access.bearer_token()?;
     let metrics =
         (config.profile == Profile::Default).then(|| Metrics::new(grpc::served_methods()));
-    let grpc_router =
-        grpc::router(greeter.clone(), health_service, config, token.clone(), metrics.clone())?;
+    // Set once the server drains; each port's gate refuses new requests from then on.
+    let draining = Draining::default();
+    let grpc_router = grpc::router(
+        greeter.clone(),
+        health_service,
+        config,
+        token.clone(),
+        metrics.clone(),
+        draining,
+    )?;
     let sessions = Sessions::default();
     let body_budget = crate::serving::BodyBudget::new(config.connections.max_body_bytes_held);
     let state = AppState {
@@ -90,29 +98,19 @@ pub async fn run(
         sessions: sessions.clone(),
         body_budget,
     };
-    let rest_router = rest::router(state, config, token.clone());
-    let draining = layers::Draining::default();
+    let rest_router = rest::router(state, config, token.clone(), draining);
     let name = config.server_name();
-    let settings = |port, refusal, serves_while_draining, headers_too_large| layers::PortSettings {
+    let settings = |port| layers::PortSettings {
         port,
         access: &config.access,
         draining,
-        refusal,
-        serves_while_draining,
-        max_header_bytes: config.connections.max_header_bytes,
-        headers_too_large,
         server_name: &name,
         profile: config.profile,
         body_budget,
     };
     let grpc_router = layers::port_front(
         grpc_router,
-        settings(
-            "grpc",
-            grpc::draining_refusal,
-            grpc::serves_while_draining,
-            grpc::headers_too_large,
-        ),
+        settings("grpc"),
         layers::BodyCounting {
             most_per_body: config.grpc.max_message_bytes,
             exhausted: grpc::body_bytes_exhausted,
@@ -120,12 +118,7 @@ pub async fn run(
     )?;
     let rest_router = layers::port_front(
         rest_router,
-        settings(
-            "rest",
-            rest::draining_refusal,
-            rest::serves_while_draining,
-            rest::headers_too_large,
-        ),
+        settings("rest"),
         layers::BodyCounting {
             most_per_body: config.rest.max_body_bytes,
             exhausted: rest::body_bytes_exhausted,

@@ -7,7 +7,8 @@
 //!
 //! The first [`FREE_BYTES_PER_BODY`] of each body are not counted, so that the calls that
 //! carry small messages (nearly all) touch no counter shared by every core; what they can hold
-//! is bounded by the calls in flight (`--max-in-flight`) instead. Past them, a body's bytes
+//! is bounded by the calls in flight (`--max-in-flight`) instead; a body that declares a length
+//! within them is not even wrapped. Past them, a body's bytes
 //! are counted as they arrive, at most the port's body limit per body (a long client stream
 //! holds no more than one message at a time), and given back when the body ends or is dropped.
 
@@ -52,6 +53,26 @@ impl BodyBudget {
         exhausted: fn() -> BoxError,
     ) -> Counted<B> {
         Counted { body, budget: *self, most_per_body, exhausted, received: 0, charged: 0 }
+    }
+
+    /// `body` as the port's handlers read it: counted as [`count`](Self::count) counts it,
+    /// unless its declared length is within the free bytes, when there is nothing to count and
+    /// it is not wrapped at all (HTTP/1.1 reads no more than a `Content-Length`, and HTTP/2
+    /// resets a stream whose data overruns it).
+    pub fn guard<B>(
+        &self,
+        body: B,
+        most_per_body: usize,
+        exhausted: fn() -> BoxError,
+    ) -> axum::body::Body
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match body.size_hint().upper() {
+            Some(length) if length <= FREE_BYTES_PER_BODY as u64 => axum::body::Body::new(body),
+            _ => axum::body::Body::new(self.count(body, most_per_body, exhausted)),
+        }
     }
 
     /// The bytes counted now, over every body.

@@ -1,18 +1,20 @@
 //! What serving a request takes on either port, below both protocol adapters and the server
 //! that wires them (named `serving`, not `port`, which read as a TCP port): the shape of a
-//! port's service, and admission (load shedding and deadlines),
-//! which both ports apply alike, the future that finishes a reply on its way out, and the
+//! port's service, the gate (header limit and drain) and admission (load shedding and
+//! deadlines), which both ports apply alike, the future that finishes a reply on its way out, and the
 //! sessions (WebSocket) that outlive their HTTP exchange, and the budget of request bytes both
 //! ports' bodies count against.
 
 mod admission;
 mod body_budget;
 mod finishing;
+mod gate;
 mod sessions;
 
 pub use admission::{Admission, Admitted, Refused};
 pub use body_budget::{BodyBudget, BodyBytesExhausted, Counted, FREE_BYTES_PER_BODY};
 pub use finishing::{FinishReply, Finishing};
+pub use gate::{Draining, Gate, header_block_size, header_field_size};
 pub use sessions::{Session, Sessions};
 
 /// What a call shed for load is told, on both ports (503 on REST, UNAVAILABLE on gRPC).
