@@ -126,7 +126,7 @@ pub(super) async fn serve<A: ServedPort>(
     }
     // Draining: the listener stays open while the connections of every port finish, and what
     // still arrives is accepted and refused at the HTTP level (503 / UNAVAILABLE, except
-    // health and readiness; see `layers::RefuseWhenDraining`). Closing it at once would reset
+    // health and readiness; see `serving::Gate`). Closing it at once would reset
     // connections the kernel had already completed, which a client cannot tell from a call
     // cut mid-way.
     let deadline = tokio::time::sleep(drain_deadline);
