@@ -46,8 +46,9 @@ const OPEN_SERVICES: [&str; 3] = [
 /// The gate (header limit, drain), the guard and the call's metrics around every gRPC service,
 /// as one plain service over the services' router, with the other protocols of the port
 /// translated in front by content type (`content_types`): gRPC-Web (tonic-web), Connect, and
-/// the JSON codec of each. No layer boxes anything per plain gRPC or gRPC-Web call (layers added with `Router::layer` and `from_fn` boxed and
-/// cloned several times a call); plain gRPC skips every translation.
+/// the JSON codec of each. No layer boxes anything per plain gRPC or gRPC-Web call (layers
+/// added with `Router::layer` and `from_fn` boxed and cloned several times a call); plain gRPC
+/// skips every translation.
 pub(super) fn guard(
     router: Router,
     limits: &ConnectionLimits,

@@ -34,7 +34,7 @@ pub(super) struct Activity {
 
 /// Adds one to a counter that only the connection's own task writes: no need for an atomic
 /// read-modify-write.
-fn bump(counter: &AtomicU64) {
+pub(super) fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 

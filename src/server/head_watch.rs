@@ -29,7 +29,7 @@ use std::{
 use axum::{http::StatusCode, response::Response};
 use tokio::time::Instant;
 
-use super::activity::Activity;
+use super::activity::{Activity, bump};
 
 /// How many times per timeout the watcher looks: an overdue connection is cut between the
 /// timeout and an eighth of it later.
@@ -90,14 +90,10 @@ impl HeadWatch {
             }
         }
     }
-}
 
-impl HeadWatch {
-    /// hyper has handed a request (its head complete) to the connection's service. Only the
-    /// connection's own task writes the counters: no need for a read-modify-write.
+    /// hyper has handed a request (its head complete) to the connection's service.
     pub(super) fn head_taken(&self) {
-        let started = self.started.load(Ordering::Relaxed);
-        self.started.store(started.wrapping_add(1), Ordering::Relaxed);
+        bump(&self.started);
     }
 
     /// The reply to the last head taken is ready (its head, at least): bytes read from now on,
@@ -108,8 +104,7 @@ impl HeadWatch {
             self.upgraded.store(true, Ordering::Relaxed);
         }
         self.reads_at_answer.store(self.activity.reads(), Ordering::Relaxed);
-        let answered = self.answered.load(Ordering::Relaxed);
-        self.answered.store(answered.wrapping_add(1), Ordering::Relaxed);
+        bump(&self.answered);
     }
 }
 

@@ -8,9 +8,9 @@
 //! The first [`FREE_BYTES_PER_BODY`] of each body are not counted, so that the calls that
 //! carry small messages (nearly all) touch no counter shared by every core; what they can hold
 //! is bounded by the calls in flight (`--max-in-flight`) instead; a body that declares a length
-//! within them is not even wrapped. Past them, a body's bytes
-//! are counted as they arrive, at most the port's body limit per body (a long client stream
-//! holds no more than one message at a time), and given back when the body ends or is dropped.
+//! within them is not even wrapped. Past them, a body's bytes are counted as they arrive, at
+//! most the port's body limit per body (a long client stream holds no more than one message at
+//! a time), and given back when the body ends or is dropped.
 
 use std::{
     pin::Pin,
