@@ -209,6 +209,26 @@ async fn streams_compare_grpc_ndjson_sse_and_connect() {
     assert_every_call_succeeded(&rows);
 }
 
+/// 64 streams of 100 greetings in flight on one HTTP/2 connection, in JSON and protobuf, every
+/// reply checked: the connection stays open under an `h2` client's guard against floods of
+/// small DATA frames, which closed it when each JSON greeting was a frame of its own.
+#[tokio::test]
+async fn many_streams_in_flight_on_one_connection_all_succeed() {
+    let (ok, stdout, stderr) = compare(&[
+        "--cells",
+        "grpc,rest-json-h2,connect-json-h2,connect-proto-h2",
+        "--workloads",
+        "stream-100",
+        "--concurrency",
+        "64",
+        "--format",
+        "json",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    assert_every_call_succeeded(&measurements(&stdout));
+}
+
 #[tokio::test]
 async fn chats_compare_grpc_bidi_streams_and_websockets_over_both_http_versions() {
     let (ok, stdout, stderr) =
