@@ -56,6 +56,19 @@ impl CallError {
         Self::Transport(format!("{context}: {error}"))
     }
 
+    /// A transport failure with every cause the error carries: hyper's errors say only what
+    /// failed ("error reading a body from connection"), their causes why (the peer's GOAWAY and
+    /// its reason).
+    pub(crate) fn transport_with_causes(context: &str, error: impl std::error::Error) -> Self {
+        let mut text = format!("{context}: {error}");
+        let mut cause = error.source();
+        while let Some(error) = cause {
+            text.push_str(&format!(": {error}"));
+            cause = error.source();
+        }
+        Self::Transport(text)
+    }
+
     /// Whether the server said it has no such method or route (UNIMPLEMENTED, 404, 405, or
     /// 501, which a gateway in front of gRPC answers for UNIMPLEMENTED), or does not speak the
     /// cell's media type (415: a gRPC server asked for Connect).
@@ -177,6 +190,36 @@ impl Expected {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error that says what failed, with a cause that says why, as hyper's do.
+    #[derive(Debug)]
+    struct ReadFailed(std::io::Error);
+
+    impl std::fmt::Display for ReadFailed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("error reading a body from connection")
+        }
+    }
+
+    impl std::error::Error for ReadFailed {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_transport_failure_names_its_causes() {
+        let cause = std::io::Error::other("the peer sent GOAWAY: too_many_data_frames");
+        let CallError::Transport(text) =
+            CallError::transport_with_causes("REST body", ReadFailed(cause))
+        else {
+            panic!("a transport failure");
+        };
+        assert_eq!(
+            text,
+            "REST body: error reading a body from connection: the peer sent GOAWAY: too_many_data_frames"
+        );
+    }
 
     #[test]
     fn replies_are_checked_against_the_domain() {

@@ -203,14 +203,17 @@ impl RestClient {
             RestTransport::Http1 { client, .. } => client
                 .request(request)
                 .await
-                .map_err(|error| CallError::transport("REST", error))?,
+                .map_err(|error| CallError::transport_with_causes("REST", error))?,
             RestTransport::Http2(connections) => {
                 let connection = connections.next();
-                connection.ready().await.map_err(|error| CallError::transport("REST", error))?;
+                connection
+                    .ready()
+                    .await
+                    .map_err(|error| CallError::transport_with_causes("REST", error))?;
                 connection
                     .call(request)
                     .await
-                    .map_err(|error| CallError::transport("REST", error))?
+                    .map_err(|error| CallError::transport_with_causes("REST", error))?
             }
         };
         let status = response.status();
@@ -219,7 +222,7 @@ impl RestClient {
             .into_body()
             .collect()
             .await
-            .map_err(|error| CallError::transport("REST body", error))?
+            .map_err(|error| CallError::transport_with_causes("REST body", error))?
             .to_bytes();
         if status != http::StatusCode::OK {
             return Err(CallError::Rest { status, body: String::from_utf8_lossy(&body).into() });
