@@ -1,5 +1,5 @@
 //! An operator asks compare how many calls a second each protocol serves within a latency
-//! objective (`--slo p99=20ms`), or walks the offered rate up a schedule
+//! objective (`--slo p99=100ms`), or walks the offered rate up a schedule
 //! (`--rate step:START..END+STEP@DURATION`) to draw latency against load.
 
 use serde_json::Value;
@@ -25,13 +25,15 @@ fn measurements(stdout: &str) -> Vec<Value> {
     output["measurements"].as_array().unwrap().clone()
 }
 
+// The objectives here are far above loopback's latency: these tests check the search, not the
+// speed, and at 20 ms a shared machine's stalls (tens of ms) once failed every confirmation run.
 #[tokio::test]
 async fn a_search_finds_each_cells_capacity_and_shows_every_step() {
     let (ok, stdout, stderr) = compare(&[
         "--cells",
         "grpc,rest-json-h1",
         "--slo",
-        "p99=20ms",
+        "p99=100ms",
         "--slo-step-duration",
         "0.5",
         "--format",
@@ -40,13 +42,13 @@ async fn a_search_finds_each_cells_capacity_and_shows_every_step() {
     .await;
     assert!(ok, "{stderr}");
     let output: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(output["run"]["settings"]["slo"]["objective"], "p99<=20ms");
+    assert_eq!(output["run"]["settings"]["slo"]["objective"], "p99<=100ms");
     let rows = measurements(&stdout);
     assert_eq!(rows.len(), 2, "one row per cell: {stdout}");
     for row in &rows {
         let cell = row["cell"].as_str().unwrap();
         let capacity = &row["capacity"];
-        assert_eq!(capacity["objective"], "p99<=20ms", "{cell}");
+        assert_eq!(capacity["objective"], "p99<=100ms", "{cell}");
         let served = capacity["calls_per_s"]
             .as_f64()
             .unwrap_or_else(|| panic!("{cell}: no capacity found: {}", capacity["unmet"]));
@@ -54,7 +56,7 @@ async fn a_search_finds_each_cells_capacity_and_shows_every_step() {
         assert!(steps.len() >= 3, "{cell}: a probe's half, then growth and bisection: {steps:?}");
         let offered = |step: &Value| step["offered_per_s"].as_f64().unwrap();
         // The capacity is a rate that held over a confirmation run, three steps long: no call
-        // failed, the calls offered were made, and p99 was within 20 ms.
+        // failed, the calls offered were made, and p99 was within 100 ms.
         let confirmation = |step: &&Value| step["confirmation"] == true;
         let at = steps
             .iter()
@@ -65,7 +67,7 @@ async fn a_search_finds_each_cells_capacity_and_shows_every_step() {
         assert!(at["calls"].as_f64().unwrap() >= 0.98 * served * 1.5, "3 steps of 0.5 s: {at}");
         assert_eq!(at["errors"], 0, "{cell}: {at}");
         assert!(at["achieved_per_s"].as_f64().unwrap() >= 0.98 * served, "{cell}: {at}");
-        assert!(at["p99_us"].as_u64().unwrap() <= 20_000, "{cell}: {at}");
+        assert!(at["p99_us"].as_u64().unwrap() <= 100_000, "{cell}: {at}");
         assert_eq!(capacity["p99_us"], at["p99_us"], "{cell}");
         // No confirmation run above it held, and a rate above it missed: the search bracketed
         // it (a short step above it may have met, then failed its confirmation).
@@ -88,20 +90,20 @@ async fn the_table_and_the_verdict_say_what_each_cell_serves_within_the_objectiv
         "--cells",
         "grpc,rest-json-h1",
         "--slo",
-        "p99=20ms",
+        "p99=100ms",
         "--slo-step-duration",
         "0.5",
     ])
     .await;
     assert!(ok, "{stderr}");
-    assert!(stdout.lines().next().unwrap().contains("calls/s at p99<=20ms"), "{stdout}");
+    assert!(stdout.lines().next().unwrap().contains("calls/s at p99<=100ms"), "{stdout}");
     let verdict = stdout
         .lines()
-        .find(|line| line.contains("At p99 ≤ 20ms and 8 in flight, "))
+        .find(|line| line.contains("At p99 ≤ 100ms and 8 in flight, "))
         .unwrap_or_else(|| panic!("no capacity verdict: {stdout}"));
     assert!(verdict.contains(" serves ") && verdict.contains("calls/s"), "{verdict}");
     assert!(verdict.contains("grpc") && verdict.contains("rest-json-h1"), "{verdict}");
-    assert!(stdout.contains("capacity at p99<=20ms"), "the load line names the search: {stdout}");
+    assert!(stdout.contains("capacity at p99<=100ms"), "the load line names the search: {stdout}");
 }
 
 #[tokio::test]
