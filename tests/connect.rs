@@ -320,8 +320,8 @@ async fn a_server_stream_ends_with_an_end_of_stream_message_holding_any_error() 
     assert_eq!(messages[1], (2, b"{}".to_vec()));
 }
 
-/// The DATA frames of one Connect stream of `count` greetings, in `media`, read with the `h2`
-/// crate (each `data()` is one frame), and the bytes they carried.
+/// How many DATA frames the reply to one Connect stream request (`body`, in `media`) came in,
+/// read with the `h2` crate (each `data()` is one frame), and the bytes they carried.
 async fn stream_frames(server: &TestServer, media: &str, body: Vec<u8>) -> (usize, Vec<u8>) {
     let tcp = tokio::net::TcpStream::connect(server.grpc_addr).await.unwrap();
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();

@@ -180,9 +180,8 @@ mod tests {
         })
     }
 
-    async fn frames(body: Body) -> Vec<Result<Bytes, String>> {
+    async fn frames(mut body: Body) -> Vec<Result<Bytes, String>> {
         use http_body_util::BodyExt as _;
-        let mut body = body;
         let mut frames = Vec::new();
         while let Some(frame) = body.frame().await {
             frames.push(frame.map(|f| f.into_data().unwrap()).map_err(|e| e.to_string()));

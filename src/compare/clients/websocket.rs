@@ -54,8 +54,8 @@ pub(crate) async fn chat_over_http2(
     count: u32,
     expected: &Expected,
 ) -> Result<ServedBy, CallError> {
-    fn failed(error: impl std::fmt::Display) -> CallError {
-        CallError::transport("WebSocket over HTTP/2", error)
+    fn failed(error: impl std::error::Error) -> CallError {
+        CallError::transport_with_causes("WebSocket over HTTP/2", error)
     }
     let mut request = http::Request::connect(format!("http://{authority}{}", routes::CHAT.path))
         .header(http::header::SEC_WEBSOCKET_VERSION, "13")
