@@ -37,6 +37,9 @@ install_python_tools() {
 
 # Node packages the tests drive (Connect-ES, Redocly's linter), from tests/node's lock file.
 install_node_tools() {
+    if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then
+        APT_PACKAGES=(nodejs npm) install_apt_packages
+    fi
     if ! command -v npm >/dev/null; then
         echo "test.sh: npm is missing: the tests in tests/node_clients.rs will fail" >&2
         return

@@ -5,7 +5,13 @@ use clap::{Parser, Subcommand};
 use crate::{compare::CompareConfig, config::ServeConfig, telemetry::LogFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "rpc-vs-rest", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "rpc-vs-rest",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    after_help = crate::durations::HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -22,11 +28,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the Greeter over gRPC and REST (the default).
+    #[command(after_help = crate::durations::HELP)]
     Serve(Box<ServeConfig>),
 
     /// Print the OpenAPI document of the REST API (what `/openapi.json` serves).
     Openapi,
 
     /// Compare gRPC and REST on the same workloads (starts its own server unless given targets).
+    #[command(after_help = crate::durations::HELP)]
     Compare(Box<CompareConfig>),
 }

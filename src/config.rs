@@ -25,10 +25,11 @@ pub struct ServeConfig {
     #[arg(
         long,
         env = "RPC_VS_REST_SHUTDOWN_TIMEOUT",
-        value_name = "SECONDS",
-        default_value_t = 10
+        value_name = "DURATION",
+        value_parser = crate::durations::seconds_or_unit,
+        default_value = "10s"
     )]
-    pub shutdown_timeout: u64,
+    pub shutdown_timeout: Duration,
 
     #[command(flatten)]
     pub connections: ConnectionLimits,
@@ -107,7 +108,7 @@ impl ServeConfig {
     }
 
     pub fn shutdown_deadline(&self) -> Duration {
-        Duration::from_secs(self.shutdown_timeout)
+        self.shutdown_timeout
     }
 
     /// Loopback, free ports and default limits: what tests and `compare` start.
@@ -187,21 +188,28 @@ pub struct ConnectionLimits {
     #[arg(long, env = "RPC_VS_REST_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
 
-    /// Seconds a client has to send its first bytes; on HTTP/1.1, also how long bytes may
+    /// How long a client has to send its first bytes; on HTTP/1.1, also how long bytes may
     /// trickle in without completing a request's headers (while nothing is being answered)
     /// before the connection is cut.
     #[arg(
         long,
         env = "RPC_VS_REST_HEADER_READ_TIMEOUT",
-        value_name = "SECONDS",
-        default_value_t = 10
+        value_name = "DURATION",
+        value_parser = crate::durations::seconds_or_unit,
+        default_value = "10s"
     )]
-    pub header_read_timeout: u64,
+    pub header_read_timeout: Duration,
 
-    /// Seconds a connection may pass without a byte in either direction before it is closed
+    /// How long a connection may pass without a byte in either direction before it is closed
     /// (gracefully: in-flight work is not cut). Long-lived idle streams need client pings.
-    #[arg(long, env = "RPC_VS_REST_IDLE_TIMEOUT", value_name = "SECONDS", default_value_t = 10)]
-    pub idle_timeout: u64,
+    #[arg(
+        long,
+        env = "RPC_VS_REST_IDLE_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = crate::durations::seconds_or_unit,
+        default_value = "10s"
+    )]
+    pub idle_timeout: Duration,
 
     /// Most open connections per port; connections beyond it are closed at once.
     #[arg(long, env = "RPC_VS_REST_MAX_CONNECTIONS", default_value_t = 4096)]
@@ -219,27 +227,33 @@ pub struct ConnectionLimits {
     #[arg(long, env = "RPC_VS_REST_MAX_BODY_BYTES_HELD", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes_held: usize,
 
-    /// Seconds the server waits on a client. A unary call must be answered within it (504 /
+    /// How long the server waits on a client. A unary call must be answered within it (504 /
     /// DEADLINE_EXCEEDED; a gRPC client's shorter `grpc-timeout` wins). A stream the client
     /// sends (a gRPC client or bidi stream, the WebSocket chat) must bring its next message, or
     /// its end, within it of the previous one: otherwise the call ends with DEADLINE_EXCEEDED
     /// (WebSocket: an error message, then Close 1008). Replies the server streams are not
     /// timed by it.
-    #[arg(long, env = "RPC_VS_REST_REQUEST_TIMEOUT", value_name = "SECONDS", default_value_t = 30)]
-    pub request_timeout: u64,
+    #[arg(
+        long,
+        env = "RPC_VS_REST_REQUEST_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = crate::durations::seconds_or_unit,
+        default_value = "30s"
+    )]
+    pub request_timeout: Duration,
 }
 
 impl ConnectionLimits {
     pub fn header_read_timeout(&self) -> Duration {
-        Duration::from_secs(self.header_read_timeout)
+        self.header_read_timeout
     }
 
     pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.idle_timeout)
+        self.idle_timeout
     }
 
     pub fn request_timeout(&self) -> Duration {
-        Duration::from_secs(self.request_timeout)
+        self.request_timeout
     }
 }
 
@@ -337,19 +351,20 @@ pub struct TlsConfig {
     #[arg(long, env = "RPC_VS_REST_TLS_CLIENT_CA", value_name = "PATH", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 
-    /// Seconds a client has to complete the TLS handshake.
+    /// How long a client has to complete the TLS handshake.
     #[arg(
         long,
         env = "RPC_VS_REST_TLS_HANDSHAKE_TIMEOUT",
-        value_name = "SECONDS",
-        default_value_t = 10
+        value_name = "DURATION",
+        value_parser = crate::durations::seconds_or_unit,
+        default_value = "10s"
     )]
-    pub tls_handshake_timeout: u64,
+    pub tls_handshake_timeout: Duration,
 }
 
 impl TlsConfig {
     pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_secs(self.tls_handshake_timeout)
+        self.tls_handshake_timeout
     }
 }
 
@@ -363,7 +378,7 @@ mod defaults_tests {
         assert_eq!(config.grpc_addr, SocketAddr::from(([0, 0, 0, 0], 50051)));
         assert_eq!(config.rest_addr, SocketAddr::from(([0, 0, 0, 0], 8080)));
         assert_eq!(config.connections.max_in_flight, 1024);
-        assert_eq!(config.tls.tls_handshake_timeout, 10);
+        assert_eq!(config.tls.tls_handshake_timeout, Duration::from_secs(10));
         assert_eq!(config.rest.max_body_bytes, DEFAULT_MAX_MESSAGE_BYTES);
         assert!(config.access.auth_token.is_none() && !config.print_addresses);
         let loopback = ServeConfig::loopback();

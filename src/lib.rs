@@ -24,7 +24,8 @@
 //! - [`auth`]: the optional bearer token both ports check.
 //! - [`facts`]: what the server states and `compare` reads: the `x-served-by` header, the
 //!   bound addresses.
-//! - [`cli`], [`config`], [`telemetry`]: the command line, settings and logging.
+//! - [`cli`], [`config`], [`durations`], [`telemetry`]: the command line, settings, the
+//!   durations flags take, and logging.
 //! - `fuzzing` (hidden): the entry points the fuzz targets and the corpus replay share.
 
 pub mod allocator;
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod connect;
+pub mod durations;
 pub mod facts;
 /// The entry points the fuzz targets (`fuzz/`) and the corpus replay (`tests/fuzz_corpus.rs`)
 /// share: one per parser, bytes in. Not an API.

@@ -26,7 +26,7 @@ fn assert_every_call_succeeded(rows: &[Value]) {
 async fn compare(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
         .arg("compare")
-        .args(["--warmup", "0.2", "--duration", "0.5"])
+        .args(["--warmup", "200ms", "--duration", "500ms"])
         .args(args)
         .output()
         .await
@@ -99,6 +99,54 @@ async fn compare_refuses_unknown_cells_clearly() {
     let (ok, _, stderr) = compare(&["--cells", "soap"]).await;
     assert!(!ok);
     assert!(stderr.contains("unknown cell \"soap\""), "{stderr}");
+}
+
+/// A user types durations as wrk, oha, ghz and h2load take them: with a unit, or bare seconds.
+#[tokio::test]
+async fn durations_take_units_and_a_bare_number_is_seconds() {
+    let run = |warmup: &'static str, duration: &'static str| async move {
+        let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+            .args(["compare", "--cells", "rest-json-h1", "--workloads", "unary"])
+            .args(["--concurrency", "1", "--format", "json"])
+            .args(["--warmup", warmup, "--duration", duration])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "--warmup {warmup} --duration {duration}: {stderr}");
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let settings = &report["run"]["settings"];
+        (
+            settings["warmup_seconds"].as_f64().unwrap(),
+            settings["duration_seconds"].as_f64().unwrap(),
+        )
+    };
+    assert_eq!(run("100ms", "0.3s").await, (0.1, 0.3));
+    assert_eq!(run("0", "0.25").await, (0.0, 0.25));
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+        .args(["compare", "--duration", "10x"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("\"10x\" is not a duration") && stderr.contains("500ms, 10s, 2m"),
+        "{stderr}"
+    );
+    for subcommand in ["compare", "serve"] {
+        let help = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+            .args([subcommand, "--help"])
+            .output()
+            .await
+            .unwrap();
+        let help = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            help.contains("Durations take a unit: 250us, 500ms, 10s, 2m"),
+            "{subcommand}: {help}"
+        );
+    }
 }
 
 #[tokio::test]

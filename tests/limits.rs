@@ -66,7 +66,9 @@ async fn healthy_call_succeeds(server: &TestServer) {
 
 #[tokio::test]
 async fn a_rest_request_over_the_timeout_gets_504_deadline_exceeded() {
-    let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
+    let server =
+        TestServer::spawn_with(config(|c| c.connections.request_timeout = Duration::from_secs(1)))
+            .await;
     let started = Instant::now();
     let mut socket = stuck_rest_request(server.rest_addr).await;
     let (response, _) = read_until_closed(&mut socket, Duration::from_secs(5)).await;
@@ -88,7 +90,9 @@ async fn a_grpc_call_past_the_clients_grpc_timeout_gets_deadline_exceeded() {
 
 #[tokio::test]
 async fn a_grpc_call_past_the_servers_timeout_gets_deadline_exceeded() {
-    let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
+    let server =
+        TestServer::spawn_with(config(|c| c.connections.request_timeout = Duration::from_secs(1)))
+            .await;
     let response = stuck_grpc_call(&server, None).send().await.unwrap();
     assert_eq!(response.headers()["grpc-status"], "4", "{response:?}");
 }
@@ -106,7 +110,9 @@ fn names_paced(every: Duration, until: Duration) -> impl futures_util::Stream<It
 
 #[tokio::test]
 async fn a_bidi_stream_whose_client_falls_silent_ends_with_deadline_exceeded() {
-    let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
+    let server =
+        TestServer::spawn_with(config(|c| c.connections.request_timeout = Duration::from_secs(1)))
+            .await;
     let (send, requests) = tokio::sync::mpsc::channel(1);
     let requests = tokio_stream::wrappers::ReceiverStream::new(requests);
     let mut client = server.grpc_client().await;
@@ -128,7 +134,9 @@ async fn a_bidi_stream_whose_client_falls_silent_ends_with_deadline_exceeded() {
 
 #[tokio::test]
 async fn a_bidi_stream_that_keeps_sending_outlives_the_request_timeout() {
-    let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
+    let server =
+        TestServer::spawn_with(config(|c| c.connections.request_timeout = Duration::from_secs(1)))
+            .await;
     let requests = names_paced(Duration::from_millis(300), Duration::from_millis(2500));
     let started = Instant::now();
     let replies = server.grpc_client().await.say_hello_bidi_stream(requests).await.unwrap();
@@ -141,7 +149,9 @@ async fn a_bidi_stream_that_keeps_sending_outlives_the_request_timeout() {
 #[tokio::test]
 async fn a_websocket_chat_whose_client_falls_silent_gets_deadline_exceeded_and_close_1008() {
     use tokio_tungstenite::{connect_async, tungstenite::Message};
-    let server = TestServer::spawn_with(config(|c| c.connections.request_timeout = 1)).await;
+    let server =
+        TestServer::spawn_with(config(|c| c.connections.request_timeout = Duration::from_secs(1)))
+            .await;
     let url = format!("ws://{}/v1/greeter/chat", server.rest_addr);
     let (mut socket, _) = connect_async(&url).await.unwrap();
     socket.send(Message::text(r#"{"name":"Ada"}"#)).await.unwrap();
@@ -215,7 +225,10 @@ async fn oversized_http1_headers_get_431_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn slowloris_and_silent_connections_are_closed_on_both_ports() {
-    let server = TestServer::spawn_with(config(|c| c.connections.header_read_timeout = 1)).await;
+    let server = TestServer::spawn_with(config(|c| {
+        c.connections.header_read_timeout = Duration::from_secs(1)
+    }))
+    .await;
     for addr in [server.rest_addr, server.grpc_addr] {
         let started = Instant::now();
         let mut silent = TcpStream::connect(addr).await.unwrap();
@@ -245,8 +258,8 @@ async fn slowloris_and_silent_connections_are_closed_on_both_ports() {
 #[tokio::test]
 async fn an_unfinished_head_is_cut_in_time_whether_it_stalls_or_drips() {
     let server = TestServer::spawn_with(config(|c| {
-        c.connections.header_read_timeout = 2;
-        c.connections.idle_timeout = 2;
+        c.connections.header_read_timeout = Duration::from_secs(2);
+        c.connections.idle_timeout = Duration::from_secs(2);
     }))
     .await;
     let head = b"GET /v1/greeter/hello/x HTTP/1.1\r\nHost: a\r\n";
@@ -299,7 +312,9 @@ async fn an_unfinished_head_is_cut_in_time_whether_it_stalls_or_drips() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let server = TestServer::spawn_with(config(|c| c.connections.idle_timeout = 1)).await;
+    let server =
+        TestServer::spawn_with(config(|c| c.connections.idle_timeout = Duration::from_secs(1)))
+            .await;
     let mut socket = TcpStream::connect(server.rest_addr).await.unwrap();
     socket.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n").await.unwrap();
     let started = Instant::now();

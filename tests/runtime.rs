@@ -101,7 +101,7 @@ async fn per_core_serves_both_ports_from_every_runtime() {
 #[tokio::test]
 async fn per_core_drains_on_sigterm_letting_the_call_in_flight_finish() {
     let mut server =
-        Binary::start(&["--runtime", "per-core", "--shutdown-timeout", "3"], &[]).await;
+        Binary::start(&["--runtime", "per-core", "--shutdown-timeout", "3s"], &[]).await;
     let url = format!("http://{}", server.grpc_addr);
     // Calls on as many connections as runtimes, so that one is on a runtime of its own thread.
     let mut held = Vec::new();

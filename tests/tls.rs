@@ -65,7 +65,7 @@ impl Pki {
         if mutual {
             config.tls.tls_client_ca = Some(self.path("ca.pem"));
         }
-        config.tls.tls_handshake_timeout = 1;
+        config.tls.tls_handshake_timeout = Duration::from_secs(1);
         config
     }
 

@@ -126,7 +126,7 @@ async fn sigterm_mid_chat_answers_what_was_sent_then_closes_with_1001() {
 async fn sessions_that_answer_or_send_pings_outlive_the_idle_timeout() {
     let Some(python) = tools::require_python_with("websockets") else { return };
     let mut config = ServeConfig::loopback();
-    config.connections.idle_timeout = 1;
+    config.connections.idle_timeout = Duration::from_secs(1);
     let server = TestServer::spawn_with(config).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/websocket_client/keepalive.py");
     let output = Command::new(python)
@@ -148,7 +148,7 @@ async fn sessions_that_answer_or_send_pings_outlive_the_idle_timeout() {
 #[tokio::test]
 async fn a_silent_session_is_pinged_then_closed() {
     let mut config = ServeConfig::loopback();
-    config.connections.idle_timeout = 1;
+    config.connections.idle_timeout = Duration::from_secs(1);
     let server = TestServer::spawn_with(config).await;
     let mut socket = TcpStream::connect(server.rest_addr).await.unwrap();
     socket

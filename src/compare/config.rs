@@ -1,6 +1,8 @@
 //! `compare`'s command line: every option of a run, with the parsers of their values. What a
 //! run does with them is in `compare/mod.rs`; the provenance reads them back.
 
+use std::time::Duration;
+
 use clap::Args;
 
 use super::{
@@ -213,13 +215,23 @@ pub struct CompareConfig {
     #[command(flatten)]
     pub http2: crate::config::Http2Windows,
 
-    /// Seconds of warm-up before each measurement.
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup: f64,
+    /// Warm-up before each measurement.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1s",
+        value_parser = crate::durations::seconds_or_unit
+    )]
+    pub warmup: Duration,
 
-    /// Seconds each measurement lasts.
-    #[arg(long, default_value_t = 2.0)]
-    pub duration: f64,
+    /// How long each measurement lasts.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        value_parser = crate::durations::seconds_or_unit
+    )]
+    pub duration: Duration,
 
     /// Measurements per combination; the median by throughput is reported.
     #[arg(long, default_value_t = 1)]
@@ -241,9 +253,9 @@ pub struct CompareConfig {
     #[arg(long, value_name = "OBJECTIVE")]
     pub slo: Option<Objective>,
 
-    /// Seconds each step of an `--slo` search lasts (after one warm-up per cell).
-    #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
-    pub slo_step_duration: f64,
+    /// How long each step of an `--slo` search lasts (after one warm-up per cell).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = step_duration)]
+    pub slo_step_duration: Duration,
 
     /// An `--slo` search stops when the highest rate met and the lowest missed are within this
     /// fraction of each other.
@@ -292,10 +304,10 @@ fn count_at_least_one(text: &str) -> Result<usize, String> {
     }
 }
 
-fn positive_seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds > 0.0 && seconds <= 600.0 => Ok(seconds),
-        _ => Err(format!("seconds, above 0 and at most 600, not {text:?}")),
+fn step_duration(text: &str) -> Result<Duration, String> {
+    match crate::durations::seconds_or_unit(text)? {
+        step if !step.is_zero() && step <= Duration::from_secs(600) => Ok(step),
+        _ => Err(format!("a step above 0 and at most 10m, not {text:?}")),
     }
 }
 

@@ -415,7 +415,7 @@ async fn measure_all(
             (Some(objective), _) => {
                 let search = run::capacity::Search {
                     objective: objective.clone(),
-                    step: Duration::from_secs_f64(config.slo_step_duration),
+                    step: config.slo_step_duration,
                     resolution: config.slo_resolution,
                 };
                 let mut session =
@@ -504,8 +504,8 @@ async fn not_served(
 fn plan(config: &CompareConfig) -> run::Plan {
     run::Plan {
         shard: config.shard,
-        warmup: Duration::from_secs_f64(config.warmup),
-        duration: Duration::from_secs_f64(config.duration),
+        warmup: config.warmup,
+        duration: config.duration,
         repeats: config.repeats,
         rate: config.rate.as_ref().and_then(RateSchedule::constant),
         link: run::link::Link::LOOPBACK,

@@ -127,7 +127,7 @@ mod tests {
     fn admission(max_in_flight: usize, request_timeout: u64) -> Admission {
         Admission::new(&ConnectionLimits {
             max_in_flight,
-            request_timeout,
+            request_timeout: Duration::from_secs(request_timeout),
             ..ConnectionLimits::default()
         })
     }

@@ -260,8 +260,8 @@ impl Provenance {
                 workloads: config.workloads.iter().map(ToString::to_string).collect(),
                 concurrency: config.concurrency.clone(),
                 connections: config.connections.clone(),
-                warmup_seconds: config.warmup,
-                duration_seconds: config.duration,
+                warmup_seconds: config.warmup.as_secs_f64(),
+                duration_seconds: config.duration.as_secs_f64(),
                 repeats: config.repeats.max(1),
                 rate: config.rate.as_ref().and_then(crate::compare::RateSchedule::constant),
                 rate_schedule: config
@@ -271,7 +271,7 @@ impl Provenance {
                     .map(ToString::to_string),
                 slo: config.slo.as_ref().map(|objective| SloSettings {
                     objective: objective.to_string(),
-                    step_seconds: config.slo_step_duration,
+                    step_seconds: config.slo_step_duration.as_secs_f64(),
                     resolution: config.slo_resolution,
                 }),
                 link: config.link.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),

@@ -129,7 +129,7 @@ impl FromStr for Link {
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
-    let duration = super::units::duration_of(value).ok_or_else(|| {
+    let duration = crate::durations::with_unit(value).ok_or_else(|| {
         format!("a round trip needs a unit (ms, us or s) after its number: {value:?}")
     })?;
     if duration > Duration::from_secs(60) {

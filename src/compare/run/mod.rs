@@ -15,7 +15,6 @@ pub(crate) mod proxy;
 pub(crate) mod schedule;
 pub(crate) mod shard;
 pub(crate) mod target;
-mod units;
 
 use std::{
     collections::BTreeMap,

@@ -55,7 +55,7 @@ impl FromStr for Objective {
 
 /// A latency above zero and under an hour.
 fn latency_of(text: &str) -> Option<Duration> {
-    super::units::duration_of(text)
+    crate::durations::with_unit(text)
         .filter(|latency| !latency.is_zero() && *latency < Duration::from_secs(3600))
 }
 

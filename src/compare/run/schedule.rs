@@ -46,7 +46,7 @@ impl FromStr for RateSchedule {
         };
         let (range, duration) = match (kind, spec.split_once('@')) {
             ("step", Some((range, duration))) => {
-                let duration = super::units::duration_of(duration)
+                let duration = crate::durations::with_unit(duration)
                     .filter(|d| !d.is_zero())
                     .ok_or_else(|| refuse("the step's duration is not one (2s, 500ms)"))?;
                 (range, Some(duration))
