@@ -8,14 +8,18 @@ use rpc_vs_rest::{
 };
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     telemetry::init(cli.log_format);
     // `serve --runtime` decides how the server schedules its work, `compare --client-runtime`
     // how the load generator does; `openapi` needs no more than one thread.
-    let runtime = match &cli.command {
+    let runtime = match &mut cli.command {
         None => cli.serve.runtime.build()?,
         Some(Command::Serve(config)) => config.runtime.build()?,
-        Some(Command::Compare(config)) => config.client_runtime.build()?,
+        Some(Command::Compare(config)) => {
+            // Before the runtime's threads exist: they inherit the affinity it sets.
+            config.settle_fair()?;
+            config.client_runtime.build()?
+        }
         Some(Command::Openapi) => {
             tokio::runtime::Builder::new_current_thread().enable_all().build()?
         }

@@ -135,6 +135,15 @@ pub struct CompareConfig {
     #[arg(long, value_name = "LIST")]
     pub server_cores: Option<CoreList>,
 
+    /// Like with like: every HTTP/2 cell gets as many connections as the server has cores, and
+    /// the server and compare run on separate cores where there are two or more (the server
+    /// on the first half of compare's cores, compare on the rest), so that the verdicts weigh
+    /// the protocols' cost rather than one connection against many, or the client's cost
+    /// taken from the server's cores. The default is what stock clients do (one HTTP/2
+    /// connection); every verdict says which it measured.
+    #[arg(long, conflicts_with_all = ["connections", "server_cores", "grpc_target", "rest_target", "full"])]
+    pub fair: bool,
+
     /// HTTP/1.1 cells share at most this many connections among the calls in flight (a
     /// browser allows 6 per host); a call waits for a free one. Default: one per call in
     /// flight. Unary and batch workloads.
@@ -330,6 +339,26 @@ fn cpu_budget(text: &str) -> Result<f64, String> {
     let cpus: f64 =
         text.parse().map_err(|_| format!("{text:?}: a number of cores, as 0.5, 1 or 2"))?;
     run::cgroup::quota_us(cpus).map(|_| cpus).map_err(|error| error.to_string())
+}
+
+impl CompareConfig {
+    /// Settles `--fair` before compare's runtime starts: pins this thread to compare's half of
+    /// the cores (every thread the runtime starts inherits it), gives the server the other
+    /// half, and the HTTP/2 cells one connection per server core.
+    pub fn settle_fair(&mut self) -> anyhow::Result<()> {
+        if !self.fair {
+            return Ok(());
+        }
+        match run::affinity::halves()? {
+            Some((server, client)) => {
+                client.pin_this_thread()?;
+                self.connections = vec![server.len()];
+                self.server_cores = Some(server);
+            }
+            None => self.connections = vec![1],
+        }
+        Ok(())
+    }
 }
 
 /// What `compare` can do besides measuring.

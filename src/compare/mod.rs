@@ -78,7 +78,8 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     if config.print_proxy_config {
         return print_proxy_config(&config).await;
     }
-    if let Some(cores) = &config.server_cores {
+    // `--fair` took the server's cores from compare's own before narrowing compare's.
+    if let Some(cores) = config.server_cores.as_ref().filter(|_| !config.fair) {
         cores.check_allowed()?;
     }
     // Read first, so that a bad baseline fails before the measuring does.
@@ -92,7 +93,7 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
         }
     }
     let measurements = measure_all(&config, &target).await?;
-    let verdicts = outputs::verdict::verdicts(&measurements);
+    let verdicts = outputs::verdict::verdicts(&measurements, &provenance);
     println!(
         "{}",
         outputs::report::document(&provenance, &measurements, &verdicts, config.format)?

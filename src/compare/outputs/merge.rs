@@ -46,7 +46,7 @@ pub(crate) fn run(config: &MergeConfig) -> anyhow::Result<()> {
         .map(|file| Ok((file.display().to_string(), load(file)?)))
         .collect::<anyhow::Result<_>>()?;
     let merged = merge(&shards)?;
-    let verdicts = verdict::verdicts(&merged.measurements);
+    let verdicts = verdict::verdicts(&merged.measurements, &merged.run);
     println!("{}", report::document(&merged.run, &merged.measurements, &verdicts, config.format)?);
     if config.per_shard && matches!(config.format, Format::Table | Format::Markdown) {
         println!("{}", per_shard(&shards, config.format));
@@ -179,7 +179,7 @@ fn merge(shards: &[(String, Report)]) -> anyhow::Result<Report> {
         files: shards.iter().map(|(file, _)| file.clone()).collect(),
         worst_overlap,
     });
-    Ok(Report { run, measurements })
+    Ok(Report { run, measurements, verdicts: Vec::new() })
 }
 
 /// One (cell, workload, concurrency) of every shard, as one measurement; and how much of the

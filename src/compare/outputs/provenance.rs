@@ -193,6 +193,10 @@ pub struct Settings {
     /// How compare's clients scheduled their work (`--client-runtime`).
     #[serde(default = "multi_thread")]
     pub client_runtime: String,
+    /// `--fair`: as many connections per HTTP/2 cell as the server has cores, and the server
+    /// and compare on separate cores where there were two or more.
+    #[serde(default)]
+    pub fair: bool,
     /// The allocator this binary was built with (compare's, and the server's it starts).
     #[serde(default = "system_allocator")]
     pub allocator: String,
@@ -283,6 +287,7 @@ impl Provenance {
                 server_cpus: target.cpu_group().and(config.server_cpus),
                 server_cores: target.cores.as_ref().map(ToString::to_string),
                 client_runtime: config.client_runtime.as_str().into(),
+                fair: config.fair,
                 allocator: crate::allocator::ALLOCATOR.into(),
             },
             shard: config.shard,
@@ -558,7 +563,11 @@ fn connections_line(settings: &Settings, http2: &str) -> String {
         Some(pool) => format!("at most {pool} shared by the calls in flight on HTTP/1.1"),
         None => "one per call in flight on HTTP/1.1".into(),
     };
-    format!("{http2} per HTTP/2 cell; {http1}")
+    let preset = match settings.fair {
+        true => " (--fair: one per server core; like with like)",
+        false => "",
+    };
+    format!("{http2} per HTTP/2 cell{preset}; {http1}")
 }
 
 fn windows_line(windows: &str, own_server: bool) -> String {

@@ -14,6 +14,10 @@ use crate::compare::run::Measurement;
 pub struct Report {
     pub run: Provenance,
     pub measurements: Vec<Measurement>,
+    /// What the measurements say, with each margin's factors (recomputed, not read, by a
+    /// merge or a baseline).
+    #[serde(default)]
+    pub verdicts: Vec<Verdict>,
 }
 
 impl Report {
@@ -220,7 +224,11 @@ pub(crate) fn document(
     let mut out = String::new();
     match format {
         Format::Json => {
-            let report = Report { run: provenance.clone(), measurements: measurements.to_vec() };
+            let report = Report {
+                run: provenance.clone(),
+                measurements: measurements.to_vec(),
+                verdicts: verdicts.to_vec(),
+            };
             out = serde_json::to_string_pretty(&report)?;
         }
         Format::Csv => {

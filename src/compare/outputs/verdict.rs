@@ -1,7 +1,14 @@
 //! The verdict lines of a comparison, computed from its measurements (never written by hand):
 //! per workload, which cell is fastest and by how much, which sends the fewest bytes, where
-//! the ranking changes with load, and which cells varied too much between repeats to rank.
+//! the ranking changes with load, and which cells varied too much between repeats to rank;
+//! and why each winner won (see [`super::margin`]).
 
+use serde::{Deserialize, Serialize};
+
+use super::{
+    margin::{self, Factors, Setting},
+    provenance::Provenance,
+};
 use crate::compare::run::{Measurement, objective::Objective};
 
 /// Throughput that varies more than this between repeats (relative to the median) is too
@@ -11,11 +18,17 @@ pub(crate) const NOISY_SPREAD: f64 = 0.10;
 /// The cell every other is measured against for bytes: JSON over HTTP/1.1, the common REST.
 const BYTES_REFERENCE: &str = "rest-json-h1";
 
+/// The cells set against each other in every run that measures both: gRPC and the common REST.
+const HEADLINE: (&str, &str) = ("grpc", "rest-json-h1");
+
 /// One workload's verdict.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub workload: String,
     pub lines: Vec<String>,
+    /// Each throughput margin the lines explain, split into its factors.
+    #[serde(default)]
+    pub factors: Vec<Factors>,
 }
 
 /// A measurement's name in a verdict or a chart: its cell, with its connections when the same
@@ -56,11 +69,13 @@ pub(crate) fn distinct<T: PartialEq + Clone>(values: impl Iterator<Item = T>) ->
     seen
 }
 
-pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
+pub fn verdicts(measurements: &[Measurement], provenance: &Provenance) -> Vec<Verdict> {
+    let setting = Setting::of(provenance);
     let mut verdicts: Vec<Verdict> = distinct(measurements.iter().map(Measurement::scenario))
         .into_iter()
         .map(|workload| {
             let mut lines = Vec::new();
+            let mut factors = Vec::new();
             let levels = distinct(
                 measurements.iter().filter(|m| m.scenario() == workload).map(|m| m.concurrency),
             );
@@ -88,6 +103,23 @@ pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
                         best.requests_per_second
                     )),
                 }
+                if best.offered_per_second.is_none() {
+                    for (faster, slower) in margins(&group) {
+                        let split = margin::split(
+                            (faster, label(faster, &group)),
+                            (slower, label(slower, &group)),
+                            &setting,
+                        );
+                        lines.push(margin::line(&split, faster, slower, &setting));
+                        factors.push(split);
+                    }
+                    if let Some(second) = group.get(1) {
+                        lines.push(margin::latency_line(
+                            (best, &best_label),
+                            (second, &label(second, &group)),
+                        ));
+                    }
+                }
                 fastest.push((concurrency, best_label));
                 lines.extend(capacity_line(measurements, &workload, concurrency));
             }
@@ -104,7 +136,7 @@ pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
             if let Some(line) = bytes_line(measurements, &workload, levels.first().copied()) {
                 lines.push(line);
             }
-            if let Some(line) = instrument_line(measurements, &workload) {
+            if let Some(line) = instrument_line(measurements, &workload, &setting) {
                 lines.push(line);
             }
             for m in measurements.iter().filter(|m| m.scenario() == workload) {
@@ -119,11 +151,33 @@ pub fn verdicts(measurements: &[Measurement]) -> Vec<Verdict> {
                     ));
                 }
             }
-            Verdict { workload, lines }
+            Verdict { workload, lines, factors }
         })
         .collect();
     verdicts.extend(across_conditions(measurements));
     verdicts
+}
+
+/// The pairs whose margins a verdict explains, faster first: the fastest cell against the
+/// next, and gRPC against REST JSON over HTTP/1.1 where both ran (once per connection count).
+fn margins<'a>(group: &[&'a Measurement]) -> Vec<(&'a Measurement, &'a Measurement)> {
+    let mut pairs = Vec::new();
+    if let [best, second, ..] = group {
+        pairs.push((*best, *second));
+    }
+    let (grpc, rest) = HEADLINE;
+    let rest = group.iter().find(|m| m.cell == rest);
+    for grpc in group.iter().filter(|m| m.cell == grpc) {
+        let Some(rest) = rest else { break };
+        let pair = match grpc.requests_per_second >= rest.requests_per_second {
+            true => (*grpc, *rest),
+            false => (*rest, *grpc),
+        };
+        if !pairs.iter().any(|(a, b)| std::ptr::eq(*a, pair.0) && std::ptr::eq(*b, pair.1)) {
+            pairs.push(pair);
+        }
+    }
+    pairs
 }
 
 /// With `--slo`: what each cell serves within the objective, most first, each against the
@@ -217,12 +271,16 @@ fn across_conditions(measurements: &[Measurement]) -> Option<Verdict> {
         }
         lines.push(line);
     }
-    Some(Verdict { workload: "across conditions".into(), lines })
+    Some(Verdict { workload: "across conditions".into(), lines, factors: Vec::new() })
 }
 
 /// How much CPU the client spent per call beside the server, across the workload's cells: on
 /// shared cores, that share of each figure is the instrument's, not the protocol's.
-fn instrument_line(measurements: &[Measurement], workload: &str) -> Option<String> {
+fn instrument_line(
+    measurements: &[Measurement],
+    workload: &str,
+    setting: &Setting,
+) -> Option<String> {
     let ratios: Vec<f64> = measurements
         .iter()
         .filter(|m| m.scenario() == workload && m.calls > 0)
@@ -234,9 +292,13 @@ fn instrument_line(measurements: &[Measurement], workload: &str) -> Option<Strin
         .collect();
     let low = ratios.iter().copied().reduce(f64::min)?;
     let high = ratios.iter().copied().reduce(f64::max)?;
+    let consequence = match setting.shared_cores {
+        true => "the two share cores, so that much of each cell's figure is the instrument's",
+        false => "on cores of its own, it takes nothing from the server's",
+    };
     Some(format!(
-        "The client (compare) spent {low:.2}× to {high:.2}× the server's CPU per call: where the \
-         two share cores, that much of each cell's figure is the instrument's."
+        "The client (compare) spent {low:.2}× to {high:.2}× the server's CPU per call: \
+         {consequence}."
     ))
 }
 

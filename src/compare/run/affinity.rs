@@ -106,6 +106,17 @@ impl CoreList {
         Ok(spawned)
     }
 
+    /// Narrows the calling thread to these cores, for good: threads it starts afterwards
+    /// inherit them.
+    pub(crate) fn pin_this_thread(&self) -> anyhow::Result<()> {
+        let mut cores = CpuSet::new();
+        for &core in &self.0 {
+            cores.set(core).with_context(|| format!("no core {core}"))?;
+        }
+        sched_setaffinity(Pid::from_raw(0), &cores)
+            .with_context(|| format!("cannot set compare's CPU affinity to {self}"))
+    }
+
     /// Checks that no thread of process `pid` may run on another core.
     pub(crate) fn check_holds(&self, pid: u32) -> anyhow::Result<()> {
         for task in super::cgroup::tasks(pid)? {
@@ -121,6 +132,17 @@ impl CoreList {
         }
         Ok(())
     }
+}
+
+/// The cores compare may run on, split in two (the server's half first, the larger where
+/// they do not divide evenly); `None` with one core, which cannot be split.
+pub(crate) fn halves() -> anyhow::Result<Option<(CoreList, CoreList)>> {
+    let own = own_cores()?;
+    if own.len() < 2 {
+        return Ok(None);
+    }
+    let (server, client) = own.0.split_at(own.len().div_ceil(2));
+    Ok(Some((CoreList(server.to_vec()), CoreList(client.to_vec()))))
 }
 
 /// The cores the calling thread may run on.
