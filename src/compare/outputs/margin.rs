@@ -263,10 +263,13 @@ pub(crate) fn line(
     match factors.bound {
         Bound::Cpu | Bound::Unknown => {}
         Bound::Client => {
+            let cores = match setting.client_cores {
+                1 => "its core".to_owned(),
+                cores => format!("its {cores} cores"),
+            };
             line += &format!(
-                " But compare's client was bound: it kept its {} cores near full, so the figures \
-                 are the instrument's limit as much as the server's.",
-                setting.client_cores
+                " But compare's client was bound: it kept {cores} near full, so the figures are \
+                 the instrument's limit as much as the server's."
             );
         }
         Bound::LinkRate => {
