@@ -22,7 +22,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tower::ServiceExt as _;
 
 use crate::{
-    compare::clients::{http1, unary},
+    compare::clients::{http1, lean_h2::frames, unary},
     config::DEFAULT_MAX_MESSAGE_BYTES,
     connect,
     greeter::Greeter,
@@ -54,6 +54,7 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[
     ("compression", compression),
     ("compare_http1_reply", compare_http1_reply),
     ("compare_grpc_frame", compare_grpc_frame),
+    ("compare_http2_frames", compare_http2_frames),
 ];
 
 /// A limit small enough that inputs of a few KiB (libFuzzer's) reach the checks against it;
@@ -457,5 +458,23 @@ pub fn compare_grpc_frame(data: &[u8]) {
     if let Ok((compressed, message)) = read {
         let flags = if compressed { COMPRESSED } else { 0 };
         assert_eq!(envelope(flags, &message), body);
+    }
+}
+
+/// compare's HTTP/2 frame reader (`lean_h2::frames::next_frame`), on bytes as a server sent
+/// them: frame after frame until one is incomplete or refused. Checks: each frame's payload is
+/// no longer than its declared length, and a frame written again (without padding or priority)
+/// reads back the same.
+pub fn compare_http2_frames(data: &[u8]) {
+    let mut buffer = BytesMut::from(data);
+    while let Ok(Some(frame)) = frames::next_frame(&mut buffer) {
+        assert!(frame.payload.len() <= data.len());
+        let flags = frame.flags & !(frames::PADDED | frames::PRIORITY);
+        let mut again = BytesMut::new();
+        frames::put_header(&mut again, frame.payload.len(), frame.kind, flags, frame.stream);
+        again.extend_from_slice(&frame.payload);
+        let read = frames::next_frame(&mut again).expect("a frame we wrote reads");
+        assert_eq!(read, Some(frames::Frame { flags, ..frame }));
+        assert!(again.is_empty());
     }
 }

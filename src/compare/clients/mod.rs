@@ -8,6 +8,7 @@ pub(crate) mod compression;
 pub(crate) mod grpc;
 pub(crate) mod http1;
 pub(crate) mod http2;
+pub(crate) mod lean_h2;
 pub(crate) mod rest;
 pub(crate) mod tls;
 pub(crate) mod turns;

@@ -5,8 +5,8 @@
 //! once per run by [`prepare`]) and how its reply is checked ([`check`]: its status, HTTP and
 //! for gRPC its `grpc-status` and framing, then its message, decoded and compared with what
 //! the domain says), and how calls get their connections ([`Wire`]). The transports are
-//! beside it: `http2.rs` sends the request as it is on the `h2` crate's connection (gRPC,
-//! h2c), `http1.rs` writes it straight on the socket from the calling task and reads the reply
+//! beside it: `lean_h2/` sends the request's frames as they were made on an HTTP/2 connection
+//! the calling tasks drive themselves (gRPC, h2c, Connect), `http1.rs` writes it straight on the socket from the calling task and reads the reply
 //! into one buffer.
 //! tonic's generated client (with its codec, streaming bodies and a task per request body
 //! in hyper's HTTP/2 client) cost a gRPC call about as much as our server spends on it; the
@@ -21,7 +21,8 @@ use super::{
     check::{CallError, Expected, NAME, ServedBy},
     compression::Compression,
     http1::{self, Http1Connection, Http1Pool, call_http1},
-    http2::{Http2Request, call_http2, connect_http2},
+    http2::Http2Request,
+    lean_h2::LeanH2,
     tls::ClientTls,
     turns::Turns,
     wire::WireCounters,
@@ -139,7 +140,7 @@ pub struct ConnectionPolicy {
 #[derive(Debug)]
 enum Wire {
     /// Connections shared by every task (each task holds its own handles), taken in turn.
-    Http2(Turns<h2::client::SendRequest<Bytes>>),
+    Http2(Turns<LeanH2>),
     /// A connection of the task's own, opened at its first call and again whenever the
     /// server has closed it.
     Http1 {
@@ -222,8 +223,10 @@ impl UnaryClient {
             let mut handles = Vec::with_capacity(addrs.len() * connections);
             for _ in 0..connections {
                 for &addr in addrs {
-                    handles
-                        .push(connect_http2(addr, windows, tls.as_ref(), counters.clone()).await?);
+                    let tls = tls.as_ref();
+                    let connection =
+                        LeanH2::connect(addr, windows, tls, counters.clone(), &request.http2);
+                    handles.push(connection.await?);
                 }
             }
             Wire::Http2(Turns::new(handles, 0))
@@ -267,8 +270,7 @@ impl UnaryClient {
     ) -> Result<ServedBy, CallError> {
         let (status, served_by, body, grpc) = match &mut self.wire {
             Wire::Http2(connections) => {
-                let (status, headers, body, trailers) =
-                    call_http2(connections.next(), &self.request.http2).await?;
+                let (status, headers, body, trailers) = connections.next().call().await?;
                 let served_by = headers.get(SERVED_BY).cloned();
                 (status, served_by, body, Some((headers, trailers)))
             }
@@ -284,11 +286,12 @@ impl UnaryClient {
             }
             Wire::PerCall { addrs, http2: true, windows, tls, counters } => {
                 let tls = tls.as_ref();
-                let mut sender = connect_http2(*addrs.next(), *windows, tls, counters.clone())
-                    .await
-                    .map_err(|error| CallError::Transport(format!("connect: {error:#}")))?;
-                let (status, headers, body, trailers) =
-                    call_http2(&mut sender, &self.request.http2).await?;
+                let request = &self.request.http2;
+                let connection =
+                    LeanH2::connect(*addrs.next(), *windows, tls, counters.clone(), request)
+                        .await
+                        .map_err(|error| CallError::Transport(format!("connect: {error:#}")))?;
+                let (status, headers, body, trailers) = connection.call().await?;
                 let served_by = headers.get(SERVED_BY).cloned();
                 (status, served_by, body, Some((headers, trailers)))
             }
