@@ -6,11 +6,12 @@
 //! leave in batches. Replies are read by whichever waiting task finds nobody reading; it
 //! completes every stream its read finished, wakes their tasks, and hands the reading on when
 //! its own reply is whole. Flow control both ways, SETTINGS, PING, GOAWAY and RST_STREAM are
-//! honoured; replies are checked in full by the unary client as before. The `h2` crate stays
+//! honoured; replies are decoded by [`hpack`] and checked in full by the unary client. The `h2` crate stays
 //! for the streams and chats, which need its generality.
 
 pub(crate) mod frames;
 mod header_block;
+pub(crate) mod hpack;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -64,7 +65,7 @@ struct Connection {
 struct ReadSide {
     half: ReadHalf<CountingStream>,
     buffer: BytesMut,
-    decoder: loona_hpack::Decoder<'static>,
+    decoder: hpack::Decoder,
     /// A header block that CONTINUATION frames are still adding to: its stream, whether its
     /// HEADERS ended the stream, and its bytes so far.
     continued: Option<(u32, bool, BytesMut)>,
@@ -171,7 +172,7 @@ impl LeanH2 {
         let side = ReadSide {
             half: read,
             buffer: BytesMut::with_capacity(64 * 1024),
-            decoder: loona_hpack::Decoder::new(),
+            decoder: hpack::Decoder::new(DEFAULT_HEADER_TABLE),
             continued: None,
         };
         Ok(Self(Arc::new(Connection {
@@ -522,20 +523,19 @@ fn header_block(
     let mut fields = HeaderMap::new();
     let mut invalid = None;
     side.decoder
-        .decode_with_cb(&block, |name, value| {
-            if &name[..] == b":status" {
-                status =
-                    std::str::from_utf8(&value).ok().and_then(|s| s.parse::<StatusCode>().ok());
+        .decode(&block, |name, value| {
+            if name == b":status" {
+                status = StatusCode::from_bytes(value).ok();
                 return;
             }
-            match (HeaderName::from_bytes(&name), HeaderValue::from_bytes(&value)) {
+            match (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
                 (Ok(name), Ok(value)) => {
                     fields.append(name, value);
                 }
                 _ => invalid = Some(String::from_utf8_lossy(&name).into_owned()),
             }
         })
-        .map_err(|error| format!("an HPACK block that does not decode: {error:?}"))?;
+        .map_err(|error| format!("an HPACK block that does not decode: {error}"))?;
     let Some(slot) = state.streams.get_mut(&stream).filter(|slot| slot.done.is_none()) else {
         return Ok(());
     };
