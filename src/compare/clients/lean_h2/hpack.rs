@@ -89,10 +89,13 @@ pub(crate) enum HpackError {
     Huffman,
 }
 
+/// A dynamic table entry: its name and value.
+type Entry = (Box<[u8]>, Box<[u8]>);
+
 /// One connection's decoder: its dynamic table, newest entry first.
 #[derive(Debug)]
 pub(crate) struct Decoder {
-    table: VecDeque<(Box<[u8]>, Box<[u8]>)>,
+    table: VecDeque<Entry>,
     size: usize,
     max_size: usize,
     /// The most the server may set `max_size` to: what this client allows (SETTINGS).
@@ -184,7 +187,7 @@ impl Decoder {
         }
     }
 
-    fn insert(&mut self, (name, value): (Box<[u8]>, Box<[u8]>)) {
+    fn insert(&mut self, (name, value): Entry) {
         let size = name.len() + value.len() + ENTRY_OVERHEAD;
         self.evict(size);
         if size <= self.max_size {

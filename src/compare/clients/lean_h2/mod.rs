@@ -532,7 +532,7 @@ fn header_block(
                 (Ok(name), Ok(value)) => {
                     fields.append(name, value);
                 }
-                _ => invalid = Some(String::from_utf8_lossy(&name).into_owned()),
+                _ => invalid = Some(String::from_utf8_lossy(name).into_owned()),
             }
         })
         .map_err(|error| format!("an HPACK block that does not decode: {error}"))?;
