@@ -227,6 +227,7 @@ fn cores_reason(f: &Measurement, s: &Measurement, setting: &Setting) -> String {
     let mut reason = match (f.connections, s.connections) {
         (1, 1) => return "one connection each".into(),
         (a, b) if a == b => return format!("the same {a} connections"),
+        (1, b) => format!("1 connection against {b}"),
         (a, b) => format!("{a} connections against {b}"),
     };
     let fewest = f.connections.min(s.connections);
