@@ -125,7 +125,7 @@ impl Decoder {
         while let Some(&first) = block.first() {
             if first & 0x80 != 0 {
                 let index = integer(&mut block, 7)?;
-                let (name, value) = self.entry(index)?;
+                let (name, value) = entry(&self.table, index)?;
                 field(name, value);
             } else if first & 0xe0 == 0x20 {
                 let size = integer(&mut block, 5)?;
@@ -148,10 +148,9 @@ impl Decoder {
                     }
                 } else {
                     // Copied: the table may change when this field is added to it.
+                    let (name, _) = entry(&self.table, index)?;
                     self.names.clear();
-                    let (name, _) = self.entry(index)?;
-                    let name = name.to_vec();
-                    self.names.extend_from_slice(&name);
+                    self.names.extend_from_slice(name);
                     &self.names
                 };
                 let value_huffman = block.first().is_some_and(|b| b & 0x80 != 0);
@@ -172,21 +171,6 @@ impl Decoder {
         Ok(())
     }
 
-    fn entry(&self, index: usize) -> Result<(&[u8], &[u8]), HpackError> {
-        match index {
-            0 => Err(HpackError::BadIndex(0)),
-            1..=61 => {
-                let (name, value) = STATIC[index - 1];
-                Ok((name.as_bytes(), value.as_bytes()))
-            }
-            _ => self
-                .table
-                .get(index - STATIC.len() - 1)
-                .map(|(name, value)| (&name[..], &value[..]))
-                .ok_or(HpackError::BadIndex(index)),
-        }
-    }
-
     fn insert(&mut self, (name, value): Entry) {
         let size = name.len() + value.len() + ENTRY_OVERHEAD;
         self.evict(size);
@@ -202,6 +186,22 @@ impl Decoder {
             let Some((name, value)) = self.table.pop_back() else { break };
             self.size -= name.len() + value.len() + ENTRY_OVERHEAD;
         }
+    }
+}
+
+/// The field at `index`: the static table's, then the dynamic table's (a free function, so
+/// that a field's name can be copied into the decoder's scratch while the table is borrowed).
+fn entry(table: &VecDeque<Entry>, index: usize) -> Result<(&[u8], &[u8]), HpackError> {
+    match index {
+        0 => Err(HpackError::BadIndex(0)),
+        1..=61 => {
+            let (name, value) = STATIC[index - 1];
+            Ok((name.as_bytes(), value.as_bytes()))
+        }
+        _ => table
+            .get(index - STATIC.len() - 1)
+            .map(|(name, value)| (&name[..], &value[..]))
+            .ok_or(HpackError::BadIndex(index)),
     }
 }
 
