@@ -6,8 +6,8 @@
 #
 # Dependencies are cached with cargo-chef: `planner` reduces the workspace to a recipe (the
 # manifests and lock file), `cacher` builds only the dependencies from it, and that layer is
-# reused until Cargo.toml or Cargo.lock change, so editing src/ rebuilds only our crate.
-# build.rs compiles the protos with protox (pure Rust): no protoc in any stage.
+# reused until the manifests or Cargo.lock change, so editing src/ or crates/ rebuilds only our
+# crates. The contract's build.rs compiles the protos with protox (pure Rust): no protoc in any stage.
 
 # Bookworm, to match the runtime's glibc (Debian 12).
 FROM rust:1.95.0-bookworm AS chef

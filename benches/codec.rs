@@ -3,12 +3,10 @@
 //! and 1 and 100 person records (int64, Timestamp, enum, bytes, map, nesting). Throughput is
 //! in bytes of each encoding, so the report shows both speed and size.
 
+use compare::payload;
+use contract::proto::{BatchHelloReply, ComplexRequest, HelloReply, PeopleRequest};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
-use rpc_vs_rest::{
-    compare::payload,
-    proto::{BatchHelloReply, ComplexRequest, HelloReply, PeopleRequest},
-};
 use serde::{Serialize, de::DeserializeOwned};
 
 fn reply(size: usize) -> BatchHelloReply {

@@ -6,12 +6,12 @@
 
 use std::{sync::Arc, time::Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use rpc_vs_rest::{
-    compare::{Cell, CellClient, ClientOptions, Expected, WireCounters, Workload},
+use ::server::{
     config::ServeConfig,
     server::{self, Listeners},
 };
+use compare::{Cell, CellClient, ClientOptions, Expected, WireCounters, Workload};
+use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
 fn start_server(runtime: &Runtime) -> (std::net::SocketAddr, std::net::SocketAddr) {

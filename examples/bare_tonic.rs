@@ -2,7 +2,7 @@
 //! middleware), on the same generated code. `scripts/baseline.sh` measures our server against
 //! it. Usage: cargo run --release --example bare_tonic -- 127.0.0.1:50061
 
-use rpc_vs_rest::proto::{
+use contract::proto::{
     HelloReply, HelloRequest,
     greeter_server::{Greeter, GreeterServer},
 };
@@ -33,7 +33,7 @@ impl Greeter for BareGreeter {
 
     async fn say_hello_stream_reply(
         &self,
-        _: Request<rpc_vs_rest::proto::HelloStreamRequest>,
+        _: Request<contract::proto::HelloStreamRequest>,
     ) -> Result<Response<Self::SayHelloStreamReplyStream>, Status> {
         Err(Status::unimplemented("not in the baseline"))
     }
@@ -49,24 +49,24 @@ impl Greeter for BareGreeter {
 
     async fn say_hello_batch(
         &self,
-        _: Request<rpc_vs_rest::proto::BatchHelloRequest>,
-    ) -> Result<Response<rpc_vs_rest::proto::BatchHelloReply>, Status> {
+        _: Request<contract::proto::BatchHelloRequest>,
+    ) -> Result<Response<contract::proto::BatchHelloReply>, Status> {
         Err(Status::unimplemented("not in the baseline"))
     }
 
     // The payload echoes send the request back unchecked: the floor under our checked ones.
     async fn echo_complex(
         &self,
-        request: Request<rpc_vs_rest::proto::ComplexRequest>,
-    ) -> Result<Response<rpc_vs_rest::proto::ComplexReply>, Status> {
-        Ok(Response::new(rpc_vs_rest::proto::ComplexReply { response: Some(request.into_inner()) }))
+        request: Request<contract::proto::ComplexRequest>,
+    ) -> Result<Response<contract::proto::ComplexReply>, Status> {
+        Ok(Response::new(contract::proto::ComplexReply { response: Some(request.into_inner()) }))
     }
 
     async fn echo_people(
         &self,
-        request: Request<rpc_vs_rest::proto::PeopleRequest>,
-    ) -> Result<Response<rpc_vs_rest::proto::PeopleReply>, Status> {
-        Ok(Response::new(rpc_vs_rest::proto::PeopleReply { people: request.into_inner().people }))
+        request: Request<contract::proto::PeopleRequest>,
+    ) -> Result<Response<contract::proto::PeopleReply>, Status> {
+        Ok(Response::new(contract::proto::PeopleReply { people: request.into_inner().people }))
     }
 }
 
@@ -74,12 +74,12 @@ fn main() -> anyhow::Result<()> {
     // Logging set up by our server's own code (tracing to stderr, `info` unless `RUST_LOG`
     // says otherwise): without a subscriber, tracing falls back to its `log` bridge on every
     // span, a cost no real server pays.
-    rpc_vs_rest::telemetry::init(rpc_vs_rest::telemetry::LogFormat::Text);
+    server::telemetry::init(server::telemetry::LogFormat::Text);
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50061".into());
     let listener = std::net::TcpListener::bind(addr)?;
     // The runtime `serve` would use (RPC_VS_REST_RUNTIME), so the ladder compares like with like.
-    let runtime = rpc_vs_rest::runtime::RuntimeKind::from_env()?;
-    rpc_vs_rest::runtime::serve_on_each(runtime, listener, |incoming| {
+    let runtime = runtime::RuntimeKind::from_env()?;
+    runtime::serve_on_each(runtime, listener, |incoming| {
         Server::builder()
             .add_service(GreeterServer::new(BareGreeter))
             // With TCP_NODELAY, as our server sets it, so the comparison is like with like.

@@ -7,34 +7,34 @@
 //! Usage: cargo run --release --example same_api_tonic -- 127.0.0.1:50065 (port 0 works; the
 //! bound address is printed on stdout).
 
-use rpc_vs_rest::{config::DEFAULT_MAX_MESSAGE_BYTES, greeter::Greeter};
+use contract::{greeter::Greeter, settings::DEFAULT_MAX_MESSAGE_BYTES};
 use tonic::transport::Server;
 
 fn main() -> anyhow::Result<()> {
     // Logging set up by our server's own code (tracing to stderr, `info` unless `RUST_LOG`
     // says otherwise): without a subscriber, tracing falls back to its `log` bridge on every
     // span, a cost no real server pays.
-    rpc_vs_rest::telemetry::init(rpc_vs_rest::telemetry::LogFormat::Text);
+    server::telemetry::init(server::telemetry::LogFormat::Text);
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50065".into());
     let listener = std::net::TcpListener::bind(addr)?;
     println!("{}", listener.local_addr()?);
     // The runtime `serve` would use (RPC_VS_REST_RUNTIME), so the ladder compares like with like.
-    let runtime = rpc_vs_rest::runtime::RuntimeKind::from_env()?;
-    rpc_vs_rest::runtime::serve_on_each(runtime, listener, serve)
+    let runtime = runtime::RuntimeKind::from_env()?;
+    runtime::serve_on_each(runtime, listener, serve)
 }
 
-async fn serve(incoming: rpc_vs_rest::runtime::Incoming) -> anyhow::Result<()> {
+async fn serve(incoming: runtime::Incoming) -> anyhow::Result<()> {
     // Health as our server answers it, reporting the Greeter as serving.
     let reporter = tonic_health::server::HealthReporter::new();
-    let health = rpc_vs_rest::grpc::health::Health::new(
+    let health = server::grpc::health::Health::new(
         tonic_health::server::HealthService::from_health_reporter(reporter.clone()),
         // Never drains: tonic's own server has no drain of ours to announce.
         Default::default(),
     );
-    let _readiness = rpc_vs_rest::readiness::Readiness::new(reporter).await;
-    let (reflection_v1, reflection_v1alpha) = rpc_vs_rest::grpc::reflection()?;
+    let _readiness = server::readiness::Readiness::new(reporter).await;
+    let (reflection_v1, reflection_v1alpha) = server::grpc::reflection()?;
     Server::builder()
-        .add_service(rpc_vs_rest::grpc::greeter_server(Greeter::new(), DEFAULT_MAX_MESSAGE_BYTES))
+        .add_service(server::grpc::greeter_server(Greeter::new(), DEFAULT_MAX_MESSAGE_BYTES))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{compare::CompareConfig, config::ServeConfig, telemetry::LogFormat};
+use compare::CompareConfig;
+use server::{config::ServeConfig, telemetry::LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -10,9 +11,9 @@ use crate::{compare::CompareConfig, config::ServeConfig, telemetry::LogFormat};
     version,
     about,
     args_conflicts_with_subcommands = true,
-    after_help = crate::durations::HELP
+    after_help = contract::durations::HELP
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -26,15 +27,15 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve the Greeter over gRPC and REST (the default).
-    #[command(after_help = crate::durations::HELP)]
+    #[command(after_help = contract::durations::HELP)]
     Serve(Box<ServeConfig>),
 
     /// Print the OpenAPI document of the REST API (what `/openapi.json` serves).
     Openapi,
 
     /// Compare gRPC and REST on the same workloads (starts its own server unless given targets).
-    #[command(after_help = crate::durations::HELP)]
+    #[command(after_help = contract::durations::HELP)]
     Compare(Box<CompareConfig>),
 }

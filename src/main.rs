@@ -1,11 +1,15 @@
-//! The `rpc-vs-rest` binary: parse the command line and hand off to the library.
+//! The `rpc-vs-rest` binary: parse the command line and hand off to the server's crate or to
+//! compare's.
 
 use clap::Parser;
-use rpc_vs_rest::{
-    cli::{Cli, Command},
-    server::{self, Listeners},
+use server::{
+    server::{self as serving_ports, Listeners},
     telemetry,
 };
+
+use crate::cli::{Cli, Command};
+
+mod cli;
 
 fn main() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
@@ -36,21 +40,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(config)) => serve(*config).await,
-        Some(Command::Compare(config)) => rpc_vs_rest::compare::run(*config).await,
+        Some(Command::Compare(config)) => compare::run(*config).await,
         Some(Command::Openapi) => {
-            println!("{}", rpc_vs_rest::rest::openapi_document().to_pretty_json()?);
+            println!("{}", server::rest::openapi_document().to_pretty_json()?);
             Ok(())
         }
     }
 }
 
-async fn serve(config: rpc_vs_rest::config::ServeConfig) -> anyhow::Result<()> {
+async fn serve(config: server::config::ServeConfig) -> anyhow::Result<()> {
     let listeners = Listeners::bind(&config).await?;
     // Before the ports are announced: whoever reads them may signal at once.
-    let shutdown = server::termination_signal();
+    let shutdown = serving_ports::termination_signal();
     if config.print_addresses {
         // Stdout is line-buffered: the line is out before the first call can arrive.
         println!("{}", serde_json::to_string(&listeners.addresses()?)?);
     }
-    server::run(listeners, &config, shutdown).await
+    serving_ports::run(listeners, &config, shutdown).await
 }

@@ -4,8 +4,9 @@
 mod common;
 
 use common::{TestServer, http1};
-use rpc_vs_rest::{config::ServeConfig, proto::HelloRequest};
+use contract::proto::HelloRequest;
 use serde_json::Value;
+use server::config::ServeConfig;
 use tonic::{Request, metadata::MetadataValue};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 

@@ -9,11 +9,11 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{TestServer, http1, tools::Example};
-use futures_util::{SinkExt as _, StreamExt as _};
-use rpc_vs_rest::config::DEFAULT_MAX_MESSAGE_BYTES;
-use rpc_vs_rest::proto::{
+use contract::proto::{
     BatchHelloRequest, HelloRequest, HelloStreamRequest, greeter_client::GreeterClient,
 };
+use contract::settings::DEFAULT_MAX_MESSAGE_BYTES;
+use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
 use utoipa::openapi::HttpMethod;
 
@@ -106,7 +106,7 @@ async fn the_same_api_axum_server_answers_every_documented_operation_as_ours() {
     let ours = TestServer::spawn().await;
     let Some(same_api) = Example::start("same_api_axum", &[]).await else { return };
     let client = http1();
-    let document = rpc_vs_rest::rest::openapi_document();
+    let document = server::rest::openapi_document();
     let mut checked = 0;
     for (path, item) in &document.paths.paths {
         let operations = [

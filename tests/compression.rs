@@ -5,11 +5,9 @@
 mod common;
 
 use common::{TestServer, http1, http2, tools};
+use compare::{Compression, payload};
+use contract::proto::{PeopleReply, greeter_client::GreeterClient};
 use prost::Message;
-use rpc_vs_rest::{
-    compare::{Compression, payload},
-    proto::{PeopleReply, greeter_client::GreeterClient},
-};
 use tonic::codec::CompressionEncoding;
 
 const ENCODINGS: [Compression; 2] = [Compression::Gzip, Compression::Zstd];

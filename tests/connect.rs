@@ -12,13 +12,11 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::{BufMut as _, Bytes, BytesMut};
 use common::{TestServer, http1, http2};
+use compare::Compression;
+use contract::proto::{HelloReply, HelloRequest};
 use prost::Message as _;
-use rpc_vs_rest::{
-    compare::Compression,
-    config::ServeConfig,
-    proto::{HelloReply, HelloRequest},
-};
 use serde_json::{Value, json};
+use server::config::ServeConfig;
 
 fn method(server: &TestServer, name: &str) -> String {
     format!("{}/helloworld.Greeter/{name}", server.grpc_url())
@@ -310,7 +308,7 @@ async fn a_server_stream_ends_with_an_end_of_stream_message_holding_any_error() 
     assert_eq!(end["error"]["code"], "invalid_argument", "{end}");
     assert_eq!(end["error"]["message"], "count must be between 1 and 1000, got 0");
     // In protobuf, the same stream.
-    let protobuf = rpc_vs_rest::proto::HelloStreamRequest { name: "Ada".into(), count: Some(1) };
+    let protobuf = contract::proto::HelloStreamRequest { name: "Ada".into(), count: Some(1) };
     let request = envelope(0, &protobuf.encode_to_vec()).to_vec();
     let (_, messages) = connect_stream(&http2(), url, "application/connect+proto", request).await;
     assert_eq!(
@@ -352,7 +350,7 @@ async fn stream_frames(server: &TestServer, media: &str, body: Vec<u8>) -> (usiz
 async fn a_streams_greetings_ready_together_leave_in_few_data_frames_in_json_and_protobuf() {
     let server = TestServer::spawn().await;
     let json = envelope(0, br#"{"name":"Ada","count":100}"#).to_vec();
-    let protobuf = rpc_vs_rest::proto::HelloStreamRequest { name: "Ada".into(), count: Some(100) };
+    let protobuf = contract::proto::HelloStreamRequest { name: "Ada".into(), count: Some(100) };
     let protobuf = envelope(0, &protobuf.encode_to_vec()).to_vec();
     for (media, body) in
         [("application/connect+json", json), ("application/connect+proto", protobuf)]

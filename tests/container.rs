@@ -3,17 +3,21 @@
 //! load the package and holds nothing else, and the runtime stage runs the binary as a
 //! non-root user and exposes the ports it listens on.
 
+/// The binary's command line, read as the binary reads it: manifests' arguments must parse.
+#[path = "../src/cli.rs"]
+mod cli;
 mod common;
 
 use std::{collections::BTreeSet, net::SocketAddr, path::Path, process::Command};
 
+use crate::cli::Cli;
 use clap::CommandFactory as _;
 use common::tools;
-use rpc_vs_rest::cli::Cli;
 
-/// What `cargo build` reads: the manifest and lock file, the build script and the protos it
-/// compiles, the sources, and the benches Cargo.toml declares by name.
-const BUILD_INPUTS: [&str; 6] = ["Cargo.toml", "Cargo.lock", "build.rs", "proto", "src", "benches"];
+/// What `cargo build` reads: the workspace's manifest and lock file, the protos the contract's
+/// build script compiles, the binary's sources, the members (`crates/`), and the benches
+/// Cargo.toml declares by name.
+const BUILD_INPUTS: [&str; 6] = ["Cargo.toml", "Cargo.lock", "proto", "src", "crates", "benches"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

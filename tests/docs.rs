@@ -28,7 +28,7 @@ async fn docs_page_lists_the_operations_and_try_it_out_says_hello() {
 /// Every operation of the document the server serves, as the page lists them ("PATH METHOD"),
 /// in the page's order.
 fn documented_operations() -> Vec<String> {
-    let document = serde_json::to_value(rpc_vs_rest::rest::openapi_document()).unwrap();
+    let document = serde_json::to_value(server::rest::openapi_document()).unwrap();
     let mut operations: Vec<String> = document["paths"]
         .as_object()
         .unwrap()

@@ -1,12 +1,16 @@
 //! The fuzz campaign's corpus, replayed without a fuzzer: every file in `fuzz/corpus/<target>/`
-//! goes through the entry point its fuzz target calls (`rpc_vs_rest::fuzzing`), which panics on
+//! goes through the entry point its fuzz target calls (the server's `fuzzing` or compare's), which
+//! panics on
 //! a finding (a crash, or a property of its answer that does not hold: each entry point's
 //! comment says which). So CI keeps what every campaign found, the crashes it minimised
 //! included; the fuzzer itself is not part of CI (docs/security.md, "Fuzzing").
 
 use std::{fs, path::Path};
 
-use rpc_vs_rest::fuzzing::TARGETS;
+/// Every target of both crates: the server's parsers and compare's readers.
+fn targets() -> impl Iterator<Item = &'static (&'static str, fn(&[u8]))> {
+    server::fuzzing::TARGETS.iter().chain(compare::fuzzing::TARGETS)
+}
 
 fn corpus() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus"))
@@ -14,7 +18,7 @@ fn corpus() -> &'static Path {
 
 #[test]
 fn every_corpus_file_replays_through_its_target() {
-    for (target, entry) in TARGETS {
+    for (target, entry) in targets() {
         let folder = corpus().join(target);
         let mut files: Vec<_> = fs::read_dir(&folder)
             .unwrap_or_else(|error| panic!("{}: {error}", folder.display()))
@@ -39,8 +43,8 @@ fn every_corpus_folder_and_fuzz_target_has_an_entry_point() {
             let path = file.unwrap().path();
             let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
             assert!(
-                TARGETS.iter().any(|(target, _)| *target == name),
-                "{} has no entry point in rpc_vs_rest::fuzzing::TARGETS",
+                targets().any(|(target, _)| *target == name),
+                "{} has no entry point in server::fuzzing::TARGETS or compare::fuzzing::TARGETS",
                 path.display()
             );
         }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::TestServer;
-use rpc_vs_rest::proto::{BatchHelloRequest, HelloRequest, HelloStreamRequest};
+use contract::proto::{BatchHelloRequest, HelloRequest, HelloStreamRequest};
 use tokio_stream::StreamExt;
 use tonic::Code;
 

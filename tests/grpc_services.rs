@@ -4,9 +4,9 @@
 mod common;
 
 use common::{TestServer, http1, http2};
+use contract::proto::{HelloReply, HelloRequest};
 use prost::Message as _;
 use reqwest::header::CONTENT_TYPE;
-use rpc_vs_rest::proto::{HelloReply, HelloRequest};
 use tokio_stream::StreamExt;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,

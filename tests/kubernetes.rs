@@ -6,6 +6,9 @@
 //! budget and a network policy. The last test removes settings from the rendered base one at
 //! a time and shows each rule reporting exactly what went missing.
 
+/// The binary's command line, read as the binary reads it: manifests' arguments must parse.
+#[path = "../src/cli.rs"]
+mod cli;
 mod common;
 #[path = "kubernetes/manifests.rs"]
 mod manifests;
@@ -28,7 +31,7 @@ use serde_json::{Value, json};
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
 
 /// What the readiness probe asks the gRPC health service about.
-const GREETER_SERVICE: &str = rpc_vs_rest::proto::greeter_server::SERVICE_NAME;
+const GREETER_SERVICE: &str = contract::proto::greeter_server::SERVICE_NAME;
 
 // ---------------------------------------------------------------------------------------------
 // The tests

@@ -11,10 +11,11 @@ use std::{
 };
 
 use common::{TestServer, http1, http2};
+use contract::proto::HelloRequest;
 use futures_util::{SinkExt as _, StreamExt as _, stream};
 use prost::Message as _;
-use rpc_vs_rest::{config::ServeConfig, proto::HelloRequest};
 use serde_json::Value;
+use server::config::ServeConfig;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -356,7 +357,7 @@ async fn the_grpc_message_limit_counts_the_decompressed_size() {
     // 200 KiB of names that gzip to almost nothing.
     let names = vec!["a".repeat(200); 1000];
     let mut client = server.grpc_client().await.send_compressed(CompressionEncoding::Gzip);
-    let request = rpc_vs_rest::proto::BatchHelloRequest { names };
+    let request = contract::proto::BatchHelloRequest { names };
     assert!(request.encoded_len() > 64 * 1024);
     let status = client.say_hello_batch(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
@@ -383,7 +384,7 @@ async fn headers_over_the_limit_get_431_in_the_error_shape_on_both_http_versions
         assert!(body["error"]["message"].as_str().unwrap().contains("16384"), "{version}");
     }
     let mut grpc = server.grpc_client().await;
-    let mut request = tonic::Request::new(rpc_vs_rest::proto::HelloRequest { name: "Ada".into() });
+    let mut request = tonic::Request::new(contract::proto::HelloRequest { name: "Ada".into() });
     request.metadata_mut().insert("x-big", big.parse().unwrap());
     let status = grpc.say_hello(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");

@@ -19,9 +19,9 @@ use std::{
 
 use bytes::Bytes;
 use common::{http1, http2, tools};
+use contract::{facts::BoundAddresses, proto::HelloRequest};
 use futures_util::StreamExt as _;
 use prost::Message as _;
-use rpc_vs_rest::{facts::BoundAddresses, proto::HelloRequest};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::TcpStream,
@@ -139,7 +139,7 @@ impl Server {
             .await
             .unwrap();
         assert_eq!(greeting.status(), 200, "{flood}: REST");
-        let mut grpc = rpc_vs_rest::proto::greeter_client::GreeterClient::connect(format!(
+        let mut grpc = contract::proto::greeter_client::GreeterClient::connect(format!(
             "http://{}",
             self.grpc
         ))

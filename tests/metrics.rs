@@ -10,8 +10,8 @@ use common::{
     binary::{Binary, rss_kib},
     http1, http2,
 };
+use contract::proto::HelloRequest;
 use futures_util::{StreamExt as _, stream};
-use rpc_vs_rest::proto::HelloRequest;
 
 #[tokio::test]
 async fn metrics_count_calls_by_protocol_method_and_status() {

@@ -19,7 +19,7 @@ fn node_dir() -> PathBuf {
 /// server's descriptors, and returns the JSON it prints of what it saw.
 async fn run_connect_es(node: &Path, script: &str, server: &TestServer) -> Value {
     let descriptors = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(descriptors.path(), rpc_vs_rest::proto::FILE_DESCRIPTOR_SET).unwrap();
+    std::fs::write(descriptors.path(), contract::proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut client = Command::new(node);
     client.current_dir(node_dir()).arg(script).arg(descriptors.path()).arg(server.grpc_url());
     json_of(&format!("the Connect-ES client {script}"), &mut client).await

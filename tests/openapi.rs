@@ -10,7 +10,7 @@ const COMMITTED: &str = include_str!("../openapi/openapi.json");
 
 #[test]
 fn committed_openapi_json_matches_the_code() {
-    let generated = rpc_vs_rest::rest::openapi_document().to_pretty_json().unwrap();
+    let generated = server::rest::openapi_document().to_pretty_json().unwrap();
     assert!(
         generated.trim_end() == COMMITTED.trim_end(),
         "openapi/openapi.json is out of date with the code. Regenerate it with:\n\n    \
@@ -90,8 +90,8 @@ fn every_greeter_rpc_has_a_rest_operation() {
         .flat_map(|item| item.as_object().unwrap().values())
         .filter_map(|operation| operation["operationId"].as_str())
         .collect();
-    let service = format!("/{}/", rpc_vs_rest::proto::greeter_server::SERVICE_NAME);
-    let rpcs: Vec<String> = rpc_vs_rest::grpc::served_methods()
+    let service = format!("/{}/", contract::proto::greeter_server::SERVICE_NAME);
+    let rpcs: Vec<String> = server::grpc::served_methods()
         .into_iter()
         .filter_map(|path| path.strip_prefix(&service).map(str::to_owned))
         .collect();
@@ -109,8 +109,8 @@ fn every_greeter_rpc_has_a_rest_operation() {
 #[test]
 fn the_api_table_names_every_rpc_and_every_route() {
     let table = include_str!("../docs/api.md");
-    let service = format!("/{}/", rpc_vs_rest::proto::greeter_server::SERVICE_NAME);
-    for method in rpc_vs_rest::grpc::served_methods() {
+    let service = format!("/{}/", contract::proto::greeter_server::SERVICE_NAME);
+    for method in server::grpc::served_methods() {
         if let Some(rpc) = method.strip_prefix(&service) {
             assert!(table.contains(&format!("| `{rpc}(")), "docs/api.md has no row for {rpc}");
         }

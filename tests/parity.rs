@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestServer, http1};
-use rpc_vs_rest::proto::{BatchHelloRequest, HelloRequest, HelloStreamRequest};
+use contract::proto::{BatchHelloRequest, HelloRequest, HelloStreamRequest};
 use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 
@@ -184,7 +184,7 @@ async fn streams_agree() {
 async fn every_documented_example_gets_the_same_reply_on_both_ports() {
     let server = TestServer::spawn().await;
     let client = http1();
-    let document = serde_json::to_value(rpc_vs_rest::rest::openapi_document()).unwrap();
+    let document = serde_json::to_value(server::rest::openapi_document()).unwrap();
     let mut compared = Vec::new();
     for (path, item) in document["paths"].as_object().unwrap() {
         let Some(operation) = item.get("post") else { continue };

@@ -6,11 +6,11 @@
 mod common;
 
 use common::{TestServer, http1};
-use prost::Message;
-use rpc_vs_rest::proto::{
+use contract::proto::{
     Address, ComplexReply, ComplexRequest, PeopleReply, PeopleRequest, Person, Pet, Timestamp,
     complex_request::Choice, person::Role,
 };
+use prost::Message;
 use serde_json::{Value, json};
 
 const PROTOBUF: &str = "application/x-protobuf";

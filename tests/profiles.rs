@@ -5,11 +5,10 @@
 mod common;
 
 use common::{TestServer, http1, http2};
-use rpc_vs_rest::{
-    config::{Profile, ServeConfig},
-    proto::HelloRequest,
-};
+use contract::proto::HelloRequest;
+use contract::settings::Profile;
 use serde_json::{Value, json};
+use server::config::ServeConfig;
 
 async fn server(profile: Profile) -> TestServer {
     TestServer::spawn_with(ServeConfig { profile, ..ServeConfig::loopback() }).await
@@ -57,7 +56,7 @@ async fn the_lean_profile_serves_the_same_replies_without_ids_or_metrics() {
 async fn the_lean_profile_keeps_the_limits() {
     let lean = TestServer::spawn_with(ServeConfig {
         profile: Profile::Lean,
-        rest: rpc_vs_rest::config::RestLimits { max_body_bytes: 64 },
+        rest: server::config::RestLimits { max_body_bytes: 64 },
         ..ServeConfig::loopback()
     })
     .await;

@@ -4,9 +4,9 @@
 mod common;
 
 use common::{TestServer, http_clients, http1};
+use contract::proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest};
 use prost::Message;
 use reqwest::{StatusCode, Version, header::CONTENT_TYPE};
-use rpc_vs_rest::proto::{BatchHelloReply, BatchHelloRequest, HelloReply, HelloRequest};
 use serde_json::{Value, json};
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -311,9 +311,9 @@ async fn healthz_and_readyz_report_serving() {
 #[tokio::test]
 async fn readyz_is_503_not_serving_while_draining() {
     use axum::{body::Body, http::Request};
-    use rpc_vs_rest::{
+    use contract::greeter::Greeter;
+    use server::{
         config::ServeConfig,
-        greeter::Greeter,
         readiness::Readiness,
         rest::{self, AppState},
     };
@@ -321,14 +321,14 @@ async fn readyz_is_503_not_serving_while_draining() {
 
     let (reporter, _) = tonic_health::server::health_reporter();
     let readiness = Readiness::new(reporter).await;
-    let draining = rpc_vs_rest::serving::Draining::default();
+    let draining = server::serving::Draining::default();
     let app = rest::router(
         AppState {
             greeter: Greeter::new(),
             readiness: readiness.clone(),
-            metrics: Some(rpc_vs_rest::metrics::Metrics::new(rpc_vs_rest::grpc::served_methods())),
+            metrics: Some(server::metrics::Metrics::new(server::grpc::served_methods())),
             sessions: Default::default(),
-            body_budget: rpc_vs_rest::serving::BodyBudget::new(1 << 20),
+            body_budget: server::serving::BodyBudget::new(1 << 20),
         },
         &ServeConfig::loopback(),
         None,

@@ -4,10 +4,10 @@
 mod common;
 
 use common::{TestServer, http_clients, http1, http2};
+use contract::proto::{HelloReply, HelloRequest};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use reqwest::{StatusCode, header::CONTENT_TYPE};
-use rpc_vs_rest::proto::{HelloReply, HelloRequest};
 use serde_json::{Value, json};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{binary::Binary, tools::Example};
-use rpc_vs_rest::proto::{HelloRequest, greeter_client::GreeterClient};
+use contract::proto::{HelloRequest, greeter_client::GreeterClient};
 use tokio::{process::Command, sync::mpsc};
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
@@ -52,7 +52,7 @@ async fn rest_hello(client: &reqwest::Client, url: &str, name: &str) -> String {
 async fn per_core_serves_both_ports_from_every_runtime() {
     let server = Binary::start(&["--runtime", "per-core", "--profile", "lean"], &[]).await;
     let pid = server.child.id().unwrap();
-    let cores = rpc_vs_rest::runtime::usable_cores();
+    let cores = runtime::usable_cores();
     // The log says how many runtimes serve: one per usable core.
     let mut announced = None;
     for _ in 0..50 {
@@ -105,7 +105,7 @@ async fn per_core_drains_on_sigterm_letting_the_call_in_flight_finish() {
     let url = format!("http://{}", server.grpc_addr);
     // Calls on as many connections as runtimes, so that one is on a runtime of its own thread.
     let mut held = Vec::new();
-    for connection in 0..rpc_vs_rest::runtime::usable_cores() {
+    for connection in 0..runtime::usable_cores() {
         let mut client = GreeterClient::connect(url.clone()).await.unwrap();
         let (requests, outbound) = mpsc::channel(4);
         requests.send(HelloRequest { name: format!("before {connection}") }).await.unwrap();
@@ -155,7 +155,7 @@ async fn the_baselines_serve_per_core_from_the_environment() {
         };
         let (addr, pid) = (server.addr, server.child.id().unwrap());
         // More connections than runtimes: every runtime answers its share.
-        for connection in 0..2 * rpc_vs_rest::runtime::usable_cores() {
+        for connection in 0..2 * runtime::usable_cores() {
             let name = format!("{example} {connection}");
             let message = if grpc {
                 let mut client = GreeterClient::connect(format!("http://{addr}")).await.unwrap();
@@ -173,7 +173,7 @@ async fn the_baselines_serve_per_core_from_the_environment() {
         }
         assert_eq!(
             runtime_threads(pid).len(),
-            rpc_vs_rest::runtime::usable_cores() - 1,
+            runtime::usable_cores() - 1,
             "{example}: one thread per runtime besides main's"
         );
     }

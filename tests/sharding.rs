@@ -8,7 +8,7 @@ mod common;
 use std::{path::Path, time::Duration};
 
 use common::binary::Binary;
-use rpc_vs_rest::compare::{Report, decode_histogram};
+use compare::{Report, decode_histogram};
 use tokio::process::Command;
 
 const SHAPE: [&str; 8] = [

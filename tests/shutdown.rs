@@ -8,7 +8,7 @@ use common::binary::Binary;
 
 use std::time::{Duration, Instant};
 
-use rpc_vs_rest::proto::{HelloReply, HelloRequest, greeter_client::GreeterClient};
+use contract::proto::{HelloReply, HelloRequest, greeter_client::GreeterClient};
 use tokio::{io::AsyncWriteExt, net::TcpStream, sync::mpsc};
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic_health::pb::{

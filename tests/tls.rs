@@ -7,13 +7,11 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
+use contract::proto::{HelloRequest, greeter_client::GreeterClient};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
 };
-use rpc_vs_rest::{
-    config::ServeConfig,
-    proto::{HelloRequest, greeter_client::GreeterClient},
-};
+use server::config::ServeConfig;
 use tokio::{io::AsyncReadExt, net::TcpStream};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 

@@ -9,8 +9,8 @@ mod common;
 use std::{process::Stdio, time::Duration};
 
 use common::{TestServer, binary::Binary, tools};
-use rpc_vs_rest::config::ServeConfig;
 use serde_json::{Value, json};
+use server::config::ServeConfig;
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     net::TcpStream,

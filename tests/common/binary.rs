@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, process::Stdio, sync::Arc, time::Duration};
 
-use rpc_vs_rest::facts::BoundAddresses;
+use contract::facts::BoundAddresses;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},

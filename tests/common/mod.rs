@@ -10,11 +10,12 @@ pub mod tools;
 
 use std::net::SocketAddr;
 
-use rpc_vs_rest::{
+use ::server::{
     config::ServeConfig,
-    proto::greeter_client::GreeterClient,
     server::{self, Listeners},
 };
+
+use contract::proto::greeter_client::GreeterClient;
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
 

@@ -7,8 +7,8 @@ use std::{
     process::Command,
 };
 
+use crate::cli::Cli;
 use clap::CommandFactory as _;
-use rpc_vs_rest::cli::Cli;
 use serde::Deserialize as _;
 use serde_json::Value;
 

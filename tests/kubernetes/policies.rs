@@ -3,8 +3,8 @@
 
 use std::{collections::BTreeSet, net::SocketAddr};
 
+use crate::cli::Cli;
 use clap::Parser as _;
-use rpc_vs_rest::cli::Cli;
 use serde_json::{Value, json};
 
 // The vocabulary the rules are written in: rendered objects, pods, containers, settings.

@@ -1,0 +1,607 @@
+//! The load generator: for each cell, workload, concurrency and connection count, a warm-up,
+//! then closed-loop calls for a fixed time from `concurrency` tasks (HTTP/2 tasks share the
+//! cell's connections, each HTTP/1.1 task keeps its own, reused throughout), every reply checked. Latency goes into an
+//! HDR histogram; bytes are counted at the client's sockets; the server's CPU time is read
+//! from /proc when the server is local, and its throttling from its cgroup under a quota; a
+//! proxy's (`--via`) from its workers' /proc.
+
+pub(crate) mod address;
+pub(crate) mod affinity;
+pub(crate) mod capacity;
+pub(crate) mod cgroup;
+pub(crate) mod link;
+pub(crate) mod objective;
+pub(crate) mod proxy;
+pub(crate) mod schedule;
+pub(crate) mod shard;
+pub(crate) mod target;
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+
+use self::{
+    link::{Link, Relays},
+    shard::{Shard, unix_ms},
+    target::Target,
+};
+use crate::{
+    clients::cell::{Cell, CellClient},
+    clients::check::{CallError, Expected, ServedBy},
+    clients::unary::ClientOptions,
+    clients::wire::WireCounters,
+    workload::Workload,
+};
+
+/// What one (cell, workload, concurrency) measured: the median run of `repeats` by throughput.
+/// Fields added after the first JSON format default when read back, so that a baseline written
+/// before them still loads.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Measurement {
+    pub cell: String,
+    pub workload: String,
+    /// The profile of the server `compare` started (`None` for a server given by address).
+    pub server_profile: Option<String>,
+    pub concurrency: usize,
+    pub connections: usize,
+    pub calls: u64,
+    /// Calls answered by each server, by the name in its `x-served-by` header: how the
+    /// calls spread when several servers stand behind the target.
+    pub servers: BTreeMap<String, u64>,
+    pub requests_per_second: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// Failed calls by kind (`transport`, `wrong reply`, `gRPC Unavailable`, `REST 503`…),
+    /// each with the first failure of its kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors_by_kind: BTreeMap<String, ErrorsOfAKind>,
+    pub request_bytes_per_call: f64,
+    pub response_bytes_per_call: f64,
+    /// Server CPU (user + system) per 1,000 calls, when the server runs on this machine.
+    pub server_cpu_ms_per_1000_calls: Option<f64>,
+    /// `compare`'s own CPU (user + system) per 1,000 calls: the instrument's cost, which takes
+    /// from the server's when both share cores.
+    #[serde(default)]
+    pub client_cpu_ms_per_1000_calls: Option<f64>,
+    /// The proxy's worker processes' CPU (user + system) per 1,000 calls, when the calls went
+    /// through a proxy compare started (`--via`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_cpu_ms_per_1000_calls: Option<f64>,
+    /// How the server's CPU quota (`--server-cpus`) held it back during the measurement;
+    /// absent without a quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_throttling: Option<cgroup::Throttling>,
+    /// The latency distribution: the latency at each of [`PERCENTILES`].
+    #[serde(default)]
+    pub latency_percentiles: Vec<LatencyAt>,
+    /// Every repeat's throughput (this measurement is their median).
+    #[serde(default)]
+    pub repeats_requests_per_second: Vec<f64>,
+    /// When the measured run began and ended, Unix milliseconds: how shards' windows overlap.
+    #[serde(default)]
+    pub window_ms: [u64; 2],
+    /// A shard's latency histogram (HdrHistogram's V2 encoding, base64), which `compare merge`
+    /// adds up exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_histogram: Option<String>,
+    /// The emulated link it ran over (`loopback`: none).
+    #[serde(default = "loopback")]
+    pub link: String,
+    /// Whether it ran over TLS.
+    #[serde(default)]
+    pub tls: bool,
+    /// Open loop: the calls per second this generator offered (a schedule's step, or
+    /// `--rate`, its shard's share); absent in a closed loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_per_second: Option<f64>,
+    /// With `--slo`: the highest rate served within the objective, and every rate tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<capacity::Capacity>,
+    /// The run's latency histogram, kept in memory for what reads percentiles beyond the
+    /// fixed ones (an objective); never written.
+    #[serde(skip)]
+    pub(crate) latency: Option<Histogram<u64>>,
+}
+
+fn loopback() -> String {
+    "loopback".into()
+}
+
+impl Measurement {
+    /// The conditions it ran under: the link, and `+tls`.
+    pub fn condition(&self) -> String {
+        if self.tls { format!("{}+tls", self.link) } else { self.link.clone() }
+    }
+
+    /// Its workload under its conditions: what verdicts and charts group by (`unary`, or
+    /// `unary @ wan+tls` away from plain loopback).
+    pub fn scenario(&self) -> String {
+        let workload = match self.condition().as_str() {
+            "loopback" => self.workload.clone(),
+            condition => format!("{} @ {condition}", self.workload),
+        };
+        // A schedule's steps are scenarios apart: each at its own offered rate.
+        match self.offered_per_second {
+            Some(rate) => format!("{workload}, {rate:.0} calls/s offered"),
+            None => workload,
+        }
+    }
+}
+
+/// The failed calls of one kind, and the first of them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorsOfAKind {
+    pub calls: u64,
+    pub first: String,
+}
+
+/// Adds `other`'s failures by kind to `into`'s, keeping the first of each kind already there.
+pub(crate) fn add_errors(
+    into: &mut BTreeMap<String, ErrorsOfAKind>,
+    other: &BTreeMap<String, ErrorsOfAKind>,
+) {
+    for (kind, errors) in other {
+        into.entry(kind.clone())
+            .and_modify(|kept| kept.calls += errors.calls)
+            .or_insert_with(|| errors.clone());
+    }
+}
+
+/// The latency at one percentile.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LatencyAt {
+    pub percentile: f64,
+    pub us: u64,
+}
+
+/// The percentiles of the latency curve: from the median to p99.99, as HdrHistogram and wrk2
+/// users plot them.
+pub(crate) const PERCENTILES: [f64; 9] = [50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99];
+
+/// A measurement's latency figures, read from its histogram the one way that both a run and
+/// a merge of shards read them.
+pub(crate) struct Latencies {
+    pub(crate) p50_us: u64,
+    pub(crate) p90_us: u64,
+    pub(crate) p99_us: u64,
+    pub(crate) p999_us: u64,
+    pub(crate) max_us: u64,
+    pub(crate) latency_percentiles: Vec<LatencyAt>,
+}
+
+impl Latencies {
+    pub(crate) fn of(histogram: &Histogram<u64>) -> Self {
+        Self {
+            p50_us: histogram.value_at_quantile(0.50),
+            p90_us: histogram.value_at_quantile(0.90),
+            p99_us: histogram.value_at_quantile(0.99),
+            p999_us: histogram.value_at_quantile(0.999),
+            max_us: histogram.max(),
+            latency_percentiles: PERCENTILES
+                .iter()
+                .map(|&percentile| LatencyAt {
+                    percentile,
+                    us: histogram.value_at_quantile(percentile / 100.0),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Measurement {
+    /// How far apart the repeats' throughputs are, relative to their median: (max − min) ÷
+    /// median. `None` with one repeat.
+    pub fn spread(&self) -> Option<f64> {
+        let rates = &self.repeats_requests_per_second;
+        if rates.len() < 2 {
+            return None;
+        }
+        let (min, max) =
+            rates.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        Some((max - min) / self.requests_per_second.max(f64::MIN_POSITIVE))
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Plan {
+    /// This generator's part of the load, when it is one of several.
+    pub(crate) shard: Option<Shard>,
+    pub(crate) warmup: Duration,
+    pub(crate) duration: Duration,
+    pub(crate) repeats: usize,
+    /// Open loop: calls per second in total, each timed from when it was meant to be sent.
+    pub(crate) rate: Option<f64>,
+    /// The emulated network between the clients and the server.
+    pub(crate) link: Link,
+    /// How calls get connections (pooled HTTP/1.1, or a new one per call), and HTTP/2's
+    /// windows.
+    pub(crate) client: ClientOptions,
+}
+
+pub(crate) async fn measure(
+    target: &Target,
+    cell: Cell,
+    workload: &Workload,
+    concurrency: usize,
+    connections: usize,
+    plan: &Plan,
+) -> anyhow::Result<Measurement> {
+    let mut session = Session::open(target, cell, workload, concurrency, connections, plan).await?;
+    let mut runs = Vec::with_capacity(plan.repeats);
+    for _ in 0..plan.repeats.max(1) {
+        runs.push(session.run(plan.duration, plan.rate).await);
+    }
+    let rates: Vec<f64> = runs.iter().map(|run| run.requests_per_second).collect();
+    runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+    let mut median = runs.swap_remove(runs.len() / 2);
+    median.repeats_requests_per_second = rates;
+    Ok(median)
+}
+
+/// A schedule's steps, each one run a row: the same warm clients carry every step, one after
+/// the other.
+pub(crate) async fn measure_schedule(
+    target: &Target,
+    (cell, workload): (Cell, &Workload),
+    (concurrency, connections): (usize, usize),
+    plan: &Plan,
+    steps: &[schedule::RateStep],
+) -> anyhow::Result<Vec<Measurement>> {
+    let first = steps.first().map(|step| step.rate);
+    let warm_plan = Plan { rate: first, ..plan.clone() };
+    let mut session =
+        Session::open(target, cell, workload, concurrency, connections, &warm_plan).await?;
+    let mut rows = Vec::with_capacity(steps.len());
+    for step in steps {
+        rows.push(session.run(step.duration.unwrap_or(plan.duration), Some(step.rate)).await);
+    }
+    Ok(rows)
+}
+
+/// One cell's clients at one concurrency, connected and warmed up: every run it measures goes
+/// over the same connections.
+pub(crate) struct Session<'a> {
+    target: &'a Target,
+    cell: Cell,
+    workload: Workload,
+    concurrency: usize,
+    /// The connections the tasks share, as the row reports them.
+    connections: usize,
+    shard: Option<Shard>,
+    link: String,
+    counters: Arc<WireCounters>,
+    clients: Vec<CellClient>,
+    /// The emulated link's relays, kept running while the session lasts.
+    _relays: Option<Relays>,
+}
+
+impl<'a> Session<'a> {
+    /// Connects, then warms up for `plan.warmup` (at `plan.rate`, when there is one).
+    pub(crate) async fn open(
+        target: &'a Target,
+        cell: Cell,
+        workload: &Workload,
+        concurrency: usize,
+        connections: usize,
+        plan: &Plan,
+    ) -> anyhow::Result<Session<'a>> {
+        // A shard runs its part of the calls in flight and of the connections.
+        let (tasks, connections) = match plan.shard {
+            Some(shard) => (shard.share(concurrency), shard.share(connections).max(1)),
+            None => (concurrency, connections),
+        };
+        let counters = Arc::new(WireCounters::default());
+        // The server's addresses, or the proxy's listener for this cell.
+        let (grpc, rest) = target.addresses(cell).map_err(anyhow::Error::msg)?;
+        // Every measurement gets a link of its own: no cell inherits another's queue.
+        let relays = match plan.link.is_loopback() {
+            true => None,
+            false => Some(Relays::start(&plan.link, &grpc, rest).await?),
+        };
+        let (grpc, rest) = match &relays {
+            Some(relays) => (&relays.grpc[..], relays.rest),
+            None => (&grpc[..], rest),
+        };
+        let client = CellClient::connect(
+            cell,
+            workload,
+            (grpc, rest),
+            connections,
+            ClientOptions { tls: target.tls.clone(), ..plan.client.clone() },
+            counters.clone(),
+        )
+        .await?;
+        let clients: Vec<CellClient> = (0..tasks).map(|task| client.for_task(task)).collect();
+        let connections = if tasks == 0 { 0 } else { client.connections(tasks) };
+        let mut session = Session {
+            target,
+            cell,
+            workload: workload.clone(),
+            concurrency,
+            connections,
+            shard: plan.shard,
+            link: plan.link.short_name(),
+            counters,
+            clients,
+            _relays: relays,
+        };
+        // Each run hands the tasks' clients back, so that a connection opened in the warm-up
+        // (an HTTP/1.1 task's own) carries the measured calls too, as HTTP/2's shared ones do.
+        let rate = session.share(plan.rate);
+        let (_, clients) =
+            drive(std::mem::take(&mut session.clients), workload, plan.warmup, rate).await;
+        session.clients = clients;
+        Ok(session)
+    }
+
+    /// This generator's part of a rate in total.
+    fn share(&self, rate: Option<f64>) -> Option<f64> {
+        match self.shard {
+            Some(shard) => rate.map(|rate| shard.share_rate(rate)),
+            None => rate,
+        }
+    }
+
+    /// One measured run: closed loop, or `rate` calls per second in total.
+    pub(crate) async fn run(&mut self, duration: Duration, rate: Option<f64>) -> Measurement {
+        let (target, counters) = (self.target, &self.counters);
+        let own_rate = self.share(rate);
+        let (sent_before, received_before) = counters.snapshot();
+        let cpu_before = target.server_cpu();
+        let throttling_before = target.server_cpu_stat();
+        let client_cpu_before = target::client_cpu();
+        let proxy_cpu_before = target.proxy_cpu();
+        let opened = unix_ms();
+        let (run, clients) =
+            drive(std::mem::take(&mut self.clients), &self.workload, duration, own_rate).await;
+        self.clients = clients;
+        let window_ms = [opened, unix_ms()];
+        let (sent, received) = counters.snapshot();
+        let since = |after: Option<Duration>, before: Option<Duration>| {
+            after.zip(before).map(|(after, before)| after.saturating_sub(before))
+        };
+        let cpu = since(target.server_cpu(), cpu_before);
+        // Every server's throttling, added up (one server but with `--servers N`).
+        let throttling =
+            target.server_cpu_stat().zip(throttling_before).and_then(|(after, before)| {
+                after.into_iter().zip(before).map(|(after, before)| after.since(before)).reduce(
+                    |sum, one| cgroup::Throttling {
+                        periods: sum.periods + one.periods,
+                        throttled_periods: sum.throttled_periods + one.throttled_periods,
+                        throttled_ms: sum.throttled_ms + one.throttled_ms,
+                    },
+                )
+            });
+        let client_cpu = since(target::client_cpu(), client_cpu_before);
+        let proxy_cpu = since(target.proxy_cpu(), proxy_cpu_before);
+        let calls = run.calls.max(1) as f64;
+        let per_1000_calls = |cpu: Duration| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls;
+        let Latencies { p50_us, p90_us, p99_us, p999_us, max_us, latency_percentiles } =
+            Latencies::of(&run.latency);
+        Measurement {
+            cell: self.cell.to_string(),
+            workload: self.workload.to_string(),
+            server_profile: target.profile.map(|profile| profile.as_str().to_owned()),
+            concurrency: self.concurrency,
+            connections: self.connections,
+            calls: run.calls,
+            servers: run.servers.by_name(),
+            requests_per_second: run.calls as f64 / run.elapsed.as_secs_f64(),
+            p50_us,
+            p90_us,
+            p99_us,
+            p999_us,
+            max_us,
+            errors: run.errors,
+            first_error: run.first_error,
+            errors_by_kind: run.errors_by_kind,
+            request_bytes_per_call: (sent - sent_before) as f64 / calls,
+            response_bytes_per_call: (received - received_before) as f64 / calls,
+            server_cpu_ms_per_1000_calls: cpu.map(per_1000_calls),
+            client_cpu_ms_per_1000_calls: client_cpu.map(per_1000_calls),
+            proxy_cpu_ms_per_1000_calls: proxy_cpu.map(per_1000_calls),
+            server_throttling: throttling,
+            latency_percentiles,
+            repeats_requests_per_second: Vec::new(),
+            window_ms,
+            latency_histogram: self.shard.map(|_| encode_histogram(&run.latency)),
+            link: self.link.clone(),
+            tls: target.tls.is_some(),
+            offered_per_second: own_rate,
+            capacity: None,
+            latency: Some(run.latency),
+        }
+    }
+}
+
+struct Run {
+    calls: u64,
+    servers: Spread,
+    errors: u64,
+    first_error: Option<String>,
+    errors_by_kind: BTreeMap<String, ErrorsOfAKind>,
+    latency: Histogram<u64>,
+    elapsed: Duration,
+}
+
+/// `concurrency` tasks calling until `duration` has passed: back to back (closed loop), or,
+/// with a `rate`, each call at its scheduled time and its latency counted from that time, so
+/// a stalled server shows as latency rather than as fewer samples (no coordinated omission).
+async fn drive(
+    clients: Vec<CellClient>,
+    workload: &Workload,
+    duration: Duration,
+    rate: Option<f64>,
+) -> (Run, Vec<CellClient>) {
+    // What every reply must say, asked of the domain once rather than per call.
+    let expected = Arc::new(Expected::of(workload));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let concurrency = clients.len();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(task, mut client)| {
+            let workload = workload.clone();
+            let expected = expected.clone();
+            // Task `task` owns calls task, task + concurrency, task + 2·concurrency, …
+            let interval = rate.map(|rate| Duration::from_secs_f64(concurrency as f64 / rate));
+            let offset = rate.map(|rate| Duration::from_secs_f64(task as f64 / rate));
+            tokio::spawn(async move {
+                let mut latency = new_histogram();
+                let mut servers = Spread::default();
+                let (mut calls, mut errors, mut first_error) = (0u64, 0u64, None);
+                let mut by_kind = BTreeMap::<String, ErrorsOfAKind>::new();
+                let mut next =
+                    offset.map(|offset| tokio::time::Instant::from_std(started) + offset);
+                while Instant::now() < deadline {
+                    let sent = match (next.as_mut(), interval) {
+                        (Some(next), Some(interval)) => {
+                            let intended = *next;
+                            *next += interval;
+                            if intended.into_std() >= deadline {
+                                break;
+                            }
+                            if tokio::time::Instant::now() < intended {
+                                // On time: the timer's own slack (up to a millisecond) is
+                                // ours, not the server's, so time from when the call goes.
+                                tokio::time::sleep_until(intended).await;
+                                Instant::now()
+                            } else {
+                                // Behind schedule, because earlier calls were slow: that
+                                // wait is the server's, so time from when it was due.
+                                intended.into_std()
+                            }
+                        }
+                        _ => Instant::now(),
+                    };
+                    // A call still waiting `CALL_GRACE` after the run's end is cut: a server
+                    // that stalls mid-reply must not hold the run open.
+                    let result = tokio::time::timeout_at(
+                        (deadline + CALL_GRACE).into(),
+                        client.call(&workload, &expected),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err(CallError::Transport(STALLED.to_owned())));
+                    let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    match result {
+                        Ok(served_by) => {
+                            servers.count(served_by, 1);
+                            calls += 1;
+                            latency.saturating_record(micros.min(MAX_LATENCY_US));
+                        }
+                        Err(error) => {
+                            errors += 1;
+                            first_error.get_or_insert_with(|| error.to_string());
+                            by_kind
+                                .entry(error.kind())
+                                .and_modify(|kind| kind.calls += 1)
+                                .or_insert_with(|| ErrorsOfAKind {
+                                    calls: 1,
+                                    first: error.to_string(),
+                                });
+                        }
+                    }
+                }
+                (latency, servers, calls, errors, first_error, by_kind, client)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        calls: 0,
+        servers: Spread::default(),
+        errors: 0,
+        first_error: None,
+        errors_by_kind: BTreeMap::new(),
+        latency: new_histogram(),
+        elapsed: Duration::ZERO,
+    };
+    let mut clients = Vec::with_capacity(concurrency);
+    for task in tasks {
+        if let Ok((latency, servers, calls, errors, first_error, by_kind, client)) = task.await {
+            add_errors(&mut run.errors_by_kind, &by_kind);
+            clients.push(client);
+            run.latency.add(latency).expect("histograms of the same bounds add up");
+            for (server, calls) in servers.0 {
+                run.servers.count(server, calls);
+            }
+            run.calls += calls;
+            run.errors += errors;
+            if run.first_error.is_none() {
+                run.first_error = first_error;
+            }
+        }
+    }
+    run.elapsed = started.elapsed();
+    (run, clients)
+}
+
+/// How long after a run's end a call may still finish; then it is cut and counted as failed.
+const CALL_GRACE: Duration = Duration::from_secs(2);
+
+/// Why a call cut at the run's end failed.
+pub(crate) const STALLED: &str =
+    "no complete reply within 2 s of the run's end: the server stalled";
+
+/// Latencies are recorded in microseconds, up to a minute (longer ones count as a minute).
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// A histogram in HdrHistogram's V2 encoding (what its other implementations read too), as
+/// base64 for JSON.
+pub(crate) fn encode_histogram(histogram: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Serializer as _;
+    let mut bytes = Vec::new();
+    hdrhistogram::serialization::V2Serializer::new()
+        .serialize(histogram, &mut bytes)
+        .expect("a histogram serializes into memory");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The inverse of [`encode_histogram`].
+pub fn decode_histogram(text: &str) -> anyhow::Result<Histogram<u64>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text)?;
+    let histogram = hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|error| anyhow::anyhow!("not a V2 histogram: {error:?}"))?;
+    Ok(histogram)
+}
+
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+/// Calls per answering server. A handful of servers at most, so a list beats a map, and the
+/// header values are kept as they came (no string per call).
+#[derive(Default)]
+struct Spread(Vec<(ServedBy, u64)>);
+
+impl Spread {
+    fn count(&mut self, server: ServedBy, calls: u64) {
+        match self.0.iter_mut().find(|(known, _)| *known == server) {
+            Some((_, count)) => *count += calls,
+            None => self.0.push((server, calls)),
+        }
+    }
+
+    /// Calls per server name; calls from a server that gave no name are left out.
+    fn by_name(&self) -> BTreeMap<String, u64> {
+        self.0
+            .iter()
+            .filter_map(|(server, calls)| {
+                let name = String::from_utf8_lossy(server.as_ref()?.as_bytes()).into_owned();
+                Some((name, *calls))
+            })
+            .collect()
+    }
+}
