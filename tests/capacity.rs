@@ -2,27 +2,15 @@
 //! objective (`--slo p99=100ms`), or walks the offered rate up a schedule
 //! (`--rate step:START..END+STEP@DURATION`) to draw latency against load.
 
+mod common;
+
+use common::compare_runs;
 use serde_json::Value;
-use tokio::process::Command;
 
+/// `compare` with `args`, measuring unary calls from 8 in flight.
 async fn compare(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
-        .arg("compare")
-        .args(["--warmup", "0.2", "--workloads", "unary", "--concurrency", "8"])
-        .args(args)
-        .output()
-        .await
-        .expect("run compare");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn measurements(stdout: &str) -> Vec<Value> {
-    let output: Value = serde_json::from_str(stdout).unwrap();
-    output["measurements"].as_array().unwrap().clone()
+    let settings = ["--warmup", "0.2", "--workloads", "unary", "--concurrency", "8"];
+    compare_runs::run(&[&settings[..], args].concat()).await
 }
 
 // The objectives here are far above loopback's latency: these tests check the search, not the
@@ -41,11 +29,11 @@ async fn a_search_finds_each_cells_capacity_and_shows_every_step() {
     ])
     .await;
     assert!(ok, "{stderr}");
-    let output: Value = serde_json::from_str(&stdout).unwrap();
+    let output = compare_runs::report(&stdout);
     assert_eq!(output["run"]["settings"]["slo"]["objective"], "p99<=100ms");
-    let rows = measurements(&stdout);
+    let rows = compare_runs::rows(&output);
     assert_eq!(rows.len(), 2, "one row per cell: {stdout}");
-    for row in &rows {
+    for row in rows {
         let cell = row["cell"].as_str().unwrap();
         let capacity = &row["capacity"];
         assert_eq!(capacity["objective"], "p99<=100ms", "{cell}");
@@ -120,8 +108,8 @@ async fn an_objective_no_rate_can_meet_is_said_plainly() {
     ])
     .await;
     assert!(ok, "no call failed, so the run itself did not: {stderr}");
-    let rows = measurements(&stdout);
-    let capacity = &rows[0]["capacity"];
+    let output = compare_runs::report(&stdout);
+    let capacity = &compare_runs::rows(&output)[0]["capacity"];
     assert_eq!(capacity["calls_per_s"], Value::Null, "{capacity}");
     let unmet = capacity["unmet"].as_str().unwrap();
     assert!(unmet.starts_with("not met at any rate tried, down to "), "{unmet}");
@@ -158,9 +146,9 @@ async fn a_step_schedule_measures_each_rate_as_a_row() {
     ])
     .await;
     assert!(ok, "{stderr}");
-    let output: Value = serde_json::from_str(&stdout).unwrap();
+    let output = compare_runs::report(&stdout);
     assert_eq!(output["run"]["settings"]["rate_schedule"], "step:200..600+200@0.5s");
-    let rows = measurements(&stdout);
+    let rows = compare_runs::rows(&output);
     for cell in ["grpc", "rest-json-h1"] {
         let steps: Vec<&Value> = rows.iter().filter(|row| row["cell"] == cell).collect();
         let offered: Vec<f64> =

@@ -3,15 +3,16 @@
 
 mod common;
 
-use common::tools;
+use common::{browser::Browser, compare_runs};
 use serde_json::Value;
 use tokio::process::Command;
 
-/// The measurements of `compare --format json`'s output (`{"run": …, "measurements": […]}`).
+/// The measurements of `compare --format json`'s output, from a report that says it is
+/// compare's.
 fn measurements(stdout: &str) -> Vec<Value> {
-    let output: Value = serde_json::from_str(stdout).unwrap();
+    let output = compare_runs::report(stdout);
     assert!(output["run"]["command"].as_str().is_some_and(|c| c.contains("compare")), "{output}");
-    output["measurements"].as_array().unwrap().clone()
+    compare_runs::rows(&output).to_vec()
 }
 
 /// Every row made calls, and none of them failed (a wrong reply counts as a failure).
@@ -23,19 +24,9 @@ fn assert_every_call_succeeded(rows: &[Value]) {
     }
 }
 
+/// `compare` with `args`, briefly: these tests check what it measures and prints, not speed.
 async fn compare(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
-        .arg("compare")
-        .args(["--warmup", "200ms", "--duration", "500ms"])
-        .args(args)
-        .output()
-        .await
-        .expect("run compare");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    compare_runs::run(&[&["--warmup", "200ms", "--duration", "500ms"], args].concat()).await
 }
 
 #[tokio::test]
@@ -105,16 +96,23 @@ async fn compare_refuses_unknown_cells_clearly() {
 #[tokio::test]
 async fn durations_take_units_and_a_bare_number_is_seconds() {
     let run = |warmup: &'static str, duration: &'static str| async move {
-        let output = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
-            .args(["compare", "--cells", "rest-json-h1", "--workloads", "unary"])
-            .args(["--concurrency", "1", "--format", "json"])
-            .args(["--warmup", warmup, "--duration", duration])
-            .output()
-            .await
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(output.status.success(), "--warmup {warmup} --duration {duration}: {stderr}");
-        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let (ok, stdout, stderr) = compare_runs::run(&[
+            "--cells",
+            "rest-json-h1",
+            "--workloads",
+            "unary",
+            "--concurrency",
+            "1",
+            "--format",
+            "json",
+            "--warmup",
+            warmup,
+            "--duration",
+            duration,
+        ])
+        .await;
+        assert!(ok, "--warmup {warmup} --duration {duration}: {stderr}");
+        let report = compare_runs::report(&stdout);
         let settings = &report["run"]["settings"];
         (
             settings["warmup_seconds"].as_f64().unwrap(),
@@ -124,13 +122,8 @@ async fn durations_take_units_and_a_bare_number_is_seconds() {
     assert_eq!(run("100ms", "0.3s").await, (0.1, 0.3));
     assert_eq!(run("0", "0.25").await, (0.0, 0.25));
 
-    let refused = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
-        .args(["compare", "--duration", "10x"])
-        .output()
-        .await
-        .unwrap();
-    assert!(!refused.status.success());
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let (refused, _, stderr) = compare_runs::run(&["--duration", "10x"]).await;
+    assert!(!refused);
     assert!(
         stderr.contains("\"10x\" is not a duration") && stderr.contains("500ms, 10s, 2m"),
         "{stderr}"
@@ -293,7 +286,7 @@ async fn chats_compare_grpc_bidi_streams_and_websockets_over_both_http_versions(
 /// numbers of the JSON beside them, and the change from a baseline run.
 #[tokio::test]
 async fn the_html_report_shows_its_provenance_verdicts_and_every_axis() {
-    let Some(chromium) = tools::require("chromium") else { return };
+    let Some(browser) = Browser::require() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (before, report) = (dir.path().join("before.json"), dir.path().join("report.html"));
     let shape = ["--cells", "grpc,rest-json-h1,rest-proto-h2", "--workloads", "unary"];
@@ -306,19 +299,10 @@ async fn the_html_report_shows_its_provenance_verdicts_and_every_axis() {
         ["--baseline", before.to_str().unwrap(), "--report", report.to_str().unwrap()];
     let (ok, second, stderr) = compare(&[&shape[..], &with_report].concat()).await;
     assert!(ok, "{stderr}");
-    let run: Value = serde_json::from_str(&second).unwrap();
+    let run = compare_runs::report(&second);
     let rows = measurements(&second);
 
-    let url = format!("file://{}", report.display());
-    let browser = |args: &[&str]| {
-        std::process::Command::new(&chromium)
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
-            .args(args)
-            .arg(&url)
-            .output()
-            .expect("run chromium")
-    };
-    let dom = String::from_utf8(browser(&["--dump-dom"]).stdout).unwrap();
+    let dom = browser.dom(&report);
     let section = |id: &str| -> String {
         let start =
             dom.find(&format!("<section id=\"{id}\"")).unwrap_or_else(|| panic!("no {id} section"));
@@ -376,8 +360,7 @@ async fn the_html_report_shows_its_provenance_verdicts_and_every_axis() {
 
     // The picture in the README is this report, as this browser draws it.
     let picture = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compare-report.png");
-    let shot = format!("--screenshot={}", picture.display());
-    assert!(browser(&[&shot, "--window-size=1400,3000"]).status.success());
+    assert!(browser.screenshot(&report, &picture, "1400,3000").success());
     assert!(std::fs::metadata(&picture).unwrap().len() > 10_000, "a screenshot of the report");
 }
 
@@ -386,7 +369,7 @@ async fn the_html_report_shows_its_provenance_verdicts_and_every_axis() {
 /// marked, with the numbers of the JSON in its legend.
 #[tokio::test]
 async fn the_html_report_draws_latency_against_offered_load_with_the_capacity_marked() {
-    let Some(chromium) = tools::require("chromium") else { return };
+    let Some(browser) = Browser::require() else { return };
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.html");
     let (ok, stdout, stderr) = compare(&[
@@ -410,16 +393,7 @@ async fn the_html_report_draws_latency_against_offered_load_with_the_capacity_ma
     let rows = measurements(&stdout);
     assert_eq!(rows.len(), 2);
 
-    let url = format!("file://{}", report.display());
-    let browser = |args: &[&str]| {
-        std::process::Command::new(&chromium)
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
-            .args(args)
-            .arg(&url)
-            .output()
-            .expect("run chromium")
-    };
-    let dom = String::from_utf8(browser(&["--dump-dom"]).stdout).unwrap();
+    let dom = browser.dom(&report);
     let start = dom.find("<section id=\"capacity\"").expect("a capacity section");
     let end = dom[start..].find("</section>").unwrap() + start;
     let capacity = &dom[start..end];
@@ -451,7 +425,6 @@ async fn the_html_report_draws_latency_against_offered_load_with_the_capacity_ma
     assert_eq!(capacity.matches("class=\"capacity\"").count(), found, "a line per capacity");
 
     let picture = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compare-capacity.png");
-    let shot = format!("--screenshot={}", picture.display());
-    assert!(browser(&[&shot, "--window-size=1200,2000"]).status.success());
+    assert!(browser.screenshot(&report, &picture, "1200,2000").success());
     assert!(std::fs::metadata(&picture).unwrap().len() > 10_000, "a screenshot of the report");
 }

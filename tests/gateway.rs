@@ -6,14 +6,9 @@
 
 mod common;
 
-use common::{
-    binary::Binary,
-    http1,
-    outside::{json_printed, run_ok},
-    tools,
-};
+use common::{binary::Binary, compare_runs, http1, tools};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// The gateway in front of the gRPC server at `backend`.
 async fn gateway(backend: &str) -> Option<(Child, String)> {
@@ -32,17 +27,13 @@ struct Row {
 
 /// `compare --rest-target <gateway>` in the HTTP/1.1 JSON cell, briefly.
 async fn compare_through(gateway: &str, workloads: &str) -> (Vec<Row>, String) {
-    let mut compare = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"));
-    compare
-        .args(["compare", "--rest-target", gateway, "--cells", "rest-json-h1"])
-        .args(["--workloads", workloads, "--concurrency", "4"])
-        .args(["--warmup", "0.2", "--duration", "0.5", "--format", "json"]);
-    let output = run_ok(&format!("compare --rest-target {gateway}"), &mut compare).await;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let report = json_printed("compare", &output);
-    let rows = report["measurements"]
-        .as_array()
-        .unwrap()
+    let target = ["--rest-target", gateway, "--cells", "rest-json-h1"];
+    let load = ["--workloads", workloads, "--concurrency", "4"];
+    let brief = ["--warmup", "0.2", "--duration", "0.5", "--format", "json"];
+    let what = format!("compare --rest-target {gateway}");
+    let (report, stderr) =
+        compare_runs::report_of(&what, &[&target[..], &load, &brief].concat()).await;
+    let rows = compare_runs::rows(&report)
         .iter()
         .map(|m| Row {
             cell: m["cell"].as_str().unwrap().to_owned(),

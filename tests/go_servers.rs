@@ -6,11 +6,8 @@
 
 mod common;
 
-use common::{
-    outside::{json_printed, run_ok},
-    tools,
-};
-use tokio::process::{Child, Command};
+use common::{compare_runs, tools};
+use tokio::process::Child;
 
 /// Starts the Go server `name` on a free loopback port; returns it and its address.
 async fn start(name: &str) -> Option<(Child, String)> {
@@ -18,18 +15,12 @@ async fn start(name: &str) -> Option<(Child, String)> {
 }
 
 async fn compare(target: &[&str], cell: &str) -> (Vec<(String, String, u64, u64)>, String) {
-    let mut compare = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"));
-    compare
-        .arg("compare")
-        .args(target)
-        .args(["--cells", cell, "--workloads", "unary,records-20,batch-10", "--concurrency", "4"])
-        .args(["--warmup", "0.2", "--duration", "0.5", "--format", "json"]);
-    let output = run_ok(&format!("compare {target:?}"), &mut compare).await;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let report = json_printed("compare", &output);
-    let rows = report["measurements"]
-        .as_array()
-        .unwrap()
+    let load = ["--cells", cell, "--workloads", "unary,records-20,batch-10", "--concurrency", "4"];
+    let brief = ["--warmup", "0.2", "--duration", "0.5", "--format", "json"];
+    let (report, stderr) =
+        compare_runs::report_of(&format!("compare {target:?}"), &[target, &load, &brief].concat())
+            .await;
+    let rows = compare_runs::rows(&report)
         .iter()
         .map(|m| {
             let text = |key: &str| m[key].as_str().unwrap().to_owned();

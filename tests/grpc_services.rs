@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, http1, http2};
+use common::{TestServer, http1, http2, reflection};
 use contract::proto::{HelloReply, HelloRequest};
 use prost::Message as _;
 use reqwest::header::CONTENT_TYPE;
@@ -34,24 +34,8 @@ async fn health_of_an_unknown_service_is_not_found() {
 
 #[tokio::test]
 async fn reflection_v1_lists_the_services() {
-    use tonic_reflection::pb::v1::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-    };
     let server = TestServer::spawn().await;
-    let mut client = ServerReflectionClient::new(server.grpc_channel().await);
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut responses =
-        client.server_reflection_info(tokio_stream::once(request)).await.unwrap().into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) =
-        responses.next().await.unwrap().unwrap().message_response
-    else {
-        panic!("expected a list of services");
-    };
-    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    let names = reflection::v1::listed_services(server.grpc_channel().await).await;
     for expected in
         ["helloworld.Greeter", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]
     {
@@ -61,24 +45,9 @@ async fn reflection_v1_lists_the_services() {
 
 #[tokio::test]
 async fn reflection_v1alpha_lists_the_services() {
-    use tonic_reflection::pb::v1alpha::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-    };
     let server = TestServer::spawn().await;
-    let mut client = ServerReflectionClient::new(server.grpc_channel().await);
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut responses =
-        client.server_reflection_info(tokio_stream::once(request)).await.unwrap().into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) =
-        responses.next().await.unwrap().unwrap().message_response
-    else {
-        panic!("expected a list of services");
-    };
-    assert!(list.service.iter().any(|s| s.name == "helloworld.Greeter"), "{list:?}");
+    let names = reflection::v1alpha::listed_services(server.grpc_channel().await).await;
+    assert!(names.iter().any(|n| n == "helloworld.Greeter"), "{names:?}");
 }
 
 /// One gRPC length-prefixed frame: flag byte, big-endian length, payload.

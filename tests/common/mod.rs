@@ -4,8 +4,11 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod binary;
+pub mod browser;
+pub mod compare_runs;
 pub mod docs;
 pub mod outside;
+pub mod reflection;
 pub mod tools;
 
 use std::net::SocketAddr;

@@ -54,37 +54,18 @@ pub use run::objective::Objective;
 pub use run::schedule::{RateSchedule, RateStep};
 pub use run::shard::{Shard, StartAt};
 pub use run::{LatencyAt, Measurement, decode_histogram};
-pub use workload::{Workload, payload};
+pub use workload::{Shape, Workload, payload};
 
 pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     if let Some(CompareCommand::Merge(merge)) = &config.command {
         return outputs::merge::run(merge);
     }
-    if config.full {
-        config.workloads =
-            ["unary", "batch-1", "batch-10", "batch-100", "batch-1000", "stream-100", "chat-100"]
-                .iter()
-                .map(|w| w.parse().map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<_>>()?;
-        config.concurrency = vec![1, 16, 64, 256];
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        config.connections = if cores > 1 { vec![1, cores] } else { vec![1] };
-    }
-    config.cells = cells_with_targets(&config)?;
-    // Refused before anything runs: the lean client is the one that pools or reconnects.
-    if config.h1_connections.is_some() || config.connect_per_call {
-        if let Some(workload) = config.workloads.iter().find(|w| !w.is_unary_or_batch()) {
-            anyhow::bail!(
-                "--h1-connections and --connect-per-call apply to unary and batch workloads, \
-                 not {workload}"
-            );
-        }
-    }
-    refuse_server_conditions_for_targets(&config)?;
-    refuse_proxy_conditions(&config)?;
-    refuse_load_conditions(&config)?;
+    config.settle()?;
     if config.print_proxy_config {
-        return print_proxy_config(&config).await;
+        let Some(via) = config.via else { anyhow::bail!("--print-proxy-config needs --via") };
+        let targets = (config.grpc_target.as_ref(), config.rest_target.as_ref());
+        return run::proxy::print_configuration(via, config.servers, targets, config.proxy_workers)
+            .await;
     }
     // `--fair` took the server's cores from compare's own before narrowing compare's.
     if let Some(cores) = config.server_cores.as_ref().filter(|_| !config.fair) {
@@ -155,139 +136,6 @@ fn failed_calls(measurements: &[Measurement]) -> anyhow::Result<()> {
         }
     }
     anyhow::bail!("{} of {} measurements had failed calls", failed.len(), measurements.len())
-}
-
-/// The cells to run given the targets: with one target only, the default cells narrow to those
-/// it serves (not Connect's: a gRPC server need not speak it; name them to run them), and a
-/// cell asked for by name without its target is refused, naming the flag.
-fn cells_with_targets(config: &CompareConfig) -> anyhow::Result<Vec<Cell>> {
-    let (grpc, rest) = (config.grpc_target.is_some(), config.rest_target.is_some());
-    if grpc == rest {
-        return Ok(config.cells.clone());
-    }
-    // Connect is served on the gRPC port.
-    let needs_grpc =
-        |cell: &Cell| matches!(cell.api, clients::cell::Api::Grpc | clients::cell::Api::Connect(_));
-    let served = |cell: &&Cell| if needs_grpc(cell) { grpc } else { rest };
-    let defaults: Vec<Cell> = config::DEFAULT_CELLS
-        .split(',')
-        .map(|name| name.parse().map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<_>>()?;
-    if config.cells == defaults {
-        let connect = |cell: &&Cell| matches!(cell.api, clients::cell::Api::Connect(_));
-        return Ok(config
-            .cells
-            .iter()
-            .filter(served)
-            .filter(|cell| !connect(cell))
-            .copied()
-            .collect());
-    }
-    if let Some(cell) = config.cells.iter().find(|cell| !served(cell)) {
-        let (needed, given) = match needs_grpc(cell) {
-            true => ("--grpc-target", "--rest-target"),
-            false => ("--rest-target", "--grpc-target"),
-        };
-        anyhow::bail!("the {cell} cell needs {needed}; only {given} was given");
-    }
-    Ok(config.cells.clone())
-}
-
-/// The flags that set how compare runs its own server, refused with targets: a quota or cores
-/// the user believes applied, but did not, would be a wrong measurement rather than a lesser
-/// one.
-fn refuse_server_conditions_for_targets(config: &CompareConfig) -> anyhow::Result<()> {
-    if config.grpc_target.is_none() && config.rest_target.is_none() {
-        return Ok(());
-    }
-    let given = [
-        ("--server-cpus", config.server_cpus.is_some()),
-        ("--server-cores", config.server_cores.is_some()),
-        ("--server-runtime", config.server_runtime.is_some()),
-    ];
-    if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
-        anyhow::bail!(
-            "{flag} applies to the server compare starts; with --grpc-target or --rest-target \
-             the server is not compare's to run (set it where that server starts)"
-        );
-    }
-    Ok(())
-}
-
-/// What `--slo` and a rate schedule cannot be combined with: a search sets its own rates, and
-/// shards run apart, so neither a search nor a schedule's steps would line up across them.
-fn refuse_load_conditions(config: &CompareConfig) -> anyhow::Result<()> {
-    let schedule = matches!(config.rate, Some(RateSchedule::Steps { .. }));
-    if config.slo.is_some() && config.rate.is_some() {
-        anyhow::bail!("--slo searches the rate itself: leave --rate out");
-    }
-    if config.shard.is_some() && (config.slo.is_some() || schedule) {
-        anyhow::bail!(
-            "--shard runs with a closed loop or one --rate: an --slo search or a rate schedule \
-             runs from one compare (give it the calls in flight of every shard)"
-        );
-    }
-    if config.slo.is_some() && config.repeats > 1 {
-        anyhow::bail!("--slo runs each rate once (its steps are the repeats): leave --repeats out");
-    }
-    Ok(())
-}
-
-/// What `--via` and `--servers` cannot be combined with, refused before anything starts.
-fn refuse_proxy_conditions(config: &CompareConfig) -> anyhow::Result<()> {
-    let targets = config.grpc_target.is_some() || config.rest_target.is_some();
-    if config.servers > 1 && config.via.is_none() {
-        anyhow::bail!(
-            "--servers {} needs a proxy in front of them (--via nginx): the REST cells' clients \
-             connect to one address",
-            config.servers
-        );
-    }
-    if config.servers > 1 && targets {
-        anyhow::bail!(
-            "--servers applies to the servers compare starts; with --grpc-target or \
-             --rest-target the proxy passes calls on to the targets' addresses (give \
-             `--grpc-target ipv4:a:p,b:p` for several gRPC servers)"
-        );
-    }
-    if config.via.is_some() && config.tls {
-        anyhow::bail!(
-            "--via with --tls is not supported: the proxy would need a certificate of its own \
-             and TLS to the servers; run the proxy without --tls"
-        );
-    }
-    Ok(())
-}
-
-/// `--print-proxy-config`: the configuration a run would start the proxy with, at placeholder
-/// listeners, in front of the targets' addresses or `serve`'s default ports.
-async fn print_proxy_config(config: &CompareConfig) -> anyhow::Result<()> {
-    use run::proxy::{Upstreams, configuration, placeholder_listeners};
-    let Some(via) = config.via else { anyhow::bail!("--print-proxy-config needs --via") };
-    let mut upstreams = Upstreams::placeholders(config.servers);
-    if config.grpc_target.is_some() || config.rest_target.is_some() {
-        upstreams.grpc = match &config.grpc_target {
-            Some(grpc) => grpc.resolve().await?,
-            None => Vec::new(),
-        };
-        upstreams.rest = match &config.rest_target {
-            Some(rest) => vec![rest.resolve().await?],
-            None => Vec::new(),
-        };
-    }
-    let user = run::proxy::running_as_root().then(run::proxy::unprivileged_user);
-    let listeners = placeholder_listeners(&upstreams);
-    let text = configuration(&upstreams, &listeners, config.proxy_workers, user.as_deref());
-    print!("{text}");
-    // Said on stderr, so that stdout is the file itself.
-    match run::proxy::version(via) {
-        Ok(version) => eprintln!(
-            "compare: what `--via` runs nginx {version} with; a run puts the listeners on free \
-             ports"
-        ),
-        Err(error) => eprintln!("compare: {error:#}"),
-    }
-    Ok(())
 }
 
 /// How compare runs the servers it starts.

@@ -17,7 +17,7 @@ use super::{
     websocket,
     wire::WireCounters,
 };
-use crate::workload::Workload;
+use crate::workload::{Shape, Workload};
 
 /// One protocol stack, what is compared, as independent parts: the API style with its framing
 /// and encoding, the HTTP version, and the compression of messages. What every cell of a run
@@ -115,9 +115,9 @@ impl Cell {
     /// uncompressed (a compressor would hold their items back), so a compressed gRPC stream
     /// would have no REST counterpart.
     pub fn carries(self, workload: &Workload) -> bool {
-        let streaming = matches!(workload, Workload::Stream(_));
-        let chat = matches!(workload, Workload::Chat(_));
-        if self.compression != Compression::None && !workload.is_unary_or_batch() {
+        let shape = workload.shape();
+        let (streaming, chat) = (shape == Shape::Stream, shape == Shape::Chat);
+        if self.compression != Compression::None && shape != Shape::SingleCall {
             return false;
         }
         match self.api {
@@ -279,7 +279,7 @@ impl CellClient {
             sse,
             connect: false,
         };
-        let unary = workload.is_unary_or_batch();
+        let unary = workload.is_single_call();
         if !unary && options.policy != ConnectionPolicy::default() {
             anyhow::bail!(
                 "--h1-connections and --connect-per-call apply to unary and batch workloads, \

@@ -23,7 +23,10 @@ use anyhow::Context as _;
 
 use nix::sys::signal::Signal;
 
-use super::affinity::CoreList;
+use super::{
+    address::{GrpcTarget, RestTarget},
+    affinity::CoreList,
+};
 use crate::clients::cell::{Api, Cell};
 
 /// The proxies compare can put between its clients and the servers (`--via`).
@@ -551,6 +554,40 @@ pub(crate) fn unprivileged_user() -> String {
         true => "nobody nogroup".into(),
         false => "nobody".into(),
     }
+}
+
+/// `--print-proxy-config`: the configuration a run would start the proxy with, at placeholder
+/// listeners, in front of the targets' addresses (gRPC's, REST's) or `serve`'s default ports.
+pub(crate) async fn print_configuration(
+    via: Via,
+    servers: usize,
+    (grpc_target, rest_target): (Option<&GrpcTarget>, Option<&RestTarget>),
+    workers: usize,
+) -> anyhow::Result<()> {
+    let mut upstreams = Upstreams::placeholders(servers);
+    if grpc_target.is_some() || rest_target.is_some() {
+        upstreams.grpc = match grpc_target {
+            Some(grpc) => grpc.resolve().await?,
+            None => Vec::new(),
+        };
+        upstreams.rest = match rest_target {
+            Some(rest) => vec![rest.resolve().await?],
+            None => Vec::new(),
+        };
+    }
+    let user = running_as_root().then(unprivileged_user);
+    let listeners = placeholder_listeners(&upstreams);
+    let text = configuration(&upstreams, &listeners, workers, user.as_deref());
+    print!("{text}");
+    // Said on stderr, so that stdout is the file itself.
+    match version(via) {
+        Ok(version) => eprintln!(
+            "compare: what `--via` runs nginx {version} with; a run puts the listeners on free \
+             ports"
+        ),
+        Err(error) => eprintln!("compare: {error:#}"),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

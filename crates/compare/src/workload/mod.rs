@@ -37,10 +37,31 @@ impl Workload {
         Self::Records(Arc::new(payload::people(count)))
     }
 
-    /// One request, one reply: what the lean client carries.
-    pub fn is_unary_or_batch(&self) -> bool {
-        matches!(self, Self::Unary | Self::Batch(_) | Self::Complex(_) | Self::Records(_))
+    /// How this workload's calls go: the one place that sorts the variants by the client that
+    /// carries them, so that a new variant fails to compile until it is sorted.
+    pub fn shape(&self) -> Shape {
+        match self {
+            Self::Unary | Self::Batch(_) | Self::Complex(_) | Self::Records(_) => Shape::SingleCall,
+            Self::Stream(_) => Shape::Stream,
+            Self::Chat(_) => Shape::Chat,
+        }
     }
+
+    /// One request, one reply: what the lean client carries.
+    pub fn is_single_call(&self) -> bool {
+        self.shape() == Shape::SingleCall
+    }
+}
+
+/// How a workload's calls go, which decides the client that carries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One request, one reply (unary, batch, the payload echoes): the unary client.
+    SingleCall,
+    /// A server stream: the gRPC and REST stream clients.
+    Stream,
+    /// A conversation: the gRPC and WebSocket chat clients.
+    Chat,
 }
 
 impl fmt::Display for Workload {

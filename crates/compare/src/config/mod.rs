@@ -1,6 +1,8 @@
 //! `compare`'s command line: every option of a run, with the parsers of their values. What a
 //! run does with them is in `compare/mod.rs`; the provenance reads them back.
 
+mod checks;
+
 use std::time::Duration;
 
 use clap::Args;

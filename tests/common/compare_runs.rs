@@ -1,0 +1,43 @@
+//! Running the binary's `compare` subcommand as a user does, and reading the rows of the report
+//! it prints with `--format json` (`{"run": …, "measurements": […]}`).
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use super::outside;
+
+/// `rpc-vs-rest compare` with `args`, ready to run.
+pub fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"));
+    command.arg("compare").args(args);
+    command
+}
+
+/// Runs `compare` with `args` to the end: whether it succeeded, what it printed on stdout and
+/// on stderr. For the tests that check a refusal as well as a report.
+pub async fn run(args: &[&str]) -> (bool, String, String) {
+    let output = command(args).output().await.expect("run compare");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs `compare` with `args` (`--format json` among them) and returns its report and what it
+/// said on stderr; fails the test, naming `what` and showing stderr, if it did not succeed.
+pub async fn report_of(what: &str, args: &[&str]) -> (Value, String) {
+    let output = outside::run_ok(what, &mut command(args)).await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (outside::json_printed("compare", &output), stderr)
+}
+
+/// The report `compare --format json` printed.
+pub fn report(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap()
+}
+
+/// A report's rows: one per cell, workload, concurrency and rate measured.
+pub fn rows(report: &Value) -> &[Value] {
+    report["measurements"].as_array().unwrap()
+}
