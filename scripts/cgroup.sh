@@ -9,7 +9,7 @@
 # `nr_throttled`, `throttled_usec`) and v1 (a `cgroup` mount per controller set; the cpu
 # controller's `cpu.cfs_quota_us` and `cpu.cfs_period_us`; `cpu.stat` counts `nr_periods`,
 # `nr_throttled` and `throttled_time` in ns). As `compare --server-cpus` does
-# (src/compare/run/cgroup.rs): v2 when our own group hands the cpu controller on (or lets us
+# (crates/compare/src/run/cgroup.rs): v2 when our own group hands the cpu controller on (or lets us
 # enable it), else v1's cpu controller, else a refusal naming what is missing. The mounts come
 # from /proc/self/mountinfo, our group from /proc/self/cgroup; the groups are made under ours,
 # named rpc-vs-rest-<script>-<pid>-<name>.

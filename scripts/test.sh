@@ -57,4 +57,4 @@ export PATH="$PWD/.venv/bin:$PATH"
 cargo build --examples
 # The Go servers tests/go_servers.rs measures, built offline from Debian's Go packages.
 if command -v apt-get >/dev/null || command -v go >/dev/null; then scripts/go_baselines.sh; fi
-CI=true cargo test --all-targets --no-fail-fast "$@"
+CI=true cargo test --workspace --all-targets --no-fail-fast "$@"

@@ -17,8 +17,12 @@ const README: &str = common::docs::ALL;
 const COMPARE_JOB: &str = include_str!("../k8s/base/compare-job.yaml");
 
 /// Each block, by the start of its first line, and where it is checked.
-const BLOCKS: [(&str, &str); 10] = [
+const BLOCKS: [(&str, &str); 11] = [
     ("cargo run --release  ", "scripts/fresh-clone-check.sh, from a fresh clone (.ci/run)"),
+    (
+        "cargo test -p rpc-vs-rest-contract",
+        "each member's tests: ./scripts/test.sh runs every one of them (`cargo test --workspace`)",
+    ),
     ("cargo run -- openapi >", "tests/openapi.rs: committed_openapi_json_matches_the_code"),
     ("PYTHONPATH=tests/contract", "tests/contract.rs runs this schemathesis command"),
     ("rpc-vs-rest openapi ", "a synopsis of the subcommands, not a command to run"),

@@ -117,3 +117,26 @@ impl FromStr for Workload {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `FromStr` is the one place the compiler cannot check: every workload's name reads back
+    /// as the workload it names.
+    #[test]
+    fn every_workload_reads_back_from_its_name() {
+        let workloads = [
+            Workload::Unary,
+            Workload::batch(10),
+            Workload::Stream(100),
+            Workload::Chat(3),
+            Workload::complex(),
+            Workload::records(5),
+        ];
+        for workload in workloads {
+            let name = workload.to_string();
+            assert_eq!(name.parse::<Workload>(), Ok(workload), "{name}");
+        }
+    }
+}
