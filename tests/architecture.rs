@@ -261,3 +261,37 @@ fn the_grpc_ports_wire_code_is_below_grpc_and_connect() {
     });
     assert_eq!(hand_offs.count(), 1, "gRPC hands Connect calls to connect/ in one file");
 }
+
+/// Each integration test in tests/ belongs to one package, named in its manifest (`autotests`
+/// is off at the root, so a file nobody lists would never run): the root's for the tests that
+/// start the binary or run compare, the server's for those that start the server in-process.
+#[test]
+fn every_integration_test_is_listed_in_exactly_one_manifest() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = regex::Regex::new(r#"(?m)^path = "(?:\.\./\.\./)?tests/(\w+)\.rs"$"#).unwrap();
+    let mut manifests = vec![root.join("Cargo.toml")];
+    for member in std::fs::read_dir(root.join("crates")).unwrap() {
+        manifests.push(member.unwrap().path().join("Cargo.toml"));
+    }
+    let mut listed: BTreeMap<String, usize> = BTreeMap::new();
+    for manifest in &manifests {
+        let text = std::fs::read_to_string(manifest).unwrap();
+        for found in path.captures_iter(&text) {
+            *listed.entry(found[1].to_owned()).or_default() += 1;
+        }
+    }
+    let mut wrong = Vec::new();
+    for file in std::fs::read_dir(root.join("tests")).unwrap() {
+        let file = file.unwrap().path();
+        if file.extension().is_some_and(|ext| ext == "rs") {
+            let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+            match listed.remove(&name) {
+                Some(1) => {}
+                Some(times) => wrong.push(format!("tests/{name}.rs is listed {times} times")),
+                None => wrong.push(format!("tests/{name}.rs is in no manifest's [[test]]")),
+            }
+        }
+    }
+    wrong.extend(listed.keys().map(|name| format!("tests/{name}.rs is listed but missing")));
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -92,7 +92,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_withstands_every_attack_and_keeps_serving() {
     let Some(python) = tools::require_python_with("hyperframe") else { return };
-    let server = Binary::start(&[], &[("RUST_LOG", "error,rpc_vs_rest_server=info")]).await;
+    let server = Binary::start(&[], &[("RUST_LOG", "error,server=info")]).await;
     let pid = server.child.id().unwrap();
     let healthy = HealthyClient::start(&server);
     tokio::time::sleep(Duration::from_millis(300)).await;

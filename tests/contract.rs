@@ -11,10 +11,10 @@ use tokio::process::Command;
 async fn schemathesis_finds_no_failure_in_any_operation() {
     let Some(schemathesis) = tools::require("schemathesis") else { return };
     let server = TestServer::spawn().await;
-    let root = env!("CARGO_MANIFEST_DIR");
+    let root = common::repository();
     let output = Command::new(schemathesis)
         .current_dir(root)
-        .env("PYTHONPATH", format!("{root}/tests/contract"))
+        .env("PYTHONPATH", root.join("tests/contract"))
         .env("SCHEMATHESIS_HOOKS", "protobuf_hooks")
         .args(["--config-file", "tests/contract/schemathesis.toml", "run", "openapi/openapi.json"])
         // Every check runs (schemathesis's default), save what the configuration turns off
@@ -34,8 +34,7 @@ async fn schemathesis_finds_no_failure_in_any_operation() {
 
 /// How many operations the committed document lists (one per route and method).
 fn documented_operations() -> usize {
-    let document =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"));
+    let document = std::fs::read_to_string(common::repository().join("openapi/openapi.json"));
     let document: serde_json::Value = serde_json::from_str(&document.unwrap()).unwrap();
     document["paths"]
         .as_object()

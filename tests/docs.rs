@@ -16,7 +16,7 @@ async fn docs_page_lists_the_operations_and_try_it_out_says_hello() {
         return;
     };
     let server = TestServer::spawn().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/docs_browser/try_it_out.py");
+    let script = common::repository().join("tests/docs_browser/try_it_out.py");
     let mut browser = Command::new(python);
     let seen = json_of("the browser script", browser.arg(script).arg(server.rest_url(""))).await;
     assert_eq!(seen["operations"], json!(documented_operations()));

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 fn node_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+    common::repository().join("tests/node")
 }
 
 /// Runs the Connect-ES `script` of tests/node against the server's gRPC port, with the
@@ -91,7 +91,7 @@ async fn connect_es_calls_the_greeter_with_every_transport_and_format() {
 async fn redocly_lints_the_openapi_document_clean() {
     let Some(node) = tools::require_node_with("@redocly/cli") else { return };
     // From the repository's root, where redocly.yaml and its ignore file are.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::repository();
     let output = Command::new(node)
         .current_dir(root)
         .arg(node_dir().join("node_modules/@redocly/cli/bin/cli.js"))

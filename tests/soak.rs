@@ -203,7 +203,7 @@ async fn mixed_load_has_no_failed_call_and_memory_plateaus() {
     let _alone = ONE_LOAD_AT_A_TIME.lock().await;
     let connections = env_or("SOAK_CONNECTIONS", 100) as usize;
     let seconds = env_or("SOAK_SECONDS", 8);
-    let server = Binary::start(&[], &[("RUST_LOG", "warn,rpc_vs_rest_server=info")]).await;
+    let server = Binary::start(&[], &[("RUST_LOG", "warn,server=info")]).await;
     let pid = server.child.id().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let rounds = 4;
@@ -247,11 +247,8 @@ async fn mixed_load_has_no_failed_call_and_memory_plateaus() {
 async fn sigterm_under_load_cuts_no_call_and_exits_in_time() {
     let _alone = ONE_LOAD_AT_A_TIME.lock().await;
     let connections = env_or("SOAK_CONNECTIONS", 100) as usize;
-    let mut server = Binary::start(
-        &["--shutdown-timeout", "5"],
-        &[("RUST_LOG", "warn,rpc_vs_rest_server=info")],
-    )
-    .await;
+    let mut server =
+        Binary::start(&["--shutdown-timeout", "5"], &[("RUST_LOG", "warn,server=info")]).await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = {
         let stop = stop.clone();

@@ -1,4 +1,4 @@
 #![no_main]
-//! `rpc_vs_rest_compare::fuzzing::compare_http2_frames`: what it calls and checks is said there.
+//! `compare::fuzzing::compare_http2_frames`: what it calls and checks is said there.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| rpc_vs_rest_compare::fuzzing::compare_http2_frames(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| compare::fuzzing::compare_http2_frames(data));

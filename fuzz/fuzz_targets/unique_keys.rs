@@ -1,4 +1,4 @@
 #![no_main]
-//! `rpc_vs_rest_server::fuzzing::unique_keys`: what it calls and checks is said there.
+//! `server::fuzzing::unique_keys`: what it calls and checks is said there.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| rpc_vs_rest_server::fuzzing::unique_keys(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| server::fuzzing::unique_keys(data));

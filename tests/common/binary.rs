@@ -21,7 +21,7 @@ impl Binary {
     /// Starts the binary with JSON logs plus `args` and `envs`, and waits for its addresses
     /// (`--print-addresses`); its log lines are collected in `logs` as they come.
     pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"))
+        let mut child = Command::new(super::binary_path())
             .args([
                 "--grpc-addr",
                 "127.0.0.1:0",

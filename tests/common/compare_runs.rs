@@ -8,7 +8,7 @@ use super::outside;
 
 /// `rpc-vs-rest compare` with `args`, ready to run.
 pub fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"));
+    let mut command = Command::new(super::binary_path());
     command.arg("compare").args(args);
     command
 }

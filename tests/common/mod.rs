@@ -11,7 +11,7 @@ pub mod outside;
 pub mod reflection;
 pub mod tools;
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::Path};
 
 use ::server::{
     config::ServeConfig,
@@ -21,6 +21,22 @@ use ::server::{
 use contract::proto::greeter_client::GreeterClient;
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
+
+/// The repository's root, whichever package this test belongs to (the binary's, at the root,
+/// or the server's, in crates/server): the folder that holds the workspace's Cargo.lock.
+pub fn repository() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|folder| folder.join("Cargo.lock").is_file())
+        .expect("the workspace's Cargo.lock above this package")
+}
+
+/// The `rpc-vs-rest` binary, which Cargo builds for the tests of its own package (the root):
+/// the tests that start it belong there.
+pub fn binary_path() -> &'static str {
+    option_env!("CARGO_BIN_EXE_rpc-vs-rest")
+        .expect("only tests of the rpc-vs-rest package (the root) can start the binary")
+}
 
 /// A server running in this test's runtime, on two free loopback ports.
 pub struct TestServer {

@@ -25,7 +25,7 @@ pub fn missing(message: String) -> Option<PathBuf> {
 }
 
 fn find(tool: &str) -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin").join(tool);
+    let venv = super::repository().join(".venv/bin").join(tool);
     if venv.is_file() {
         return Some(venv);
     }
@@ -37,7 +37,7 @@ fn find(tool: &str) -> Option<PathBuf> {
 /// The project's Python (`.venv/bin/python`) when it can import `module`; `None` after saying
 /// why the test is skipped. Panics when it cannot and `CI=true`.
 pub fn require_python_with(module: &str) -> Option<PathBuf> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let python = super::repository().join(".venv/bin/python");
     let importable = std::process::Command::new(&python)
         .args(["-c", &format!("import {module}")])
         .output()
@@ -55,7 +55,7 @@ pub fn require_python_with(module: &str) -> Option<PathBuf> {
 /// and `CI=true`.
 pub fn require_node_with(package: &str) -> Option<PathBuf> {
     let node = require("node")?;
-    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node/node_modules");
+    let modules = super::repository().join("tests/node/node_modules");
     if modules.join(package).is_dir() {
         return Some(node);
     }
@@ -86,7 +86,7 @@ pub fn require_example(name: &str) -> Option<PathBuf> {
 /// `scripts/test.sh`); `None` after saying why the test is skipped. Panics when it is missing
 /// and `CI=true`.
 pub fn require_go_server(name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/go").join(name);
+    let path = super::repository().join("target/go").join(name);
     if path.is_file() {
         return Some(path);
     }
