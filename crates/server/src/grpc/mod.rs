@@ -17,7 +17,7 @@ use crate::{
     auth::BearerToken,
     config::ServeConfig,
     metrics::Metrics,
-    serving::{Draining, Gate, PortService},
+    serving::{Draining, Gate, GateAnswers, PortService},
 };
 use contract::{greeter::Greeter, proto};
 
@@ -137,13 +137,8 @@ pub fn router(
     let router = routes.into_axum_router();
     let methods = crate::grpc_wire::Methods::new(served_method_descriptors());
     let max_message_bytes = config.grpc.max_message_bytes;
-    let gate = Gate {
-        draining,
-        max_header_bytes: config.connections.max_header_bytes,
-        headers_too_large,
-        draining_refusal,
-        serves_while_draining,
-    };
+    let answers = GateAnswers { headers_too_large, draining_refusal, serves_while_draining };
+    let gate = Gate::new(draining, &config.connections, answers);
     let limits = &config.connections;
     Ok(guard::guard(router, limits, token, metrics, methods, max_message_bytes, gate))
 }

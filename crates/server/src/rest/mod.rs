@@ -29,7 +29,7 @@ use crate::{
     config::ServeConfig,
     metrics::Metrics,
     readiness::Readiness,
-    serving::{Draining, Gate, PortService, Sessions},
+    serving::{Draining, Gate, GateAnswers, PortService, Sessions},
 };
 use contract::greeter::Greeter;
 
@@ -121,13 +121,8 @@ pub fn router(
     let calls = metrics.as_ref().map(metrics::RestCalls::new);
     let session = session_limits(&config.connections, sessions);
     let router = documented(greeter, readiness, token, metrics.as_ref(), session);
-    let gate = Gate {
-        draining,
-        max_header_bytes: config.connections.max_header_bytes,
-        headers_too_large,
-        draining_refusal,
-        serves_while_draining,
-    };
+    let answers = GateAnswers { headers_too_large, draining_refusal, serves_while_draining };
+    let gate = Gate::new(draining, &config.connections, answers);
     let max_body_bytes = config.rest.max_body_bytes;
     guard::guarded(router, &config.connections, max_body_bytes, calls, body_budget, gate)
 }

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::{extract::Request, response::Response};
 use http::HeaderMap;
 
+use crate::config::ConnectionLimits;
+
 /// Whether the server is draining: set once, read by every request. A flag rather than the
 /// shutdown `CancellationToken`, whose clone locks a mutex all cores share; and one that lives
 /// as long as the process (a byte per server), so that requests hold it without a reference
@@ -37,9 +39,16 @@ impl Draining {
 /// One port's gate: its header limit, the server's drain, and the port's answers to each.
 #[derive(Clone, Copy, Debug)]
 pub struct Gate {
-    pub draining: Draining,
+    draining: Draining,
     /// The largest header block a request may have (`--max-header-bytes`).
-    pub max_header_bytes: usize,
+    max_header_bytes: usize,
+    answers: GateAnswers,
+}
+
+/// What a port answers to what its gate refuses, in its protocol's terms: each adapter
+/// declares these once, and [`Gate::new`] builds every port's gate from them.
+#[derive(Clone, Copy, Debug)]
+pub struct GateAnswers {
     /// What a request whose header block is over the limit gets, in the shape its headers
     /// say it reads.
     pub headers_too_large: fn(&HeaderMap, usize) -> Response,
@@ -51,14 +60,21 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// A port's gate: the connections' header limit and the server's drain, answered as the
+    /// port's adapter says.
+    pub fn new(draining: Draining, limits: &ConnectionLimits, answers: GateAnswers) -> Self {
+        Self { draining, max_header_bytes: limits.max_header_bytes, answers }
+    }
+
     /// The answer to `request` if it may not pass, given the size of its header block
     /// ([`header_block_size`], which the caller may have counted in a pass of its own).
     pub fn refusal(&self, request: &Request, header_block_size: usize) -> Option<Response> {
         if header_block_size > self.max_header_bytes {
-            return Some((self.headers_too_large)(request.headers(), self.max_header_bytes));
+            let answer = self.answers.headers_too_large;
+            return Some(answer(request.headers(), self.max_header_bytes));
         }
-        if self.draining.is_on() && !(self.serves_while_draining)(request.uri().path()) {
-            return Some((self.draining_refusal)(request.headers()));
+        if self.draining.is_on() && !(self.answers.serves_while_draining)(request.uri().path()) {
+            return Some((self.answers.draining_refusal)(request.headers()));
         }
         None
     }
