@@ -62,10 +62,11 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     }
     config.settle()?;
     if config.print_proxy_config {
-        let Some(via) = config.via else { anyhow::bail!("--print-proxy-config needs --via") };
+        let Some(settings) = config.proxy_settings() else {
+            anyhow::bail!("--print-proxy-config needs --via")
+        };
         let targets = (config.grpc_target.as_ref(), config.rest_target.as_ref());
-        return run::proxy::print_configuration(via, config.servers, targets, config.proxy_workers)
-            .await;
+        return run::proxy::print_configuration(&settings, config.servers, targets).await;
     }
     // `--fair` took the server's cores from compare's own before narrowing compare's.
     if let Some(cores) = config.server_cores.as_ref().filter(|_| !config.fair) {
@@ -173,10 +174,8 @@ async fn behind_proxy(
     config: &CompareConfig,
     target: run::target::Target,
 ) -> anyhow::Result<run::target::Target> {
-    let Some(via) = config.via else { return Ok(target) };
-    let cores = config.server_cores.as_ref();
-    let proxy =
-        run::proxy::Proxy::start(via, target.upstreams(), config.proxy_workers, cores).await?;
+    let Some(settings) = config.proxy_settings() else { return Ok(target) };
+    let proxy = run::proxy::Proxy::start(&settings, target.upstreams()).await?;
     Ok(target.behind(proxy))
 }
 

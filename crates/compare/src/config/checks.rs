@@ -125,8 +125,8 @@ fn refuse_proxy_conditions(config: &CompareConfig) -> anyhow::Result<()> {
     let targets = config.grpc_target.is_some() || config.rest_target.is_some();
     if config.servers > 1 && config.via.is_none() {
         anyhow::bail!(
-            "--servers {} needs a proxy in front of them (--via nginx): the REST cells' clients \
-             connect to one address",
+            "--servers {} needs a proxy in front of them (--via nginx, envoy or mesh): the REST \
+             cells' clients connect to one address",
             config.servers
         );
     }

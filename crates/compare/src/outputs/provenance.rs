@@ -92,9 +92,9 @@ pub struct Server {
 /// cells it could not carry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Proxy {
-    /// `nginx`.
+    /// `nginx`, `envoy` or `mesh` (two Envoys).
     pub name: String,
-    /// As `nginx -v` says it (`1.22.1`).
+    /// As the proxy says it (`1.22.1`, `1.40.0`).
     pub version: String,
     pub path: String,
     /// Its worker processes (`--proxy-workers`).
@@ -107,7 +107,7 @@ pub struct Proxy {
     /// The servers it passed calls on to, round robin per call.
     pub upstreams_grpc: Vec<String>,
     pub upstreams_rest: Vec<String>,
-    /// The settings that bear on the figures, by nginx's directive names.
+    /// The settings that bear on the figures, by the proxy's own names for them.
     pub settings: std::collections::BTreeMap<String, String>,
     /// The cells of the run that could not go through it, and why.
     #[serde(default)]
@@ -306,16 +306,28 @@ impl Provenance {
             (
                 "proxy",
                 format!(
-                    "{} {} ({}), {} worker process{}{user}, between every cell's clients and {} \
-                     server{}, round robin per call; `proxy CPU` is its workers' CPU (from \
-                     /proc) per 1,000 calls",
+                    "{} {} ({}), {} worker {}{user}, between every cell's clients and {} \
+                     server{}, round robin per call; `proxy CPU` is its {} CPU (from /proc) per \
+                     1,000 calls",
                     proxy.name,
                     proxy.version,
                     proxy.path,
                     proxy.workers,
-                    if proxy.workers == 1 { "" } else { "es" },
+                    match (proxy.name.as_str(), proxy.workers) {
+                        ("nginx", 1) => "process",
+                        ("nginx", _) => "processes",
+                        ("mesh", 1) => "thread per sidecar",
+                        ("mesh", _) => "threads per sidecar",
+                        (_, 1) => "thread",
+                        _ => "threads",
+                    },
                     servers,
                     if servers == 1 { "" } else { "s" },
+                    match proxy.name.as_str() {
+                        "nginx" => "workers'",
+                        "mesh" => "two sidecars' (each apart in the JSON)",
+                        _ => "process's",
+                    },
                 ),
             ),
             (
@@ -509,21 +521,48 @@ impl Provenance {
 
 /// The proxy of a run (`--via`), as the provenance records it.
 fn proxy_of(config: &CompareConfig, target: &Target) -> Option<Proxy> {
-    use crate::run::proxy;
+    use crate::run::proxy::{Via, envoy, nginx};
     let running = target.proxy()?;
     let upstreams = target.upstreams();
-    let settings = [
-        ("keepalive_requests", format!("{} (clients' and upstreams')", proxy::KEEPALIVE_REQUESTS)),
-        (
-            "keepalive",
-            format!("{} (idle upstream connections per worker)", proxy::UPSTREAM_KEEPALIVE),
-        ),
-        ("http2_max_concurrent_streams", proxy::HTTP2_MAX_CONCURRENT_STREAMS.to_string()),
-        ("worker_connections", proxy::WORKER_CONNECTIONS.to_string()),
-        ("proxy_buffering", "off (streams go out as they come)".to_owned()),
-        ("grpc_buffer_size/proxy_buffer_size", proxy::BUFFER.to_owned()),
-        ("client_max_body_size", "0 (the servers' limits apply)".to_owned()),
-    ];
+    let settings: Vec<(&str, String)> = match running.via() {
+        Via::Nginx => vec![
+            (
+                "keepalive_requests",
+                format!("{} (clients' and upstreams')", nginx::KEEPALIVE_REQUESTS),
+            ),
+            (
+                "keepalive",
+                format!("{} (idle upstream connections per worker)", nginx::UPSTREAM_KEEPALIVE),
+            ),
+            ("http2_max_concurrent_streams", nginx::HTTP2_MAX_CONCURRENT_STREAMS.to_string()),
+            ("worker_connections", nginx::WORKER_CONNECTIONS.to_string()),
+            ("proxy_buffering", "off (streams go out as they come)".to_owned()),
+            ("grpc_buffer_size/proxy_buffer_size", nginx::BUFFER.to_owned()),
+            ("client_max_body_size", "0 (the servers' limits apply)".to_owned()),
+        ],
+        Via::Envoy | Via::Mesh => vec![
+            ("concurrency", format!("{} worker threads per Envoy", running.workers)),
+            (
+                "http2_protocol_options.max_concurrent_streams",
+                format!("{} (downstream and upstream)", envoy::HTTP2_MAX_CONCURRENT_STREAMS),
+            ),
+            (
+                "circuit_breakers",
+                format!("{} connections, pending and requests per cluster", envoy::CIRCUIT_BREAKER),
+            ),
+            ("lb_policy", "ROUND_ROBIN (per request)".to_owned()),
+            ("route timeout", "0s (none: streams last as long as they last)".to_owned()),
+            ("generate_request_id", "false".to_owned()),
+            (
+                "hops",
+                match running.via() {
+                    Via::Mesh => "client sidecar → server sidecar (plaintext between them)",
+                    _ => "one",
+                }
+                .to_owned(),
+            ),
+        ],
+    };
     let skipped = config
         .cells
         .iter()
@@ -534,7 +573,7 @@ fn proxy_of(config: &CompareConfig, target: &Target) -> Option<Proxy> {
         })
         .collect();
     Some(Proxy {
-        name: "nginx".into(),
+        name: running.via().name().into(),
         version: running.version.clone(),
         path: running.path.display().to_string(),
         workers: running.workers,
@@ -545,7 +584,7 @@ fn proxy_of(config: &CompareConfig, target: &Target) -> Option<Proxy> {
             .map(|(listener, address)| ProxyListener {
                 name: listener.name().into(),
                 address: address.to_string(),
-                route: listener.route().into(),
+                route: running.route(*listener).into(),
             })
             .collect(),
         upstreams_grpc: upstreams.grpc.iter().map(ToString::to_string).collect(),

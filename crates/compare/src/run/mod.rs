@@ -76,6 +76,15 @@ pub struct Measurement {
     /// through a proxy compare started (`--via`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_cpu_ms_per_1000_calls: Option<f64>,
+    /// With `--via mesh`: each sidecar's CPU per 1,000 calls, by name (`client sidecar`,
+    /// `server sidecar`); together they are `proxy_cpu_ms_per_1000_calls`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub proxy_cpu_ms_per_1000_calls_by_process: BTreeMap<String, f64>,
+    /// Through Envoy (`--via envoy|mesh`): the connections the hop in front of the servers
+    /// opened to them during the measurement (new ones only; those kept from warm-up are not
+    /// counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_upstream_connections_opened: Option<u64>,
     /// How the server's CPU quota (`--server-cpus`) held it back during the measurement;
     /// absent without a quota.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,6 +369,8 @@ impl<'a> Session<'a> {
         let throttling_before = target.server_cpu_stat();
         let client_cpu_before = target::client_cpu();
         let proxy_cpu_before = target.proxy_cpu();
+        let proxy_parts_before = target.proxy_cpu_by_process();
+        let upstream_connections_before = target.proxy_upstream_connections();
         let opened = unix_ms();
         let (run, clients) =
             drive(std::mem::take(&mut self.clients), &self.workload, duration, own_rate).await;
@@ -383,6 +394,16 @@ impl<'a> Session<'a> {
             });
         let client_cpu = since(target::client_cpu(), client_cpu_before);
         let proxy_cpu = since(target.proxy_cpu(), proxy_cpu_before);
+        let proxy_parts: Vec<(&str, Option<Duration>)> = target
+            .proxy_cpu_by_process()
+            .into_iter()
+            .zip(proxy_parts_before)
+            .map(|((name, after), (_, before))| (name, since(after, before)))
+            .collect();
+        let upstream_connections_opened = target
+            .proxy_upstream_connections()
+            .zip(upstream_connections_before)
+            .map(|(after, before)| after.saturating_sub(before));
         let calls = run.calls.max(1) as f64;
         let per_1000_calls = |cpu: Duration| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls;
         let Latencies { p50_us, p90_us, p99_us, p999_us, max_us, latency_percentiles } =
@@ -409,6 +430,15 @@ impl<'a> Session<'a> {
             server_cpu_ms_per_1000_calls: cpu.map(per_1000_calls),
             client_cpu_ms_per_1000_calls: client_cpu.map(per_1000_calls),
             proxy_cpu_ms_per_1000_calls: proxy_cpu.map(per_1000_calls),
+            // Apart only where there is more than one process (a mesh's sidecars).
+            proxy_cpu_ms_per_1000_calls_by_process: match proxy_parts.len() {
+                0 | 1 => BTreeMap::new(),
+                _ => proxy_parts
+                    .into_iter()
+                    .filter_map(|(name, cpu)| Some((name.to_owned(), per_1000_calls(cpu?))))
+                    .collect(),
+            },
+            proxy_upstream_connections_opened: upstream_connections_opened,
             server_throttling: throttling,
             latency_percentiles,
             repeats_requests_per_second: Vec::new(),

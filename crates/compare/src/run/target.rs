@@ -256,11 +256,23 @@ impl Target {
 
     /// The proxy's worker processes' CPU time so far (user + system), behind a proxy.
     pub(crate) fn proxy_cpu(&self) -> Option<Duration> {
-        let workers = self.proxy.as_ref()?.worker_pids();
-        if workers.is_empty() {
+        let pids = self.proxy.as_ref()?.cpu_pids();
+        if pids.is_empty() {
             return None;
         }
-        workers.iter().map(|pid| process_cpu(&pid.to_string())).sum()
+        pids.iter().map(|pid| process_cpu(&pid.to_string())).sum()
+    }
+
+    /// The same, process by process (a mesh's client and server sidecars apart).
+    pub(crate) fn proxy_cpu_by_process(&self) -> Vec<(&'static str, Option<Duration>)> {
+        let Some(proxy) = &self.proxy else { return Vec::new() };
+        let cpu = |pids: &[u32]| pids.iter().map(|pid| process_cpu(&pid.to_string())).sum();
+        proxy.cpu_pids_by_process().iter().map(|(name, pids)| (*name, cpu(pids))).collect()
+    }
+
+    /// The connections the proxy has opened to the servers so far, through Envoy.
+    pub(crate) fn proxy_upstream_connections(&self) -> Option<u64> {
+        self.proxy.as_ref()?.upstream_connections()
     }
 
     /// The server's cgroup, when it runs under a CPU quota (`--server-cpus`).
