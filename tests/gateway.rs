@@ -122,3 +122,22 @@ async fn the_gateway_greets_as_our_rest_port_does_and_refuses_an_empty_name() {
     assert_eq!(status, 400, "{ours_refusal}");
     assert_eq!(refusal["message"], ours_refusal["error"]["message"], "{refusal} {ours_refusal}");
 }
+
+/// grpc-gateway's rules are the contract's, declared once (`HTTP_RULES`, which Envoy's
+/// transcoder reads too): the committed file is what they render to. `UPDATE=1` rewrites it.
+#[test]
+fn the_gateways_rules_are_rendered_from_the_contract() {
+    let path = common::repository().join("baselines/go/rest_gateway/greeter_http.yaml");
+    let rendered = contract::rest_api::grpc_gateway_configuration();
+    if std::env::var("UPDATE").is_ok_and(|update| update == "1") {
+        std::fs::write(&path, &rendered).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        committed,
+        rendered,
+        "{} differs from the contract's HTTP_RULES: run `UPDATE=1 cargo test --test gateway \
+         the_gateways_rules` and commit it",
+        path.display()
+    );
+}
