@@ -56,6 +56,13 @@ pub use run::shard::{Shard, StartAt};
 pub use run::{LatencyAt, Measurement, decode_histogram};
 pub use workload::{Shape, Workload, payload};
 
+/// The descriptor set `--via transcoder` gives Envoy's gRPC-JSON transcoder (`greeter.pb`
+/// beside the bootstrap `--print-proxy-config` prints): helloworld.proto's, with the API's REST
+/// rules as `google.api.http` options.
+pub fn transcoder_descriptor_set() -> anyhow::Result<Vec<u8>> {
+    run::proxy::transcoder::descriptor_set()
+}
+
 pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
     if let Some(CompareCommand::Merge(merge)) = &config.command {
         return outputs::merge::run(merge);

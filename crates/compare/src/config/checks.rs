@@ -53,8 +53,9 @@ fn cells_with_targets(config: &CompareConfig) -> anyhow::Result<Vec<Cell>> {
     if grpc == rest {
         return Ok(config.cells.clone());
     }
-    // Connect is served on the gRPC port.
-    let needs_grpc = |cell: &Cell| matches!(cell.api, Api::Grpc | Api::Connect(_));
+    // Connect is served on the gRPC port; through the transcoder, REST is too.
+    let transcoded = config.via == Some(crate::run::proxy::Via::Transcoder);
+    let needs_grpc = |cell: &Cell| transcoded || matches!(cell.api, Api::Grpc | Api::Connect(_));
     let served = |cell: &&Cell| if needs_grpc(cell) { grpc } else { rest };
     let defaults: Vec<Cell> = super::DEFAULT_CELLS
         .split(',')

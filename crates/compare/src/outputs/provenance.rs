@@ -540,7 +540,7 @@ fn proxy_of(config: &CompareConfig, target: &Target) -> Option<Proxy> {
             ("grpc_buffer_size/proxy_buffer_size", nginx::BUFFER.to_owned()),
             ("client_max_body_size", "0 (the servers' limits apply)".to_owned()),
         ],
-        Via::Envoy | Via::Mesh => vec![
+        Via::Envoy | Via::Mesh | Via::Transcoder => vec![
             ("concurrency", format!("{} worker threads per Envoy", running.workers)),
             (
                 "http2_protocol_options.max_concurrent_streams",
@@ -557,6 +557,10 @@ fn proxy_of(config: &CompareConfig, target: &Target) -> Option<Proxy> {
                 "hops",
                 match running.via() {
                     Via::Mesh => "client sidecar → server sidecar (plaintext between them)",
+                    Via::Transcoder => {
+                        "one; REST listeners transcode JSON to gRPC (grpc_json_transcoder, \
+                         rules from the contract's HTTP_RULES, streams as NDJSON)"
+                    }
                     _ => "one",
                 }
                 .to_owned(),

@@ -46,19 +46,30 @@ pub(crate) struct Route {
     pub(crate) upstreams: Vec<SocketAddr>,
     /// HTTP/2 to the upstreams (gRPC, or a sidecar's HTTP/2 listener), else HTTP/1.1.
     pub(crate) upstream_http2: bool,
+    /// REST in, gRPC out: the gRPC-JSON transcoder's descriptor set, with the API's routes
+    /// (`--via transcoder`).
+    pub(crate) transcode: Option<PathBuf>,
 }
 
 impl Route {
     /// What it takes, how it passes it on, and for which cells: the provenance's words.
     pub(crate) fn describe(&self) -> String {
         let taken = if self.listener.http2() { "HTTP/2 (prior knowledge)" } else { "HTTP/1.1" };
-        let passed = if self.upstream_http2 { "HTTP/2" } else { "HTTP/1.1" };
+        let passed = match (self.upstream_http2, &self.transcode) {
+            (_, Some(_)) => "REST transcoded to gRPC over HTTP/2",
+            (true, None) => "HTTP/2",
+            (false, None) => "HTTP/1.1",
+        };
         format!(
             "{taken} → cluster {} ({passed}, {} endpoint{}, round robin per request): {}",
             self.listener.name(),
             self.upstreams.len(),
             if self.upstreams.len() == 1 { "" } else { "s" },
-            self.listener.cells(),
+            match (&self.transcode, self.listener.http2()) {
+                (Some(_), false) => "rest-json-h1",
+                (Some(_), true) => "rest-json-h2",
+                (None, _) => self.listener.cells(),
+            },
         )
     }
 }
@@ -109,13 +120,32 @@ pub(crate) fn bootstrap(hop: &Hop, name: &str) -> String {
                          - match: {{ prefix: \"/\" }}\n                \
                            # No route timeout: streams and chats last as long as they last.\n                \
                            route: {{ cluster: {name}, timeout: 0s }}\n          \
-                     http_filters:\n          \
-                     - name: envoy.filters.http.router\n            \
-                       typed_config:\n              \
-                         \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+                     http_filters:",
             route.describe(),
             route.address.ip(),
             route.address.port(),
+        );
+        if let Some(descriptor) = &route.transcode {
+            let _ = writeln!(
+                c,
+                "          \
+                 - name: envoy.filters.http.grpc_json_transcoder\n            \
+                   typed_config:\n              \
+                     \"@type\": type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder\n              \
+                     proto_descriptor: {}\n              \
+                     services: [helloworld.Greeter]\n              \
+                     # A server stream's replies as NDJSON, a gRPC error as an HTTP status.\n              \
+                     convert_grpc_status: true\n              \
+                     print_options: {{ stream_newline_delimited: true }}",
+                descriptor.display()
+            );
+        }
+        let _ = writeln!(
+            c,
+            "          \
+             - name: envoy.filters.http.router\n            \
+               typed_config:\n              \
+                 \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
         );
     }
     let _ = writeln!(c, "  clusters:");

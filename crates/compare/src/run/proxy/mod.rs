@@ -13,11 +13,14 @@
 //!   of servers.
 //! - `mesh`: two Envoys in series, as a service mesh deploys them (client → the client's
 //!   sidecar → the server's sidecar → server), each a process of its own with its own CPU.
+//! - `transcoder` ([`transcoder`]): Envoy with its gRPC-JSON transcoder, a REST front door to
+//!   the servers' gRPC port, beside grpc-gateway and our own REST port.
 //!
 //! Every proxy has a listener per (port, HTTP version) that the cells use ([`Listener`]).
 
 pub(crate) mod envoy;
 pub(crate) mod nginx;
+pub(crate) mod transcoder;
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
@@ -34,7 +37,7 @@ use super::{
     address::{GrpcTarget, RestTarget},
     affinity::CoreList,
 };
-use crate::clients::cell::{Api, Cell};
+use crate::clients::cell::{Api, Cell, Encoding};
 
 /// The proxies compare can put between its clients and the servers (`--via`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,6 +48,8 @@ pub enum Via {
     Envoy,
     /// Two Envoys in series: the client's sidecar, then the server's.
     Mesh,
+    /// Envoy's gRPC-JSON transcoder: REST with JSON bodies in, gRPC to the servers out.
+    Transcoder,
 }
 
 impl Via {
@@ -53,6 +58,7 @@ impl Via {
             Via::Nginx => "nginx",
             Via::Envoy => "envoy",
             Via::Mesh => "mesh",
+            Via::Transcoder => "transcoder",
         }
     }
 }
@@ -130,6 +136,16 @@ impl Listener {
             (Api::Grpc | Api::Connect(_), true) => Listener::GrpcH2,
             (Api::Connect(_), false) => Listener::GrpcH1,
             (Api::Grpc, false) => return Err("gRPC needs HTTP/2"),
+            (Api::Rest(Encoding::Protobuf), _) if via == Via::Transcoder => {
+                return Err("the gRPC-JSON transcoder translates JSON bodies only");
+            }
+            (Api::Sse, _) if via == Via::Transcoder => {
+                return Err("the API's HTTP rules map no stream for the transcoder (as for \
+                            grpc-gateway), and it writes no SSE of our shape");
+            }
+            (Api::WebSocket, _) if via == Via::Transcoder => {
+                return Err("the gRPC-JSON transcoder has no WebSocket");
+            }
             (Api::WebSocket, true) if via == Via::Nginx => {
                 return Err("nginx does not proxy WebSocket over HTTP/2 (RFC 8441's extended \
                             CONNECT); rest-ws-h1 goes through it");
@@ -140,13 +156,13 @@ impl Listener {
         })
     }
 
-    /// The listeners a proxy in front of these upstreams needs: the gRPC port's with gRPC
-    /// upstreams, the REST port's with REST ones.
-    fn wanted(upstreams: &Upstreams) -> impl Iterator<Item = Listener> + '_ {
-        Listener::ALL.into_iter().filter(|listener| match listener.grpc_port() {
-            true => !upstreams.grpc.is_empty(),
-            false => !upstreams.rest.is_empty(),
-        })
+    /// The listeners `via` in front of these upstreams needs: the gRPC port's with gRPC
+    /// upstreams, the REST port's with REST ones (the transcoder's with gRPC ones: it serves
+    /// REST from the gRPC port).
+    fn wanted(via: Via, upstreams: &Upstreams) -> impl Iterator<Item = Listener> + '_ {
+        Listener::ALL
+            .into_iter()
+            .filter(move |listener| !upstreams.serving(*listener, via).is_empty())
     }
 }
 
@@ -170,8 +186,11 @@ impl Upstreams {
 }
 
 /// A configuration's listeners at placeholder addresses (see [`PLACEHOLDER_PORTS`]).
-pub(crate) fn placeholder_listeners(upstreams: &Upstreams) -> Vec<(Listener, SocketAddr)> {
-    Listener::wanted(upstreams)
+pub(crate) fn placeholder_listeners(
+    via: Via,
+    upstreams: &Upstreams,
+) -> Vec<(Listener, SocketAddr)> {
+    Listener::wanted(via, upstreams)
         .map(|listener| {
             let at = Listener::ALL.iter().position(|l| *l == listener).unwrap_or(0);
             (listener, SocketAddr::from(([127, 0, 0, 1], PLACEHOLDER_PORTS[at])))
@@ -180,9 +199,10 @@ pub(crate) fn placeholder_listeners(upstreams: &Upstreams) -> Vec<(Listener, Soc
 }
 
 impl Upstreams {
-    /// The servers a listener's calls go to: the gRPC port's or the REST port's.
-    pub(crate) fn of(&self, listener: Listener) -> &[SocketAddr] {
-        if listener.grpc_port() { &self.grpc } else { &self.rest }
+    /// The servers a listener's calls go to through `via`: the gRPC port's or the REST
+    /// port's (the gRPC port's for every listener of the transcoder).
+    pub(crate) fn serving(&self, listener: Listener, via: Via) -> &[SocketAddr] {
+        if listener.grpc_port() || via == Via::Transcoder { &self.grpc } else { &self.rest }
     }
 }
 
@@ -279,7 +299,7 @@ impl Proxy {
                 let version = nginx::version_of(&path)?;
                 (path, version)
             }
-            Via::Envoy | Via::Mesh => {
+            Via::Envoy | Via::Mesh | Via::Transcoder => {
                 let path = envoy::find(settings.envoy.as_deref())?;
                 let version = envoy::version_of(&path)?;
                 (path, version)
@@ -332,12 +352,20 @@ impl Proxy {
         match settings.via {
             Via::Nginx => proxy.start_nginx(settings, upstreams)?,
             Via::Envoy => {
-                let hop = envoy_hop_to_servers(upstreams)?;
+                let hop = envoy_hop_to_servers(upstreams, None)?;
                 proxy.start_envoy("envoy", &hop, settings.workers, settings.cores.as_ref())?;
                 proxy.listen_where(&hop);
             }
+            Via::Transcoder => {
+                let descriptor = proxy.dir.join("greeter.pb");
+                std::fs::write(&descriptor, transcoder::descriptor_set()?)?;
+                let hop = envoy_hop_to_servers(upstreams, Some(&descriptor))?;
+                let cores = settings.cores.as_ref();
+                proxy.start_envoy("transcoder", &hop, settings.workers, cores)?;
+                proxy.listen_where(&hop);
+            }
             Via::Mesh => {
-                let server_side = envoy_hop_to_servers(upstreams)?;
+                let server_side = envoy_hop_to_servers(upstreams, None)?;
                 let client_side = envoy_hop_to_sidecar(&server_side)?;
                 let cores = settings.cores.as_ref();
                 proxy.start_envoy("server sidecar", &server_side, settings.workers, cores)?;
@@ -356,7 +384,7 @@ impl Proxy {
         settings: &ProxySettings,
         upstreams: &Upstreams,
     ) -> anyhow::Result<()> {
-        let listeners = Listener::wanted(upstreams)
+        let listeners = Listener::wanted(Via::Nginx, upstreams)
             .map(|listener| Ok((listener, free_loopback_port()?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let conf = self.dir.join("nginx.conf");
@@ -533,15 +561,22 @@ fn spawn(
 /// The Envoy in front of the servers: a listener per port and HTTP version the servers have,
 /// each passing its calls on in the HTTP version it takes them in (HTTP/2 to the gRPC port for
 /// gRPC and Connect over HTTP/2, h2c to the REST port for the h2c cells, which carries a
-/// WebSocket over HTTP/2 through as extended CONNECT; HTTP/1.1 for the rest).
-fn envoy_hop_to_servers(upstreams: &Upstreams) -> anyhow::Result<envoy::Hop> {
-    let routes = Listener::wanted(upstreams)
+/// WebSocket over HTTP/2 through as extended CONNECT; HTTP/1.1 for the rest). With a
+/// transcoder's `descriptor`, the REST listeners transcode to gRPC, to the gRPC port.
+fn envoy_hop_to_servers(
+    upstreams: &Upstreams,
+    descriptor: Option<&Path>,
+) -> anyhow::Result<envoy::Hop> {
+    let via = if descriptor.is_some() { Via::Transcoder } else { Via::Envoy };
+    let routes = Listener::wanted(via, upstreams)
         .map(|listener| {
+            let transcode = descriptor.filter(|_| !listener.grpc_port()).map(Path::to_owned);
             Ok(envoy::Route {
                 listener,
                 address: free_loopback_port()?,
-                upstreams: upstreams.of(listener).to_vec(),
-                upstream_http2: listener.http2(),
+                upstreams: upstreams.serving(listener, via).to_vec(),
+                upstream_http2: listener.http2() || transcode.is_some(),
+                transcode,
             })
         })
         .collect::<anyhow::Result<_>>()?;
@@ -561,6 +596,7 @@ fn envoy_hop_to_sidecar(server_side: &envoy::Hop) -> anyhow::Result<envoy::Hop> 
                 address: free_loopback_port()?,
                 upstreams: vec![next.address],
                 upstream_http2: next.listener.http2(),
+                transcode: None,
             })
         })
         .collect::<anyhow::Result<_>>()?;
@@ -576,7 +612,7 @@ fn signal(signal: Signal, pid: u32) -> nix::Result<()> {
 pub(crate) fn version(via: Via, envoy_path: Option<&Path>) -> anyhow::Result<String> {
     match via {
         Via::Nginx => nginx::version_of(&nginx::find()?),
-        Via::Envoy | Via::Mesh => envoy::version_of(&envoy::find(envoy_path)?),
+        Via::Envoy | Via::Mesh | Via::Transcoder => envoy::version_of(&envoy::find(envoy_path)?),
     }
 }
 
@@ -639,17 +675,23 @@ pub(crate) async fn print_configuration(
             None => Vec::new(),
         };
     }
-    let listeners = placeholder_listeners(&upstreams);
+    let listeners = placeholder_listeners(settings.via, &upstreams);
     let admin = |at: usize| SocketAddr::from(([127, 0, 0, 1], PLACEHOLDER_ADMIN_PORTS[at]));
+    // A run writes the transcoder's descriptor set beside its bootstrap, as greeter.pb.
+    let transcode = (settings.via == Via::Transcoder).then(|| PathBuf::from("greeter.pb"));
     let to_servers = envoy::Hop {
         admin: admin(0),
         routes: listeners
             .iter()
-            .map(|&(listener, address)| envoy::Route {
-                listener,
-                address,
-                upstreams: upstreams.of(listener).to_vec(),
-                upstream_http2: listener.http2(),
+            .map(|&(listener, address)| {
+                let transcode = transcode.clone().filter(|_| !listener.grpc_port());
+                envoy::Route {
+                    listener,
+                    address,
+                    upstreams: upstreams.serving(listener, settings.via).to_vec(),
+                    upstream_http2: listener.http2() || transcode.is_some(),
+                    transcode,
+                }
             })
             .collect(),
     };
@@ -662,6 +704,7 @@ pub(crate) async fn print_configuration(
             );
         }
         Via::Envoy => print!("{}", envoy::bootstrap(&to_servers, "envoy")),
+        Via::Transcoder => print!("{}", envoy::bootstrap(&to_servers, "transcoder")),
         Via::Mesh => {
             // The client sidecar's listeners on the placeholder ports plus 1,000.
             let mut server_side = to_servers.clone();
@@ -681,7 +724,7 @@ pub(crate) async fn print_configuration(
     // Said on stderr, so that stdout is the file itself.
     let name = match settings.via {
         Via::Nginx => "nginx",
-        Via::Envoy | Via::Mesh => "Envoy",
+        Via::Envoy | Via::Mesh | Via::Transcoder => "Envoy",
     };
     match version(settings.via, settings.envoy.as_deref()) {
         Ok(version) => eprintln!(
@@ -703,6 +746,10 @@ mod tests {
             let route = Listener::of(cell, Via::Nginx);
             assert_eq!(route.is_err(), cell.to_string() == "rest-ws-h2", "{cell}: {route:?}");
             assert!(Listener::of(cell, Via::Envoy).is_ok(), "{cell} through Envoy");
+            let transcoded = Listener::of(cell, Via::Transcoder).is_ok();
+            let json_or_grpc =
+                !matches!(cell.api, Api::Rest(Encoding::Protobuf) | Api::Sse | Api::WebSocket);
+            assert_eq!(transcoded, json_or_grpc, "{cell} through the transcoder");
         }
     }
 
@@ -711,13 +758,14 @@ mod tests {
         let upstreams = Upstreams::placeholders(3);
         let hop = envoy::Hop {
             admin: SocketAddr::from(([127, 0, 0, 1], 9901)),
-            routes: placeholder_listeners(&upstreams)
+            routes: placeholder_listeners(Via::Nginx, &upstreams)
                 .into_iter()
                 .map(|(listener, address)| envoy::Route {
                     listener,
                     address,
-                    upstreams: upstreams.of(listener).to_vec(),
+                    upstreams: upstreams.serving(listener, Via::Envoy).to_vec(),
                     upstream_http2: listener.http2(),
+                    transcode: None,
                 })
                 .collect(),
         };
@@ -742,7 +790,12 @@ mod tests {
     #[test]
     fn the_configuration_passes_grpc_by_http2_and_keeps_connections() {
         let upstreams = Upstreams::placeholders(3);
-        let conf = nginx::configuration(&upstreams, &placeholder_listeners(&upstreams), 1, None);
+        let conf = nginx::configuration(
+            &upstreams,
+            &placeholder_listeners(Via::Nginx, &upstreams),
+            1,
+            None,
+        );
         for expected in [
             "grpc_pass grpc://grpc_servers;",
             "listen 127.0.0.1:9090 http2;",
@@ -762,7 +815,7 @@ mod tests {
     #[test]
     fn a_grpc_only_proxy_has_no_rest_listener() {
         let upstreams = Upstreams { grpc: Upstreams::placeholders(1).grpc, rest: Vec::new() };
-        let listeners = placeholder_listeners(&upstreams);
+        let listeners = placeholder_listeners(Via::Nginx, &upstreams);
         assert_eq!(listeners.len(), 2);
         assert!(!nginx::configuration(&upstreams, &listeners, 1, None).contains("rest_servers"));
     }
