@@ -7,15 +7,20 @@
 #   - native gRPC: ours (lean) and the seed's grpc-go greeter;
 #   - native REST JSON over HTTP/1.1: ours (lean) and the net/http greeter;
 #   - REST JSON through grpc-gateway (target/go/rest-gateway) to grpc-go and to ours;
-#   - through nginx (`compare --via nginx`) to 1 and to 3 of our servers: gRPC, REST JSON over
-#     HTTP/1.1 and over h2c.
+#   - through nginx (`compare --via nginx`) and Envoy (`--via envoy`) to 1 and to 3 of our
+#     servers, and through a mesh's two Envoy sidecars (`--via mesh`) to 1: gRPC, REST JSON
+#     over HTTP/1.1 and over h2c;
+#   - REST JSON over HTTP/1.1 through Envoy's gRPC-JSON transcoder (`--via transcoder`) to
+#     ours and to grpc-go (there compare gives no server CPU: the target is not its child).
 # The servers, gateway and proxy run on CPU 0, compare on CPU 1 (taskset), so the client never
 # takes the servers' core; under that one core each process's CPU per call is read from
 # /proc/PID/stat around the measured run (a separate warm-up run first), or, for what compare
-# starts itself, from compare's own figures. Prints a markdown table; the last line is one JSON
-# object with every figure. Needs taskset, nginx (nginx-core) and the Go programs (built here by
-# scripts/go_baselines.sh when missing or older than their sources). BIN: the rpc-vs-rest binary
-# (default target/release/rpc-vs-rest, built here).
+# starts itself, from compare's own figures (a mesh's client sidecar runs on CPU 1, beside
+# the client, as a sidecar does). Prints a markdown table; the last line is one JSON object
+# with every figure. Needs taskset, nginx (nginx-core), Envoy (.venv/bin/envoy, from
+# ./scripts/test.sh, or ENVOY=PATH) and the Go programs (built here by scripts/go_baselines.sh
+# when missing or older than their sources). BIN: the rpc-vs-rest binary (default
+# target/release/rpc-vs-rest, built here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-4}"
@@ -24,6 +29,8 @@ REPEATS="${REPEATS:-3}"
 for tool in taskset python3 nginx; do
     command -v "$tool" >/dev/null || { echo "front_doors.sh: $tool is missing (apt-get install nginx-core)" >&2; exit 1; }
 done
+ENVOY="${ENVOY:-.venv/bin/envoy}"
+[[ -x $ENVOY ]] || { echo "front_doors.sh: no Envoy at $ENVOY (./scripts/test.sh installs it; or ENVOY=PATH)" >&2; exit 1; }
 if [[ ! -x target/go/rest-gateway ]] ||
     [[ -n $(find baselines/go proto/helloworld.proto scripts/go_baselines.sh -newer target/go/rest-gateway 2>/dev/null) ]]; then
     scripts/go_baselines.sh
@@ -119,37 +126,58 @@ PY
     done
 }
 
-# One row that compare starts itself behind nginx: label, cell, servers.
+# One row that compare runs through a proxy it starts: the proxy (nginx, envoy, mesh,
+# transcoder), label, cell, then how many of our servers compare starts behind it, or a gRPC
+# target's address (the transcoder in front of a server already running).
 measure_via() {
-    local label=$1 cell=$2 servers=$3 workload concurrency connections json
+    local via=$1 label=$2 cell=$3 servers=$4 target=${5:-} workload concurrency connections json
+    local cores=0,1 serving=(--servers "$servers" --server-cores 0 --server-profile lean)
+    if [[ -n $target ]]; then
+        # Targets take no --server-cores: compare starts on CPU 0, so the proxy inherits it.
+        cores=0 serving=(--grpc-target "$target")
+    fi
     for workload in unary records-100; do
         for concurrency in 1 64; do
             connections=$((concurrency == 1 ? 1 : 4))
             # compare checks --server-cores against the cores it may use, so it starts on
-            # both; once its servers and nginx are up (on CPU 0), its own threads move to CPU 1.
-            taskset -c 0,1 "$BIN" compare --format json --via nginx --servers "$servers" \
-                --server-cores 0 --server-profile lean --client-runtime current-thread \
+            # both; once its servers and the proxy are up (on CPU 0), its own threads move to
+            # CPU 1, and so does a mesh's client sidecar.
+            taskset -c "$cores" "$BIN" compare --format json --via "$via" --envoy "$ENVOY" \
+                "${serving[@]}" --client-runtime current-thread \
                 --cells "$cell" --workloads "$workload" --concurrency "$concurrency" \
                 --connections "$connections" --warmup "$WARMUP" --duration "$DURATION" \
                 --repeats "$REPEATS" >"$work/via.json" 2>"$work/stderr" &
-            local compare_pid=$!
+            local compare_pid=$! wanted=1 proxies=()
+            [[ $via == mesh ]] && wanted=2
             for _ in $(seq 200); do
-                pgrep -P "$compare_pid" nginx >/dev/null && break
+                mapfile -t proxies < <(pgrep -P "$compare_pid" 'nginx|envoy' || true)
+                ((${#proxies[@]} >= wanted)) && break
                 sleep 0.05
             done
+            sleep 0.2
             taskset -a -p -c 1 "$compare_pid" >/dev/null
+            for pid in "${proxies[@]}"; do
+                if grep -q client-sidecar "/proc/$pid/cmdline" 2>/dev/null; then
+                    taskset -a -p -c 1 "$pid" >/dev/null
+                fi
+            done
             wait "$compare_pid" || { cat "$work/stderr" >&2; exit 1; }
             json=$(cat "$work/via.json")
             python3 - "$label" "$json" >>"$rows" <<'PY'
 import json, sys
 label, report = sys.argv[1:3]
 m = json.loads(report)["measurements"][0]
-cpu = {"server": m.get("server_cpu_ms_per_1000_calls"),
-       "proxy": m.get("proxy_cpu_ms_per_1000_calls"),
-       "client": m.get("client_cpu_ms_per_1000_calls")}
+cpu = {"server": m.get("server_cpu_ms_per_1000_calls")}
+parts = m.get("proxy_cpu_ms_per_1000_calls_by_process") or {}
+if parts:
+    cpu.update(parts)
+else:
+    cpu["proxy"] = m.get("proxy_cpu_ms_per_1000_calls")
+cpu["client"] = m.get("client_cpu_ms_per_1000_calls")
 print(json.dumps({"row": label, "workload": m["workload"], "concurrency": m["concurrency"],
                   "calls_per_s": round(m["requests_per_second"]), "p99_us": m["p99_us"],
-                  "errors": m["errors"], "cpu_ms_per_1000": cpu, "servers": m["servers"]}))
+                  "errors": m["errors"], "cpu_ms_per_1000": cpu, "servers": m["servers"],
+                  "upstream_connections_opened": m.get("proxy_upstream_connections_opened")}))
 PY
         done
     done
@@ -170,12 +198,19 @@ measure_running "REST JSON h1 → grpc-gateway → grpc-go" rest-json-h1 --rest-
 start_go rest-gateway -backend "$grpc_addr"
 measure_running "REST JSON h1 → grpc-gateway → ours" rest-json-h1 --rest-target "$started_addr" \
     "gateway=$started_pid" "server=$ours_pid"
+measure_via transcoder "REST JSON h1 → transcoder → grpc-go" rest-json-h1 1 "$go_grpc_addr"
 stop_all
-for servers in 1 3; do
-    measure_via "gRPC → nginx → $servers × ours" grpc "$servers"
-    measure_via "REST JSON h1 → nginx → $servers × ours" rest-json-h1 "$servers"
-    measure_via "REST JSON h2c → nginx → $servers × ours" rest-json-h2 "$servers"
+measure_via transcoder "REST JSON h1 → transcoder → ours" rest-json-h1 1
+for proxy in nginx envoy; do
+    for servers in 1 3; do
+        measure_via "$proxy" "gRPC → $proxy → $servers × ours" grpc "$servers"
+        measure_via "$proxy" "REST JSON h1 → $proxy → $servers × ours" rest-json-h1 "$servers"
+        measure_via "$proxy" "REST JSON h2c → $proxy → $servers × ours" rest-json-h2 "$servers"
+    done
 done
+measure_via mesh "gRPC → mesh → 1 × ours" grpc 1
+measure_via mesh "REST JSON h1 → mesh → 1 × ours" rest-json-h1 1
+measure_via mesh "REST JSON h2c → mesh → 1 × ours" rest-json-h2 1
 
 python3 - "$rows" "$DURATION" "$REPEATS" <<'PY'
 import json, sys

@@ -417,7 +417,11 @@ impl Proxy {
         let file = name.replace(' ', "-");
         let conf = self.dir.join(format!("{file}.yaml"));
         std::fs::write(&conf, envoy::bootstrap(hop, name))?;
-        let mut command = envoy::command(&self.path, &conf, workers);
+        let binary = match self.user {
+            Some(_) => self.binary_for_nobody()?,
+            None => self.path.clone(),
+        };
+        let mut command = envoy::command(&binary, &conf, workers);
         // Envoy logs to stderr; the file is opened here, so that it needs no write access.
         command.stderr(std::fs::File::create(self.dir.join(format!("{file}.log")))?);
         if self.user.is_some() {
@@ -434,6 +438,19 @@ impl Proxy {
             listening: hop.routes.iter().map(|route| route.address).chain([hop.admin]).collect(),
         });
         Ok(())
+    }
+
+    /// Envoy's binary where the unprivileged user can run it: a hard link (or else a copy) in
+    /// the proxy's own folder, since the binary's own folders may be closed to other users (a
+    /// clone in a private temporary folder, a home directory).
+    fn binary_for_nobody(&self) -> anyhow::Result<PathBuf> {
+        let linked = self.dir.join("envoy");
+        if !linked.exists() && std::fs::hard_link(&self.path, &linked).is_err() {
+            std::fs::copy(&self.path, &linked).with_context(|| {
+                format!("cannot put {} where nobody can run it", self.path.display())
+            })?;
+        }
+        Ok(linked)
     }
 
     /// The clients connect to `hop`'s listeners.
