@@ -179,6 +179,22 @@ async fn both_front_doors_answer_every_route_of_the_contract_as_our_rest_port_do
     if let Some((_, address)) = &gateway {
         doors.push(("grpc-gateway", address.clone()));
     }
+    // A refusal: the same HTTP status as ours (400 for INVALID_ARGUMENT), in each front door's
+    // own shape: the transcoder's is google.rpc.Status as JSON, `{"code": 3, "message": …}`,
+    // ours `{"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": …}}`.
+    let empty = json!({"name": ""});
+    let (status, ours) = ask(
+        server.rest_addr.to_string(),
+        RuleMethod::Post,
+        "/v1/greeter/hello".into(),
+        empty.clone(),
+    )
+    .await;
+    let (their_status, theirs) =
+        ask(transcoder.to_string(), RuleMethod::Post, "/v1/greeter/hello".into(), empty).await;
+    assert_eq!((status, their_status), (400, 400), "{ours} {theirs}");
+    assert_eq!(theirs["code"], 3, "{theirs}");
+    assert_eq!(theirs["message"], ours["error"]["message"], "{theirs} {ours}");
     for rule in HTTP_RULES {
         let (path, body) = request_of(rule.rpc, rule.path);
         let ours = ask(server.rest_addr.to_string(), rule.method, path.clone(), body.clone()).await;
