@@ -26,18 +26,6 @@ async fn through(via: &str, envoy: &std::path::Path, args: &[&str]) -> (Value, S
     compare_runs::report_of("compare through Envoy", &all).await
 }
 
-/// Every row made calls, none failed (a wrong reply counts as a failure), and the proxy's CPU
-/// is reported beside the server's.
-fn assert_every_call_succeeded(rows: &[Value]) {
-    for row in rows {
-        let label = format!("{} {}", row["cell"], row["workload"]);
-        assert_eq!(row["errors"], 0, "{label}: {}", row["first_error"]);
-        assert!(row["calls"].as_u64().unwrap() > 0, "{label}");
-        assert!(row["proxy_cpu_ms_per_1000_calls"].is_number(), "{label}: {row}");
-        assert!(row["server_cpu_ms_per_1000_calls"].is_number(), "{label}: {row}");
-    }
-}
-
 /// Every cell of compare's default set.
 const EVERY_CELL: [&str; 13] = [
     "grpc",
@@ -77,7 +65,7 @@ async fn every_cell_through(via: &str, servers: &str, workloads: &str) -> Option
     )
     .await;
     let rows = compare_runs::rows(&report);
-    assert_every_call_succeeded(rows);
+    compare_runs::assert_every_call_went_through_the_proxy(rows);
     let measured: BTreeSet<&str> = rows.iter().map(|row| row["cell"].as_str().unwrap()).collect();
     assert_eq!(measured, BTreeSet::from(EVERY_CELL), "{stderr}");
     let proxy = &report["run"]["proxy"];
@@ -164,7 +152,7 @@ async fn envoy_spreads_grpc_calls_over_three_servers_on_multiplexed_connections(
     )
     .await;
     let rows = compare_runs::rows(&report);
-    assert_every_call_succeeded(rows);
+    compare_runs::assert_every_call_went_through_the_proxy(rows);
     assert_eq!(rows.len(), 2, "{rows:?}");
     for row in rows {
         let cell = row["cell"].as_str().unwrap();

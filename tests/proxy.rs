@@ -12,7 +12,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use common::{outside::json_printed, tools};
+use common::{compare_runs, outside::json_printed, tools};
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -51,18 +51,6 @@ async fn compare_json(args: &[&str]) -> (Value, String) {
     (json_printed("compare", &output), stderr)
 }
 
-/// Every row made calls, none failed (a wrong reply counts as a failure), and the proxy's CPU
-/// is reported beside the server's.
-fn assert_every_call_succeeded(rows: &[Value]) {
-    for row in rows {
-        let label = format!("{} {}", row["cell"], row["workload"]);
-        assert_eq!(row["errors"], 0, "{label}: {}", row["first_error"]);
-        assert!(row["calls"].as_u64().unwrap() > 0, "{label}");
-        assert!(row["proxy_cpu_ms_per_1000_calls"].is_number(), "{label}: {row}");
-        assert!(row["server_cpu_ms_per_1000_calls"].is_number(), "{label}: {row}");
-    }
-}
-
 /// Every cell of compare's default set but WebSocket over HTTP/2.
 const THROUGH_NGINX: [&str; 12] = [
     "grpc",
@@ -98,7 +86,7 @@ async fn every_cell_through_nginx(servers: &str, workloads: &str) -> Vec<Value> 
     ])
     .await;
     let rows = output["measurements"].as_array().unwrap().clone();
-    assert_every_call_succeeded(&rows);
+    compare_runs::assert_every_call_went_through_the_proxy(&rows);
     let measured: BTreeSet<&str> = rows.iter().map(|row| row["cell"].as_str().unwrap()).collect();
     assert_eq!(measured, BTreeSet::from(THROUGH_NGINX), "{stderr}");
     assert!(
@@ -176,7 +164,7 @@ async fn nginx_spreads_grpc_calls_over_three_servers_per_call() {
     ])
     .await;
     let rows = output["measurements"].as_array().unwrap();
-    assert_every_call_succeeded(rows);
+    compare_runs::assert_every_call_went_through_the_proxy(rows);
     assert_eq!(rows.len(), 2, "{rows:?}");
     for row in rows {
         // gRPC over one HTTP/2 connection to nginx: a per-connection balancer would send

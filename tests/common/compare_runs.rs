@@ -41,3 +41,15 @@ pub fn report(stdout: &str) -> Value {
 pub fn rows(report: &Value) -> &[Value] {
     report["measurements"].as_array().unwrap()
 }
+
+/// Through a proxy compare started: every row made calls, none failed (a wrong reply counts as
+/// a failure), and the proxy's CPU is reported beside the server's.
+pub fn assert_every_call_went_through_the_proxy(rows: &[Value]) {
+    for row in rows {
+        let label = format!("{} {}", row["cell"], row["workload"]);
+        assert_eq!(row["errors"], 0, "{label}: {}", row["first_error"]);
+        assert!(row["calls"].as_u64().unwrap() > 0, "{label}");
+        assert!(row["proxy_cpu_ms_per_1000_calls"].is_number(), "{label}: {row}");
+        assert!(row["server_cpu_ms_per_1000_calls"].is_number(), "{label}: {row}");
+    }
+}
