@@ -170,6 +170,30 @@ pub struct ConnectionLimits {
     )]
     pub idle_timeout: Duration,
 
+    /// The age at which a connection is asked to close, so that clients reconnect and calls
+    /// spread over servers that joined since (gRFC A9's MAX_CONNECTION_AGE), ±10 % per
+    /// connection so that connections opened together do not close together. HTTP/2 gets
+    /// GOAWAY (its calls in flight finish); HTTP/1.1 gets `Connection: close` on its next
+    /// reply. Off unless set.
+    #[arg(
+        long,
+        env = "RPC_VS_REST_MAX_CONNECTION_AGE",
+        value_name = "DURATION",
+        value_parser = contract::durations::seconds_or_unit
+    )]
+    pub max_connection_age: Option<Duration>,
+
+    /// How long a connection past its `--max-connection-age` may go on finishing its calls
+    /// before it is cut (gRFC A9's MAX_CONNECTION_AGE_GRACE). Unset: until they finish.
+    #[arg(
+        long,
+        env = "RPC_VS_REST_MAX_CONNECTION_AGE_GRACE",
+        value_name = "DURATION",
+        value_parser = contract::durations::seconds_or_unit,
+        requires = "max_connection_age"
+    )]
+    pub max_connection_age_grace: Option<Duration>,
+
     /// Most open connections per port; connections beyond it are closed at once.
     #[arg(long, env = "RPC_VS_REST_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
@@ -209,6 +233,12 @@ impl ConnectionLimits {
 
     pub fn idle_timeout(&self) -> Duration {
         self.idle_timeout
+    }
+
+    /// This connection's age limit: `--max-connection-age` moved by up to ±10 %, drawn per
+    /// connection (gRFC A9's jitter); `None` when off.
+    pub fn max_age_of_a_connection(&self) -> Option<Duration> {
+        self.max_connection_age.map(|age| age.mul_f64(fastrand::f64().mul_add(0.2, 0.9)))
     }
 
     pub fn request_timeout(&self) -> Duration {

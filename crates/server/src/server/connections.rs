@@ -329,7 +329,8 @@ where
     // The reasons to close gracefully are watched by a task of their own, which sends word
     // here: polled beside the connection, they cost a timer poll and a lock on every wake of
     // this task, which is every request on HTTP/1.1.
-    // HTTP/2 gets GOAWAY at once on shutdown, which tells the client which calls were taken.
+    // HTTP/2 gets GOAWAY at once on shutdown or at its maximum age, which tells the client which
+    // calls were taken.
     // HTTP/1.1 replies carry `Connection: close` once the server drains; a keep-alive
     // connection is closed only once quiet, so a request already on its way is not cut. A
     // connection opened while the server already drains is closed once quiet too, whatever its
@@ -344,6 +345,8 @@ where
     let (_alive, mut ended) = oneshot::channel::<()>();
     let idle_timeout = port.limits.idle_timeout();
     let header_read_timeout = port.limits.header_read_timeout();
+    let (max_age, grace) =
+        (port.limits.max_age_of_a_connection(), port.limits.max_connection_age_grace);
     tokio::spawn(async move {
         let overdue = async {
             match &heads {
@@ -352,14 +355,31 @@ where
             }
         };
         tokio::pin!(overdue);
-        tokio::select! {
-            () = drained(&stop, close_when_quiet, &activity) => {}
-            () = activity.silent_for(idle_timeout) => {}
+        let aged = tokio::select! {
+            () = drained(&stop, close_when_quiet, &activity) => false,
+            () = activity.silent_for(idle_timeout) => false,
+            () = after(max_age) => true,
             () = &mut overdue => return orders.give(CloseOrder::Cut),
             _ = &mut ended => return,
+        };
+        // Past its age, a connection has the grace to finish its calls, then is cut.
+        let cut = after(grace.filter(|_| aged));
+        tokio::pin!(cut);
+        if let (true, Some(heads)) = (aged, &heads) {
+            // A graceful close drops an idle HTTP/1.1 connection at once, while its client may
+            // be sending a request on it; its next reply says `Connection: close` instead.
+            heads.close_after_next_reply();
+            tokio::select! {
+                () = drained(&stop, close_when_quiet, &activity) => {}
+                () = activity.silent_for(idle_timeout) => {}
+                () = &mut cut => return orders.give(CloseOrder::Cut),
+                () = &mut overdue => return orders.give(CloseOrder::Cut),
+                _ = &mut ended => return,
+            }
         }
         orders.give(CloseOrder::Gracefully);
         tokio::select! {
+            () = cut => orders.give(CloseOrder::Cut),
             () = overdue => orders.give(CloseOrder::Cut),
             _ = ended => {}
         }
@@ -371,6 +391,14 @@ where
     }
     connection.as_mut().graceful_shutdown();
     received.serve_until(connection.as_mut(), CloseOrder::Cut).await.unwrap_or(Ok(()))
+}
+
+/// Resolves `wait` from now; never when there is none.
+async fn after(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How long a connection closed when quiet must be so, once the server drains, to be closed.

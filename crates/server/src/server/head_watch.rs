@@ -49,6 +49,9 @@ pub(super) struct HeadWatch {
     reads_at_answer: AtomicU64,
     /// The connection was upgraded (101): it no longer carries HTTP requests.
     upgraded: AtomicBool,
+    /// The connection is past its `--max-connection-age`: its next reply says
+    /// `Connection: close`, after which hyper closes it.
+    aged: AtomicBool,
 }
 
 impl HeadWatch {
@@ -59,6 +62,7 @@ impl HeadWatch {
             answered: AtomicU64::new(0),
             reads_at_answer: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
+            aged: AtomicBool::new(false),
         })
     }
 
@@ -89,6 +93,16 @@ impl HeadWatch {
                 return;
             }
         }
+    }
+
+    /// The connection has reached its age: its next reply closes it.
+    pub(super) fn close_after_next_reply(&self) {
+        self.aged.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the reply being finished closes the connection (see `close_after_next_reply`).
+    pub(super) fn closes_with_this_reply(&self) -> bool {
+        self.aged.load(Ordering::Relaxed)
     }
 
     /// hyper has handed a request (its head complete) to the connection's service.

@@ -1,8 +1,8 @@
 //! Layers both ports share, outermost first: a request id (`x-request-id`: the client's, or a
 //! new UUID; echoed on the response), a tracing span per request that carries the id when
 //! per-request DEBUG lines are on, a log line for each failed request (with its id),
-//! `x-served-by`, CORS (when origins are allowed), and, while the server drains,
-//! `Connection: close` on HTTP/1.1 replies (the refusals are each adapter's, through its gate:
+//! `x-served-by`, CORS (when origins are allowed), and, while the server drains or once the
+//! connection is past its maximum age, `Connection: close` on HTTP/1.1 replies (the refusals are each adapter's, through its gate:
 //! `serving::Gate`). The lean profile leaves out the request id and the span.
 //!
 //! Every request passes through here, on both ports alike, so nothing here may cost a request
@@ -253,7 +253,8 @@ impl FinishReply for FrontOfReply {
         if let (true, Some(id)) = (self.echo_id, &self.request_id) {
             headers.entry(REQUEST_ID).or_insert_with(|| id.clone());
         }
-        if self.http1 && self.draining.is_on() {
+        let aged = self.heads.as_ref().is_some_and(|heads| heads.closes_with_this_reply());
+        if self.http1 && (self.draining.is_on() || aged) {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         let status = response.status();
