@@ -17,7 +17,7 @@ const README: &str = common::docs::ALL;
 const COMPARE_JOB: &str = include_str!("../k8s/base/compare-job.yaml");
 
 /// Each block, by the start of its first line, and where it is checked.
-const BLOCKS: [(&str, &str); 11] = [
+const BLOCKS: [(&str, &str); 12] = [
     ("cargo run --release  ", "scripts/fresh-clone-check.sh, from a fresh clone (.ci/run)"),
     (
         "cargo test -p rpc-vs-rest-contract",
@@ -32,6 +32,11 @@ const BLOCKS: [(&str, &str); 11] = [
         "docker build",
         "no container engine or cluster here: tests/container.rs lints the Dockerfile, and \
          tests/kubernetes.rs renders k8s/overlays/dev and validates it",
+    ),
+    (
+        "rpc-vs-rest serve --max-connection-age",
+        "tests/conforming_clients.rs: a_server_that_recycles_its_connections_costs_compare_no_call \
+         runs this server and these cells on free ports",
     ),
     ("kubectl -n rpc-vs-rest-dev port-forward", "needs a cluster: the calls are tests/readme.rs's"),
     ("kubectl -n rpc-vs-rest-dev scale", "the_sharded_comparison_is_collected_as_printed, below"),

@@ -119,7 +119,23 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
         let costs = feature_costs(&config).await?;
         println!("{}", outputs::report::render_feature_costs(&costs, config.format)?);
     }
+    retried_calls(&measurements);
     failed_calls(&measurements)
+}
+
+/// Says on stderr which measurements sent calls again, and why (see `--retry`): calls that
+/// went through, but a client without retries would have lost.
+fn retried_calls(measurements: &[Measurement]) {
+    for m in measurements.iter().filter(|m| !m.retried.is_empty()) {
+        let why: Vec<String> = m.retried.iter().map(|(why, n)| format!("{why}: {n}")).collect();
+        eprintln!(
+            "compare: {} {} x{}: calls the server never began, sent again ({})",
+            m.cell,
+            m.workload,
+            m.concurrency,
+            why.join(", ")
+        );
+    }
 }
 
 /// An error, after the results are out, when any call failed: a run with failures exits with
@@ -380,6 +396,7 @@ fn plan(config: &CompareConfig) -> run::Plan {
             windows: config.http2,
             // The target's: see `run::measure`.
             tls: None,
+            retry: config.retry,
         },
     }
 }

@@ -27,6 +27,61 @@ pub enum CallError {
     WrongReply(String),
     #[error("this cell cannot carry this workload")]
     CannotCarry,
+    /// The server never began the call, so sending it again cannot have it done twice (gRFC
+    /// A6's transparent retry): why, and what the transport said.
+    #[error("{detail}")]
+    NotBegun { why: NotBegun, detail: String },
+}
+
+/// Whether a call the server never began is sent again (`--retry`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Retry {
+    /// Once, as gRFC A6's transparent retry and hyper's pool do.
+    #[default]
+    Transparent,
+    /// Never: what a client without retries sees.
+    None,
+}
+
+impl Retry {
+    /// How many times a call may be sent again.
+    pub(crate) fn budget(self) -> usize {
+        match self {
+            Retry::Transparent => 1,
+            Retry::None => 0,
+        }
+    }
+}
+
+/// Why a call the server never began did not go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotBegun {
+    /// Its stream was above the last one the server's GOAWAY said it would take.
+    AboveGoaway = 0,
+    /// The server refused its stream (RST_STREAM REFUSED_STREAM).
+    RefusedStream = 1,
+    /// It was sent on a reused HTTP/1.1 keep-alive connection that closed before a byte of
+    /// the reply came: the server had closed it as the request went out.
+    KeepAliveClosed = 2,
+    /// Its connection was already closed or going away when it was to be sent: it never left
+    /// the client, and goes on another connection without counting as a retry.
+    ConnectionGone = 3,
+}
+
+impl NotBegun {
+    /// The kinds a retry is counted under, in the order of their discriminants.
+    pub const RETRIED: [NotBegun; 3] =
+        [NotBegun::AboveGoaway, NotBegun::RefusedStream, NotBegun::KeepAliveClosed];
+
+    /// Its name in the JSON's `retried`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NotBegun::AboveGoaway => "above GOAWAY",
+            NotBegun::RefusedStream => "REFUSED_STREAM",
+            NotBegun::KeepAliveClosed => "keep-alive closed",
+            NotBegun::ConnectionGone => "connection gone",
+        }
+    }
 }
 
 impl From<tonic::Status> for CallError {
@@ -45,7 +100,7 @@ impl CallError {
         match self {
             Self::Grpc { code, .. } => format!("gRPC {code:?}"),
             Self::Rest { status, .. } => format!("REST {}", status.as_u16()),
-            Self::Transport(_) => "transport".into(),
+            Self::Transport(_) | Self::NotBegun { .. } => "transport".into(),
             Self::WrongReply(_) => "wrong reply".into(),
             Self::CannotCarry => "cannot carry".into(),
         }
@@ -84,7 +139,10 @@ impl CallError {
                         | http::StatusCode::NOT_IMPLEMENTED
                 )
             }
-            Self::Transport(_) | Self::WrongReply(_) | Self::CannotCarry => false,
+            Self::Transport(_)
+            | Self::WrongReply(_)
+            | Self::CannotCarry
+            | Self::NotBegun { .. } => false,
         }
     }
 }

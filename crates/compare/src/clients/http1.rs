@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{
-    check::{CallError, ServedBy},
+    check::{CallError, NotBegun, Retry, ServedBy},
     tls::{Alpn, ClientTls},
     wire::{CountingStream, MAX_REPLY_BYTES, WireCounters},
 };
@@ -80,6 +80,7 @@ impl Http1Pool {
     pub(crate) async fn call(
         &self,
         request: &[u8],
+        retry: Retry,
     ) -> Result<(StatusCode, ServedBy, Bytes), CallError> {
         let _permit = self
             .free
@@ -88,7 +89,8 @@ impl Http1Pool {
             .map_err(|error| CallError::transport("HTTP/1.1 pool", error))?;
         let mut connection = self.idle.lock().unwrap_or_else(|poison| poison.into_inner()).pop();
         let tls = self.tls.as_ref();
-        let result = call_http1(self.addr, tls, &self.counters, &mut connection, request).await;
+        let result =
+            call_http1(self.addr, tls, &self.counters, &mut connection, request, retry).await;
         if let Some(connection) = connection {
             self.idle.lock().unwrap_or_else(|poison| poison.into_inner()).push(connection);
         }
@@ -114,29 +116,44 @@ const MAX_REPLY_HEADERS: usize = 32;
 
 /// One call on `connection`, opened first if there is none; the connection is dropped (and
 /// `None` left) when the call failed or the server closes it. `request` is the whole request,
-/// as [`request`] makes it.
+/// as [`request`] makes it. A request on a reused keep-alive connection that failed before a
+/// byte of its reply came was met by the server closing that idle connection: with `retry`,
+/// it is sent once more on a new one (hyper's pool retries the same race when it sees the
+/// close before writing; browsers when the reused connection gives nothing back).
 pub(crate) async fn call_http1(
     addr: SocketAddr,
     tls: Option<&ClientTls>,
     counters: &Arc<WireCounters>,
     connection: &mut Option<Http1Connection>,
     request: &[u8],
+    retry: Retry,
 ) -> Result<(StatusCode, ServedBy, Bytes), CallError> {
-    let open = match connection {
-        Some(open) => open,
-        None => {
-            let stream = CountingStream::connect(addr, tls, Alpn::Http1, counters.clone())
-                .await
-                .map_err(|error| CallError::transport("connect", error))?;
-            connection.insert(Http1Connection { stream, buffer: BytesMut::with_capacity(4096) })
+    let mut retries = retry.budget();
+    loop {
+        let reused = connection.is_some();
+        let open = match connection {
+            Some(open) => open,
+            None => {
+                let stream = CountingStream::connect(addr, tls, Alpn::Http1, counters.clone())
+                    .await
+                    .map_err(|error| CallError::transport("connect", error))?;
+                connection.insert(Http1Connection { stream, buffer: BytesMut::with_capacity(4096) })
+            }
+        };
+        let result = exchange(open, request).await;
+        let nothing_came = open.buffer.is_empty();
+        // A connection that failed, or that the server is closing, is not used again.
+        if !matches!(result, Ok((_, _, _, true))) {
+            *connection = None;
         }
-    };
-    let result = exchange(open, request).await;
-    // A connection that failed, or that the server is closing, is not used again.
-    if !matches!(result, Ok((_, _, _, true))) {
-        *connection = None;
+        match result {
+            Err(CallError::Transport(_)) if reused && nothing_came && retries > 0 => {
+                retries -= 1;
+                counters.count_retry(NotBegun::KeepAliveClosed);
+            }
+            result => return result.map(|(status, served_by, body, _)| (status, served_by, body)),
+        }
     }
-    result.map(|(status, served_by, body, _)| (status, served_by, body))
 }
 
 /// Writes the request and reads its reply; the last field says whether the connection stays
@@ -379,12 +396,18 @@ mod tests {
         let counters = Arc::new(WireCounters::default());
         let request = request(addr, "/", &HeaderMap::new(), b"{}").unwrap();
         let mut connection = None;
-        let first = call_http1(addr, None, &counters, &mut connection, &request).await.unwrap();
+        let first =
+            call_http1(addr, None, &counters, &mut connection, &request, Retry::Transparent)
+                .await
+                .unwrap();
         assert_eq!(
             first,
             (StatusCode::OK, Some(HeaderValue::from_static("pod-a")), Bytes::from_static(b"hello"))
         );
-        let second = call_http1(addr, None, &counters, &mut connection, &request).await.unwrap();
+        let second =
+            call_http1(addr, None, &counters, &mut connection, &request, Retry::Transparent)
+                .await
+                .unwrap();
         assert_eq!(second, (StatusCode::BAD_REQUEST, None, Bytes::from_static(b"bad")));
         assert_eq!(counters.connections.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
@@ -399,10 +422,14 @@ mod tests {
         let counters = Arc::new(WireCounters::default());
         let request = request(addr, "/", &HeaderMap::new(), b"{}").unwrap();
         let mut connection = None;
-        let first = call_http1(addr, None, &counters, &mut connection, &request).await.unwrap();
+        let first =
+            call_http1(addr, None, &counters, &mut connection, &request, Retry::Transparent)
+                .await
+                .unwrap();
         assert_eq!(first, (StatusCode::OK, None, Bytes::from_static(b"hello!")));
         assert!(connection.is_some(), "a chunked reply keeps the connection");
-        let result = call_http1(addr, None, &counters, &mut connection, &request).await;
+        let result =
+            call_http1(addr, None, &counters, &mut connection, &request, Retry::Transparent).await;
         assert!(
             matches!(&result, Err(CallError::Transport(message)) if message.contains("Content-Length")),
             "{result:?}"

@@ -9,6 +9,7 @@ pub(crate) mod grpc;
 pub(crate) mod http1;
 pub(crate) mod http2;
 pub(crate) mod lean_h2;
+pub(crate) mod redial;
 pub(crate) mod rest;
 pub(crate) mod tls;
 pub(crate) mod turns;

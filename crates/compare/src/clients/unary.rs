@@ -18,11 +18,12 @@ use bytes::{Buf, Bytes};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use super::{
-    check::{CallError, Expected, NAME, ServedBy},
+    check::{CallError, Expected, NAME, Retry, ServedBy},
     compression::Compression,
     http1::{self, Http1Connection, Http1Pool, call_http1},
     http2::Http2Request,
     lean_h2::LeanH2,
+    redial::Redialled,
     tls::ClientTls,
     turns::Turns,
     wire::WireCounters,
@@ -123,6 +124,8 @@ pub struct ClientOptions {
     pub windows: Http2Windows,
     /// TLS, or plaintext (h2c and plain HTTP/1.1).
     pub tls: Option<ClientTls>,
+    /// Whether a call the server never began is sent again.
+    pub retry: Retry,
 }
 
 /// How a cell's calls get their connections.
@@ -139,8 +142,9 @@ pub struct ConnectionPolicy {
 /// How the calls reach the server.
 #[derive(Debug)]
 enum Wire {
-    /// Connections shared by every task (each task holds its own handles), taken in turn.
-    Http2(Turns<LeanH2>),
+    /// Connections shared by every task (each task holds its own handles), taken in turn,
+    /// each replaced when it closes or goes away.
+    Http2(Turns<Redialled>),
     /// A connection of the task's own, opened at its first call and again whenever the
     /// server has closed it.
     Http1 {
@@ -192,6 +196,7 @@ pub struct UnaryClient {
     request: Prepared,
     reply: Reply,
     compression: Compression,
+    retry: Retry,
 }
 
 impl UnaryClient {
@@ -204,7 +209,7 @@ impl UnaryClient {
         (reply, compression): (Reply, Compression),
         workload: &Workload,
         connections: usize,
-        ClientOptions { policy, windows, tls }: ClientOptions,
+        ClientOptions { policy, windows, tls, retry }: ClientOptions,
         counters: &Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         let first = *addrs.first().ok_or_else(|| anyhow::anyhow!("no address to connect to"))?;
@@ -225,7 +230,7 @@ impl UnaryClient {
                 for &addr in addrs {
                     let tls = tls.as_ref();
                     let connection =
-                        LeanH2::connect(addr, windows, tls, counters.clone(), &request.http2);
+                        Redialled::connect(addr, windows, tls, counters.clone(), &request.http2);
                     handles.push(connection.await?);
                 }
             }
@@ -233,7 +238,7 @@ impl UnaryClient {
         } else {
             Wire::Http1 { addr: first, tls, counters: counters.clone(), connection: None }
         };
-        Ok(Self { wire, request, reply, compression })
+        Ok(Self { wire, request, reply, compression, retry })
     }
 
     /// The client task number `task` uses: its own handles on the HTTP/2 connections, or a
@@ -270,18 +275,19 @@ impl UnaryClient {
     ) -> Result<ServedBy, CallError> {
         let (status, served_by, body, grpc) = match &mut self.wire {
             Wire::Http2(connections) => {
-                let (status, headers, body, trailers) = connections.next().call().await?;
+                let (status, headers, body, trailers) = connections.next().call(self.retry).await?;
                 let served_by = headers.get(SERVED_BY).cloned();
                 (status, served_by, body, Some((headers, trailers)))
             }
             Wire::Http1 { addr, tls, counters, connection } => {
+                let request = &self.request.http1;
                 let (status, served_by, body) =
-                    call_http1(*addr, tls.as_ref(), counters, connection, &self.request.http1)
+                    call_http1(*addr, tls.as_ref(), counters, connection, request, self.retry)
                         .await?;
                 (status, served_by, body, None)
             }
             Wire::Http1Pool(pool) => {
-                let (status, served_by, body) = pool.call(&self.request.http1).await?;
+                let (status, served_by, body) = pool.call(&self.request.http1, self.retry).await?;
                 (status, served_by, body, None)
             }
             Wire::PerCall { addrs, http2: true, windows, tls, counters } => {
@@ -298,7 +304,8 @@ impl UnaryClient {
             Wire::PerCall { addrs, http2: false, tls, counters, .. } => {
                 let (addr, tls) = (*addrs.next(), tls.as_ref());
                 let (status, served_by, body) =
-                    call_http1(addr, tls, counters, &mut None, &self.request.http1).await?;
+                    call_http1(addr, tls, counters, &mut None, &self.request.http1, Retry::None)
+                        .await?;
                 (status, served_by, body, None)
             }
         };

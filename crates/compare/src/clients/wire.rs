@@ -12,7 +12,10 @@ use std::{
     task::{Context, Poll},
 };
 
-use super::tls::{Alpn, ClientTls};
+use super::{
+    check::NotBegun,
+    tls::{Alpn, ClientTls},
+};
 use hyper_util::{
     client::legacy::connect::{Connected, Connection},
     rt::TokioIo,
@@ -27,17 +30,32 @@ use tokio::{
 /// compare at most this much memory for each call in flight.
 pub(crate) const MAX_REPLY_BYTES: usize = contract::settings::DEFAULT_MAX_MESSAGE_BYTES;
 
-/// Bytes sent and received by every connection of one client, and how many connections.
+/// Bytes sent and received by every connection of one client, how many connections, and the
+/// calls sent again.
 #[derive(Debug, Default)]
 pub struct WireCounters {
     pub sent: AtomicU64,
     pub received: AtomicU64,
     pub connections: AtomicU64,
+    /// Calls sent again because the server never began them, by kind (`NotBegun::RETRIED`).
+    retried: [AtomicU64; 3],
 }
 
 impl WireCounters {
     pub fn snapshot(&self) -> (u64, u64) {
         (self.sent.load(Ordering::Relaxed), self.received.load(Ordering::Relaxed))
+    }
+
+    /// A call the server never began is sent again.
+    pub(crate) fn count_retry(&self, why: NotBegun) {
+        if let Some(count) = self.retried.get(why as usize) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The retries so far, by kind.
+    pub fn retried(&self) -> [(NotBegun, u64); 3] {
+        NotBegun::RETRIED.map(|why| (why, self.retried[why as usize].load(Ordering::Relaxed)))
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{
-    clients::cell::Cell,
+    clients::{cell::Cell, check::Retry},
     outputs::{self, report::Format},
     run::{
         self,
@@ -149,6 +149,16 @@ pub struct CompareConfig {
     /// flight. Unary and batch workloads.
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub h1_connections: Option<usize>,
+
+    /// What the unary clients do with a call the server never began: `transparent` sends it
+    /// once more (above a GOAWAY's last stream or refused with REFUSED_STREAM, on HTTP/2, as
+    /// gRFC A6 says; on a reused HTTP/1.1 keep-alive connection closed before a byte of its
+    /// reply, as hyper's pool and browsers do), counted in the JSON's `retried`; `none` lets it
+    /// fail, to show what a client without retries sees. Either way an HTTP/2 connection that
+    /// closes or goes away is replaced (with gRPC's backoff while dialling fails), and an error
+    /// the server returned is never retried.
+    #[arg(long, value_enum, value_name = "transparent|none", default_value_t = Retry::Transparent)]
+    pub retry: Retry,
 
     /// Every call opens a new connection and closes it after its reply: TCP (a round trip
     /// on an emulated link) and, on HTTP/2, the preface and SETTINGS, per call, as a

@@ -227,6 +227,16 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
         max_us,
         errors: parts.iter().map(|(_, m)| m.errors).sum(),
         first_error: parts.iter().find_map(|(_, m)| m.first_error.clone()),
+        client_connections_opened: parts
+            .iter()
+            .map(|(_, m)| m.client_connections_opened)
+            .sum::<Option<u64>>(),
+        retried: parts.iter().fold(std::collections::BTreeMap::new(), |mut by_why, (_, m)| {
+            for (why, retried) in &m.retried {
+                *by_why.entry(why.clone()).or_default() += retried;
+            }
+            by_why
+        }),
         errors_by_kind: parts.iter().fold(Default::default(), |mut by_kind, (_, m)| {
             crate::run::add_errors(&mut by_kind, &m.errors_by_kind);
             by_kind

@@ -64,6 +64,15 @@ pub struct Measurement {
     /// each with the first failure of its kind.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub errors_by_kind: BTreeMap<String, ErrorsOfAKind>,
+    /// Calls sent again because the server never began them (`--retry transparent`), by why
+    /// (`above GOAWAY`, `REFUSED_STREAM`, `keep-alive closed`); absent when none was. A retried
+    /// call that then went through counts once in `calls`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retried: BTreeMap<String, u64>,
+    /// The connections the clients opened during the measurement: those a server closed
+    /// (its maximum age, a drain) were replaced; absent in reports from before it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_connections_opened: Option<u64>,
     pub request_bytes_per_call: f64,
     pub response_bytes_per_call: f64,
     /// Server CPU (user + system) per 1,000 calls, when the server runs on this machine.
@@ -365,6 +374,8 @@ impl<'a> Session<'a> {
         let (target, counters) = (self.target, &self.counters);
         let own_rate = self.share(rate);
         let (sent_before, received_before) = counters.snapshot();
+        let retried_before = counters.retried();
+        let opened_before = counters.connections.load(std::sync::atomic::Ordering::Relaxed);
         let cpu_before = target.server_cpu();
         let throttling_before = target.server_cpu_stat();
         let client_cpu_before = target::client_cpu();
@@ -425,6 +436,16 @@ impl<'a> Session<'a> {
             errors: run.errors,
             first_error: run.first_error,
             errors_by_kind: run.errors_by_kind,
+            retried: counters
+                .retried()
+                .into_iter()
+                .zip(retried_before)
+                .map(|((why, after), (_, before))| (why.name().to_owned(), after - before))
+                .filter(|(_, retried)| *retried > 0)
+                .collect(),
+            client_connections_opened: Some(
+                counters.connections.load(std::sync::atomic::Ordering::Relaxed) - opened_before,
+            ),
             request_bytes_per_call: (sent - sent_before) as f64 / calls,
             response_bytes_per_call: (received - received_before) as f64 / calls,
             server_cpu_ms_per_1000_calls: cpu.map(per_1000_calls),

@@ -27,7 +27,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadHalf, WriteHalf};
 
 use self::frames::Frame;
 use super::{
-    check::CallError,
+    check::{CallError, NotBegun},
     http2::{Http2Request, Received},
     tls::{Alpn, ClientTls},
     wire::{CountingStream, MAX_REPLY_BYTES, WireCounters},
@@ -42,6 +42,9 @@ const DEFAULT_HEADER_TABLE: usize = 4_096;
 
 /// RST_STREAM's CANCEL: the client no longer wants the reply.
 const CANCEL: u32 = 0x8;
+
+/// RST_STREAM's REFUSED_STREAM: the server did no work on the stream (RFC 9113 §8.7).
+const REFUSED_STREAM: u32 = 0x7;
 
 /// A handle on one lean HTTP/2 connection; clones share it.
 #[derive(Clone)]
@@ -183,6 +186,11 @@ impl LeanH2 {
         })))
     }
 
+    /// Whether both handles are on the same connection.
+    pub(crate) fn is(&self, other: &LeanH2) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// One call of the connection's request: the reply read whole.
     pub(crate) async fn call(&self) -> Result<Received, CallError> {
         let id = poll_fn(|cx| self.open_stream(cx)).await?;
@@ -202,7 +210,8 @@ impl LeanH2 {
     fn open_stream(&self, cx: &mut Context<'_>) -> Poll<Result<u32, CallError>> {
         let mut state = self.state();
         if let Some(why) = &state.closed {
-            return Poll::Ready(Err(CallError::Transport(format!("HTTP/2: {why}"))));
+            let detail = format!("HTTP/2: {why}");
+            return Poll::Ready(Err(CallError::NotBegun { why: NotBegun::ConnectionGone, detail }));
         }
         if state.open >= state.max_open {
             state.waiting_to_open.push_back(cx.waker().clone());
@@ -451,13 +460,12 @@ fn read_frames(
             }
             frames::RST_STREAM => {
                 let code = frames::u31_of(&frame.payload);
-                let why = format!("the server reset the stream (error code {code:#x})");
-                finish(
-                    state,
-                    frame.stream,
-                    Err(CallError::Transport(format!("HTTP/2: {why}"))),
-                    wake,
-                );
+                let detail = format!("HTTP/2: the server reset the stream (error code {code:#x})");
+                let error = match code {
+                    REFUSED_STREAM => CallError::NotBegun { why: NotBegun::RefusedStream, detail },
+                    _ => CallError::Transport(detail),
+                };
+                finish(state, frame.stream, Err(error), wake);
             }
             frames::SETTINGS if frame.flags & frames::ACK == 0 => settings(state, &frame)?,
             frames::PING if frame.flags & frames::ACK == 0 => {
@@ -591,7 +599,8 @@ fn settings(state: &mut State, frame: &Frame) -> Result<(), String> {
     Ok(())
 }
 
-/// The server will take no new streams; those above its last are refused and fail.
+/// The server will take no new streams; those above its last were never begun, and fail as
+/// such (the unary client sends them again on another connection).
 fn goaway(state: &mut State, frame: &Frame, wake: &mut Vec<Waker>) {
     let last = frames::u31_of(&frame.payload[..4]);
     let code = u32::from_be_bytes([
@@ -603,8 +612,8 @@ fn goaway(state: &mut State, frame: &Frame, wake: &mut Vec<Waker>) {
     let why = format!("the server sent GOAWAY (error code {code:#x}, last stream {last})");
     let refused: Vec<u32> = state.streams.keys().copied().filter(|&id| id > last).collect();
     for id in refused {
-        let error = CallError::Transport(format!("HTTP/2: {why}: this call was not taken"));
-        finish(state, id, Err(error), wake);
+        let detail = format!("HTTP/2: {why}: this call was not taken");
+        finish(state, id, Err(CallError::NotBegun { why: NotBegun::AboveGoaway, detail }), wake);
     }
     state.closed.get_or_insert(why);
     wake.extend(state.waiting_to_open.drain(..));
