@@ -169,6 +169,7 @@ fn server_conditions(config: &CompareConfig) -> run::target::ServerConditions {
         cpus: config.server_cpus,
         cores: config.server_cores.clone(),
         name: None,
+        max_connection_age: config.server_max_connection_age,
     }
 }
 

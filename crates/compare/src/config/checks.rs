@@ -92,6 +92,7 @@ fn refuse_server_conditions_for_targets(config: &CompareConfig) -> anyhow::Resul
         ("--server-cpus", config.server_cpus.is_some()),
         ("--server-cores", config.server_cores.is_some()),
         ("--server-runtime", config.server_runtime.is_some()),
+        ("--server-max-connection-age", config.server_max_connection_age.is_some()),
     ];
     if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
         anyhow::bail!(

@@ -135,6 +135,13 @@ pub struct CompareConfig {
     #[arg(long, value_name = "LIST")]
     pub server_cores: Option<CoreList>,
 
+    /// `serve --max-connection-age` for the servers compare starts: each connection is asked
+    /// to close at this age (±10 %), HTTP/2 by GOAWAY, HTTP/1.1 by `Connection: close`, so
+    /// that clients reconnect (and, behind a per-connection balancer, reach other servers).
+    /// The clients replace the connections as `--retry` says.
+    #[arg(long, value_name = "DURATION", value_parser = contract::durations::seconds_or_unit)]
+    pub server_max_connection_age: Option<Duration>,
+
     /// Like with like: every HTTP/2 cell gets as many connections as the server has cores, and
     /// the server and compare run on separate cores where there are two or more (the server
     /// on the first half of compare's cores, compare on the rest), so that the verdicts weigh

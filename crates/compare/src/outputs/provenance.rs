@@ -190,6 +190,13 @@ pub struct Settings {
     /// The cores the server compare started may run on (`--server-cores`), as `0-1,4`.
     #[serde(default)]
     pub server_cores: Option<String>,
+    /// The maximum connection age of the servers compare started
+    /// (`--server-max-connection-age`), in seconds; `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_max_connection_age_seconds: Option<f64>,
+    /// What the clients did with calls the server never began (`--retry`).
+    #[serde(default = "transparent")]
+    pub retry: String,
     /// How compare's clients scheduled their work (`--client-runtime`).
     #[serde(default = "multi_thread")]
     pub client_runtime: String,
@@ -200,6 +207,10 @@ pub struct Settings {
     /// The allocator this binary was built with (compare's, and the server's it starts).
     #[serde(default = "system_allocator")]
     pub allocator: String,
+}
+
+fn transparent() -> String {
+    "transparent".into()
 }
 
 fn multi_thread() -> String {
@@ -286,6 +297,13 @@ impl Provenance {
                 tls_resumption: config.tls_resumption,
                 server_cpus: target.cpu_group().and(config.server_cpus),
                 server_cores: target.cores.as_ref().map(ToString::to_string),
+                server_max_connection_age_seconds: config
+                    .server_max_connection_age
+                    .map(|age| age.as_secs_f64()),
+                retry: match config.retry {
+                    crate::clients::check::Retry::Transparent => "transparent".into(),
+                    crate::clients::check::Retry::None => "none".into(),
+                },
                 client_runtime: config.client_runtime.as_str().into(),
                 fair: config.fair,
                 allocator: runtime::allocator::ALLOCATOR.into(),
@@ -486,6 +504,23 @@ impl Provenance {
                 .into(),
             ),
             ("http2 windows", windows_line(&s.http2_windows, self.server.started_by_compare)),
+            (
+                "servers going away",
+                format!(
+                    "{}; calls the server never began: {}",
+                    match s.server_max_connection_age_seconds {
+                        Some(age) => format!(
+                            "the servers compare started close each connection at {age} s ±10 % \
+                             (--server-max-connection-age), and the clients replace it"
+                        ),
+                        None => "connections kept while the server keeps them".into(),
+                    },
+                    match s.retry.as_str() {
+                        "none" => "not sent again (--retry none)",
+                        _ => "sent once more (--retry transparent)",
+                    }
+                ),
+            ),
         ]);
         if let Some(shard) = self.shard {
             let late = self

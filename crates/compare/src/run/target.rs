@@ -63,6 +63,8 @@ pub(crate) struct ServerConditions {
     pub(crate) cores: Option<CoreList>,
     /// `serve --server-name`, what its replies' `x-served-by` says; `None`: the host name.
     pub(crate) name: Option<String>,
+    /// `serve --max-connection-age`; `None`: connections live as long as their clients want.
+    pub(crate) max_connection_age: Option<std::time::Duration>,
 }
 
 /// Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ).
@@ -141,6 +143,9 @@ impl Target {
             }))
             .args(conditions.runtime.iter().flat_map(|runtime| ["--runtime", runtime.as_str()]))
             .args(conditions.name.iter().flat_map(|name| ["--server-name", name.as_str()]))
+            .args(conditions.max_connection_age.iter().flat_map(|age| {
+                ["--max-connection-age".to_owned(), format!("{}ms", age.as_millis().max(1))]
+            }))
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
