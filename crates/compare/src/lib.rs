@@ -119,6 +119,11 @@ pub async fn run(mut config: CompareConfig) -> anyhow::Result<()> {
         let costs = feature_costs(&config).await?;
         println!("{}", outputs::report::render_feature_costs(&costs, config.format)?);
     }
+    if matches!(config.format, Format::Table | Format::Markdown) {
+        for churn in measurements.iter().filter_map(|m| m.churn.as_ref()) {
+            println!("{}", run::churn::report::render(churn));
+        }
+    }
     retried_calls(&measurements);
     failed_calls(&measurements)
 }
@@ -182,7 +187,7 @@ async fn own_target(
     let mut servers = Vec::with_capacity(config.servers);
     for index in 1..=config.servers {
         let conditions = run::target::ServerConditions {
-            name: (config.servers > 1).then(|| format!("server-{index}")),
+            name: (config.servers > 1 || config.churn.is_some()).then(|| format!("server-{index}")),
             ..server_conditions(config)
         };
         servers.push(
@@ -292,6 +297,21 @@ async fn measure_all(
         ));
         let plan = run::Plan { link: link.clone(), ..base.clone() };
         let mut rows = match (&config.slo, &config.rate) {
+            _ if config.churn.is_some() => {
+                let churn = config.churn.as_ref().expect("just seen");
+                let recipe = run::churn::ServerRecipe {
+                    profile: target.profile.unwrap_or_default(),
+                    windows: config.http2,
+                    conditions: server_conditions(config),
+                    pre_stop: config.churn_pre_stop,
+                };
+                let shape = (concurrency, connections);
+                let plan = &plan;
+                vec![
+                    run::churn::measure(target, (cell, workload), shape, plan, churn, &recipe)
+                        .await?,
+                ]
+            }
             (Some(objective), _) => {
                 let search = run::capacity::Search {
                     objective: objective.clone(),

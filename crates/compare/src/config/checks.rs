@@ -26,6 +26,7 @@ impl CompareConfig {
             }
         }
         refuse_server_conditions_for_targets(self)?;
+        refuse_churn_conditions(self)?;
         refuse_proxy_conditions(self)?;
         refuse_load_conditions(self)
     }
@@ -101,6 +102,45 @@ fn refuse_server_conditions_for_targets(config: &CompareConfig) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+/// What `--churn` needs: servers of compare's own behind nginx, whose set it can change, a
+/// fixed rate (so that a stall shows as latency and failures, not as fewer calls sent), and
+/// one measurement (the servers it changes are not put back for another).
+fn refuse_churn_conditions(config: &CompareConfig) -> anyhow::Result<()> {
+    let Some(churn) = &config.churn else { return Ok(()) };
+    if config.grpc_target.is_some() || config.rest_target.is_some() {
+        anyhow::bail!("--churn changes the servers compare starts: leave the targets out");
+    }
+    if config.via != Some(crate::run::proxy::Via::Nginx) {
+        anyhow::bail!(
+            "--churn needs --via nginx, whose servers it changes by a graceful reload (Envoy, \
+             and a per-connection balancer, are not done yet)"
+        );
+    }
+    if config.rate.as_ref().and_then(RateSchedule::constant).is_none() {
+        anyhow::bail!("--churn runs at a fixed --rate, so that a stall shows as latency");
+    }
+    let single = [
+        ("--cells", config.cells.len()),
+        ("--workloads", config.workloads.len()),
+        ("--concurrency", config.concurrency.len()),
+        ("--connections", config.connections.len()),
+        ("--link", config.link.len()),
+    ];
+    if let Some((flag, _)) = single.iter().find(|(_, count)| *count != 1) {
+        anyhow::bail!(
+            "--churn measures one cell at a time (the servers it changes are not put back for \
+             another): give one value to {flag}"
+        );
+    }
+    if config.repeats > 1 || config.slo.is_some() || config.shard.is_some() || config.tls {
+        anyhow::bail!("--churn runs once, without --repeats, --slo, --shard or --tls");
+    }
+    if let Some(last) = churn.0.last().filter(|event| event.at >= config.duration) {
+        anyhow::bail!("--churn: {last} comes after the run's {:?}", config.duration);
+    }
+    churn.check(config.servers).map_err(|why| anyhow::anyhow!("--churn: {why}"))
 }
 
 /// What `--slo` and a rate schedule cannot be combined with: a search sets its own rates, and

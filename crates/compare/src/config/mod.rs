@@ -135,6 +135,24 @@ pub struct CompareConfig {
     #[arg(long, value_name = "LIST")]
     pub server_cores: Option<CoreList>,
 
+    /// Servers that come and go during the measured run, as pods do, with what each change
+    /// cost reported after the table (and in the JSON's `churn`): `scale:2->3@10s` (servers
+    /// start, or stop, until there are 3; a new one joins the proxy's servers once its /readyz
+    /// answers), `rolling@10s` (each server in turn replaced: the replacement joins once ready,
+    /// and the old one leaves and gets SIGTERM at the same moment, as Kubernetes terminates a
+    /// pod), `kill:1@20s` (the first server gets SIGKILL and leaves). Comma-separated, times
+    /// from the measured run's start. Needs compare's own servers (`--servers N`) behind
+    /// `--via nginx` (membership changed by a graceful reload), an open loop (`--rate`), and
+    /// one cell, workload, concurrency and connection count.
+    #[arg(long, value_name = "EVENTS")]
+    pub churn: Option<run::churn::Churn>,
+
+    /// With `--churn`: how long a server that leaves the proxy's servers keeps serving before
+    /// it gets SIGTERM, as a pod's preStop hook holds it (k8s/base/deployment.yaml sleeps 5 s)
+    /// while the endpoints' removal reaches every proxy. 0: SIGTERM as it leaves.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = contract::durations::seconds_or_unit, requires = "churn")]
+    pub churn_pre_stop: Duration,
+
     /// `serve --max-connection-age` for the servers compare starts: each connection is asked
     /// to close at this age (±10 %), HTTP/2 by GOAWAY, HTTP/1.1 by `Connection: close`, so
     /// that clients reconnect (and, behind a per-connection balancer, reach other servers).

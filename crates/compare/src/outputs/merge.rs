@@ -268,6 +268,7 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
         // Every shard offered its share: together, the rate in total.
         offered_per_second: parts.iter().map(|(_, m)| m.offered_per_second).sum(),
         capacity: None,
+        churn: None,
         latency: None,
     };
     Ok((merged, overlap))

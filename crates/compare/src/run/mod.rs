@@ -9,6 +9,7 @@ pub(crate) mod address;
 pub(crate) mod affinity;
 pub(crate) mod capacity;
 pub(crate) mod cgroup;
+pub(crate) mod churn;
 pub(crate) mod link;
 pub(crate) mod objective;
 pub(crate) mod proxy;
@@ -124,6 +125,9 @@ pub struct Measurement {
     /// With `--slo`: the highest rate served within the objective, and every rate tried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<capacity::Capacity>,
+    /// With `--churn`: what each event cost, and the run second by second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<churn::report::ChurnReport>,
     /// The run's latency histogram, kept in memory for what reads percentiles beyond the
     /// fixed ones (an objective); never written.
     #[serde(skip)]
@@ -356,7 +360,7 @@ impl<'a> Session<'a> {
         // (an HTTP/1.1 task's own) carries the measured calls too, as HTTP/2's shared ones do.
         let rate = session.share(plan.rate);
         let (_, clients) =
-            drive(std::mem::take(&mut session.clients), workload, plan.warmup, rate).await;
+            drive(std::mem::take(&mut session.clients), workload, plan.warmup, rate, false).await;
         session.clients = clients;
         Ok(session)
     }
@@ -371,6 +375,18 @@ impl<'a> Session<'a> {
 
     /// One measured run: closed loop, or `rate` calls per second in total.
     pub(crate) async fn run(&mut self, duration: Duration, rate: Option<f64>) -> Measurement {
+        self.run_beside(duration, rate, false, std::future::ready(())).await.0
+    }
+
+    /// One measured run with `beside` running alongside the calls (a churn's events); with
+    /// `timeline`, every call's record too, and when their clock started.
+    pub(crate) async fn run_beside<F: std::future::Future>(
+        &mut self,
+        duration: Duration,
+        rate: Option<f64>,
+        timeline: bool,
+        beside: F,
+    ) -> (Measurement, Vec<CallRecord>, Instant, F::Output) {
         let (target, counters) = (self.target, &self.counters);
         let own_rate = self.share(rate);
         let (sent_before, received_before) = counters.snapshot();
@@ -383,9 +399,11 @@ impl<'a> Session<'a> {
         let proxy_parts_before = target.proxy_cpu_by_process();
         let upstream_connections_before = target.proxy_upstream_connections();
         let opened = unix_ms();
-        let (run, clients) =
-            drive(std::mem::take(&mut self.clients), &self.workload, duration, own_rate).await;
+        let clients = std::mem::take(&mut self.clients);
+        let ((mut run, clients), beside) =
+            tokio::join!(drive(clients, &self.workload, duration, own_rate, timeline), beside);
         self.clients = clients;
+        let (records, started) = (std::mem::take(&mut run.records), run.started);
         let window_ms = [opened, unix_ms()];
         let (sent, received) = counters.snapshot();
         let since = |after: Option<Duration>, before: Option<Duration>| {
@@ -419,7 +437,7 @@ impl<'a> Session<'a> {
         let per_1000_calls = |cpu: Duration| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls;
         let Latencies { p50_us, p90_us, p99_us, p999_us, max_us, latency_percentiles } =
             Latencies::of(&run.latency);
-        Measurement {
+        let measurement = Measurement {
             cell: self.cell.to_string(),
             workload: self.workload.to_string(),
             server_profile: target.profile.map(|profile| profile.as_str().to_owned()),
@@ -469,12 +487,18 @@ impl<'a> Session<'a> {
             tls: target.tls.is_some(),
             offered_per_second: own_rate,
             capacity: None,
+            churn: None,
             latency: Some(run.latency),
-        }
+        };
+        (measurement, records, started, beside)
     }
 }
 
 struct Run {
+    /// Every call, when the run keeps a timeline (`--churn`); empty otherwise.
+    records: Vec<CallRecord>,
+    /// When the calls' clock started.
+    started: Instant,
     calls: u64,
     servers: Spread,
     errors: u64,
@@ -492,6 +516,7 @@ async fn drive(
     workload: &Workload,
     duration: Duration,
     rate: Option<f64>,
+    timeline: bool,
 ) -> (Run, Vec<CellClient>) {
     // What every reply must say, asked of the domain once rather than per call.
     let expected = Arc::new(Expected::of(workload));
@@ -512,6 +537,7 @@ async fn drive(
                 let mut servers = Spread::default();
                 let (mut calls, mut errors, mut first_error) = (0u64, 0u64, None);
                 let mut by_kind = BTreeMap::<String, ErrorsOfAKind>::new();
+                let mut records = Vec::new();
                 let mut next =
                     offset.map(|offset| tokio::time::Instant::from_std(started) + offset);
                 while Instant::now() < deadline {
@@ -544,6 +570,14 @@ async fn drive(
                     .await
                     .unwrap_or_else(|_| Err(CallError::Transport(STALLED.to_owned())));
                     let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    if timeline {
+                        records.push(CallRecord {
+                            done: started.elapsed(),
+                            latency_us: micros.min(MAX_LATENCY_US),
+                            server: result.as_ref().ok().cloned().flatten(),
+                            failed: result.as_ref().err().map(CallError::kind),
+                        });
+                    }
                     match result {
                         Ok(served_by) => {
                             servers.count(served_by, 1);
@@ -563,11 +597,13 @@ async fn drive(
                         }
                     }
                 }
-                (latency, servers, calls, errors, first_error, by_kind, client)
+                (latency, servers, calls, errors, first_error, by_kind, client, records)
             })
         })
         .collect();
     let mut run = Run {
+        records: Vec::new(),
+        started,
         calls: 0,
         servers: Spread::default(),
         errors: 0,
@@ -578,7 +614,10 @@ async fn drive(
     };
     let mut clients = Vec::with_capacity(concurrency);
     for task in tasks {
-        if let Ok((latency, servers, calls, errors, first_error, by_kind, client)) = task.await {
+        if let Ok((latency, servers, calls, errors, first_error, by_kind, client, records)) =
+            task.await
+        {
+            run.records.extend(records);
             add_errors(&mut run.errors_by_kind, &by_kind);
             clients.push(client);
             run.latency.add(latency).expect("histograms of the same bounds add up");
@@ -594,6 +633,16 @@ async fn drive(
     }
     run.elapsed = started.elapsed();
     (run, clients)
+}
+
+/// One call of a run that keeps a timeline: when it ended (since the run began), how long it
+/// took, and which server answered it, or why it failed.
+#[derive(Debug, Clone)]
+pub(crate) struct CallRecord {
+    pub(crate) done: Duration,
+    pub(crate) latency_us: u64,
+    pub(crate) server: ServedBy,
+    pub(crate) failed: Option<String>,
 }
 
 /// How long after a run's end a call may still finish; then it is cut and counted as failed.

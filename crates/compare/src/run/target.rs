@@ -232,6 +232,15 @@ impl Target {
         }
     }
 
+    /// The servers compare started, in order: each one's process id, gRPC address and REST
+    /// address.
+    pub(crate) fn servers(&self) -> Vec<(u32, SocketAddr, SocketAddr)> {
+        std::iter::once(self)
+            .chain(&self.others)
+            .filter_map(|server| Some((server.pid()?, *server.grpc.first()?, server.rest)))
+            .collect()
+    }
+
     /// How many servers compare started (0 for targets given by address).
     pub(crate) fn servers_started(&self) -> usize {
         if self.child.is_none() { 0 } else { 1 + self.others.len() }

@@ -515,6 +515,28 @@ impl Proxy {
     }
 
     /// The address a cell's clients connect to, or why the cell cannot go through the proxy.
+    /// Changes the servers behind the proxy, as Kubernetes changes a Service's endpoints:
+    /// nginx rereads its configuration (SIGHUP): new workers take the new connections with the
+    /// new servers, and the old ones finish the calls they carry, close their connections
+    /// (HTTP/2 with GOAWAY) and exit.
+    pub(crate) fn set_upstreams(&self, upstreams: &Upstreams) -> anyhow::Result<()> {
+        match self.via {
+            Via::Nginx => {
+                let user = self.user.as_deref();
+                let text = nginx::configuration(upstreams, &self.listeners, self.workers, user);
+                std::fs::write(self.dir.join("nginx.conf"), text)?;
+                let master = self.processes.first().context("nginx is not running")?;
+                signal(Signal::SIGHUP, master.child.id())
+                    .context("cannot tell nginx to reread its configuration")?;
+                Ok(())
+            }
+            via => anyhow::bail!(
+                "--churn changes the servers behind nginx, not yet behind {}",
+                via.name()
+            ),
+        }
+    }
+
     pub(crate) fn address(&self, cell: Cell) -> Result<SocketAddr, String> {
         let listener = Listener::of(cell, self.via).map_err(str::to_owned)?;
         self.listeners
