@@ -9,32 +9,12 @@ mod common;
 
 use std::{
     collections::BTreeSet,
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use common::{compare_runs, outside::json_printed, tools};
 use serde_json::Value;
 use tokio::process::Command;
-
-/// nginx, where Debian puts it (`/usr/sbin`, off a user's PATH) or on PATH; `None` after
-/// saying why the test is skipped (a failure under CI=true).
-fn nginx() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let found = on_path
-        .into_iter()
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("nginx"))
-        .find(|path| path.is_file());
-    if found.is_none() {
-        return tools::missing(
-            "`nginx` is not installed: run ./scripts/test.sh, which installs Debian's nginx-core"
-                .into(),
-        );
-    }
-    found
-}
 
 fn compare() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rpc-vs-rest"));
@@ -112,7 +92,7 @@ async fn every_cell_through_nginx(servers: &str, workloads: &str) -> Vec<Value> 
 
 #[tokio::test]
 async fn every_cell_but_websocket_over_http2_goes_through_nginx_with_every_reply_checked() {
-    if nginx().is_none() {
+    if tools::nginx().is_none() {
         return;
     }
     let rows = every_cell_through_nginx("1", "unary,records-10,stream-10,chat-3").await;
@@ -123,7 +103,7 @@ async fn every_cell_but_websocket_over_http2_goes_through_nginx_with_every_reply
 
 #[tokio::test]
 async fn every_cell_goes_through_nginx_to_three_servers() {
-    if nginx().is_none() {
+    if tools::nginx().is_none() {
         return;
     }
     let rows = every_cell_through_nginx("3", "unary,stream-10,chat-3").await;
@@ -143,7 +123,7 @@ async fn every_cell_goes_through_nginx_to_three_servers() {
 
 #[tokio::test]
 async fn nginx_spreads_grpc_calls_over_three_servers_per_call() {
-    if nginx().is_none() {
+    if tools::nginx().is_none() {
         return;
     }
     let (output, _) = compare_json(&[
@@ -188,7 +168,7 @@ async fn nginx_spreads_grpc_calls_over_three_servers_per_call() {
 
 #[tokio::test]
 async fn the_printed_configuration_is_one_nginx_accepts() {
-    let Some(nginx) = nginx() else { return };
+    let Some(nginx) = tools::nginx() else { return };
     let output = compare()
         .args(["--via", "nginx", "--servers", "2", "--print-proxy-config"])
         .output()

@@ -1,0 +1,138 @@
+//! Servers that come and go under load (`compare --churn`), as pods do in a cluster: a
+//! scale-up, a rolling restart and a crash, each while one cell's calls go on at a fixed rate,
+//! with the report's figures checked against what the servers themselves said (every reply
+//! names its server in `x-served-by`).
+
+mod common;
+
+use common::compare_runs;
+use serde_json::Value;
+
+/// A churn run of `cell` at 2,000 calls a second for `seconds`, through nginx in front of
+/// `servers` servers; its one row.
+async fn churn_run(
+    cell: &str,
+    servers: &str,
+    churn: &str,
+    seconds: &str,
+    extra: &[&str],
+) -> (bool, Value, String) {
+    if common::tools::nginx().is_none() {
+        return (true, Value::Null, String::new());
+    }
+    let mut args = vec![
+        "--servers",
+        servers,
+        "--via",
+        "nginx",
+        "--cells",
+        cell,
+        "--workloads",
+        "unary",
+        "--concurrency",
+        "16",
+        "--rate",
+        "2000",
+        "--warmup",
+        "0.5",
+        "--duration",
+        seconds,
+        "--churn",
+        churn,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = compare_runs::run(&args).await;
+    let row = compare_runs::report(&stdout)["measurements"][0].clone();
+    (ok, row, stderr)
+}
+
+/// The calls each server answered over the whole run, from the timeline.
+fn answered_by(row: &Value, server: &str) -> u64 {
+    row["churn"]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|second| second["servers"][server].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[tokio::test]
+async fn after_a_scale_up_behind_nginx_the_new_server_takes_its_share_within_2_s() {
+    for cell in ["grpc", "rest-json-h1"] {
+        let (ok, row, stderr) = churn_run(cell, "2", "scale:2->3@2s", "6", &[]).await;
+        if row.is_null() {
+            return;
+        }
+        assert!(ok, "{cell}: {stderr}");
+        assert_eq!(row["errors"], 0, "{cell}: {row}");
+        let event = &row["churn"]["events"][0];
+        assert_eq!(event["servers_after"], serde_json::json!(["server-1", "server-2", "server-3"]));
+        // Per request behind an L7 proxy: fair at once, or within the 2 s the issue allows.
+        let fair = event["fair_share_after_s"].as_f64().unwrap_or(f64::INFINITY);
+        assert!(fair <= 2.0, "{cell}: fair share after {fair} s: {event}");
+        // The new server answered calls only after it joined, and a third of them thereafter.
+        let timeline = row["churn"]["timeline"].as_array().unwrap();
+        assert!(
+            timeline[..2].iter().all(|second| second["servers"]["server-3"].is_null()),
+            "{row}"
+        );
+        let third = answered_by(&row, "server-3") as f64;
+        let total = row["calls"].as_u64().unwrap() as f64;
+        assert!(third > total / 3.0 * 0.5, "{cell}: server-3 answered {third} of {total}");
+        // Every call the timeline counts is one the measurement counts.
+        let counted: u64 =
+            ["server-1", "server-2", "server-3"].iter().map(|s| answered_by(&row, s)).sum();
+        assert_eq!(counted, row["calls"].as_u64().unwrap(), "{cell}: {row}");
+    }
+}
+
+#[tokio::test]
+async fn a_rolling_restart_behind_nginx_loses_no_call_with_a_pre_stop_and_calls_without_one() {
+    let (ok, row, stderr) =
+        churn_run("rest-json-h1", "3", "rolling@1s", "5", &["--churn-pre-stop", "2s"]).await;
+    if row.is_null() {
+        return;
+    }
+    assert!(ok, "{stderr}");
+    assert_eq!(row["errors"], 0, "{row}");
+    let event = &row["churn"]["events"][0];
+    assert_eq!(event["servers_after"], serde_json::json!(["server-4", "server-5", "server-6"]));
+    // The old servers answered nothing once their replacements had taken over for good.
+    let timeline = row["churn"]["timeline"].as_array().unwrap();
+    for second in &timeline[3..] {
+        for old in ["server-1", "server-2", "server-3"] {
+            assert!(second["servers"][old].is_null(), "{old} still answered: {second}");
+        }
+    }
+    // Without the preStop, the old servers get SIGTERM as they leave, while nginx's old
+    // workers still send them calls: the drain refuses those (503).
+    let (ok, row, stderr) =
+        churn_run("rest-json-h1", "3", "rolling@1s", "4", &["--churn-pre-stop", "0"]).await;
+    assert!(!ok, "a rolling restart without a preStop lost nothing: {row}");
+    assert!(row["errors_by_kind"]["REST 503"]["calls"].as_u64().unwrap() > 0, "{stderr}");
+    assert_eq!(row["churn"]["events"][0]["failed"], row["errors"], "{row}");
+}
+
+#[tokio::test]
+async fn a_killed_server_costs_at_most_the_calls_in_flight() {
+    let (_, row, stderr) = churn_run("grpc", "3", "kill:2@1.5s", "6", &[]).await;
+    if row.is_null() {
+        return;
+    }
+    let event = &row["churn"]["events"][0];
+    assert_eq!(event["servers_after"], serde_json::json!(["server-1", "server-3"]), "{stderr}");
+    // 16 calls in flight over three servers: the killed one held at most 16.
+    let failed = row["errors"].as_u64().unwrap();
+    assert!(failed <= 16, "{failed} calls lost: {row}\n{stderr}");
+    assert_eq!(event["failed"], row["errors"], "{row}");
+    // From the second after the kill, the others answer everything.
+    let timeline = row["churn"]["timeline"].as_array().unwrap();
+    for second in &timeline[2..] {
+        assert!(second["servers"]["server-2"].is_null(), "the killed server answered: {second}");
+        assert_eq!(second["failed"], 0, "{second}");
+    }
+    let fair = event["fair_share_after_s"].as_f64().unwrap_or(f64::INFINITY);
+    assert!(fair <= 2.0, "fair share after {fair} s: {event}");
+}
