@@ -9,7 +9,7 @@ use common::compare_runs;
 use serde_json::Value;
 
 /// A churn run of `cell` at 2,000 calls a second for `seconds`, through nginx in front of
-/// `servers` servers; its one row.
+/// `servers` servers: whether compare succeeded, its one row, and its stderr.
 async fn churn_run(
     cell: &str,
     servers: &str,
@@ -17,14 +17,31 @@ async fn churn_run(
     seconds: &str,
     extra: &[&str],
 ) -> (bool, Value, String) {
-    if common::tools::nginx().is_none() {
+    churn_through("nginx", cell, servers, churn, seconds, extra).await
+}
+
+/// As [`churn_run`], through `via` (`nginx`, or `tcp`: HAProxy in TCP mode, per connection);
+/// a null row when the proxy is not installed (a failure under CI=true).
+async fn churn_through(
+    via: &str,
+    cell: &str,
+    servers: &str,
+    churn: &str,
+    seconds: &str,
+    extra: &[&str],
+) -> (bool, Value, String) {
+    let tool = match via {
+        "tcp" => common::tools::system_tool("haproxy"),
+        _ => common::tools::nginx(),
+    };
+    if tool.is_none() {
         return (true, Value::Null, String::new());
     }
     let mut args = vec![
         "--servers",
         servers,
         "--via",
-        "nginx",
+        via,
         "--cells",
         cell,
         "--workloads",
@@ -135,4 +152,51 @@ async fn a_killed_server_costs_at_most_the_calls_in_flight() {
     }
     let fair = event["fair_share_after_s"].as_f64().unwrap_or(f64::INFINITY);
     assert!(fair <= 2.0, "fair share after {fair} s: {event}");
+}
+
+#[tokio::test]
+async fn behind_a_per_connection_balancer_grpc_reaches_a_new_server_only_when_connections_are_recycled()
+ {
+    // Without a maximum age, gRPC's one connection stays on the server it was given.
+    let (ok, row, stderr) = churn_through("tcp", "grpc", "2", "scale:2->3@1s", "4", &[]).await;
+    if row.is_null() {
+        return;
+    }
+    assert!(ok, "{stderr}");
+    assert_eq!(row["errors"], 0, "{row}");
+    assert_eq!(
+        answered_by(&row, "server-3"),
+        0,
+        "a new server got calls without a reconnect: {row}"
+    );
+    let servers: Vec<&str> = ["server-1", "server-2"]
+        .into_iter()
+        .filter(|server| answered_by(&row, server) > 0)
+        .collect();
+    assert_eq!(servers.len(), 1, "one connection, one server: {row}");
+    // With servers that close their connections at 0.5 s, the client reconnects, each time
+    // to a server picked at random: the new one among them (four connections, each replaced
+    // about ten times: the chance that none lands on it is (2/3)^40), and no call lost.
+    let extra = ["--server-max-connection-age", "0.5s", "--connections", "4"];
+    let (ok, row, stderr) = churn_through("tcp", "grpc", "2", "scale:2->3@1s", "6", &extra).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(row["errors"], 0, "{row}");
+    let share = row["churn"]["events"][0]["shares_after"]["server-3"].as_f64().unwrap_or(0.0);
+    assert!(share > 0.0, "the new server never got the connection in 5 s: {row}");
+}
+
+#[tokio::test]
+async fn behind_a_per_connection_balancer_a_killed_server_costs_at_most_the_calls_in_flight() {
+    let (_, row, stderr) = churn_through("tcp", "rest-json-h1", "3", "kill:1@1s", "3", &[]).await;
+    if row.is_null() {
+        return;
+    }
+    let failed = row["errors"].as_u64().unwrap();
+    assert!(failed <= 16, "{failed} calls lost: {row}\n{stderr}");
+    assert_eq!(row["churn"]["events"][0]["failed"], row["errors"], "{row}");
+    let timeline = row["churn"]["timeline"].as_array().unwrap();
+    for second in &timeline[2..] {
+        assert!(second["servers"]["server-1"].is_null(), "the killed server answered: {second}");
+        assert_eq!(second["failed"], 0, "{second}");
+    }
 }

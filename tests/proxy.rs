@@ -7,10 +7,7 @@
 
 mod common;
 
-use std::{
-    collections::BTreeSet,
-    path::Path,
-};
+use std::{collections::BTreeSet, path::Path};
 
 use common::{compare_runs, outside::json_printed, tools};
 use serde_json::Value;

@@ -148,19 +148,24 @@ impl Example {
 /// nginx, where Debian puts it (`/usr/sbin`, off a user's PATH) or on PATH; `None` after
 /// saying why the test is skipped (a failure under CI=true).
 pub fn nginx() -> Option<PathBuf> {
+    system_tool("nginx")
+}
+
+/// A tool Debian installs in /usr/sbin (off a user's PATH) or one on PATH; `None` after saying
+/// why the test is skipped (a failure under CI=true).
+pub fn system_tool(tool: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .unwrap_or_default();
     let found = on_path
         .into_iter()
         .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("nginx"))
+        .map(|dir| dir.join(tool))
         .find(|path| path.is_file());
     if found.is_none() {
-        return missing(
-            "`nginx` is not installed: run ./scripts/test.sh, which installs Debian's nginx-core"
-                .into(),
-        );
+        return missing(format!(
+            "`{tool}` is not installed: run ./scripts/test.sh, which installs it from Debian"
+        ));
     }
     found
 }

@@ -112,10 +112,12 @@ fn refuse_churn_conditions(config: &CompareConfig) -> anyhow::Result<()> {
     if config.grpc_target.is_some() || config.rest_target.is_some() {
         anyhow::bail!("--churn changes the servers compare starts: leave the targets out");
     }
-    if config.via != Some(crate::run::proxy::Via::Nginx) {
+    use crate::run::proxy::Via;
+    if !matches!(config.via, Some(Via::Nginx | Via::Tcp)) {
         anyhow::bail!(
-            "--churn needs --via nginx, whose servers it changes by a graceful reload (Envoy, \
-             and a per-connection balancer, are not done yet)"
+            "--churn needs --via nginx (per request; its servers changed by a graceful reload) \
+             or --via tcp (per connection, as kube-proxy; changed through HAProxy's admin \
+             socket): Envoy is not done yet"
         );
     }
     if config.rate.as_ref().and_then(RateSchedule::constant).is_none() {

@@ -556,7 +556,7 @@ impl Provenance {
 
 /// The proxy of a run (`--via`), as the provenance records it.
 fn proxy_of(config: &CompareConfig, target: &Target) -> Option<Proxy> {
-    use crate::run::proxy::{Via, envoy, nginx};
+    use crate::run::proxy::{Via, envoy, haproxy, nginx};
     let running = target.proxy()?;
     let upstreams = target.upstreams();
     let settings: Vec<(&str, String)> = match running.via() {
@@ -600,6 +600,18 @@ fn proxy_of(config: &CompareConfig, target: &Target) -> Option<Proxy> {
                 }
                 .to_owned(),
             ),
+        ],
+        Via::Tcp => vec![
+            ("mode", "tcp: bytes passed on, no HTTP seen".to_owned()),
+            (
+                "balance",
+                "random, per new connection (established ones stay where they are, as \
+                 kube-proxy's)"
+                    .to_owned(),
+            ),
+            ("nbthread", running.workers.to_string()),
+            ("maxconn", haproxy::MAX_CONNECTIONS.to_string()),
+            ("retries", "1, with option redispatch (a refused connect goes elsewhere)".to_owned()),
         ],
     };
     let skipped = config

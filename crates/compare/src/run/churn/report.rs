@@ -49,6 +49,9 @@ pub struct EventFigures {
     /// Seconds from its end until every server behind the proxy held its fair share (±10 %
     /// of 1/N of the calls, in every 1 s window over 3 s); `None`: not within the run.
     pub fair_share_after_s: Option<f64>,
+    /// Each server's part of the calls answered from its end to the run's end (or the next
+    /// event's start).
+    pub shares_after: BTreeMap<String, f64>,
 }
 
 /// One second of the run.
@@ -123,8 +126,10 @@ impl ChurnReport {
         let run_end = records.iter().map(|r| r.done).max().unwrap_or_default();
         let events = played
             .iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(index, p)| {
                 let (from, to) = (since(p.began), since(p.ended) + AFTER_EVENT);
+                let until = played.get(index + 1).map_or(run_end, |next| since(next.began));
                 EventFigures {
                     event: p.event.clone(),
                     began_s: from.as_secs_f64(),
@@ -143,6 +148,7 @@ impl ChurnReport {
                         &p.members,
                     )
                     .map(|after| after.as_secs_f64()),
+                    shares_after: shares(records, since(p.ended), until),
                 }
             })
             .collect();
@@ -173,6 +179,19 @@ impl ChurnReport {
             .collect();
         Self { schedule: churn.to_string(), steady_p99_us, events, timeline }
     }
+}
+
+/// Each server's part of the calls answered between two moments of the run.
+fn shares(records: &[CallRecord], from: Duration, to: Duration) -> BTreeMap<String, f64> {
+    let mut counts = BTreeMap::new();
+    let mut total = 0u64;
+    for record in records.iter().filter(|r| r.failed.is_none() && r.done >= from && r.done <= to) {
+        total += 1;
+        if let Some(name) = name_of(record) {
+            *counts.entry(name).or_insert(0u64) += 1;
+        }
+    }
+    counts.into_iter().map(|(name, count)| (name, count as f64 / total.max(1) as f64)).collect()
 }
 
 /// How long after `from` every one of `members` held its fair share of the calls (see
@@ -230,10 +249,16 @@ pub(crate) fn render(report: &ChurnReport) -> String {
         micros(report.steady_p99_us)
     );
     for event in &report.events {
+        let shares: Vec<String> = event
+            .shares_after
+            .iter()
+            .map(|(name, share)| format!("{name} {:.0} %", share * 100.0))
+            .collect();
         let fair = match event.fair_share_after_s {
             Some(after) => format!("fair share {after:.2} s after it"),
             None => "no fair share within the run".to_owned(),
         };
+        let fair = format!("{fair}; shares after it: {}", shares.join(", "));
         text += &format!(
             "  {} at {:.1} s, took {:.1} s; then {}: {} failed, {} sent again, p99 {} (to 2 s \
              after); {fair}\n",

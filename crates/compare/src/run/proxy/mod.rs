@@ -15,10 +15,13 @@
 //!   sidecar → the server's sidecar → server), each a process of its own with its own CPU.
 //! - `transcoder` ([`transcoder`]): Envoy with its gRPC-JSON transcoder, a REST front door to
 //!   the servers' gRPC port, beside grpc-gateway and our own REST port.
+//! - `tcp` ([`haproxy`]): HAProxy in TCP mode, a server per new connection, as kube-proxy
+//!   picks one for a ClusterIP Service.
 //!
 //! Every proxy has a listener per (port, HTTP version) that the cells use ([`Listener`]).
 
 pub(crate) mod envoy;
+pub(crate) mod haproxy;
 pub(crate) mod nginx;
 pub(crate) mod transcoder;
 
@@ -50,6 +53,9 @@ pub enum Via {
     Mesh,
     /// Envoy's gRPC-JSON transcoder: REST with JSON bodies in, gRPC to the servers out.
     Transcoder,
+    /// HAProxy in TCP mode (Debian: `apt-get install haproxy`): a server per new connection,
+    /// at random, as kube-proxy picks one; established connections stay where they are.
+    Tcp,
 }
 
 impl Via {
@@ -59,6 +65,7 @@ impl Via {
             Via::Envoy => "envoy",
             Via::Mesh => "mesh",
             Via::Transcoder => "transcoder",
+            Via::Tcp => "tcp",
         }
     }
 }
@@ -304,6 +311,11 @@ impl Proxy {
                 let version = envoy::version_of(&path)?;
                 (path, version)
             }
+            Via::Tcp => {
+                let path = haproxy::find()?;
+                let version = haproxy::version_of(&path)?;
+                (path, version)
+            }
         };
         // The listeners' ports are found free, then given to the proxy: another program may
         // take one in between, so a start that finds its port taken tries again.
@@ -351,6 +363,7 @@ impl Proxy {
         };
         match settings.via {
             Via::Nginx => proxy.start_nginx(settings, upstreams)?,
+            Via::Tcp => proxy.start_haproxy(settings, upstreams)?,
             Via::Envoy => {
                 let hop = envoy_hop_to_servers(upstreams, None)?;
                 proxy.start_envoy("envoy", &hop, settings.workers, settings.cores.as_ref())?;
@@ -401,6 +414,35 @@ impl Proxy {
             listening: listeners.iter().map(|(_, address)| *address).collect(),
         });
         self.routes = listeners.iter().map(|(l, _)| (*l, nginx::route(*l).to_owned())).collect();
+        self.listeners = listeners;
+        Ok(())
+    }
+
+    fn start_haproxy(
+        &mut self,
+        settings: &ProxySettings,
+        upstreams: &Upstreams,
+    ) -> anyhow::Result<()> {
+        let listeners = Listener::wanted(Via::Tcp, upstreams)
+            .map(|listener| Ok((listener, free_loopback_port()?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let conf = self.dir.join("haproxy.cfg");
+        let admin = self.dir.join("admin.sock");
+        let user = self.user.as_deref();
+        let text = haproxy::configuration(upstreams, &listeners, self.workers, user, &admin);
+        std::fs::write(&conf, text)?;
+        let mut command = haproxy::command(&self.path, &conf);
+        command.stderr(std::fs::File::create(self.dir.join("stderr.log"))?);
+        command.stdout(std::process::Stdio::null());
+        let haproxy = spawn(&mut command, settings.cores.as_ref(), &self.path)?;
+        self.processes.push(Process {
+            name: "haproxy",
+            child: haproxy,
+            work_in_children: false,
+            admin: None,
+            listening: listeners.iter().map(|(_, address)| *address).collect(),
+        });
+        self.routes = listeners.iter().map(|(l, _)| (*l, haproxy::route(*l))).collect();
         self.listeners = listeners;
         Ok(())
     }
@@ -530,6 +572,7 @@ impl Proxy {
                     .context("cannot tell nginx to reread its configuration")?;
                 Ok(())
             }
+            Via::Tcp => haproxy::set_servers(&self.dir.join("admin.sock"), upstreams),
             via => anyhow::bail!(
                 "--churn changes the servers behind nginx, not yet behind {}",
                 via.name()
@@ -652,6 +695,7 @@ pub(crate) fn version(via: Via, envoy_path: Option<&Path>) -> anyhow::Result<Str
     match via {
         Via::Nginx => nginx::version_of(&nginx::find()?),
         Via::Envoy | Via::Mesh | Via::Transcoder => envoy::version_of(&envoy::find(envoy_path)?),
+        Via::Tcp => haproxy::version_of(&haproxy::find()?),
     }
 }
 
@@ -742,6 +786,18 @@ pub(crate) async fn print_configuration(
                 nginx::configuration(&upstreams, &listeners, settings.workers, user.as_deref())
             );
         }
+        Via::Tcp => {
+            let user = running_as_root().then(unprivileged_user);
+            let admin = Path::new("/tmp/rpc-vs-rest-tcp/admin.sock");
+            let text = haproxy::configuration(
+                &upstreams,
+                &listeners,
+                settings.workers,
+                user.as_deref(),
+                admin,
+            );
+            print!("{text}");
+        }
         Via::Envoy => print!("{}", envoy::bootstrap(&to_servers, "envoy")),
         Via::Transcoder => print!("{}", envoy::bootstrap(&to_servers, "transcoder")),
         Via::Mesh => {
@@ -764,6 +820,7 @@ pub(crate) async fn print_configuration(
     let name = match settings.via {
         Via::Nginx => "nginx",
         Via::Envoy | Via::Mesh | Via::Transcoder => "Envoy",
+        Via::Tcp => "HAProxy",
     };
     match version(settings.via, settings.envoy.as_deref()) {
         Ok(version) => eprintln!(
