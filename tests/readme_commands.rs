@@ -17,7 +17,7 @@ const README: &str = common::docs::ALL;
 const COMPARE_JOB: &str = include_str!("../k8s/base/compare-job.yaml");
 
 /// Each block, by the start of its first line, and where it is checked.
-const BLOCKS: [(&str, &str); 12] = [
+const BLOCKS: [(&str, &str); 13] = [
     ("cargo run --release  ", "scripts/fresh-clone-check.sh, from a fresh clone (.ci/run)"),
     (
         "cargo test -p rpc-vs-rest-contract",
@@ -28,6 +28,11 @@ const BLOCKS: [(&str, &str); 12] = [
     ("rpc-vs-rest openapi ", "a synopsis of the subcommands, not a command to run"),
     ("cargo run --release -- compare   ", "compare_commands_run_as_printed, below"),
     ("cargo run --release -- compare --repeats", "compare_commands_run_as_printed, below"),
+    (
+        "cargo run --release -- compare --servers",
+        "tests/churn.rs: the same flags (a scale-up through --via tcp with \
+         --server-max-connection-age) in shorter runs",
+    ),
     (
         "docker build",
         "no container engine or cluster here: tests/container.rs lints the Dockerfile, and \
