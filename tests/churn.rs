@@ -20,7 +20,8 @@ async fn churn_run(
     churn_through("nginx", cell, servers, churn, seconds, extra).await
 }
 
-/// As [`churn_run`], through `via` (`nginx`, or `tcp`: HAProxy in TCP mode, per connection);
+/// As [`churn_run`], through `via` (`nginx`; `envoy`, its endpoints from files it watches; or
+/// `tcp`: HAProxy in TCP mode, per connection);
 /// a null row when the proxy is not installed (a failure under CI=true).
 async fn churn_through(
     via: &str,
@@ -32,11 +33,13 @@ async fn churn_through(
 ) -> (bool, Value, String) {
     let tool = match via {
         "tcp" => common::tools::system_tool("haproxy"),
+        "envoy" => common::tools::require("envoy"),
         _ => common::tools::nginx(),
     };
-    if tool.is_none() {
+    let Some(tool) = tool else {
         return (true, Value::Null, String::new());
-    }
+    };
+    let tool = tool.to_string_lossy().into_owned();
     let mut args = vec![
         "--servers",
         servers,
@@ -60,6 +63,9 @@ async fn churn_through(
         "json",
     ];
     args.extend_from_slice(extra);
+    if via == "envoy" {
+        args.extend(["--envoy", &tool]);
+    }
     let (ok, stdout, stderr) = compare_runs::run(&args).await;
     let row = compare_runs::report(&stdout)["measurements"][0].clone();
     (ok, row, stderr)
@@ -199,4 +205,45 @@ async fn behind_a_per_connection_balancer_a_killed_server_costs_at_most_the_call
         assert!(second["servers"]["server-1"].is_null(), "the killed server answered: {second}");
         assert_eq!(second["failed"], 0, "{second}");
     }
+}
+
+/// Through Envoy, whose endpoints compare changes in the files it watches: a scale-up, then a
+/// rolling restart, of `cell`.
+async fn behind_envoy(cell: &str) {
+    {
+        let churn = "scale:2->3@1s,rolling@4.5s";
+        let (ok, row, stderr) = churn_through("envoy", cell, "2", churn, "9", &[]).await;
+        if row.is_null() {
+            return;
+        }
+        assert!(ok, "{cell}: {stderr}");
+        assert_eq!(row["errors"], 0, "{cell}: {row}");
+        let events = row["churn"]["events"].as_array().unwrap();
+        assert_eq!(
+            events[1]["servers_after"],
+            serde_json::json!(["server-4", "server-5", "server-6"])
+        );
+        for event in events {
+            let fair = event["fair_share_after_s"].as_f64().unwrap_or(f64::INFINITY);
+            // Each has the 3 s of fair share it needs before the next event or the run's end.
+            assert!(fair <= 1.0, "{cell}: fair share after {fair} s: {event}");
+        }
+        // Envoy read the new endpoints: the servers that left answered nothing at the end.
+        let last = &row["churn"]["timeline"].as_array().unwrap()[7];
+        for old in ["server-1", "server-2", "server-3"] {
+            assert!(last["servers"][old].is_null(), "{cell}: {old} still answered: {last}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn behind_envoy_a_scale_up_and_a_rolling_restart_of_grpc_lose_no_call_and_rebalance_at_once()
+{
+    behind_envoy("grpc").await;
+}
+
+#[tokio::test]
+async fn behind_envoy_a_scale_up_and_a_rolling_restart_of_rest_lose_no_call_and_rebalance_at_once()
+{
+    behind_envoy("rest-json-h1").await;
 }

@@ -113,11 +113,11 @@ fn refuse_churn_conditions(config: &CompareConfig) -> anyhow::Result<()> {
         anyhow::bail!("--churn changes the servers compare starts: leave the targets out");
     }
     use crate::run::proxy::Via;
-    if !matches!(config.via, Some(Via::Nginx | Via::Tcp)) {
+    if !matches!(config.via, Some(Via::Nginx | Via::Envoy | Via::Tcp)) {
         anyhow::bail!(
-            "--churn needs --via nginx (per request; its servers changed by a graceful reload) \
-             or --via tcp (per connection, as kube-proxy; changed through HAProxy's admin \
-             socket): Envoy is not done yet"
+            "--churn needs --via nginx (per request; its servers changed by a graceful reload), \
+             --via envoy (per request; by the endpoint files it watches) or --via tcp (per \
+             connection, as kube-proxy; through HAProxy's admin socket)"
         );
     }
     if config.rate.as_ref().and_then(RateSchedule::constant).is_none() {

@@ -142,9 +142,10 @@ pub struct CompareConfig {
     /// and the old one leaves and gets SIGTERM at the same moment, as Kubernetes terminates a
     /// pod), `kill:1@20s` (the first server gets SIGKILL and leaves). Comma-separated, times
     /// from the measured run's start. Needs compare's own servers (`--servers N`) behind
-    /// `--via nginx` (per request; membership changed by a graceful reload) or `--via tcp`
-    /// (per connection, as kube-proxy; through HAProxy's admin socket), an open loop
-    /// (`--rate`), and one cell, workload, concurrency and connection count.
+    /// `--via nginx` (per request; membership changed by a graceful reload), `--via envoy`
+    /// (per request; by endpoint files it watches) or `--via tcp` (per connection, as
+    /// kube-proxy; through HAProxy's admin socket), an open loop (`--rate`), and one cell,
+    /// workload, concurrency and connection count.
     #[arg(long, value_name = "EVENTS")]
     pub churn: Option<run::churn::Churn>,
 
@@ -396,6 +397,7 @@ impl CompareConfig {
             envoy: self.envoy.clone(),
             workers: self.proxy_workers,
             cores: self.server_cores.clone(),
+            changing_servers: self.churn.is_some(),
         })
     }
 

@@ -14,7 +14,7 @@
 //! - `kill:1@20s`: the first server gets SIGKILL (a crashed pod) and leaves the endpoints.
 //!
 //! The endpoints are the proxy's servers: `--via nginx` (per request) rereads them in a
-//! graceful reload; `--via tcp` (HAProxy in TCP mode, per connection, as kube-proxy) takes them
+//! graceful reload; `--via envoy` (per request) reads them from files it watches; `--via tcp` (HAProxy in TCP mode, per connection, as kube-proxy) takes them
 //! through its admin socket, leaving established connections where they are.
 
 pub(crate) mod report;

@@ -47,7 +47,8 @@ pub struct EventFigures {
     pub retried: u64,
     pub p99_us: Option<u64>,
     /// Seconds from its end until every server behind the proxy held its fair share (±10 %
-    /// of 1/N of the calls, in every 1 s window over 3 s); `None`: not within the run.
+    /// of 1/N of the calls, in every 1 s window over 3 s); `None`: not before the next event
+    /// or the run's end.
     pub fair_share_after_s: Option<f64>,
     /// Each server's part of the calls answered from its end to the run's end (or the next
     /// event's start).
@@ -144,7 +145,7 @@ impl ChurnReport {
                     fair_share_after_s: fair_share_after(
                         records,
                         since(p.ended),
-                        run_end,
+                        until,
                         &p.members,
                     )
                     .map(|after| after.as_secs_f64()),

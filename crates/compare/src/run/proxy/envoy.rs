@@ -35,6 +35,9 @@ pub(crate) struct Hop {
     /// The admin interface (stats, readiness), on loopback.
     pub(crate) admin: SocketAddr,
     pub(crate) routes: Vec<Route>,
+    /// Where the clusters' endpoints are read from, one file per cluster that Envoy watches
+    /// (file-based EDS: `--churn` changes them during the run); `None`: static endpoints.
+    pub(crate) endpoints: Option<PathBuf>,
 }
 
 /// A listener and the cluster behind it.
@@ -88,6 +91,14 @@ pub(crate) fn bootstrap(hop: &Hop, name: &str) -> String {
         hop.admin.ip(),
         hop.admin.port()
     );
+    if hop.endpoints.is_some() {
+        // Endpoint discovery, even from files, names the node asking.
+        c = c.replacen(
+            "static_resources:",
+            "node: { id: rpc-vs-rest-compare, cluster: rpc-vs-rest }\nstatic_resources:",
+            1,
+        );
+    }
     for route in &hop.routes {
         let name = route.listener.name();
         let codec = if route.listener.http2() { "HTTP2" } else { "HTTP1" };
@@ -158,10 +169,11 @@ pub(crate) fn bootstrap(hop: &Hop, name: &str) -> String {
         } else {
             "http_protocol_options: {}".to_owned()
         };
+        let kind = if hop.endpoints.is_some() { "EDS" } else { "STATIC" };
         let _ = writeln!(
             c,
             "  - name: {name}\n    \
-               type: STATIC\n    \
+               type: {kind}\n    \
                lb_policy: ROUND_ROBIN\n    \
                connect_timeout: 1s\n    \
                circuit_breakers:\n      \
@@ -171,22 +183,67 @@ pub(crate) fn bootstrap(hop: &Hop, name: &str) -> String {
                  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:\n        \
                    \"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions\n        \
                    explicit_http_config:\n          \
-                     {protocol}\n    \
-               load_assignment:\n      \
-                 cluster_name: {name}\n      \
-                 endpoints:\n      \
-                 - lb_endpoints:"
+                     {protocol}"
         );
-        for upstream in &route.upstreams {
-            let _ = writeln!(
-                c,
-                "        - endpoint: {{ address: {{ socket_address: {{ address: {}, port_value: {} }} }} }}",
-                upstream.ip(),
-                upstream.port()
-            );
+        match &hop.endpoints {
+            Some(folder) => {
+                let _ = writeln!(
+                    c,
+                    "    eds_cluster_config:\n      \
+                       eds_config:\n        \
+                         resource_api_version: V3\n        \
+                         path_config_source:\n          \
+                           path: {}\n          \
+                           watched_directory: {{ path: {} }}",
+                    endpoints_file(folder, route.listener).display(),
+                    folder.display()
+                );
+            }
+            None => {
+                let _ = writeln!(c, "    load_assignment:");
+                c += &load_assignment(name, &route.upstreams, "      ");
+            }
         }
     }
     c
+}
+
+/// A cluster's endpoints as a ClusterLoadAssignment's YAML, each line after `indent`.
+fn load_assignment(cluster: &str, upstreams: &[SocketAddr], indent: &str) -> String {
+    let mut c =
+        format!("{indent}cluster_name: {cluster}\n{indent}endpoints:\n{indent}- lb_endpoints:\n");
+    for upstream in upstreams {
+        let _ = writeln!(
+            c,
+            "{indent}  - endpoint: {{ address: {{ socket_address: {{ address: {}, port_value: {} }} }} }}",
+            upstream.ip(),
+            upstream.port()
+        );
+    }
+    c
+}
+
+/// The file a cluster's endpoints are read from, in `folder`.
+fn endpoints_file(folder: &Path, listener: Listener) -> PathBuf {
+    folder.join(format!("{}.yaml", listener.name()))
+}
+
+/// Writes a cluster's endpoints for Envoy to read (a discovery response of one
+/// ClusterLoadAssignment): to a file beside `folder`, then moved into it, since Envoy sees a
+/// file replaced by a move, never one half written.
+pub(crate) fn write_endpoints(
+    folder: &Path,
+    listener: Listener,
+    upstreams: &[SocketAddr],
+) -> anyhow::Result<()> {
+    let text = format!(
+        "resources:\n- \"@type\": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment\n{}",
+        load_assignment(listener.name(), upstreams, "  ")
+    );
+    let staged = folder.with_extension(format!("{}.next", listener.name()));
+    std::fs::write(&staged, text)?;
+    std::fs::rename(&staged, endpoints_file(folder, listener))
+        .with_context(|| format!("cannot move {} into {}", staged.display(), folder.display()))
 }
 
 /// The command that runs Envoy with the bootstrap `conf`, `workers` worker threads, and no

@@ -79,6 +79,9 @@ pub(crate) struct ProxySettings {
     pub(crate) envoy: Option<PathBuf>,
     pub(crate) workers: usize,
     pub(crate) cores: Option<CoreList>,
+    /// Whether the servers behind it change during the run (`--churn`): Envoy then reads its
+    /// endpoints from files it watches.
+    pub(crate) changing_servers: bool,
 }
 
 /// Where compare started the proxy when printing a configuration without a run: the listeners'
@@ -230,6 +233,8 @@ pub(crate) struct Proxy {
     pub(crate) workers: usize,
     /// The user it runs as (nginx's workers, Envoy itself), when compare runs as root.
     pub(crate) user: Option<String>,
+    /// Envoy's endpoint files, when the servers change during the run.
+    endpoints: Option<PathBuf>,
 }
 
 /// One process of the proxy.
@@ -360,12 +365,22 @@ impl Proxy {
             path: path.to_owned(),
             workers: settings.workers,
             user: running_as_root().then(unprivileged_user),
+            endpoints: None,
         };
         match settings.via {
             Via::Nginx => proxy.start_nginx(settings, upstreams)?,
             Via::Tcp => proxy.start_haproxy(settings, upstreams)?,
             Via::Envoy => {
-                let hop = envoy_hop_to_servers(upstreams, None)?;
+                let mut hop = envoy_hop_to_servers(upstreams, None)?;
+                if settings.changing_servers {
+                    let folder = proxy.dir.join("endpoints");
+                    std::fs::create_dir_all(&folder)?;
+                    for route in &hop.routes {
+                        envoy::write_endpoints(&folder, route.listener, &route.upstreams)?;
+                    }
+                    hop.endpoints = Some(folder.clone());
+                    proxy.endpoints = Some(folder);
+                }
                 proxy.start_envoy("envoy", &hop, settings.workers, settings.cores.as_ref())?;
                 proxy.listen_where(&hop);
             }
@@ -560,7 +575,8 @@ impl Proxy {
     /// Changes the servers behind the proxy, as Kubernetes changes a Service's endpoints:
     /// nginx rereads its configuration (SIGHUP): new workers take the new connections with the
     /// new servers, and the old ones finish the calls they carry, close their connections
-    /// (HTTP/2 with GOAWAY) and exit.
+    /// (HTTP/2 with GOAWAY) and exit. Envoy (started for changing servers) reads the endpoint
+    /// files written here; HAProxy takes them on its admin socket.
     pub(crate) fn set_upstreams(&self, upstreams: &Upstreams) -> anyhow::Result<()> {
         match self.via {
             Via::Nginx => {
@@ -573,6 +589,14 @@ impl Proxy {
                 Ok(())
             }
             Via::Tcp => haproxy::set_servers(&self.dir.join("admin.sock"), upstreams),
+            Via::Envoy if self.endpoints.is_some() => {
+                let folder = self.endpoints.as_deref().expect("just seen");
+                for (listener, _) in &self.listeners {
+                    let servers = upstreams.serving(*listener, Via::Envoy);
+                    envoy::write_endpoints(folder, *listener, servers)?;
+                }
+                Ok(())
+            }
             via => anyhow::bail!(
                 "--churn changes the servers behind nginx, not yet behind {}",
                 via.name()
@@ -662,7 +686,7 @@ fn envoy_hop_to_servers(
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(envoy::Hop { admin: free_loopback_port()?, routes })
+    Ok(envoy::Hop { admin: free_loopback_port()?, routes, endpoints: None })
 }
 
 /// A mesh's client sidecar: the same listeners as the server's sidecar, each passing its calls
@@ -682,7 +706,7 @@ fn envoy_hop_to_sidecar(server_side: &envoy::Hop) -> anyhow::Result<envoy::Hop> 
             })
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(envoy::Hop { admin: free_loopback_port()?, routes })
+    Ok(envoy::Hop { admin: free_loopback_port()?, routes, endpoints: None })
 }
 
 fn signal(signal: Signal, pid: u32) -> nix::Result<()> {
@@ -763,6 +787,7 @@ pub(crate) async fn print_configuration(
     // A run writes the transcoder's descriptor set beside its bootstrap, as greeter.pb.
     let transcode = (settings.via == Via::Transcoder).then(|| PathBuf::from("greeter.pb"));
     let to_servers = envoy::Hop {
+        endpoints: None,
         admin: admin(0),
         routes: listeners
             .iter()
@@ -853,6 +878,7 @@ mod tests {
     fn envoys_bootstrap_multiplexes_grpc_and_spreads_calls_per_request() {
         let upstreams = Upstreams::placeholders(3);
         let hop = envoy::Hop {
+            endpoints: None,
             admin: SocketAddr::from(([127, 0, 0, 1], 9901)),
             routes: placeholder_listeners(Via::Nginx, &upstreams)
                 .into_iter()
