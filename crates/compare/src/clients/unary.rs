@@ -434,7 +434,9 @@ pub(crate) fn grpc_message(
         .and_then(|value| value.to_str().ok()?.parse::<i32>().ok())
         .ok_or_else(|| CallError::WrongReply("no grpc-status".into()))?;
     if code != 0 {
+        // Percent-encoded on the wire (the gRPC HTTP/2 protocol's Status-Message).
         let message = status_in.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("");
+        let message = percent_encoding::percent_decode_str(message).decode_utf8_lossy();
         return Err(CallError::Grpc { code: tonic::Code::from(code), message: message.into() });
     }
     let Some((compressed, length)) = frames::prefix(&body) else {
@@ -478,7 +480,8 @@ mod tests {
         );
         assert_eq!(ok.unwrap(), (false, Bytes::from_static(b"hi")));
         // Trailers-only: the status comes in the headers.
-        let refused = grpc_message(StatusCode::OK, &trailers("3", "bad name"), Bytes::new(), None);
+        let refused =
+            grpc_message(StatusCode::OK, &trailers("3", "bad%20name"), Bytes::new(), None);
         assert!(
             matches!(&refused, Err(CallError::Grpc { code: tonic::Code::InvalidArgument, message }) if message == "bad name"),
             "{refused:?}"
