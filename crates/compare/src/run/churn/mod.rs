@@ -31,7 +31,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{
     Measurement, Plan, Session,
-    proxy::Upstreams,
+    proxy::{self, Upstreams},
     target::{ServerConditions, Target},
 };
 use crate::{clients::cell::Cell, workload::Workload};
@@ -213,15 +213,15 @@ impl Fleet<'_> {
     fn remove(&mut self, place: usize, signal: Signal) -> anyhow::Result<()> {
         let member = self.members.remove(place);
         self.publish()?;
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(member.pid)?);
+        let pid = member.pid;
         let delay = if signal == Signal::SIGKILL { Duration::ZERO } else { self.recipe.pre_stop };
         if delay.is_zero() {
-            nix::sys::signal::kill(pid, signal)
+            proxy::signal(signal, pid)
                 .with_context(|| format!("cannot signal {} ({signal})", member.name))?;
         } else {
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                let _ = nix::sys::signal::kill(pid, signal);
+                let _ = proxy::signal(signal, pid);
             });
         }
         Ok(())

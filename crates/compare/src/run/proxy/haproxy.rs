@@ -153,15 +153,8 @@ fn ask(admin_socket: &Path, command: &str) -> anyhow::Result<String> {
 
 /// HAProxy, on PATH or where Debian puts it (`apt-get install haproxy`).
 pub(crate) fn find() -> anyhow::Result<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .unwrap_or_default();
-    on_path
-        .into_iter()
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("haproxy"))
-        .find(|path| path.is_file())
-        .context("--via tcp needs HAProxy (Debian: apt-get install haproxy)")
+    super::system_program("haproxy")
+        .context("--via tcp needs HAProxy, found neither on PATH nor in /usr/sbin (Debian: apt-get install haproxy)")
 }
 
 /// Its version, as `haproxy -v` says it (`2.6.12-1+deb12u4`).

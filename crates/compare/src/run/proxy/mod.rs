@@ -709,7 +709,21 @@ fn envoy_hop_to_sidecar(server_side: &envoy::Hop) -> anyhow::Result<envoy::Hop> 
     Ok(envoy::Hop { admin: free_loopback_port()?, routes, endpoints: None })
 }
 
-fn signal(signal: Signal, pid: u32) -> nix::Result<()> {
+/// A program on PATH, or where Debian puts daemons (`/usr/sbin`, off a user's PATH), or
+/// `/usr/local/sbin`.
+fn system_program(name: &str) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+}
+
+/// Sends `signal` to process `pid`.
+pub(crate) fn signal(signal: Signal, pid: u32) -> nix::Result<()> {
     let pid = i32::try_from(pid).map_err(|_| nix::errno::Errno::ESRCH)?;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
 }

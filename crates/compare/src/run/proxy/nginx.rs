@@ -150,18 +150,10 @@ pub(crate) fn configuration(
 
 /// nginx on `PATH`, or in /usr/sbin (where Debian puts it, off a user's `PATH`).
 pub(super) fn find() -> anyhow::Result<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .unwrap_or_default();
-    on_path
-        .into_iter()
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .map(|dir| dir.join("nginx"))
-        .find(|path| path.is_file())
-        .context(
-            "--via nginx needs nginx, found neither on PATH nor in /usr/sbin: install it \
+    super::system_program("nginx").context(
+        "--via nginx needs nginx, found neither on PATH nor in /usr/sbin: install it \
              (Debian, Ubuntu: `apt-get install nginx-core`)",
-        )
+    )
 }
 
 /// `nginx -v`'s version (it prints `nginx version: nginx/1.22.1` on stderr).
