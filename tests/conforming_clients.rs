@@ -16,7 +16,7 @@ use std::{
     },
 };
 
-use common::{binary::Binary, compare_runs::report_of};
+use common::{binary::Binary, compare_runs, compare_runs::report_of};
 use serde_json::Value;
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
@@ -199,33 +199,32 @@ async fn serve_refusing(mut socket: TcpStream, refusing: Refusing, refused: Arc<
     }
 }
 
-/// compare's gRPC cell against `addr`, with `--retry retry`: its one row.
-async fn grpc_against(addr: SocketAddr, retry: &str, connections: &str) -> (Value, String) {
-    let (report, stderr) = report_of(
-        "a refusing server",
-        &[
-            "--grpc-target",
-            &addr.to_string(),
-            "--cells",
-            "grpc",
-            "--workloads",
-            "unary",
-            "--concurrency",
-            "4",
-            "--connections",
-            connections,
-            "--warmup",
-            "0",
-            "--duration",
-            "1s",
-            "--retry",
-            retry,
-            "--format",
-            "json",
-        ],
-    )
+/// compare's gRPC cell against `addr`, with `--retry retry`, to its end: whether it
+/// succeeded (a run with failed calls does not), its one row, and its stderr.
+async fn grpc_against(addr: SocketAddr, retry: &str, connections: &str) -> (bool, Value, String) {
+    let addr = addr.to_string();
+    let (ok, stdout, stderr) = compare_runs::run(&[
+        "--grpc-target",
+        &addr,
+        "--cells",
+        "grpc",
+        "--workloads",
+        "unary",
+        "--concurrency",
+        "4",
+        "--connections",
+        connections,
+        "--warmup",
+        "0",
+        "--duration",
+        "1s",
+        "--retry",
+        retry,
+        "--format",
+        "json",
+    ])
     .await;
-    (report["measurements"][0].clone(), stderr)
+    (ok, compare_runs::report(&stdout)["measurements"][0].clone(), stderr)
 }
 
 /// How the calls the client found refused (`found`) stand against what the server refused:
@@ -244,7 +243,8 @@ fn assert_refusals_match(found: u64, refused: &Refusals, row: &Value) {
 async fn calls_above_a_goaways_last_stream_are_sent_again_once_and_counted() {
     let refused = Arc::new(Refusals::default());
     let addr = refusing_server(Refusing::GoawayAfterSome, refused.clone()).await;
-    let (row, stderr) = grpc_against(addr, "transparent", "1").await;
+    let (ok, row, stderr) = grpc_against(addr, "transparent", "1").await;
+    assert!(ok, "{stderr}");
     assert_eq!(row["errors"], 0, "{row}\n{stderr}");
     assert_refusals_match(row["retried"]["above GOAWAY"].as_u64().unwrap_or(0), &refused, &row);
     assert!(stderr.contains("sent again (above GOAWAY: "), "{stderr}");
@@ -254,7 +254,8 @@ async fn calls_above_a_goaways_last_stream_are_sent_again_once_and_counted() {
 async fn streams_refused_with_refused_stream_are_sent_again_once_and_counted() {
     let refused = Arc::new(Refusals::default());
     let addr = refusing_server(Refusing::SecondStream, refused.clone()).await;
-    let (row, stderr) = grpc_against(addr, "transparent", "4").await;
+    let (ok, row, stderr) = grpc_against(addr, "transparent", "4").await;
+    assert!(ok, "{stderr}");
     assert_eq!(row["errors"], 0, "{row}\n{stderr}");
     // One refused stream on each of the 4 connections, each sent once more.
     assert_eq!(refused.streams.load(Ordering::SeqCst), 4);
@@ -265,32 +266,9 @@ async fn streams_refused_with_refused_stream_are_sent_again_once_and_counted() {
 async fn without_retries_the_calls_the_server_never_began_fail() {
     let refused = Arc::new(Refusals::default());
     let addr = refusing_server(Refusing::GoawayAfterSome, refused.clone()).await;
-    let output = common::compare_runs::command(&[
-        "--grpc-target",
-        &addr.to_string(),
-        "--cells",
-        "grpc",
-        "--workloads",
-        "unary",
-        "--concurrency",
-        "4",
-        "--warmup",
-        "0",
-        "--duration",
-        "1s",
-        "--retry",
-        "none",
-        "--format",
-        "json",
-    ])
-    .output()
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "failed calls make compare fail:\n{stderr}");
-    let report = common::compare_runs::report(&String::from_utf8_lossy(&output.stdout));
-    let row = &report["measurements"][0];
-    assert_refusals_match(row["errors"].as_u64().unwrap(), &refused, row);
+    let (ok, row, stderr) = grpc_against(addr, "none", "1").await;
+    assert!(!ok, "failed calls make compare fail:\n{stderr}");
+    assert_refusals_match(row["errors"].as_u64().unwrap(), &refused, &row);
     assert!(row.get("retried").is_none(), "{row}");
     assert!(stderr.contains("this call was not taken"), "{stderr}");
     // Each connection was replaced: calls kept going through, 500 on each.
