@@ -210,3 +210,56 @@ async fn an_open_health_watch_sees_not_serving_and_does_not_hold_the_drain() {
         last_call_ended.elapsed()
     );
 }
+
+/// A request that reaches the server on a connection it had before the drain began is one the
+/// client could not have sent elsewhere (its connection's `Connection: close` or GOAWAY had not
+/// reached it yet): it is served, and the connection then closes. What comes on a connection
+/// opened during the drain is refused, so that its client goes to another server.
+#[tokio::test]
+async fn while_draining_a_request_on_a_connection_from_before_is_served_and_its_connection_closed()
+{
+    let mut server = start_binary().await;
+    let url = format!("http://{}", server.grpc_addr);
+    // A call held open keeps the server draining.
+    let (client, requests, mut replies) = bidi_call_answered(&url, "held").await;
+    let request = b"GET /v1/greeter/hello/Ada HTTP/1.1\r\nhost: test\r\n\r\n";
+    let mut kept = TcpStream::connect(server.rest_addr).await.unwrap();
+    kept.write_all(request).await.unwrap();
+    let before = read_reply(&mut kept).await;
+    assert!(before.starts_with("HTTP/1.1 200"), "{before}");
+
+    server.sigterm().await;
+    // Within the 250 ms a quiet keep-alive connection is left before it is closed.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    kept.write_all(request).await.unwrap();
+    let during = read_reply(&mut kept).await.to_ascii_lowercase();
+    assert!(during.starts_with("http/1.1 200"), "refused on its old connection: {during}");
+    assert!(during.contains("connection: close"), "{during}");
+    assert!(during.contains("hello ada"), "{during}");
+
+    let mut new = TcpStream::connect(server.rest_addr).await.unwrap();
+    new.write_all(request).await.unwrap();
+    let refused = read_reply(&mut new).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "a new connection was served: {refused}");
+
+    drop(requests);
+    assert!(replies.next().await.is_none());
+    drop(client);
+    exits_cleanly(&mut server, "the process exits").await;
+}
+
+/// One HTTP/1.1 reply, read until its JSON body's end (the replies here are small).
+async fn read_reply(socket: &mut TcpStream) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut reply = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !reply.ends_with(b"}") {
+        let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buffer))
+            .await
+            .expect("a reply within 5 s")
+            .unwrap();
+        assert!(read > 0, "closed before a whole reply: {}", String::from_utf8_lossy(&reply));
+        reply.extend_from_slice(&buffer[..read]);
+    }
+    String::from_utf8(reply).unwrap()
+}

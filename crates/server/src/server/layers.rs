@@ -28,7 +28,7 @@ use super::head_watch::HeadWatch;
 use super::request_id::{REQUEST_ID, ensure_request_id};
 use crate::{
     config::AccessConfig,
-    serving::{BodyBudget, Draining, FinishReply, Finishing, PortService},
+    serving::{BodyBudget, Draining, FinishReply, Finishing, OpenedBeforeDrain, PortService},
 };
 use contract::{facts::SERVED_BY, settings::Profile};
 
@@ -127,7 +127,8 @@ impl<S: PortService + Sync> ServedPort for PortFront<S> {
     type Connection = ConnectionFront<S>;
 
     fn for_connection(&self, heads: Option<Arc<HeadWatch>>) -> ConnectionFront<S> {
-        ConnectionFront { front: RefCell::new(self.clone()), heads }
+        let opened_before_drain = !self.draining.is_on();
+        ConnectionFront { front: RefCell::new(self.clone()), heads, opened_before_drain }
     }
 }
 
@@ -141,6 +142,9 @@ pub(super) struct ConnectionFront<S> {
     /// On HTTP/1.1, the connection's requests and replies, counted for the slow-header
     /// defence (see `head_watch`).
     heads: Option<Arc<HeadWatch>>,
+    /// Whether the server had the connection before it began to drain: its requests are
+    /// served through the drain (see `serving::Gate`).
+    opened_before_drain: bool,
 }
 
 impl<S: PortService> hyper::service::Service<Request<Incoming>> for ConnectionFront<S> {
@@ -148,11 +152,16 @@ impl<S: PortService> hyper::service::Service<Request<Incoming>> for ConnectionFr
     type Error = Infallible;
     type Future = Pin<Box<Finishing<S::Future, FrontOfReply>>>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         if let Some(heads) = &self.heads {
             heads.head_taken();
         }
-        self.front.borrow_mut().call(request, self.heads.clone())
+        let mut front = self.front.borrow_mut();
+        // Only while draining: an extension costs the request an allocation.
+        if self.opened_before_drain && front.draining.is_on() {
+            request.extensions_mut().insert(OpenedBeforeDrain);
+        }
+        front.call(request, self.heads.clone())
     }
 }
 

@@ -1,7 +1,10 @@
 //! What is refused before a request reaches a port's services, on both ports alike: a request
-//! whose header block is over the limit, and, once the server drains, any new request, so that
-//! clients move on to another server (health and readiness still answer then, with what they
-//! know). Each adapter answers in its own protocol's terms (431 or 503 on REST,
+//! whose header block is over the limit, and, once the server drains, any request on a
+//! connection opened during the drain, so that clients move on to another server (health and
+//! readiness still answer then, with what they know). A request on a connection the server
+//! had before the drain is served: it is one the HTTP/2 GOAWAY let through, or one an HTTP/1.1
+//! client sent before its connection's `Connection: close` reached it, and refusing it would
+//! fail a call no client could have sent elsewhere (what a rolling restart then loses). Each adapter answers in its own protocol's terms (431 or 503 on REST,
 //! RESOURCE_EXHAUSTED or UNAVAILABLE on gRPC, in Connect's shape for a Connect call), and asks
 //! at the top of its own front rather than through a layer of its own: a layer moved every
 //! request and reply once more, and REST reads its headers in the same pass as its encodings.
@@ -35,6 +38,11 @@ impl Draining {
         self.0.load(Ordering::Acquire)
     }
 }
+
+/// Marks a request that came on a connection the server had before it began to drain (put
+/// there by the connection's front, only while the server drains): the gate lets it through.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenedBeforeDrain;
 
 /// One port's gate: its header limit, the server's drain, and the port's answers to each.
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +81,10 @@ impl Gate {
             let answer = self.answers.headers_too_large;
             return Some(answer(request.headers(), self.max_header_bytes));
         }
-        if self.draining.is_on() && !(self.answers.serves_while_draining)(request.uri().path()) {
+        if self.draining.is_on()
+            && !(self.answers.serves_while_draining)(request.uri().path())
+            && request.extensions().get::<OpenedBeforeDrain>().is_none()
+        {
             return Some((self.answers.draining_refusal)(request.headers()));
         }
         None

@@ -14,7 +14,9 @@ mod sessions;
 pub use admission::{Admission, Admitted, Refused};
 pub use body_budget::{BodyBudget, BodyBytesExhausted, Counted, FREE_BYTES_PER_BODY};
 pub use finishing::{FinishReply, Finishing};
-pub use gate::{Draining, Gate, GateAnswers, header_block_size, header_field_size};
+pub use gate::{
+    Draining, Gate, GateAnswers, OpenedBeforeDrain, header_block_size, header_field_size,
+};
 pub use sessions::{Session, Sessions};
 
 /// What a call shed for load is told, on both ports (503 on REST, UNAVAILABLE on gRPC).
