@@ -1,14 +1,17 @@
 //! The HTML report: one self-contained file (inline SVG, no scripts, nothing downloaded) that
-//! reads in black and white (bars and lines told apart by pattern and label, not colour):
+//! reads in black and white (bars and lines told apart by pattern and label, not colour; only
+//! a churn timeline's servers are told apart by colour alone, each named in its key):
 //! where the numbers came from, the verdicts, then per workload the throughput, the latency
 //! distribution, latency against offered load with the capacity at a latency objective (when
-//! `--slo` searched for it), bytes on the wire and server CPU per cell, the change from a
+//! `--slo` searched for it), a churn run's timeline and what each of its events cost (when
+//! `--churn` changed the servers), bytes on the wire and server CPU per cell, the change from a
 //! baseline when there is one, and every measurement as a table.
 
 use std::fmt::Write as _;
 
 use super::{
     baseline::{self, Change},
+    churn_chart,
     provenance::Provenance,
     report::{self, Format},
     verdict::{Verdict, distinct, label},
@@ -118,6 +121,10 @@ pub(crate) fn render(page: &Page<'_>) -> String {
     if !capacity.is_empty() {
         section(&mut body, "capacity", "Capacity at the objective", &charts(&capacity));
     }
+    let churned = churned(measurements);
+    if !churned.is_empty() {
+        section(&mut body, "churn", "When servers came and went", &churned);
+    }
     section(&mut body, "bytes", "Bytes on the wire", &charts(&bytes));
     if cpu.is_empty() {
         cpu = "<p>The server ran elsewhere: its CPU was not measured.</p>".into();
@@ -175,6 +182,34 @@ fn section(body: &mut String, id: &str, title: &str, content: &str) {
     let _ = write!(body, "<section id=\"{id}\"><h2>{title}</h2>{content}</section>");
 }
 
+/// Each churn run (`--churn`): its timeline, its steady p99 and what each event cost; empty
+/// when no measurement churned.
+fn churned(measurements: &[Measurement]) -> String {
+    let mut html = String::new();
+    for m in measurements {
+        let Some(churn) = &m.churn else { continue };
+        let title = format!(
+            "{}, {}, {} in flight: churn {}, second by second",
+            m.cell,
+            m.scenario(),
+            m.concurrency,
+            churn.schedule
+        );
+        html += &churn_chart::timeline_chart(&title, churn);
+        let steady = churn
+            .steady_p99_us
+            .map_or("none".to_owned(), |us| format!("{:.2} ms", us as f64 / 1000.0));
+        let _ = write!(
+            html,
+            "<p>Steady p99 (the calls before the first event): {steady}. Per event: the calls \
+             that failed or were sent again, and the p99, from its start to 2 s after its end; \
+             then how long until every server held its fair share, and each one's share.</p>"
+        );
+        html += &table(&churn_chart::EVENT_HEADERS, &churn_chart::event_rows(churn));
+    }
+    html
+}
+
 fn charts(svgs: &str) -> String {
     format!("<div class=charts>{svgs}</div>")
 }
@@ -203,7 +238,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     html + "</table>"
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -355,7 +390,7 @@ fn limits(objective: &str) -> Vec<Limit> {
 
 /// A linear axis from 0 to at least `max` in steps of 1, 2 or 5 × a power of ten, so that its
 /// ticks (3 to 5 of them, 0 included) read as round numbers: (its end, its step).
-fn axis(max: f64) -> (f64, f64) {
+pub(super) fn axis(max: f64) -> (f64, f64) {
     let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
     // A step of at least a quarter of the range gives at most 4 steps; the next round
     // number up is at most 2.5 times that, so at least 2.
@@ -371,12 +406,12 @@ fn axis(max: f64) -> (f64, f64) {
 }
 
 /// About how wide a line of 10 px sans-serif text is, to keep labels inside the plot.
-fn text_width(text: &str) -> f64 {
+pub(super) fn text_width(text: &str) -> f64 {
     text.chars().count() as f64 * 5.6
 }
 
 /// Enough decimals to tell ticks `step` apart: 0 for 500, 1 for 0.5, 2 for 0.05.
-fn decimals(step: f64) -> usize {
+pub(super) fn decimals(step: f64) -> usize {
     (-step.log10().floor()).max(0.0) as usize
 }
 
@@ -605,6 +640,62 @@ mod tests {
             ]
         );
         assert!(limits("p99<=fast").is_empty());
+    }
+
+    /// A page of one measurement of `grpc`, with `churn` as its churn report.
+    fn page_with(churn: serde_json::Value) -> String {
+        let measurement: Measurement = serde_json::from_value(serde_json::json!({
+            "cell": "grpc", "workload": "unary", "server_profile": "default",
+            "concurrency": 8, "connections": 1, "calls": 300, "servers": {},
+            "requests_per_second": 100.0, "p50_us": 900, "p90_us": 1500, "p99_us": 2000,
+            "p999_us": 4000, "max_us": 5000, "errors": 0, "first_error": null,
+            "request_bytes_per_call": 67.0, "response_bytes_per_call": 88.0,
+            "server_cpu_ms_per_1000_calls": null, "churn": churn
+        }))
+        .unwrap();
+        let provenance: Provenance = serde_json::from_value(serde_json::json!({
+            "command": "rpc-vs-rest compare", "version": "0.1.0", "commit": "unknown",
+            "date": "2026-11-27T00:00:00Z",
+            "machine": {"cpu": "x", "client_cores": 2, "server_cores": null,
+                        "memory_mib": null, "kernel": "k"},
+            "server": {"started_by_compare": true, "profile": "default",
+                       "grpc": ["127.0.0.1:1"], "rest": "127.0.0.1:2"},
+            "settings": {"cells": ["grpc"], "workloads": ["unary"], "concurrency": [8],
+                         "connections": [1], "warmup_seconds": 1.0, "duration_seconds": 3.0,
+                         "repeats": 1, "rate": 100.0}
+        }))
+        .unwrap();
+        render(&Page {
+            provenance: &provenance,
+            measurements: &[measurement],
+            verdicts: &[],
+            baseline: None,
+        })
+    }
+
+    #[test]
+    fn the_churn_section_shows_only_for_a_run_that_churned() {
+        let calm = page_with(serde_json::Value::Null);
+        assert!(!calm.contains("id=\"churn\""), "no churn report, no churn section");
+        let churned = page_with(serde_json::json!({
+            "schedule": "kill:2@1s", "steady_p99_us": 2000,
+            "events": [{"event": "kill:2@1s", "began_s": 1.0, "took_s": 0.0,
+                        "servers_after": ["server-0"], "failed": 3, "retried": 1,
+                        "p99_us": 9000, "fair_share_after_s": null,
+                        "shares_after": {"server-0": 1.0}}],
+            "timeline": [
+                {"second": 0, "ok": 100, "failed": 0, "retried": 0, "p50_us": 900,
+                 "p99_us": 2000, "servers": {"server-0": 50, "server-1": 50}},
+                {"second": 1, "ok": 97, "failed": 3, "retried": 1, "p50_us": 900,
+                 "p99_us": 9000, "servers": {"server-0": 97}}
+            ]
+        }));
+        let section = churned.split("<section id=\"churn\">").nth(1).expect("a churn section");
+        let section = section.split("</section>").next().unwrap_or_default();
+        assert!(section.contains("<h2>When servers came and went</h2>"));
+        assert!(section.contains("grpc, unary, 8 in flight: churn kill:2@1s"), "{section}");
+        assert!(section.contains("<td>kill:2@1s</td><td>1.0</td>"), "the event's row: {section}");
+        assert!(section.contains("<td>not within the run</td>"), "{section}");
     }
 
     #[test]

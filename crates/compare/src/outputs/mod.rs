@@ -3,6 +3,7 @@
 //! of each measurement, the comparison with a saved baseline, and the merge of shards.
 
 pub(crate) mod baseline;
+mod churn_chart;
 pub(crate) mod html;
 pub(crate) mod margin;
 pub(crate) mod merge;
