@@ -20,9 +20,10 @@ async fn churn_run(
     churn_through("nginx", cell, servers, churn, seconds, extra).await
 }
 
-/// As [`churn_run`], through `via` (`nginx`; `envoy`, its endpoints from files it watches; or
-/// `tcp`: HAProxy in TCP mode, per connection);
-/// a null row when the proxy is not installed (a failure under CI=true).
+/// As [`churn_run`], through `via` (`nginx`; `envoy`, its endpoints from files it watches;
+/// `tcp`: HAProxy in TCP mode, per connection; or `client`: no proxy, the clients spread their
+/// calls over the servers themselves, from the list compare keeps of them); a null row when the
+/// proxy is not installed (a failure under CI=true).
 async fn churn_through(
     via: &str,
     cell: &str,
@@ -32,6 +33,7 @@ async fn churn_through(
     extra: &[&str],
 ) -> (bool, Value, String) {
     let tool = match via {
+        "client" => Some(std::path::PathBuf::new()),
         "tcp" => common::tools::system_tool("haproxy"),
         "envoy" => common::tools::require("envoy"),
         _ => common::tools::nginx(),
@@ -40,11 +42,11 @@ async fn churn_through(
         return (true, Value::Null, String::new());
     };
     let tool = tool.to_string_lossy().into_owned();
-    let mut args = vec![
-        "--servers",
-        servers,
-        "--via",
-        via,
+    let mut args = vec!["--servers", servers];
+    if via != "client" {
+        args.extend(["--via", via]);
+    }
+    args.extend([
         "--cells",
         cell,
         "--workloads",
@@ -61,7 +63,7 @@ async fn churn_through(
         churn,
         "--format",
         "json",
-    ];
+    ]);
     args.extend_from_slice(extra);
     if via == "envoy" {
         args.extend(["--envoy", &tool]);
@@ -246,4 +248,103 @@ async fn behind_envoy_a_scale_up_and_a_rolling_restart_of_grpc_lose_no_call_and_
 async fn behind_envoy_a_scale_up_and_a_rolling_restart_of_rest_lose_no_call_and_rebalance_at_once()
 {
     behind_envoy("rest-json-h1").await;
+}
+
+/// Without a proxy, the clients (REST's too) take the servers' addresses from the list compare
+/// keeps, as from a headless Service's DNS answer: a new server gets calls from the next
+/// resolution (`--resolve-every`), and its share within the period and 2 s more.
+#[tokio::test]
+async fn with_client_round_robin_a_new_server_gets_its_share_from_the_next_resolution() {
+    for cell in ["grpc", "rest-json-h1"] {
+        let extra = ["--resolve-every", "2s"];
+        let (ok, row, stderr) =
+            churn_through("client", cell, "2", "scale:2->3@1s", "7", &extra).await;
+        assert!(ok, "{cell}: {stderr}");
+        assert_eq!(row["errors"], 0, "{cell}: {row}");
+        let event = &row["churn"]["events"][0];
+        assert_eq!(event["servers_after"], serde_json::json!(["server-1", "server-2", "server-3"]));
+        let fair = event["fair_share_after_s"].as_f64().unwrap_or(f64::INFINITY);
+        assert!(fair <= 2.0 + 2.0, "{cell}: fair share after {fair} s: {event}");
+        // The resolutions fall 2 s apart from the clients' start, half a second before the
+        // measured run's: at 1.5 s, after the new server joined at 1 s and before 2 s.
+        let timeline = row["churn"]["timeline"].as_array().unwrap();
+        assert!(timeline[0]["servers"]["server-3"].is_null(), "{cell}: {row}");
+        let share = event["shares_after"]["server-3"].as_f64().unwrap_or(0.0);
+        assert!(share > 0.25, "{cell}: the new server held {share} after it: {event}");
+    }
+}
+
+/// Without a proxy and with a resolution period longer than the run, only lost connections make
+/// the clients ask again: a rolling restart (each old server's connections closed by its drain
+/// after the preStop) loses no call, and a killed server costs at most the calls in flight.
+#[tokio::test]
+async fn with_client_round_robin_a_rolling_restart_loses_no_call_and_a_kill_only_calls_in_flight() {
+    for cell in ["grpc", "rest-json-h1"] {
+        let extra = ["--resolve-every", "60s", "--churn-pre-stop", "1s"];
+        let (ok, row, stderr) = churn_through("client", cell, "3", "rolling@1s", "5", &extra).await;
+        assert!(ok, "{cell}: {stderr}");
+        assert_eq!(row["errors"], 0, "{cell}: {row}");
+        let event = &row["churn"]["events"][0];
+        assert_eq!(event["servers_after"], serde_json::json!(["server-4", "server-5", "server-6"]));
+        // The old servers kept their calls through the preStop, and none after their drain.
+        let timeline = row["churn"]["timeline"].as_array().unwrap();
+        assert!(answered_by(&row, "server-1") > 0, "{cell}: {row}");
+        for second in &timeline[3..] {
+            for old in ["server-1", "server-2", "server-3"] {
+                assert!(second["servers"][old].is_null(), "{cell}: {old} still answered: {second}");
+            }
+        }
+
+        let (_, row, stderr) = churn_through("client", cell, "3", "kill:2@1s", "4", &extra).await;
+        let failed = row["errors"].as_u64().unwrap();
+        assert!(failed <= 16, "{cell}: {failed} calls lost: {row}\n{stderr}");
+        assert_eq!(row["churn"]["events"][0]["failed"], row["errors"], "{cell}: {row}");
+        let timeline = row["churn"]["timeline"].as_array().unwrap();
+        for second in &timeline[2..] {
+            assert!(second["servers"]["server-2"].is_null(), "{cell}: killed, answered: {second}");
+            assert_eq!(second["failed"], 0, "{cell}: {second}");
+        }
+    }
+}
+
+/// `--servers N` without a proxy: every cell's clients, REST's too, keep a connection to each
+/// server and send each call to the next, so each server answers a third of the calls (the
+/// run says how the clients learn the servers); streams, which the unary client does not
+/// carry, are refused with the reason.
+#[tokio::test]
+async fn without_a_proxy_every_cell_spreads_its_calls_evenly_over_the_servers() {
+    let (ok, stdout, stderr) = compare_runs::run(&[
+        "--servers",
+        "3",
+        "--cells",
+        "grpc,rest-json-h1,connect-proto-h2",
+        "--workloads",
+        "unary",
+        "--concurrency",
+        "6",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.2",
+        "--format",
+        "json",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let report = compare_runs::report(&stdout);
+    let balancing = &report["run"]["server"]["balanced_by_clients"];
+    assert_eq!(balancing["resolve_every_seconds"], 30.0, "{balancing}");
+    for row in report["measurements"].as_array().unwrap() {
+        assert_eq!(row["errors"], 0, "{row}");
+        let calls = row["calls"].as_f64().unwrap();
+        for server in ["server-1", "server-2", "server-3"] {
+            let share = row["servers"][server].as_f64().unwrap_or(0.0) / calls;
+            assert!((share - 1.0 / 3.0).abs() < 0.05, "{}: {server} {share}", row["cell"]);
+        }
+    }
+    let (ok, _, stderr) =
+        compare_runs::run(&["--servers", "2", "--workloads", "stream-10", "--duration", "0.2"])
+            .await;
+    assert!(!ok);
+    assert!(stderr.contains("unary and batch workloads, not stream-10"), "{stderr}");
 }

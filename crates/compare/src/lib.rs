@@ -195,6 +195,9 @@ async fn own_target(
         );
     }
     let target = run::target::Target::together(servers)?;
+    if config.via.is_none() && (config.servers > 1 || config.churn.is_some()) {
+        return Ok(target.balanced_by_clients());
+    }
     behind_proxy(config, target).await
 }
 
@@ -418,7 +421,10 @@ fn plan(config: &CompareConfig) -> run::Plan {
             // The target's: see `run::measure`.
             tls: None,
             retry: config.retry,
+            // The target's, with `resolve_every`: see `run::Session::open`.
+            balance: None,
         },
+        resolve_every: config.resolve_every,
     }
 }
 

@@ -254,12 +254,21 @@ impl CellClient {
     ) -> anyhow::Result<Self> {
         let connections = connections.max(1);
         let (windows, tls) = (options.windows, options.tls.clone());
-        let lean = |addrs: &[SocketAddr], reply| {
+        // Under `--resolve-every`'s balancing, the port's answer, asked again as servers change.
+        let balance = options.balance.clone();
+        let answer = |grpc_port: bool| {
+            let balance = balance.as_ref()?;
+            let answers = &balance.answers;
+            let answer = if grpc_port { &answers.grpc } else { &answers.rest };
+            Some((answer.clone()?, balance.every))
+        };
+        let lean = |addrs: &[SocketAddr], reply: unary::Reply| {
             let (counters, options) = (counters.clone(), options.clone());
             let addrs = addrs.to_vec();
+            let answer = answer(reply.on_grpc_port());
             async move {
                 let client = UnaryClient::connect(
-                    &addrs,
+                    (&addrs, answer),
                     cell.http2(),
                     (reply, cell.compression),
                     workload,

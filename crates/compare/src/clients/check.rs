@@ -22,6 +22,10 @@ pub enum CallError {
     /// The connection, the request or the reply's framing failed.
     #[error("{0}")]
     Transport(String),
+    /// No connection could be had to the server (refused, or dialling in backoff): the call
+    /// never left the client, and a client that knows other servers tries the next one.
+    #[error("{0}")]
+    Unreachable(String),
     /// A reply came, but not the one the domain gives.
     #[error("wrong reply: {0}")]
     WrongReply(String),
@@ -100,7 +104,7 @@ impl CallError {
         match self {
             Self::Grpc { code, .. } => format!("gRPC {code:?}"),
             Self::Rest { status, .. } => format!("REST {}", status.as_u16()),
-            Self::Transport(_) | Self::NotBegun { .. } => "transport".into(),
+            Self::Transport(_) | Self::Unreachable(_) | Self::NotBegun { .. } => "transport".into(),
             Self::WrongReply(_) => "wrong reply".into(),
             Self::CannotCarry => "cannot carry".into(),
         }
@@ -140,6 +144,7 @@ impl CallError {
                 )
             }
             Self::Transport(_)
+            | Self::Unreachable(_)
             | Self::WrongReply(_)
             | Self::CannotCarry
             | Self::NotBegun { .. } => false,

@@ -136,7 +136,7 @@ pub(crate) async fn call_http1(
             None => {
                 let stream = CountingStream::connect(addr, tls, Alpn::Http1, counters.clone())
                     .await
-                    .map_err(|error| CallError::transport("connect", error))?;
+                    .map_err(|error| CallError::Unreachable(format!("connect: {error}")))?;
                 connection.insert(Http1Connection { stream, buffer: BytesMut::with_capacity(4096) })
             }
         };

@@ -2,6 +2,7 @@
 //! streams, WebSocket chats), the connections they open (HTTP/1.1 and HTTP/2 by hand, TLS,
 //! bytes counted at the socket), compression, and the check of every reply against the domain.
 
+pub(crate) mod balanced;
 pub(crate) mod cell;
 pub(crate) mod check;
 pub(crate) mod compression;

@@ -13,6 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures_util::future::BoxFuture;
+
 use super::{
     check::{CallError, NotBegun, Retry},
     http2::{Http2Request, Received},
@@ -53,7 +55,15 @@ struct Dialler {
     counters: Arc<WireCounters>,
     request: Http2Request,
     current: tokio::sync::Mutex<Dialled>,
+    /// Asked before a connection found gone is replaced, by a client that then asks for the
+    /// servers' addresses again ([`super::balanced`]).
+    listed: Option<StillListed>,
 }
+
+/// Whether an address is still among the servers, asked afresh: a lost connection is
+/// replaced only if it is, as a balancing gRPC client drops a subchannel its resolver no longer
+/// names instead of reconnecting to it.
+pub(crate) type StillListed = Arc<dyn Fn(SocketAddr) -> BoxFuture<'static, bool> + Send + Sync>;
 
 /// The slot's latest connection, and whether dialling is failing.
 struct Dialled {
@@ -64,13 +74,15 @@ struct Dialled {
 }
 
 impl Redialled {
-    /// Opens the slot's first connection.
+    /// Opens the slot's first connection; with `listed`, a lost one is replaced only while
+    /// its address is still listed.
     pub(crate) async fn connect(
         addr: SocketAddr,
         windows: Http2Windows,
         tls: Option<&ClientTls>,
         counters: Arc<WireCounters>,
         request: &Http2Request,
+        listed: Option<StillListed>,
     ) -> anyhow::Result<Self> {
         let connection = LeanH2::connect(addr, windows, tls, counters.clone(), request).await?;
         let dialled =
@@ -82,8 +94,14 @@ impl Redialled {
             counters,
             request: request.clone(),
             current: tokio::sync::Mutex::new(dialled),
+            listed,
         };
         Ok(Self { connection, dialler: Arc::new(dialler) })
+    }
+
+    /// The address the slot dials.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.dialler.addr
     }
 
     /// One call, on a live connection, sent once more if the server never began it and
@@ -121,10 +139,15 @@ impl Dialler {
         if !dialled.connection.is(gone) {
             return Ok(dialled.connection.clone());
         }
+        if let Some(listed) = &self.listed
+            && !listed(self.addr).await
+        {
+            return Err(CallError::Unreachable(format!("{} is no longer listed", self.addr)));
+        }
         if let Some((until, why)) = &dialled.failing
             && Instant::now() < *until
         {
-            return Err(CallError::Transport(why.clone()));
+            return Err(CallError::Unreachable(why.clone()));
         }
         let tls = self.tls.as_ref();
         match LeanH2::connect(self.addr, self.windows, tls, self.counters.clone(), &self.request)
@@ -142,7 +165,7 @@ impl Dialler {
                 dialled.failing =
                     Some((Instant::now() + dialled.backoff.mul_f64(jitter), why.clone()));
                 dialled.backoff = dialled.backoff.mul_f64(BACKOFF_MULTIPLIER).min(MAX_BACKOFF);
-                Err(CallError::Transport(why))
+                Err(CallError::Unreachable(why))
             }
         }
     }

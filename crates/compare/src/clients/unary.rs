@@ -18,6 +18,7 @@ use bytes::{Buf, Bytes};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use super::{
+    balanced::{Answer, Answered, Balance, Balanced, Dialling},
     check::{CallError, Expected, NAME, Retry, ServedBy},
     compression::Compression,
     http1::{self, Http1Connection, Http1Pool, call_http1},
@@ -50,6 +51,11 @@ pub(crate) enum Reply {
 }
 
 impl Reply {
+    /// Whether its calls go to the gRPC port (gRPC and Connect) rather than the REST one.
+    pub(crate) fn on_grpc_port(self) -> bool {
+        matches!(self, Reply::Grpc | Reply::ConnectJson | Reply::ConnectProtobuf)
+    }
+
     fn json(self) -> bool {
         matches!(self, Reply::Json | Reply::ConnectJson)
     }
@@ -126,6 +132,9 @@ pub struct ClientOptions {
     pub tls: Option<ClientTls>,
     /// Whether a call the server never began is sent again.
     pub retry: Retry,
+    /// Where the clients take the servers' addresses from, when they spread the calls over
+    /// them themselves; `None`: the addresses given, as they were at the start.
+    pub balance: Option<Balance>,
 }
 
 /// How a cell's calls get their connections.
@@ -155,6 +164,8 @@ enum Wire {
     },
     /// Connections shared by every task, at most the pool's size; a call waits for one.
     Http1Pool(Arc<Http1Pool>),
+    /// Every address the answer gives, asked again as the servers change, calls round robin.
+    Balanced(Balanced),
     /// A new connection for every call, to each address in turn.
     PerCall {
         addrs: Turns<SocketAddr>,
@@ -178,6 +189,7 @@ impl Clone for Wire {
                 connection: None,
             },
             Wire::Http1Pool(pool) => Wire::Http1Pool(pool.clone()),
+            Wire::Balanced(balanced) => Wire::Balanced(balanced.clone()),
             Wire::PerCall { addrs, http2, windows, tls, counters } => Wire::PerCall {
                 addrs: addrs.clone(),
                 http2: *http2,
@@ -201,15 +213,16 @@ pub struct UnaryClient {
 
 impl UnaryClient {
     /// A client for `workload` (a single-call one) to `addrs` (gRPC may have several; REST has
-    /// one): HTTP/2 opens `connections` connections per address now, HTTP/1.1 connects as
-    /// each task first calls.
+    /// one), or to the addresses `answer` gives, asked again every `resolve_every`: HTTP/2
+    /// opens `connections` connections per address now, HTTP/1.1 connects as each task first
+    /// calls.
     pub(crate) async fn connect(
-        addrs: &[SocketAddr],
+        (addrs, answer): (&[SocketAddr], Option<(Answer, std::time::Duration)>),
         http2: bool,
         (reply, compression): (Reply, Compression),
         workload: &Workload,
         connections: usize,
-        ClientOptions { policy, windows, tls, retry }: ClientOptions,
+        ClientOptions { policy, windows, tls, retry, .. }: ClientOptions,
         counters: &Arc<WireCounters>,
     ) -> anyhow::Result<Self> {
         let first = *addrs.first().ok_or_else(|| anyhow::anyhow!("no address to connect to"))?;
@@ -224,13 +237,28 @@ impl UnaryClient {
             }
         } else if let (false, Some(size)) = (http2, policy.h1_pool) {
             Wire::Http1Pool(Arc::new(Http1Pool::new(first, tls, counters.clone(), size)))
+        } else if let Some((answer, every)) = answer {
+            let dialling = match http2 {
+                true => {
+                    let request = Box::new(request.http2.clone());
+                    Dialling::Http2 { windows, request, connections }
+                }
+                false => Dialling::Http1 { request: request.http1.clone() },
+            };
+            Wire::Balanced(Balanced::connect(answer, every, dialling, tls, counters.clone()).await?)
         } else if http2 {
             let mut handles = Vec::with_capacity(addrs.len() * connections);
             for _ in 0..connections {
                 for &addr in addrs {
                     let tls = tls.as_ref();
-                    let connection =
-                        Redialled::connect(addr, windows, tls, counters.clone(), &request.http2);
+                    let connection = Redialled::connect(
+                        addr,
+                        windows,
+                        tls,
+                        counters.clone(),
+                        &request.http2,
+                        None,
+                    );
                     handles.push(connection.await?);
                 }
             }
@@ -246,6 +274,7 @@ impl UnaryClient {
     pub(crate) fn for_task(&self, task: usize) -> Self {
         let wire = match &self.wire {
             Wire::Http2(connections) => Wire::Http2(connections.for_task(task)),
+            Wire::Balanced(balanced) => Wire::Balanced(balanced.for_task(task)),
             Wire::PerCall { addrs, http2, windows, tls, counters } => Wire::PerCall {
                 addrs: addrs.for_task(task),
                 http2: *http2,
@@ -264,6 +293,7 @@ impl UnaryClient {
             Wire::Http2(connections) => connections.len(),
             Wire::Http1 { .. } | Wire::PerCall { .. } => concurrency,
             Wire::Http1Pool(pool) => pool.size().min(concurrency),
+            Wire::Balanced(balanced) => balanced.connections(concurrency),
         }
     }
 
@@ -290,6 +320,13 @@ impl UnaryClient {
                 let (status, served_by, body) = pool.call(&self.request.http1, self.retry).await?;
                 (status, served_by, body, None)
             }
+            Wire::Balanced(balanced) => match balanced.call(self.retry).await? {
+                Answered::Http2((status, headers, body, trailers)) => {
+                    let served_by = headers.get(SERVED_BY).cloned();
+                    (status, served_by, body, Some((headers, trailers)))
+                }
+                Answered::Http1(status, served_by, body) => (status, served_by, body, None),
+            },
             Wire::PerCall { addrs, http2: true, windows, tls, counters } => {
                 let tls = tls.as_ref();
                 let request = &self.request.http2;

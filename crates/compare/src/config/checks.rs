@@ -113,10 +113,11 @@ fn refuse_churn_conditions(config: &CompareConfig) -> anyhow::Result<()> {
         anyhow::bail!("--churn changes the servers compare starts: leave the targets out");
     }
     use crate::run::proxy::Via;
-    if !matches!(config.via, Some(Via::Nginx | Via::Envoy | Via::Tcp)) {
+    if !matches!(config.via, None | Some(Via::Nginx | Via::Envoy | Via::Tcp)) {
         anyhow::bail!(
-            "--churn needs --via nginx (per request; its servers changed by a graceful reload), \
-             --via envoy (per request; by the endpoint files it watches) or --via tcp (per \
+            "--churn runs without --via (the clients spread their calls over the servers), or \
+             with --via nginx (per request; its servers changed by a graceful reload), --via \
+             envoy (per request; by the endpoint files it watches) or --via tcp (per \
              connection, as kube-proxy; through HAProxy's admin socket)"
         );
     }
@@ -167,12 +168,30 @@ fn refuse_load_conditions(config: &CompareConfig) -> anyhow::Result<()> {
 /// What `--via` and `--servers` cannot be combined with, refused before anything starts.
 fn refuse_proxy_conditions(config: &CompareConfig) -> anyhow::Result<()> {
     let targets = config.grpc_target.is_some() || config.rest_target.is_some();
-    if config.servers > 1 && config.via.is_none() {
-        anyhow::bail!(
-            "--servers {} needs a proxy in front of them (--via nginx, envoy or mesh): the REST \
-             cells' clients connect to one address",
-            config.servers
-        );
+    let balanced_by_clients =
+        config.via.is_none() && (config.servers > 1 || config.churn.is_some());
+    if balanced_by_clients {
+        if let Some(workload) = config.workloads.iter().find(|workload| !workload.is_single_call())
+        {
+            anyhow::bail!(
+                "--servers {} without --via spreads the calls over the servers in the unary \
+                 client: unary and batch workloads, not {workload} (put a proxy in front: \
+                 --via nginx, envoy or mesh)",
+                config.servers
+            );
+        }
+        if config.h1_connections.is_some() || config.connect_per_call {
+            anyhow::bail!(
+                "--servers without --via keeps a connection to each server (per task on \
+                 HTTP/1.1): not with --h1-connections or --connect-per-call"
+            );
+        }
+        if config.link.iter().any(|link| !link.is_loopback()) {
+            anyhow::bail!(
+                "--servers without --via needs the servers' own addresses, which --link's \
+                 relays hide: leave --link out, or put a proxy in front (--via)"
+            );
+        }
     }
     if config.servers > 1 && targets {
         anyhow::bail!(

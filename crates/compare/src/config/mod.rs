@@ -149,6 +149,15 @@ pub struct CompareConfig {
     #[arg(long, value_name = "EVENTS")]
     pub churn: Option<run::churn::Churn>,
 
+    /// How often clients that spread their calls over the servers themselves ask for the
+    /// servers' addresses again: with a `dns:///` gRPC target, or `--servers N` (and `--churn`)
+    /// without `--via`, where the clients read the list compare keeps of its ready servers as
+    /// they would read a headless Service's DNS answer. They also ask at once when a
+    /// connection is lost (at most once a second). 30 s is grpc-go's least time between two
+    /// DNS resolutions.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = contract::durations::seconds_or_unit)]
+    pub resolve_every: Duration,
+
     /// With `--churn`: how long a server that leaves the proxy's servers keeps serving before
     /// it gets SIGTERM, as a pod's preStop hook holds it (k8s/base/deployment.yaml sleeps 5 s)
     /// while the endpoints' removal reaches every proxy. 0: SIGTERM as it leaves.

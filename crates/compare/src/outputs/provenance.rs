@@ -86,6 +86,20 @@ pub struct Server {
     /// `grpc` and `rest` then list every one's addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
+    /// When the clients spread their calls over the servers themselves (no proxy): what they
+    /// ask for the addresses (`dns:///host:port`, or the list compare keeps of its servers)
+    /// and how often (`--resolve-every`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balanced_by_clients: Option<ClientBalancing>,
+}
+
+/// How clients that balance over the servers themselves learn the servers' addresses.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientBalancing {
+    /// `dns:///host:port` for the gRPC port, `compare's list` for servers compare started.
+    pub grpc: Option<String>,
+    pub rest: Option<String>,
+    pub resolve_every_seconds: f64,
 }
 
 /// The proxy a run went through (`--via`): what it is, how compare configured it, and the
@@ -268,6 +282,11 @@ impl Provenance {
                     ref rest => rest.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
                 },
                 count: Some(target.servers_started()).filter(|&count| count > 1),
+                balanced_by_clients: target.answers().map(|answers| ClientBalancing {
+                    grpc: answers.grpc.as_ref().map(ToString::to_string),
+                    rest: answers.rest.as_ref().map(ToString::to_string),
+                    resolve_every_seconds: config.resolve_every.as_secs_f64(),
+                }),
             },
             proxy: proxy_of(config, target),
             settings: Settings {
@@ -446,10 +465,27 @@ impl Provenance {
             ),
         ];
         if let Some(count) = self.server.count {
+            let how = match self.server.balanced_by_clients {
+                Some(_) => "no proxy: the clients spread their calls over them",
+                None => "behind the proxy",
+            };
             lines.push((
                 "servers",
+                format!("{count}, named server-1 … server-{count} in `x-served-by`, {how}"),
+            ));
+        }
+        if let Some(balancing) = &self.server.balanced_by_clients {
+            let ports: Vec<String> = [("gRPC", &balancing.grpc), ("REST", &balancing.rest)]
+                .into_iter()
+                .filter_map(|(port, answer)| Some(format!("{port} from {}", answer.as_ref()?)))
+                .collect();
+            lines.push((
+                "client balancing",
                 format!(
-                    "{count}, named server-1 … server-{count} in `x-served-by`, behind the proxy"
+                    "round robin per call over every address, {}; asked again every {}s \
+                     (--resolve-every) and when a connection is lost (at most once a second)",
+                    ports.join(", "),
+                    balancing.resolve_every_seconds
                 ),
             ));
         }

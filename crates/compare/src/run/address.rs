@@ -7,6 +7,8 @@ use std::{net::SocketAddr, str::FromStr};
 
 use anyhow::Context as _;
 
+use crate::clients::balanced::Answer;
+
 /// A gRPC target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrpcTarget {
@@ -25,15 +27,26 @@ impl GrpcTarget {
     pub(crate) async fn resolve(&self) -> anyhow::Result<Vec<SocketAddr>> {
         match self {
             GrpcTarget::One(host_port) => Ok(vec![resolve_first(host_port).await?]),
-            GrpcTarget::EveryAddress(host_port) => {
-                let mut addrs = lookup(host_port).await?;
-                addrs.sort();
-                addrs.dedup();
-                Ok(addrs)
-            }
+            GrpcTarget::EveryAddress(host_port) => every_address(host_port).await,
             GrpcTarget::List(addrs) => Ok(addrs.clone()),
         }
     }
+
+    /// The name the clients ask again every `--resolve-every`, for `dns:///host:port`.
+    pub(crate) fn answer(&self) -> Option<Answer> {
+        match self {
+            GrpcTarget::EveryAddress(host_port) => Some(Answer::Dns(host_port.clone())),
+            GrpcTarget::One(_) | GrpcTarget::List(_) => None,
+        }
+    }
+}
+
+/// Every address `host_port` resolves to, sorted, each once.
+pub(crate) async fn every_address(host_port: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut addrs = lookup(host_port).await?;
+    addrs.sort();
+    addrs.dedup();
+    Ok(addrs)
 }
 
 impl FromStr for GrpcTarget {

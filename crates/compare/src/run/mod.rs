@@ -31,6 +31,7 @@ use self::{
     target::Target,
 };
 use crate::{
+    clients::balanced::Balance,
     clients::cell::{Cell, CellClient},
     clients::check::{CallError, Expected, ServedBy},
     clients::unary::ClientOptions,
@@ -247,6 +248,9 @@ pub(crate) struct Plan {
     /// How calls get connections (pooled HTTP/1.1, or a new one per call), and HTTP/2's
     /// windows.
     pub(crate) client: ClientOptions,
+    /// How often clients that balance over the servers themselves ask for their addresses
+    /// again (`--resolve-every`).
+    pub(crate) resolve_every: Duration,
 }
 
 pub(crate) async fn measure(
@@ -333,12 +337,19 @@ impl<'a> Session<'a> {
             Some(relays) => (&relays.grpc[..], relays.rest),
             None => (&grpc[..], rest),
         };
+        // Balancing by the clients needs the servers' own addresses: a link's relays hide them.
+        let balance = match (&relays, target.answers()) {
+            (None, Some(answers)) => {
+                Some(Balance { answers: answers.clone(), every: plan.resolve_every })
+            }
+            _ => None,
+        };
         let client = CellClient::connect(
             cell,
             workload,
             (grpc, rest),
             connections,
-            ClientOptions { tls: target.tls.clone(), ..plan.client.clone() },
+            ClientOptions { tls: target.tls.clone(), balance, ..plan.client.clone() },
             counters.clone(),
         )
         .await?;

@@ -18,7 +18,11 @@ use super::{
     cgroup::{CpuGroup, CpuStat},
     proxy::{Proxy, Upstreams},
 };
-use crate::clients::{cell::Cell, tls::ClientTls};
+use crate::clients::{
+    balanced::{Answer, Answers, Published},
+    cell::Cell,
+    tls::ClientTls,
+};
 use contract::{facts::BoundAddresses, settings::Http2Windows, settings::Profile};
 use runtime::{RUNTIME_ENV, RuntimeKind};
 
@@ -49,6 +53,9 @@ pub(crate) struct Target {
     _certificate: Option<CertificateFiles>,
     /// The other servers compare started (`--servers N`), behind the proxy with this one.
     others: Vec<Target>,
+    /// Where the clients take the servers' addresses from when they balance over them
+    /// themselves (a `dns:///` gRPC target, or compare's servers without a proxy).
+    answers: Option<Answers>,
 }
 
 /// How compare runs the server it starts, beyond its profile and windows: the flags
@@ -79,7 +86,8 @@ impl Target {
         rest: Option<&RestTarget>,
         tls: Option<ClientTls>,
     ) -> anyhow::Result<Self> {
-        let grpc = match grpc {
+        let given = grpc;
+        let grpc = match given {
             Some(grpc) => grpc.resolve().await?,
             None => Vec::new(),
         };
@@ -96,6 +104,9 @@ impl Target {
             child: None,
             cpu_group: None,
             cores: None,
+            answers: given
+                .and_then(GrpcTarget::answer)
+                .map(|grpc| Answers { grpc: Some(grpc), rest: None }),
             tls,
             _certificate: None,
             others: Vec::new(),
@@ -181,6 +192,7 @@ impl Target {
             tls: certificate.as_ref().map(|files| files.client.clone()),
             _certificate: certificate,
             others: Vec::new(),
+            answers: None,
         };
         let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
             .await
@@ -208,6 +220,38 @@ impl Target {
         let mut first = servers.remove(0);
         first.others = servers;
         Ok(first)
+    }
+
+    /// These servers without a proxy: the clients take their addresses from a list compare
+    /// keeps (as a headless Service's DNS answer), and spread their calls over them.
+    pub(crate) fn balanced_by_clients(mut self) -> Self {
+        let upstreams = self.upstreams();
+        self.answers = Some(Answers {
+            grpc: Some(Answer::Published(Published::new(upstreams.grpc))),
+            rest: Some(Answer::Published(Published::new(upstreams.rest))),
+        });
+        self
+    }
+
+    /// Where the clients take the servers' addresses from, when they balance themselves
+    /// (never behind a proxy, which is then the one address they know).
+    pub(crate) fn answers(&self) -> Option<&Answers> {
+        self.answers.as_ref().filter(|_| self.proxy.is_none())
+    }
+
+    /// Changes the addresses the clients balancing over compare's servers will find when they
+    /// next ask; false when they do not balance over a list compare keeps.
+    pub(crate) fn publish_addresses(&self, upstreams: &Upstreams) -> bool {
+        let Some(Answers {
+            grpc: Some(Answer::Published(grpc)),
+            rest: Some(Answer::Published(rest)),
+        }) = &self.answers
+        else {
+            return false;
+        };
+        grpc.set(upstreams.grpc.clone());
+        rest.set(upstreams.rest.clone());
+        true
     }
 
     /// This target behind a proxy: every cell's clients connect to the proxy's listener for

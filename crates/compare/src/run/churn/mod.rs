@@ -189,8 +189,15 @@ impl Fleet<'_> {
         }
     }
 
+    /// Tells the proxy the servers, or, without one, changes the list the clients read when
+    /// they next resolve.
     fn publish(&self) -> anyhow::Result<()> {
-        self.target.proxy().context("--churn needs --via")?.set_upstreams(&self.upstreams())
+        let upstreams = self.upstreams();
+        match self.target.proxy() {
+            Some(proxy) => proxy.set_upstreams(&upstreams),
+            None if self.target.publish_addresses(&upstreams) => Ok(()),
+            None => anyhow::bail!("--churn needs --via, or clients that balance themselves"),
+        }
     }
 
     /// Starts a server and waits until it is ready (/readyz answers 200).
