@@ -3,15 +3,19 @@
 # × event, each a run of its own at a fixed rate. Rows:
 #   protocol: gRPC (one HTTP/2 connection), REST JSON over HTTP/1.1 (a keep-alive connection
 #             per call in flight), REST JSON over h2c (one connection), Connect JSON over HTTP/2;
-#   path:     nginx (`--via nginx`, per request; servers changed by a graceful reload) and
-#             HAProxy in TCP mode (`--via tcp`, per connection, as kube-proxy);
+#   path:     nginx (`--via nginx`, per request; servers changed by a graceful reload), Envoy
+#             (`--via envoy`, per request; endpoints from files it watches), HAProxy in TCP
+#             mode (`--via tcp`, per connection, as kube-proxy), and no proxy (`client`: the
+#             clients round robin over every server, taking the list again every
+#             RESOLVE_EVERY, default 5s, and before replacing a lost connection);
 #   setting:  no maximum connection age, and `--server-max-connection-age AGE`;
 #   event:    scale-up 2 → 3, a rolling restart of 3, and a kill of 1 of 3, at EVENT_AT s.
 # RATE calls a second (default 4000), CONCURRENCY in flight (default 16), DURATION seconds
 # (default 20) after WARMUP (default 1); AGE (default 5s); PRE_STOP (default 5s, as
 # k8s/base/deployment.yaml). Prints a markdown table; the last line is one JSON object with
-# every row. Needs nginx (nginx-core) and haproxy. BIN: the rpc-vs-rest binary (default
-# target/release/rpc-vs-rest, built here).
+# every row. Needs nginx (nginx-core), haproxy and Envoy (on PATH or .venv/bin/envoy, as
+# ./scripts/test.sh installs it). PATHS: the paths to run (default "nginx envoy tcp client").
+# BIN: the rpc-vs-rest binary (default target/release/rpc-vs-rest, built here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE="${RATE:-4000}"
@@ -21,6 +25,8 @@ WARMUP="${WARMUP:-1}"
 EVENT_AT="${EVENT_AT:-5}"
 AGE="${AGE:-5s}"
 PRE_STOP="${PRE_STOP:-5s}"
+RESOLVE_EVERY="${RESOLVE_EVERY:-5s}"
+PATHS="${PATHS:-nginx envoy tcp client}"
 for tool in python3; do
     command -v "$tool" >/dev/null || { echo "churn.sh: $tool is missing" >&2; exit 1; }
 done
@@ -36,16 +42,18 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 n=0
 for cell in grpc rest-json-h1 rest-json-h2 connect-json-h2; do
-    for via in nginx tcp; do
+    for via in $PATHS; do
         for age in none "$AGE"; do
             for event in "scale:2->3" rolling "kill:1"; do
                 servers=3
                 [[ $event == scale:* ]] && servers=2
                 age_flag=()
                 [[ $age != none ]] && age_flag=(--server-max-connection-age "$age")
+                path_flag=(--via "$via")
+                [[ $via == client ]] && path_flag=(--resolve-every "$RESOLVE_EVERY")
                 n=$((n + 1))
                 # A run that lost calls exits with an error: its row is kept all the same.
-                "$BIN" compare --servers "$servers" --via "$via" --cells "$cell" --workloads unary \
+                "$BIN" compare --servers "$servers" "${path_flag[@]}" --cells "$cell" --workloads unary \
                     --concurrency "$CONCURRENCY" --rate "$RATE" --warmup "$WARMUP" \
                     --duration "$DURATION" --churn "$event@${EVENT_AT}s" \
                     --churn-pre-stop "$PRE_STOP" "${age_flag[@]}" --format json \
