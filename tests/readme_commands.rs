@@ -17,7 +17,7 @@ const README: &str = common::docs::ALL;
 const COMPARE_JOB: &str = include_str!("../k8s/base/compare-job.yaml");
 
 /// Each block, by the start of its first line, and where it is checked.
-const BLOCKS: [(&str, &str); 13] = [
+const BLOCKS: [(&str, &str); 14] = [
     ("cargo run --release  ", "scripts/fresh-clone-check.sh, from a fresh clone (.ci/run)"),
     (
         "cargo test -p rpc-vs-rest-contract",
@@ -29,9 +29,14 @@ const BLOCKS: [(&str, &str); 13] = [
     ("cargo run --release -- compare   ", "compare_commands_run_as_printed, below"),
     ("cargo run --release -- compare --repeats", "compare_commands_run_as_printed, below"),
     (
-        "cargo run --release -- compare --servers",
+        "cargo run --release -- compare --servers 2 --via tcp",
         "tests/churn.rs: the same flags (a scale-up through --via tcp with \
          --server-max-connection-age) in shorter runs",
+    ),
+    (
+        "cargo run --release -- compare --servers 3 --cells",
+        "tests/churn.rs: without_a_proxy_every_cell_spreads_its_calls_evenly_over_the_servers \
+         runs the same flags, with a third cell, in a shorter run",
     ),
     (
         "docker build",
