@@ -175,7 +175,25 @@ fn server_conditions(config: &CompareConfig) -> run::target::ServerConditions {
         cores: config.server_cores.clone(),
         name: None,
         max_connection_age: config.server_max_connection_age,
+        packet_link: None,
     }
+}
+
+/// With a packet link (`--link packet,…`): the link, started now, with every client
+/// connection of this process opened from inside its clients' namespace from now on.
+fn start_packet_link(
+    config: &CompareConfig,
+) -> anyhow::Result<Option<std::sync::Arc<run::packet_link::PacketLink>>> {
+    let Some(spec) = config.link.iter().find_map(|link| link.packet()) else { return Ok(None) };
+    let link = std::sync::Arc::new(run::packet_link::PacketLink::start(spec.clone())?);
+    // Weak: the process-wide dialer must not keep the link (and its namespaces) alive.
+    let weak = std::sync::Arc::downgrade(&link);
+    let dialed = clients::wire::dial_with(std::sync::Arc::new(move |addr| {
+        let link = weak.upgrade().ok_or_else(|| std::io::Error::other("the link is gone"))?;
+        link.namespaces().connect_in(run::packet_link::Side::Client, addr)
+    }));
+    anyhow::ensure!(dialed, "one packet link per compare run");
+    Ok(Some(link))
 }
 
 /// The servers compare starts (`--servers N`, each named `server-I` when there are several),
@@ -184,10 +202,12 @@ async fn own_target(
     config: &CompareConfig,
     profile: Profile,
 ) -> anyhow::Result<run::target::Target> {
+    let packet_link = start_packet_link(config)?;
     let mut servers = Vec::with_capacity(config.servers);
     for index in 1..=config.servers {
         let conditions = run::target::ServerConditions {
             name: (config.servers > 1 || config.churn.is_some()).then(|| format!("server-{index}")),
+            packet_link: packet_link.clone(),
             ..server_conditions(config)
         };
         servers.push(

@@ -75,7 +75,7 @@ impl CountingStream {
         alpn: Alpn,
         counters: Arc<WireCounters>,
     ) -> io::Result<Self> {
-        let inner = TcpStream::connect(addr).await?;
+        let inner = tcp_connect(addr).await?;
         inner.set_nodelay(true)?;
         counters.connections.fetch_add(1, Ordering::Relaxed);
         let tcp = CountedTcp { inner, counters };
@@ -84,6 +84,28 @@ impl CountingStream {
             Some(tls) => Self::Tls(Box::new(tls.handshake(tcp, alpn).await?)),
         })
     }
+}
+
+/// How the clients' TCP connections are opened when not from this process's own network
+/// namespace: under a packet link (`run::packet_link`), from inside the clients' namespace,
+/// where the link's far side is. Set once per process, before the first connection: compare
+/// runs one link of that kind per process.
+pub(crate) type Dialer = Arc<dyn Fn(SocketAddr) -> io::Result<std::net::TcpStream> + Send + Sync>;
+
+static DIALER: std::sync::OnceLock<Dialer> = std::sync::OnceLock::new();
+
+/// Opens every client connection from now on with `dialer`; false if one was set already.
+pub(crate) fn dial_with(dialer: Dialer) -> bool {
+    DIALER.set(dialer).is_ok()
+}
+
+async fn tcp_connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let Some(dialer) = DIALER.get().cloned() else { return TcpStream::connect(addr).await };
+    // The dialer blocks (a thread in the other namespace connects): off the runtime's threads.
+    let stream =
+        tokio::task::spawn_blocking(move || dialer(addr)).await.map_err(io::Error::other)??;
+    stream.set_nonblocking(true)?;
+    TcpStream::from_std(stream)
 }
 
 impl AsyncRead for CountingStream {

@@ -28,6 +28,7 @@ impl CompareConfig {
         refuse_server_conditions_for_targets(self)?;
         refuse_churn_conditions(self)?;
         refuse_proxy_conditions(self)?;
+        refuse_packet_link_conditions(self)?;
         refuse_load_conditions(self)
     }
 
@@ -161,6 +162,27 @@ fn refuse_load_conditions(config: &CompareConfig) -> anyhow::Result<()> {
     }
     if config.slo.is_some() && config.repeats > 1 {
         anyhow::bail!("--slo runs each rate once (its steps are the repeats): leave --repeats out");
+    }
+    Ok(())
+}
+
+/// What a packet link (`--link packet,…`) needs: compare's own server(s), which it starts in
+/// the link's server namespace, and no other link in the run (one link of namespaces per run).
+fn refuse_packet_link_conditions(config: &CompareConfig) -> anyhow::Result<()> {
+    if !config.link.iter().any(|link| link.packet().is_some()) {
+        return Ok(());
+    }
+    if config.link.len() > 1 {
+        anyhow::bail!("a packet link (with loss=, queue= or packet) runs alone: give one --link");
+    }
+    if config.grpc_target.is_some() || config.rest_target.is_some() || config.via.is_some() {
+        anyhow::bail!(
+            "a packet link puts compare's own server(s) in a network namespace of its own: leave \
+             out --grpc-target, --rest-target and --via"
+        );
+    }
+    if config.shard.is_some() || config.churn.is_some() {
+        anyhow::bail!("a packet link runs without --shard or --churn");
     }
     Ok(())
 }

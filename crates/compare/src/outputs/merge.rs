@@ -269,6 +269,7 @@ fn merge_point(parts: &[(&str, &Measurement)]) -> anyhow::Result<(Measurement, f
         offered_per_second: parts.iter().map(|(_, m)| m.offered_per_second).sum(),
         capacity: None,
         churn: None,
+        packet_link: None,
         latency: None,
     };
     Ok((merged, overlap))

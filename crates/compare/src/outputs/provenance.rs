@@ -708,6 +708,14 @@ fn link_line(link: &str) -> String {
     if link == "loopback" {
         return "loopback: no emulated delay or rate".into();
     }
+    if link.starts_with("packet,") {
+        return format!(
+            "{link}, emulated on IP packets: the server(s) in a network namespace, the clients in \
+             another, joined by two TUN devices whose packets compare holds for half the round \
+             trip each way, paces at the rate behind a drop-tail queue, and drops as the loss \
+             says; both kernels' TCP see it. Its forwarding threads' CPU counts as the client's"
+        );
+    }
     format!(
         "{link}, emulated by a relay in compare (each direction one line shared by the cell's \
          connections; no loss, congestion control or slow start); its CPU counts as the client's"

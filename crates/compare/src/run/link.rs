@@ -35,13 +35,21 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// A link's round trip and rate (`None`: unlimited), and the preset's name if it is one.
+use super::packet_link::PacketLinkSpec;
+
+/// A link's round trip and rate (`None`: unlimited), and the preset's name if it is one; with
+/// `packet`, emulated on IP packets between network namespaces ([`super::packet_link`]), with
+/// loss and a queue, instead of by the byte relay.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Link {
     pub name: Option<&'static str>,
     pub rtt: Duration,
     pub bits_per_second: Option<u64>,
+    pub(crate) packet: Option<Box<PacketLinkSpec>>,
 }
+
+/// The word that makes a link one on packets (also implied by `loss=` or `queue=`).
+const PACKET: &str = "packet";
 
 /// The presets, modelled on grpc-go's benchmark latency package.
 const PRESETS: [(&str, u64, u64); 3] = [
@@ -53,10 +61,15 @@ const PRESETS: [(&str, u64, u64); 3] = [
 
 impl Link {
     pub const LOOPBACK: Link =
-        Link { name: Some("loopback"), rtt: Duration::ZERO, bits_per_second: None };
+        Link { name: Some("loopback"), rtt: Duration::ZERO, bits_per_second: None, packet: None };
 
     pub fn is_loopback(&self) -> bool {
-        self.rtt.is_zero() && self.bits_per_second.is_none()
+        self.rtt.is_zero() && self.bits_per_second.is_none() && self.packet.is_none()
+    }
+
+    /// The packet link's settings, when it is one.
+    pub(crate) fn packet(&self) -> Option<&PacketLinkSpec> {
+        self.packet.as_deref()
     }
 
     /// The preset's name, or the round trip and rate: what a table's column shows.
@@ -86,6 +99,9 @@ impl fmt::Display for Link {
             Some(bits) => format!("{bits}bit"),
             None => "unlimited".into(),
         };
+        if let Some(packet) = &self.packet {
+            return write!(f, "{PACKET},{packet}");
+        }
         let rtt = format!("rtt={}ms,rate={rate}", self.rtt.as_secs_f64() * 1000.0);
         match self.name {
             Some("loopback") => f.write_str("loopback"),
@@ -104,14 +120,30 @@ impl FromStr for Link {
         if text == "loopback" {
             return Ok(Self::LOOPBACK);
         }
+        // `packet`, or any part only a packet link has, makes it one.
+        let parts: Vec<&str> = text.split(',').collect();
+        let packet_part = |part: &&str| {
+            *part == PACKET || part.starts_with("loss=") || part.starts_with("queue=")
+        };
+        if parts.iter().any(packet_part) {
+            let rest: Vec<&str> = parts.into_iter().filter(|part| *part != PACKET).collect();
+            let spec: PacketLinkSpec = rest.join(",").parse()?;
+            return Ok(Link {
+                name: None,
+                rtt: spec.rtt,
+                bits_per_second: spec.bits_per_second,
+                packet: Some(Box::new(spec)),
+            });
+        }
         if let Some(&(name, mbit, rtt_ms)) = PRESETS.iter().find(|(name, ..)| *name == text) {
             return Ok(Link {
                 name: Some(name),
                 rtt: Duration::from_millis(rtt_ms),
                 bits_per_second: Some(mbit * 1_000_000),
+                packet: None,
             });
         }
-        let mut link = Link { name: None, rtt: Duration::ZERO, bits_per_second: None };
+        let mut link = Link { name: None, ..Self::LOOPBACK };
         for part in text.split(',') {
             match part.split_once('=') {
                 Some(("rtt", value)) => link.rtt = parse_duration(value)?,
@@ -119,7 +151,8 @@ impl FromStr for Link {
                 _ => {
                     return Err(format!(
                         "unknown link {text:?}: loopback, lan (100 Mbit/s, 2 ms), wan (20 Mbit/s, \
-                         30 ms), longhaul (1 Gbit/s, 200 ms), or rtt=20ms,rate=50mbit"
+                         30 ms), longhaul (1 Gbit/s, 200 ms), or rtt=20ms,rate=50mbit; on \
+                         packets, with loss: packet,rtt=20ms,loss=1% or loss=2%/burst=4"
                     ));
                 }
             }

@@ -12,6 +12,7 @@ pub(crate) mod cgroup;
 pub(crate) mod churn;
 pub(crate) mod link;
 pub(crate) mod objective;
+pub(crate) mod packet_link;
 pub(crate) mod proxy;
 pub(crate) mod schedule;
 pub(crate) mod shard;
@@ -129,6 +130,10 @@ pub struct Measurement {
     /// With `--churn`: what each event cost, and the run second by second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<churn::report::ChurnReport>,
+    /// Over a packet link (`--link packet,…`): what the link dropped each way during the
+    /// measurement, and what the two sides' TCP sent again for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet_link: Option<PacketLinkFigures>,
     /// The run's latency histogram, kept in memory for what reads percentiles beyond the
     /// fixed ones (an objective); never written.
     #[serde(skip)]
@@ -253,6 +258,46 @@ pub(crate) struct Plan {
     pub(crate) resolve_every: Duration,
 }
 
+/// A packet link's counters and both sides' retransmissions at one moment.
+struct LinkSnapshot {
+    to_server: packet_link::CounterSnapshot,
+    to_client: packet_link::CounterSnapshot,
+    by_clients: u64,
+    by_server: u64,
+}
+
+impl LinkSnapshot {
+    fn of(link: &packet_link::PacketLink) -> Self {
+        let counters = link.counters();
+        // An unreadable count (none should be) reads as 0 rather than failing the measurement.
+        let retransmitted = |side| {
+            link.retransmitted_segments(side).map_err(|e| tracing::warn!("{e:#}")).unwrap_or(0)
+        };
+        Self {
+            to_server: counters.client_to_server,
+            to_client: counters.server_to_client,
+            by_clients: retransmitted(packet_link::Side::Client),
+            by_server: retransmitted(packet_link::Side::Server),
+        }
+    }
+}
+
+/// What a packet link did during one measurement.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PacketLinkFigures {
+    /// IP packets the link carried each way, and those it dropped (its loss, or a full queue).
+    pub packets_to_server: u64,
+    pub packets_to_client: u64,
+    pub dropped_to_server: u64,
+    pub dropped_to_client: u64,
+    /// TCP segments the clients' kernel and the server's kernel sent again.
+    pub retransmitted_by_clients: u64,
+    pub retransmitted_by_server: u64,
+    /// Calls that took longer than Linux's least retransmission timeout (200 ms): each met a
+    /// timeout on its connection, or waited behind one.
+    pub calls_over_200ms: u64,
+}
+
 pub(crate) async fn measure(
     target: &Target,
     cell: Cell,
@@ -329,7 +374,7 @@ impl<'a> Session<'a> {
         // The server's addresses, or the proxy's listener for this cell.
         let (grpc, rest) = target.addresses(cell).map_err(anyhow::Error::msg)?;
         // Every measurement gets a link of its own: no cell inherits another's queue.
-        let relays = match plan.link.is_loopback() {
+        let relays = match plan.link.is_loopback() || plan.link.packet().is_some() {
             true => None,
             false => Some(Relays::start(&plan.link, &grpc, rest).await?),
         };
@@ -409,6 +454,7 @@ impl<'a> Session<'a> {
         let proxy_cpu_before = target.proxy_cpu();
         let proxy_parts_before = target.proxy_cpu_by_process();
         let upstream_connections_before = target.proxy_upstream_connections();
+        let link_before = target.packet_link().map(LinkSnapshot::of);
         let opened = unix_ms();
         let clients = std::mem::take(&mut self.clients);
         let ((mut run, clients), beside) =
@@ -444,6 +490,20 @@ impl<'a> Session<'a> {
             .proxy_upstream_connections()
             .zip(upstream_connections_before)
             .map(|(after, before)| after.saturating_sub(before));
+        let packet_link = target.packet_link().zip(link_before).map(|(link, before)| {
+            let after = LinkSnapshot::of(link);
+            PacketLinkFigures {
+                packets_to_server: after.to_server.forwarded_packets
+                    - before.to_server.forwarded_packets,
+                packets_to_client: after.to_client.forwarded_packets
+                    - before.to_client.forwarded_packets,
+                dropped_to_server: after.to_server.dropped() - before.to_server.dropped(),
+                dropped_to_client: after.to_client.dropped() - before.to_client.dropped(),
+                retransmitted_by_clients: after.by_clients.saturating_sub(before.by_clients),
+                retransmitted_by_server: after.by_server.saturating_sub(before.by_server),
+                calls_over_200ms: run.latency.count_between(200_001, u64::MAX),
+            }
+        });
         let calls = run.calls.max(1) as f64;
         let per_1000_calls = |cpu: Duration| cpu.as_secs_f64() * 1000.0 * 1000.0 / calls;
         let Latencies { p50_us, p90_us, p99_us, p999_us, max_us, latency_percentiles } =
@@ -499,6 +559,7 @@ impl<'a> Session<'a> {
             offered_per_second: own_rate,
             capacity: None,
             churn: None,
+            packet_link,
             latency: Some(run.latency),
         };
         (measurement, records, started, beside)

@@ -4,7 +4,7 @@
 //! `--server-cores`); with `--servers N`, N of them, and with `--via`, behind a proxy
 //! ([`super::proxy`]) whose listener for each cell the clients connect to instead.
 
-use std::{net::SocketAddr, process::Stdio, time::Duration};
+use std::{net::SocketAddr, process::Stdio, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use tokio::{
@@ -16,6 +16,7 @@ use super::{
     address::{GrpcTarget, RestTarget},
     affinity::CoreList,
     cgroup::{CpuGroup, CpuStat},
+    packet_link::{PacketLink, Side},
     proxy::{Proxy, Upstreams},
 };
 use crate::clients::{
@@ -56,6 +57,9 @@ pub(crate) struct Target {
     /// Where the clients take the servers' addresses from when they balance over them
     /// themselves (a `dns:///` gRPC target, or compare's servers without a proxy).
     answers: Option<Answers>,
+    /// The packet link the server sits behind, kept until the server is gone (last, so that
+    /// its namespaces are removed after the child is killed).
+    packet_link: Option<Arc<PacketLink>>,
 }
 
 /// How compare runs the server it starts, beyond its profile and windows: the flags
@@ -72,6 +76,9 @@ pub(crate) struct ServerConditions {
     pub(crate) name: Option<String>,
     /// `serve --max-connection-age`; `None`: connections live as long as their clients want.
     pub(crate) max_connection_age: Option<std::time::Duration>,
+    /// The packet link the server sits behind: it runs in the link's server namespace, on the
+    /// link's address.
+    pub(crate) packet_link: Option<Arc<PacketLink>>,
 }
 
 /// Linux reports process CPU time in clock ticks of 1/100 s (USER_HZ).
@@ -104,6 +111,7 @@ impl Target {
             child: None,
             cpu_group: None,
             cores: None,
+            packet_link: None,
             answers: given
                 .and_then(GrpcTarget::answer)
                 .map(|grpc| Answers { grpc: Some(grpc), rest: None }),
@@ -127,14 +135,21 @@ impl Target {
         let exe = std::env::current_exe().context("cannot find this binary to start a server")?;
         let certificate = tls.then(CertificateFiles::new).transpose()?;
         let cpu_group = conditions.cpus.map(CpuGroup::create).transpose()?;
-        let mut command = Command::new(exe);
+        let (mut command, host) = match &conditions.packet_link {
+            Some(link) => {
+                let command = link.namespaces().command_in(Side::Server, &exe);
+                (Command::from(command), link.server_address().to_string())
+            }
+            None => (Command::new(exe), "127.0.0.1".to_owned()),
+        };
+        let any_port = format!("{host}:0");
         command
             .args([
                 "serve",
                 "--grpc-addr",
-                "127.0.0.1:0",
+                &any_port,
                 "--rest-addr",
-                "127.0.0.1:0",
+                &any_port,
                 "--print-addresses",
                 "--profile",
                 profile.as_str(),
@@ -193,6 +208,7 @@ impl Target {
             _certificate: certificate,
             others: Vec::new(),
             answers: None,
+            packet_link: conditions.packet_link.clone(),
         };
         let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
             .await
@@ -231,6 +247,11 @@ impl Target {
             rest: Some(Answer::Published(Published::new(upstreams.rest))),
         });
         self
+    }
+
+    /// The packet link between the clients and the server(s), when there is one.
+    pub(crate) fn packet_link(&self) -> Option<&PacketLink> {
+        self.packet_link.as_deref()
     }
 
     /// Where the clients take the servers' addresses from, when they balance themselves
