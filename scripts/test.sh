@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests need. Installed every time (apt-get is quick when they are
 # present) so that a run never passes only because someone installed them by hand.
-APT_PACKAGES=(curl chromium python3 python3-venv python3-pip nginx-core haproxy)
+APT_PACKAGES=(curl chromium python3 python3-venv python3-pip nginx-core haproxy iproute2)
 
 install_apt_packages() {
     local sudo=()

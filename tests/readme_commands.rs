@@ -17,7 +17,7 @@ const README: &str = common::docs::ALL;
 const COMPARE_JOB: &str = include_str!("../k8s/base/compare-job.yaml");
 
 /// Each block, by the start of its first line, and where it is checked.
-const BLOCKS: [(&str, &str); 14] = [
+const BLOCKS: [(&str, &str); 15] = [
     ("cargo run --release  ", "scripts/fresh-clone-check.sh, from a fresh clone (.ci/run)"),
     (
         "cargo test -p rpc-vs-rest-contract",
@@ -32,6 +32,11 @@ const BLOCKS: [(&str, &str); 14] = [
         "cargo run --release -- compare --servers 2 --via tcp",
         "tests/churn.rs: the same flags (a scale-up through --via tcp with \
          --server-max-connection-age) in shorter runs",
+    ),
+    (
+        "cargo run --release -- compare --link 'rtt=20ms,loss=1%'",
+        "tests/packet_link.rs: a_lossy_link_drops_packets_that_tcp_sends_again_and_every_call_\
+         still_succeeds runs the same cells over such a link, at 2 % loss, in a shorter run",
     ),
     (
         "cargo run --release -- compare --servers 3 --cells",

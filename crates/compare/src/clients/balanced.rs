@@ -80,7 +80,7 @@ impl std::fmt::Display for Answer {
 impl Answer {
     async fn addresses(&self) -> anyhow::Result<Vec<SocketAddr>> {
         match self {
-            Answer::Dns(host_port) => crate::run::address::every_address(host_port).await,
+            Answer::Dns(host_port) => every_address(host_port).await,
             Answer::Published(list) => Ok(list.get()),
         }
     }
@@ -93,6 +93,25 @@ pub struct Answers {
     pub grpc: Option<Answer>,
     /// The REST port's; `None`: its one address.
     pub rest: Option<Answer>,
+}
+
+/// Every address `host_port` resolves to, sorted, each once.
+pub(crate) async fn every_address(host_port: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut addrs = lookup(host_port).await?;
+    addrs.sort();
+    addrs.dedup();
+    Ok(addrs)
+}
+
+/// Every address `host_port` resolves to, in the resolver's order; at least one.
+pub(crate) async fn lookup(host_port: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    use anyhow::Context as _;
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(host_port)
+        .await
+        .with_context(|| format!("cannot resolve {host_port}"))?
+        .collect();
+    anyhow::ensure!(!addrs.is_empty(), "{host_port} resolves to no address");
+    Ok(addrs)
 }
 
 /// The answers, and how often the clients ask them again (`--resolve-every`).

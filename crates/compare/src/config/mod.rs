@@ -209,7 +209,11 @@ pub struct CompareConfig {
     /// (`--link 'loopback;lan;wan;longhaul'`), and the verdicts compare them. Each direction is
     /// one line shared by all of a cell's connections. Not modelled: loss, congestion control
     /// and slow start at the emulated round trip. Works against targets too. The relay's CPU
-    /// counts as the client's.
+    /// counts as the client's. On IP packets instead, so that both ends' TCP see the delay
+    /// and the loss: `packet,rtt=20ms,rate=100mbit`, or any link with `loss=1%`,
+    /// `loss=2%/burst=4` (Gilbert-Elliott bursts) or `queue=100p|64kB` (drop-tail): the
+    /// server(s) compare starts run in a network namespace and its clients in another, joined
+    /// by TUN devices compare forwards between (root and /dev/net/tun; one such link per run).
     #[arg(long, value_delimiter = ';', default_value = "loopback")]
     pub link: Vec<run::link::Link>,
 

@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeSet, fmt::Write as _};
 
-use super::html::{axis, decimals, escape, text_width};
+use super::svg::{axis, decimals, escape, text_width};
 use crate::run::churn::report::ChurnReport;
 
 /// One colour per server, in the order of their names. Red is left out: it means failed.

@@ -9,4 +9,5 @@ pub(crate) mod margin;
 pub(crate) mod merge;
 pub(crate) mod provenance;
 pub(crate) mod report;
+mod svg;
 pub(crate) mod verdict;

@@ -5,9 +5,7 @@
 
 use std::{net::SocketAddr, str::FromStr};
 
-use anyhow::Context as _;
-
-use crate::clients::balanced::Answer;
+use crate::clients::balanced::{Answer, every_address, lookup};
 
 /// A gRPC target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,14 +37,6 @@ impl GrpcTarget {
             GrpcTarget::One(_) | GrpcTarget::List(_) => None,
         }
     }
-}
-
-/// Every address `host_port` resolves to, sorted, each once.
-pub(crate) async fn every_address(host_port: &str) -> anyhow::Result<Vec<SocketAddr>> {
-    let mut addrs = lookup(host_port).await?;
-    addrs.sort();
-    addrs.dedup();
-    Ok(addrs)
 }
 
 impl FromStr for GrpcTarget {
@@ -107,16 +97,6 @@ fn host_port_of(host_port: &str) -> Result<String, String> {
 
 async fn resolve_first(host_port: &str) -> anyhow::Result<SocketAddr> {
     Ok(lookup(host_port).await?[0])
-}
-
-/// Every address `host_port` resolves to, in the resolver's order; at least one.
-async fn lookup(host_port: &str) -> anyhow::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(host_port)
-        .await
-        .with_context(|| format!("cannot resolve {host_port}"))?
-        .collect();
-    anyhow::ensure!(!addrs.is_empty(), "{host_port} resolves to no address");
-    Ok(addrs)
 }
 
 #[cfg(test)]

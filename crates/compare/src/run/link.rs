@@ -446,3 +446,21 @@ async fn carry(
     let (read, written) = tokio::join!(reader, writer);
     read.and(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_a_queue_or_the_word_packet_make_a_link_on_packets_that_reads_back_the_same() {
+        for text in ["rtt=20ms,loss=1%", "wan,loss=2%/burst=4", "packet,rtt=10ms", "queue=100p"] {
+            let link: Link = text.parse().unwrap();
+            assert!(link.packet().is_some() && !link.is_loopback(), "{text}: {link:?}");
+            assert_eq!(link.to_string().parse::<Link>(), Ok(link.clone()), "{text} → {link}");
+            assert!(link.to_string().starts_with("packet,"), "{link}");
+        }
+        let relay: Link = "rtt=20ms,rate=50mbit".parse().unwrap();
+        assert!(relay.packet().is_none());
+        assert_eq!("wan,loss=1%".parse::<Link>().unwrap().rtt, Duration::from_millis(30));
+    }
+}

@@ -59,8 +59,12 @@ impl fmt::Display for PacketLinkSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.bits_per_second {
             Some(_) => {
-                let line =
-                    Link { rtt: self.rtt, bits_per_second: self.bits_per_second, ..Link::LOOPBACK };
+                let line = Link {
+                    name: None,
+                    rtt: self.rtt,
+                    bits_per_second: self.bits_per_second,
+                    packet: None,
+                };
                 write!(f, "{line}")?;
             }
             // The relay's link writes `rate=unlimited`, which no `--link` reads back.

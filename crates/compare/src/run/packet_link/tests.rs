@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Loss, PacketLink, PacketLinkSpec, Side, namespaces::check_prerequisites};
+use super::{PacketLink, PacketLinkSpec, Side, namespaces::check_prerequisites, spec::Loss};
 
 const MS: Duration = Duration::from_millis(1);
 const MBIT: u64 = 1_000_000;
