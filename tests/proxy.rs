@@ -235,9 +235,15 @@ async fn a_proxy_other_than_nginx_is_refused_naming_the_choices() {
     assert!(stderr.contains("haproxy") && stderr.contains("nginx"), "{stderr}");
 }
 
+/// Without a proxy the clients spread their calls over several servers themselves, in the
+/// unary client only: streams through several servers need a proxy, which the refusal names.
 #[tokio::test]
-async fn several_servers_without_a_proxy_are_refused() {
-    let output = compare().args(["--servers", "3"]).output().await.expect("run compare");
+async fn several_servers_without_a_proxy_refuse_streams_naming_the_proxies() {
+    let output = compare()
+        .args(["--servers", "3", "--workloads", "stream-10"])
+        .output()
+        .await
+        .expect("run compare");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("--via nginx"), "{stderr}");

@@ -108,6 +108,23 @@ async fn standalone_transcoder(
     ])
     .await;
     assert!(ok, "{stderr}");
+    // A port found free may be taken by another test before Envoy binds it: Envoy then exits,
+    // and the transcoder starts again on other ports.
+    for _ in 0..3 {
+        if let Some(started) = start_transcoder(envoy, &bootstrap, dir).await {
+            return started;
+        }
+    }
+    panic!("the transcoder did not start in 3 tries");
+}
+
+/// Envoy with `bootstrap`'s placeholders replaced by free ports, once it listens; `None` when
+/// it exited first (a port taken meanwhile).
+async fn start_transcoder(
+    envoy: &std::path::Path,
+    bootstrap: &str,
+    dir: &std::path::Path,
+) -> Option<(tokio::process::Child, SocketAddr)> {
     let rest = free_port();
     let mut bootstrap = bootstrap.replace("port_value: 9080 }", &format!("port_value: {rest} }}"));
     for placeholder in [9090, 9091, 9081, 9901] {
@@ -123,7 +140,7 @@ async fn standalone_transcoder(
     );
     let file = dir.join("envoy.yaml");
     std::fs::write(&file, bootstrap).unwrap();
-    let child = tokio::process::Command::new(envoy)
+    let mut child = tokio::process::Command::new(envoy)
         .args(["--disable-hot-restart", "--log-level", "warning", "-c"])
         .arg(&file)
         .kill_on_drop(true)
@@ -132,7 +149,10 @@ async fn standalone_transcoder(
     let address = SocketAddr::from(([127, 0, 0, 1], rest));
     for _ in 0..500 {
         if std::net::TcpStream::connect(address).is_ok() {
-            return (child, address);
+            return Some((child, address));
+        }
+        if child.try_wait().expect("Envoy's status").is_some() {
+            return None;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
