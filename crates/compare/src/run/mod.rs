@@ -353,6 +353,8 @@ pub(crate) struct Session<'a> {
     clients: Vec<CellClient>,
     /// The emulated link's relays, kept running while the session lasts.
     _relays: Option<Relays>,
+    /// How long after a run's end a call may still finish.
+    call_grace: Duration,
 }
 
 impl<'a> Session<'a> {
@@ -399,6 +401,10 @@ impl<'a> Session<'a> {
         )
         .await?;
         let clients: Vec<CellClient> = (0..tasks).map(|task| client.for_task(task)).collect();
+        let grace = match plan.link.packet() {
+            Some(_) => PACKET_LINK_CALL_GRACE,
+            None => CALL_GRACE,
+        };
         let connections = if tasks == 0 { 0 } else { client.connections(tasks) };
         let mut session = Session {
             target,
@@ -411,12 +417,19 @@ impl<'a> Session<'a> {
             counters,
             clients,
             _relays: relays,
+            call_grace: grace,
         };
         // Each run hands the tasks' clients back, so that a connection opened in the warm-up
         // (an HTTP/1.1 task's own) carries the measured calls too, as HTTP/2's shared ones do.
         let rate = session.share(plan.rate);
-        let (_, clients) =
-            drive(std::mem::take(&mut session.clients), workload, plan.warmup, rate, false).await;
+        let (_, clients) = drive(
+            std::mem::take(&mut session.clients),
+            workload,
+            (plan.warmup, grace),
+            rate,
+            false,
+        )
+        .await;
         session.clients = clients;
         Ok(session)
     }
@@ -457,8 +470,10 @@ impl<'a> Session<'a> {
         let link_before = target.packet_link().map(LinkSnapshot::of);
         let opened = unix_ms();
         let clients = std::mem::take(&mut self.clients);
-        let ((mut run, clients), beside) =
-            tokio::join!(drive(clients, &self.workload, duration, own_rate, timeline), beside);
+        let ((mut run, clients), beside) = tokio::join!(
+            drive(clients, &self.workload, (duration, self.call_grace), own_rate, timeline),
+            beside
+        );
         self.clients = clients;
         let (records, started) = (std::mem::take(&mut run.records), run.started);
         let window_ms = [opened, unix_ms()];
@@ -586,7 +601,7 @@ struct Run {
 async fn drive(
     clients: Vec<CellClient>,
     workload: &Workload,
-    duration: Duration,
+    (duration, grace): (Duration, Duration),
     rate: Option<f64>,
     timeline: bool,
 ) -> (Run, Vec<CellClient>) {
@@ -633,14 +648,14 @@ async fn drive(
                         }
                         _ => Instant::now(),
                     };
-                    // A call still waiting `CALL_GRACE` after the run's end is cut: a server
-                    // that stalls mid-reply must not hold the run open.
+                    // A call still waiting `grace` after the run's end is cut: a server that
+                    // stalls mid-reply must not hold the run open.
                     let result = tokio::time::timeout_at(
-                        (deadline + CALL_GRACE).into(),
+                        (deadline + grace).into(),
                         client.call(&workload, &expected),
                     )
                     .await
-                    .unwrap_or_else(|_| Err(CallError::Transport(STALLED.to_owned())));
+                    .unwrap_or_else(|_| Err(CallError::Transport(stalled(grace))));
                     let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                     if timeline {
                         records.push(CallRecord {
@@ -720,9 +735,21 @@ pub(crate) struct CallRecord {
 /// How long after a run's end a call may still finish; then it is cut and counted as failed.
 const CALL_GRACE: Duration = Duration::from_secs(2);
 
-/// Why a call cut at the run's end failed.
+/// The same over a packet link: a connection whose retransmissions are lost again waits a
+/// timeout that doubles each time (0.2, 0.4, 0.8 … s), and its calls are late, not failed.
+const PACKET_LINK_CALL_GRACE: Duration = Duration::from_secs(30);
+
+/// Why a call cut at the run's end failed (with the default grace).
 pub(crate) const STALLED: &str =
     "no complete reply within 2 s of the run's end: the server stalled";
+
+/// Why a call cut `grace` after the run's end failed.
+fn stalled(grace: Duration) -> String {
+    match grace {
+        CALL_GRACE => STALLED.to_owned(),
+        _ => format!("no complete reply within {} s of the run's end", grace.as_secs()),
+    }
+}
 
 /// Latencies are recorded in microseconds, up to a minute (longer ones count as a minute).
 const MAX_LATENCY_US: u64 = 60_000_000;
