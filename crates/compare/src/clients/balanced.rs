@@ -188,14 +188,19 @@ struct Http1Turn {
     lost: bool,
 }
 
+impl Http1Turn {
+    /// An address this task has no connection to yet.
+    fn new(addr: SocketAddr) -> Self {
+        Self { addr, connection: None, lost: false }
+    }
+}
+
 impl Clone for Turn {
     /// A clone shares the HTTP/2 connection, and opens an HTTP/1.1 connection of its own.
     fn clone(&self) -> Self {
         match self {
             Turn::Http2(connection) => Turn::Http2(connection.clone()),
-            Turn::Http1(turn) => {
-                Turn::Http1(Http1Turn { addr: turn.addr, connection: None, lost: false })
-            }
+            Turn::Http1(turn) => Turn::Http1(Http1Turn::new(turn.addr)),
         }
     }
 }
@@ -309,7 +314,7 @@ impl Balanced {
 
     /// One call, to the next address that can take it.
     pub(crate) async fn call(&mut self, retry: Retry) -> Result<Answered, CallError> {
-        self.shared.clone().resolve_if_asked();
+        self.shared.resolve_if_asked();
         self.refresh();
         let mut unreachable = String::from("no server in the answer");
         for _ in 0..self.view.len() {
@@ -351,14 +356,13 @@ impl Balanced {
                 }
                 Dialling::Http1 { .. } => {
                     let addr = channel.addr;
-                    let new = || Http1Turn { addr, connection: None, lost: false };
                     let turn = kept.iter_mut().find_map(|turn| match turn {
                         Turn::Http1(turn) if turn.addr == addr => {
-                            Some(std::mem::replace(turn, new()))
+                            Some(std::mem::replace(turn, Http1Turn::new(addr)))
                         }
                         _ => None,
                     });
-                    self.view.push(Turn::Http1(turn.unwrap_or_else(new)));
+                    self.view.push(Turn::Http1(turn.unwrap_or_else(|| Http1Turn::new(addr))));
                 }
             }
         }
@@ -370,7 +374,9 @@ impl Balanced {
 impl Shared {
     /// Starts a resolution in a task of its own when the timer or a lost connection asked for
     /// one (a loss at most once a second) and none is under way.
-    fn resolve_if_asked(self: Arc<Self>) {
+    /// Takes `self` by reference: it runs on every call, and cloning the `Arc` there would bump
+    /// one reference count from every task; only a resolution's task holds a clone.
+    fn resolve_if_asked(self: &Arc<Self>) {
         let due = self.due.load(Ordering::Relaxed);
         if !due && !self.lost.load(Ordering::Relaxed) {
             return;
@@ -383,11 +389,12 @@ impl Shared {
         if self.resolving.swap(true, Ordering::AcqRel) {
             return;
         }
+        let shared = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = self.resolve().await {
-                tracing::warn!("resolving {} again: {error:#}; the addresses stay", self.answer);
+            if let Err(error) = shared.resolve().await {
+                tracing::warn!("resolving {} again: {error:#}; the addresses stay", shared.answer);
             }
-            self.resolving.store(false, Ordering::Release);
+            shared.resolving.store(false, Ordering::Release);
         });
     }
 

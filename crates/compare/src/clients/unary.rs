@@ -22,7 +22,7 @@ use super::{
     check::{CallError, Expected, NAME, Retry, ServedBy},
     compression::Compression,
     http1::{self, Http1Connection, Http1Pool, call_http1},
-    http2::Http2Request,
+    http2::{Http2Request, Received},
     lean_h2::LeanH2,
     redial::Redialled,
     tls::ClientTls,
@@ -304,11 +304,7 @@ impl UnaryClient {
         expected: &Expected,
     ) -> Result<ServedBy, CallError> {
         let (status, served_by, body, grpc) = match &mut self.wire {
-            Wire::Http2(connections) => {
-                let (status, headers, body, trailers) = connections.next().call(self.retry).await?;
-                let served_by = headers.get(SERVED_BY).cloned();
-                (status, served_by, body, Some((headers, trailers)))
-            }
+            Wire::Http2(connections) => http2_reply(connections.next().call(self.retry).await?),
             Wire::Http1 { addr, tls, counters, connection } => {
                 let request = &self.request.http1;
                 let (status, served_by, body) =
@@ -321,10 +317,7 @@ impl UnaryClient {
                 (status, served_by, body, None)
             }
             Wire::Balanced(balanced) => match balanced.call(self.retry).await? {
-                Answered::Http2((status, headers, body, trailers)) => {
-                    let served_by = headers.get(SERVED_BY).cloned();
-                    (status, served_by, body, Some((headers, trailers)))
-                }
+                Answered::Http2(received) => http2_reply(received),
                 Answered::Http1(status, served_by, body) => (status, served_by, body, None),
             },
             Wire::PerCall { addrs, http2: true, windows, tls, counters } => {
@@ -334,9 +327,7 @@ impl UnaryClient {
                     LeanH2::connect(*addrs.next(), *windows, tls, counters.clone(), request)
                         .await
                         .map_err(|error| CallError::Transport(format!("connect: {error:#}")))?;
-                let (status, headers, body, trailers) = connection.call().await?;
-                let served_by = headers.get(SERVED_BY).cloned();
-                (status, served_by, body, Some((headers, trailers)))
+                http2_reply(connection.call().await?)
             }
             Wire::PerCall { addrs, http2: false, tls, counters, .. } => {
                 let (addr, tls) = (*addrs.next(), tls.as_ref());
@@ -373,6 +364,15 @@ impl UnaryClient {
         check(workload, self.reply, &message, expected)?;
         Ok(served_by)
     }
+}
+
+/// An HTTP/2 reply as every wire gives it to [`UnaryClient::call`]: its status, the server
+/// that answered, its body, and its headers and trailers for gRPC's checks.
+fn http2_reply(
+    (status, headers, body, trailers): Received,
+) -> (StatusCode, ServedBy, Bytes, Option<(HeaderMap, Option<HeaderMap>)>) {
+    let served_by = headers.get(SERVED_BY).cloned();
+    (status, served_by, body, Some((headers, trailers)))
 }
 
 /// The request every call of `workload` sends.
